@@ -1,0 +1,7 @@
+"""``python -m repro`` is the ``repro`` command."""
+
+import sys
+
+from repro.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,262 @@
+"""The ``repro`` command: parse, call one library function, render, exit with the right code.
+
+Human messages go to stderr, data (tables, ``--json``) to stdout. Errors are one line each
+(``repro: error: …``), with a traceback only under ``-v``. Exit codes come from
+:mod:`repro.errors`: 0 ok, 1 an experiment failed, 2 bad input, 3 environment, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from repro import __version__
+from repro.errors import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ReproError,
+    UsageError,
+)
+
+__all__ = ["main"]
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2 for bad arguments, which is also repro's "bad input" code.
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from repro.api import validate
+    from repro.manifest.points import count_points
+
+    for manifest in validate(args.manifests):
+        count = count_points(manifest.model)
+        _err(f"ok: {args.display(manifest.path)}: {manifest.model.name}, {count} point{'s' * (count != 1)}")
+    return EXIT_OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from repro.api import lock
+
+    results = lock(args.manifests, check=args.check, update=args.update, pull=args.pull)
+    unpinned = [r for r in results if not r.pinned_before]
+    for result in results:
+        if result.pin is not None:
+            _err(f"locked {result.path}: image {result.before} → {result.pin}")
+        elif args.check and not result.pinned_before:
+            _err(f"unpinned {result.path}: image {result.before} (pin it: repro lock {result.path})")
+        else:
+            _err(f"ok: {result.path}: image already pinned")
+    return EXIT_FAILED if args.check and unpinned else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from repro import api
+    from repro.cli.render import Progress, dump_json, plan_table
+
+    if args.dry_run:
+        _, store, plan = api.plan_run(args.manifest, store=args.store, sets=args.set, force=args.force)
+        if args.json:
+            print(dump_json(plan.model_dump(mode="json")))
+        else:
+            print(plan_table(plan))
+            todo = len(plan.to_run)
+            _err(
+                f"repro: {plan.manifest_name}: {len(plan.points)} points, {todo} would run, "
+                f"{len(plan.points) - todo} already succeeded (store {store.root}); nothing was started"
+            )
+        return EXIT_OK
+    progress = Progress()
+    result = api.run(
+        args.manifest,
+        store=args.store,
+        sets=args.set,
+        jobs=args.jobs,
+        force=args.force,
+        report=progress,
+        verbose=args.verbose,
+    )
+    plan = result.plan
+    if args.json:
+        print(
+            dump_json(
+                {
+                    "plan": plan.id,
+                    "points": len(plan.points),
+                    "skipped": result.skipped,
+                    "runs": [
+                        {"id": r.id, "label": r.point.label, "status": r.status.value, "key": r.point.key}
+                        for r in result.records
+                    ],
+                    "interrupted": result.interrupted,
+                }
+            )
+        )
+    succeeded = len(result.records) - len(result.failed)
+    summary = f"repro: {plan.manifest_name}: {len(plan.points)} points: {succeeded} succeeded"
+    if result.failed:
+        summary += f", {len(result.failed)} failed"
+    if result.skipped:
+        summary += f", {result.skipped} already succeeded (--force runs them again)"
+    if result.missing:
+        summary += f", {result.missing} not started"
+    _err(f"{summary}; store {args.display(result.store.root)}")
+    if result.interrupted:
+        _err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.failed or result.missing else EXIT_OK
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from repro.cli.render import dump_json, runs_table
+    from repro.store.store import Store
+
+    store = Store.locate(args.store)
+    rows = store.runs(limit=args.limit, name=args.name)
+    if args.json:
+        print(dump_json([store.load(row.id).model_dump(mode="json") for row in rows]))
+        return EXIT_OK
+    if not rows:
+        _err(f"repro: no runs in {store.root}")
+        return EXIT_OK
+    print(runs_table(rows))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from repro.cli.render import record_text
+    from repro.store.store import Store
+
+    store = Store.locate(args.store)
+    store.require()
+    record = store.load(store.resolve(args.run))
+    if args.json:
+        print(record.model_dump_json(indent=2))
+    else:
+        print(record_text(record))
+        print(f"folder     {store.run_folder(record.id).path}")
+    return EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from repro.store.store import Store
+
+    store = Store.locate(args.store)
+    count = store.rebuild_index()
+    _err(f"repro: index of {store.root} rebuilt from {count} records")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug output and tracebacks")
+    common.add_argument(
+        "--store", metavar="DIR", help="the store folder (default: $REPRO_STORE, else .repro at the git root)"
+    )
+    parser = _Parser(
+        prog="repro",
+        description="Run experiments in pinned containers through Snakemake and record exactly what ran.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"repro {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser("run", parents=[common], help="run a manifest's points (skips succeeded ones)")
+    run.add_argument("manifest", type=Path, metavar="MANIFEST")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter; KEY=[A,B] sweeps it",
+    )
+    run.add_argument("-j", "--jobs", "--cores", type=int, default=1, metavar="N", help="points run at once")
+    run.add_argument("--dry-run", "-n", action="store_true", help="show the plan; start nothing")
+    run.add_argument("--force", action="store_true", help="run points again even if they succeeded")
+    run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    run.set_defaults(func=cmd_run)
+
+    check = commands.add_parser("validate", parents=[common], help="check manifests without running them")
+    check.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST")
+    check.set_defaults(func=cmd_validate)
+
+    lock = commands.add_parser(
+        "lock", parents=[common], help="pin images given by tag to their content, in place"
+    )
+    lock.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST")
+    lock.add_argument("--check", action="store_true", help="change nothing; exit 1 if an image is unpinned")
+    lock.add_argument("--update", action="store_true", help="resolve the name:tag of pinned images again")
+    lock.add_argument("--pull", action="store_true", help="pull the tag from its registry before resolving")
+    lock.set_defaults(func=cmd_lock)
+
+    log = commands.add_parser("log", parents=[common], help="list runs, newest first")
+    log.add_argument("-n", "--limit", type=int, default=None, metavar="N")
+    log.add_argument("--name", help="only runs of this manifest name")
+    log.add_argument("--json", action="store_true", help="the full records as a JSON list")
+    log.set_defaults(func=cmd_log)
+
+    show = commands.add_parser("show", parents=[common], help="show one run's record")
+    show.add_argument("run", metavar="RUN", help="a run id, or a unique prefix of one")
+    show.add_argument("--json", action="store_true", help="the record as JSON")
+    show.set_defaults(func=cmd_show)
+
+    reindex = commands.add_parser(
+        "reindex", parents=[common], help="rebuild the store's index from its records"
+    )
+    reindex.set_defaults(func=cmd_reindex)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("repro: %(levelname)s: %(message)s"))
+    package = logging.getLogger("repro")
+    package.handlers[:] = [handler]
+    package.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    package.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in arguments or "--verbose" in arguments
+    _setup_logging(verbose)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(arguments)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_INPUT
+        from repro.manifest.load import display_path
+
+        args.display = display_path
+        code: int = args.func(args)
+        return code
+    except ReproError as exc:
+        if verbose:
+            traceback.print_exc()
+        for line in exc.lines():
+            _err(f"repro: error: {line}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("repro: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Checks that need several fields or the file system: placeholders, mounts, sensitive paths.
+
+Each check yields ``(loc, message)`` pairs so the loader can report every problem at once,
+each with its line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+from repro.manifest.model import Manifest
+
+__all__ = ["Problem", "check_manifest", "placeholders", "resolve_source", "sensitive_reason"]
+
+Problem = tuple[tuple[str | int, ...], str]
+
+_SYSTEM_FOLDERS = ("/etc", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run")
+_SOCKET_NAMES = ("docker.sock", "podman.sock", "containerd.sock")
+
+
+def placeholders(text: str) -> list[str]:
+    """The ``{name}`` fields in ``text``; ``{{``/``}}`` are literal braces.
+
+    Raises ValueError for text that is not a valid template (a lone brace, ``{a.b}``, ``{0}``).
+    """
+    names = []
+    for _literal, field, _spec, _conversion in string.Formatter().parse(text):
+        if field is None:
+            continue
+        if not field.isidentifier():
+            raise ValueError(
+                f"placeholder {{{field}}} is not a parameter name (write {{{{ and }}}} for literal braces)"
+            )
+        names.append(field)
+    return names
+
+
+def check_manifest(manifest: Manifest, folder: Path) -> Iterator[Problem]:
+    """Every cross-field and file-system problem of ``manifest`` read from ``folder``."""
+    yield from _check_parameters(manifest)
+    yield from _check_placeholders(manifest)
+    yield from _check_mounts(manifest, folder)
+
+
+def _check_parameters(manifest: Manifest) -> Iterator[Problem]:
+    for name in manifest.sweep:
+        if name in manifest.params:
+            yield ("sweep", name), f"{name!r} is also in params: give it in one place only"
+
+
+def _check_placeholders(manifest: Manifest) -> Iterator[Problem]:
+    known = set(manifest.param_names)
+    hint = ", ".join(sorted(known)) or "none"
+    fields: list[tuple[tuple[str | int, ...], str]] = [
+        (("command", index), word) for index, word in enumerate(manifest.command)
+    ]
+    fields += [(("env", name), value) for name, value in manifest.env.items() if isinstance(value, str)]
+    for loc, text in fields:
+        try:
+            names = placeholders(text)
+        except ValueError as exc:
+            yield loc, str(exc)
+            continue
+        for name in names:
+            if name not in known:
+                yield (
+                    loc,
+                    f"unknown placeholder {{{name}}} (parameters: {hint}; "
+                    "write {{{{ }}}} for literal braces)",
+                )
+
+
+def _check_mounts(manifest: Manifest, folder: Path) -> Iterator[Problem]:
+    targets: dict[str, int] = {}
+    for index, mount in enumerate(manifest.mounts):
+        loc: tuple[str | int, ...] = ("mounts", index)
+        if mount.target in targets:
+            yield (*loc, "target"), f"{mount.target} is already the target of mounts[{targets[mount.target]}]"
+        targets.setdefault(mount.target, index)
+        if _overlaps(mount.target, manifest.outputs):
+            yield (*loc, "target"), f"{mount.target} overlaps the output folder {manifest.outputs}"
+        if "{" in mount.source:
+            yield (*loc, "source"), "placeholders are not allowed in mount sources"
+            continue
+        source = resolve_source(mount.source, folder)
+        relative = not Path(mount.source).is_absolute()
+        if relative and not mount.allow_outside and not source.is_relative_to(folder.resolve()):
+            yield (
+                (*loc, "source"),
+                f"{mount.source} escapes the manifest's folder (set allow_outside: true if intended)",
+            )
+            continue
+        if not source.exists():
+            yield (*loc, "source"), f"{mount.source} does not exist"
+            continue
+        reason = sensitive_reason(source)
+        if reason and not mount.allow_sensitive:
+            yield (
+                (*loc, "source"),
+                f"{mount.source} is sensitive ({reason}); set allow_sensitive: true if you mean it",
+            )
+
+
+def resolve_source(source: str, folder: Path) -> Path:
+    """A mount source as an absolute, symlink-free host path."""
+    path = Path(source)
+    if not path.is_absolute():
+        path = folder / path
+    return path.resolve()
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def sensitive_reason(path: Path) -> str | None:
+    """Why mounting ``path`` would expose the host, or None when it does not."""
+    text = str(path)
+    if text == "/":
+        return "the host's root folder"
+    if path.name in _SOCKET_NAMES or (path.is_socket() and "docker" in text):
+        return "a container engine socket gives root on the host"
+    for folder in _SYSTEM_FOLDERS:
+        if text == folder or text.startswith(folder + "/"):
+            return f"system folder {folder}"
+    for home in _home_folders():
+        if path == home:
+            return "a whole home folder, with its dot-folders"
+        if path.is_relative_to(home) and path.relative_to(home).parts[0].startswith("."):
+            return f"a dot-folder in {home} (keys, credentials)"
+    return None
+
+
+def _home_folders() -> set[Path]:
+    homes = {Path("/root")}
+    for candidate in (os.environ.get("HOME"), str(Path("~").expanduser())):
+        if candidate and candidate != "/":
+            homes.add(Path(candidate).resolve())
+    home_root = Path("/home")
+    if home_root.is_dir():
+        with contextlib.suppress(OSError):
+            homes.update(child.resolve() for child in home_root.iterdir() if child.is_dir())
+    return homes

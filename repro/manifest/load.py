@@ -1,0 +1,103 @@
+"""Read a manifest file into a :class:`ManifestFile`, or report every problem with its line."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from repro.errors import ManifestError
+from repro.manifest.checks import check_manifest, resolve_source
+from repro.manifest.model import Manifest
+from repro.manifest.yamlfile import Located, YamlProblem, format_loc, load_located
+
+__all__ = ["ManifestFile", "display_path", "load_manifest"]
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """A valid manifest and where it came from."""
+
+    path: Path
+    """Absolute path of the file."""
+    sha256: str
+    """Hex sha256 of the file's bytes."""
+    model: Manifest
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def mount_source(self, index: int) -> Path:
+        """The absolute host path of ``mounts[index]``."""
+        return resolve_source(self.model.mounts[index].source, self.folder)
+
+
+def load_manifest(path: Path | str) -> ManifestFile:
+    """Parse and validate ``path``; raise :class:`ManifestError` listing every problem."""
+    path = Path(path).absolute()
+    shown = display_path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError([f"{shown}: no such file"]) from None
+    except OSError as exc:
+        raise ManifestError([f"{shown}: cannot read it ({exc.strerror})"]) from None
+    try:
+        located = load_located(path)
+    except YamlProblem as problem:
+        raise ManifestError([f"{shown}:{problem.line}: {problem.field_path}: {problem.message}"]) from None
+    except UnicodeDecodeError:
+        raise ManifestError([f"{shown}: not UTF-8 text"]) from None
+    if not isinstance(located.data, dict):
+        raise ManifestError(
+            [f"{shown}:1: (document): a manifest is a mapping (version: 1, name: …, image: …)"]
+        )
+    try:
+        manifest = Manifest.model_validate(located.data)
+    except ValidationError as exc:
+        raise ManifestError(_describe(exc, located, shown)) from None
+    problems = [
+        f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {message}"
+        for loc, message in check_manifest(manifest, path.parent)
+    ]
+    if problems:
+        raise ManifestError(problems)
+    return ManifestFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), model=manifest)
+
+
+def display_path(path: Path) -> str:
+    """``path`` as messages show it: relative to the current folder when inside it."""
+    path = path.absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _describe(exc: ValidationError, located: Located, shown: str) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        problems.append(f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {_message(error)}")
+    return problems
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names the union member it tried ("str", "function-plain[...]"); users did not write it
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"})
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; the manifest reference is in the README)"
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "literal_error" and error["loc"] == ("version",):
+        return "must be 1 (the only manifest version so far)"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")

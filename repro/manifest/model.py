@@ -1,0 +1,328 @@
+"""The manifest model: what a ``exp.yaml`` may say, and nothing else.
+
+Validation here covers each field on its own (types, forms, pins). Checks that need the
+file system or several fields at once (placeholders, mount sources, sensitive paths) are in
+:mod:`repro.manifest.checks`, so that every problem can still be reported with its line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_serializer,
+    field_validator,
+)
+
+__all__ = [
+    "Env",
+    "EnvValue",
+    "ImagePin",
+    "Manifest",
+    "Mount",
+    "Resources",
+    "Scalar",
+    "SecretFromHost",
+    "parse_duration",
+    "parse_memory",
+    "split_name",
+]
+
+Scalar = str | int | float | bool
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _scalar(value: Any) -> Scalar:
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError(f"must be a string, number or boolean, not {type(value).__name__}")
+
+
+ScalarField = Annotated[Scalar, PlainValidator(_scalar)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``reg:5000/lab/sim:1`` → ``("reg:5000/lab/sim", "1")``; no tag → ``(name, None)``."""
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return (name[:colon], name[colon + 1 :]) if colon > slash else (name, None)
+
+
+class ImagePin(_Strict):
+    """An image pinned by content.
+
+    ``kind == "digest"``: ``name[:tag]@sha256:…``, the registry (manifest) digest, checked against
+    the image's ``RepoDigests``. ``kind == "id"``: ``{name, id}``, the local image ID (config
+    digest) of an image that was never pushed.
+    """
+
+    name: str
+    kind: Literal["digest", "id"]
+    digest: str
+
+    @property
+    def repository(self) -> str:
+        """The name without its tag: ``reg:5000/lab/sim:1`` → ``reg:5000/lab/sim``."""
+        return split_name(self.name)[0]
+
+    @property
+    def reference(self) -> str:
+        """What the engine can look the image up by."""
+        return f"{self.repository}@{self.digest}" if self.kind == "digest" else self.digest
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.digest}" if self.kind == "digest" else f"{self.name} (id {self.digest})"
+
+    def as_written(self) -> str | dict[str, str]:
+        """The manifest form: ``name@sha256:…`` or ``{name, id}``."""
+        if self.kind == "digest":
+            return f"{self.name}@{self.digest}"
+        return {"name": self.name, "id": self.digest}
+
+    @classmethod
+    def parse(cls, value: Any) -> ImagePin:
+        """Read the manifest's ``image`` value; refuse anything not pinned by content."""
+        if isinstance(value, ImagePin):
+            return value
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"name", "id"})
+            if unknown or not {"name", "id"} <= set(value):
+                raise ValueError("the local-image form is {name: NAME, id: 'sha256:<64 hex>'}")
+            name, image_id = value["name"], value["id"]
+            if not isinstance(name, str) or not name:
+                raise ValueError("name must be a non-empty string")
+            if not isinstance(image_id, str) or not _DIGEST.fullmatch(image_id):
+                raise ValueError(f"id {image_id!r} is not an image ID (sha256:<64 hex>)")
+            return cls(name=name, kind="id", digest=image_id)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be NAME[:TAG]@sha256:<digest> or {name: NAME, id: 'sha256:<id>'}")
+        name, at, digest = value.partition("@")
+        if not at:
+            raise ValueError(
+                f"image {value!r} is not pinned by content (a tag can move) — "
+                "run: repro lock MANIFEST, or write NAME@sha256:<digest> or {name, id}"
+            )
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError(f"{digest!r} is not a sha256 digest (sha256:<64 lowercase hex>)")
+        if not name or any(c.isspace() for c in name):
+            raise ValueError(f"{name!r} is not an image name")
+        return cls(name=name, kind="digest", digest=digest)
+
+
+class SecretFromHost(_Strict):
+    """An environment value taken from the invoking shell; never written to a record."""
+
+    from_host: str = Field(pattern=rf"^{_ENV_NAME.pattern}$")
+
+
+EnvValue = str | SecretFromHost
+
+
+def _env_value(value: Any) -> EnvValue:
+    if isinstance(value, SecretFromHost):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        return SecretFromHost.model_validate(value)
+    raise ValueError("must be a string, a number, or {from_host: NAME}")
+
+
+Env = dict[str, Annotated[EnvValue, PlainValidator(_env_value)]]
+
+
+class Mount(_Strict):
+    """A host folder or file made visible in the container; read-only and hashed as input."""
+
+    source: str = Field(min_length=1)
+    target: str
+    readonly: bool = True
+    allow_sensitive: bool = False
+    allow_outside: bool = False
+
+    @field_validator("target")
+    @classmethod
+    def _absolute_target(cls, target: str) -> str:
+        return _container_path(target)
+
+
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_memory(value: int | str) -> int:
+    """``2g``, ``512m``, ``1.5GiB`` or a byte count → bytes (binary units, as Docker reads them)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    match = _MEMORY.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a memory size (e.g. 512m, 2g)")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    multiplier = 1024 ** ("kmgt".index(unit) + 1) if unit else 1
+    size = int(number * multiplier)
+    if size <= 0:
+        raise ValueError("must be positive")
+    return size
+
+
+def parse_duration(value: int | float | str) -> float:
+    """``90``, ``90s``, ``1h30m``, ``2d`` → seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(str(value).strip())
+        if not match or not any(match.groups()):
+            raise ValueError(f"{value!r} is not a duration (e.g. 90s, 30m, 1h30m)")
+        days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return seconds
+
+
+class Resources(_Strict):
+    """Limits for each point's container."""
+
+    cpus: float | None = Field(default=None, gt=0)
+    memory: int | str | None = None
+    timeout: int | float | str | None = None
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: int | str | None) -> int | str | None:
+        if value is not None:
+            parse_memory(value)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: int | float | str | None) -> int | float | str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory is None else parse_memory(self.memory)
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return None if self.timeout is None else parse_duration(self.timeout)
+
+
+def _container_path(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"{path!r} must be an absolute path in the container")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"{path!r} must not contain '..'")
+    return "/" + "/".join(parts)
+
+
+class Manifest(_Strict):
+    """One experiment: an image pinned by content, a command, and the parameter space."""
+
+    version: Literal[1]
+    name: str = Field(pattern=rf"^{_NAME.pattern}$", max_length=100)
+    description: str = ""
+    image: Annotated[ImagePin, PlainValidator(ImagePin.parse)]
+    command: list[str] = Field(min_length=1)
+    params: dict[str, ScalarField] = Field(default_factory=dict)
+    sweep: dict[str, list[ScalarField]] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
+    mounts: list[Mount] = Field(default_factory=list)
+    outputs: str = "/out"
+    workdir: str | None = None
+    resources: Resources = Field(default_factory=Resources)
+    network: Literal["none", "bridge", "host"] = "none"
+    user: str = "host"
+    nondeterministic: list[str] = Field(default_factory=list)
+
+    @field_serializer("image")
+    def _image_as_written(self, image: ImagePin) -> str | dict[str, str]:
+        # Serialise to the manifest form, so a resolved manifest in a record reads like the file.
+        return image.as_written()
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("must be a list, e.g. [sh, -c, 'make run'] (no shell splitting is done)")
+        if isinstance(value, list):
+            return [_command_word(word) for word in value]
+        return value
+
+    @field_validator("params", "sweep")
+    @classmethod
+    def _param_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not _PARAM.fullmatch(name):
+                raise ValueError(f"parameter name {name!r} must be an identifier (letters, digits, _)")
+        return value
+
+    @field_validator("sweep")
+    @classmethod
+    def _non_empty_axes(cls, value: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+        for name, values in value.items():
+            if not values:
+                raise ValueError(f"sweep axis {name!r} has no values")
+            if len({(type(v), v) for v in values}) != len(values):
+                raise ValueError(f"sweep axis {name!r} repeats a value")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, EnvValue]) -> dict[str, EnvValue]:
+        for name in value:
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"environment name {name!r} is not a valid variable name")
+        return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs_path(cls, value: str) -> str:
+        value = _container_path(value)
+        if value == "/":
+            raise ValueError("the output folder cannot be the container's root")
+        return value
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir_path(cls, value: str | None) -> str | None:
+        return None if value is None else _container_path(value)
+
+    @field_validator("user")
+    @classmethod
+    def _user_mode(cls, value: str) -> str:
+        if value in ("host", "root", "image") or re.fullmatch(r"\d+(:\d+)?", value):
+            return value
+        raise ValueError("must be host (the invoking uid:gid), root, image, or UID[:GID]")
+
+    @property
+    def param_names(self) -> list[str]:
+        """Every parameter, defaults first, then sweep axes, in file order."""
+        return [*self.params, *(name for name in self.sweep if name not in self.params)]
+
+
+def _command_word(word: Any) -> Any:
+    # YAML reads `[sleep, 1]` as a string and an int; a command word is always text.
+    if isinstance(word, (int, float)) and not isinstance(word, bool):
+        return str(word)
+    return word

@@ -1,0 +1,176 @@
+"""Points: a manifest's parameter space, resolved one combination at a time, and their keys.
+
+A point key is the sha256 of everything that decides a point's result and nothing else:
+the image content digest, the resolved command, environment (secret values excluded: only
+where they come from), workdir, user mode, network mode, output folder, parameter values,
+and the content digest of every mount. No host path, time or machine name enters it, so the
+same experiment has the same key on every machine and at every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import string
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from repro.errors import UsageError
+from repro.manifest.model import EnvValue, Manifest, Scalar, SecretFromHost
+
+__all__ = [
+    "KEY_VERSION",
+    "Point",
+    "Settings",
+    "count_points",
+    "expand_points",
+    "fill",
+    "format_scalar",
+    "make_point",
+    "parse_sets",
+    "point_key",
+]
+
+KEY_VERSION = 1
+
+Settings = Mapping[str, Scalar | list[Scalar]]
+"""``--set`` overrides: a scalar replaces a default (or pins a sweep axis), a list makes an axis."""
+
+
+def format_scalar(value: Scalar) -> str:
+    """How a parameter value reads in a command, a label or an environment variable."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class _Formatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if not format_spec and isinstance(value, (str, int, float, bool)):
+            return format_scalar(value)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
+def fill(template: str, params: Mapping[str, Scalar]) -> str:
+    """``template`` with its ``{name}`` placeholders replaced by parameter values."""
+    return _FORMATTER.vformat(template, (), params)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One fully resolved combination of parameters: exactly one container run."""
+
+    index: int
+    label: str
+    params: dict[str, Scalar]
+    command: tuple[str, ...]
+    env: dict[str, EnvValue]
+
+    def key(self, manifest: Manifest, inputs: Mapping[str, str]) -> str:
+        """This point's key, given the content digest of each mount (by target)."""
+        return point_key(manifest, self, inputs)
+
+
+def parse_sets(pairs: Sequence[str]) -> dict[str, Scalar | list[Scalar]]:
+    """``["n=5", "size=[1,2]"]`` → ``{"n": 5, "size": [1, 2]}``; values are read as YAML."""
+    import yaml
+
+    settings: dict[str, Scalar | list[Scalar]] = {}
+    for pair in pairs:
+        name, eq, text = pair.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise UsageError(f"--set {pair!r}: expected NAME=VALUE or NAME=[V1,V2]")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise UsageError(f"--set {pair!r}: the value is not valid YAML") from None
+        if isinstance(value, list):
+            if not value or not all(isinstance(v, (str, int, float, bool)) for v in value):
+                raise UsageError(f"--set {pair!r}: a list needs at least one scalar value")
+        elif not isinstance(value, (str, int, float, bool)):
+            raise UsageError(f"--set {pair!r}: the value must be a scalar or a list of scalars")
+        settings[name] = value
+    return settings
+
+
+def _axes(manifest: Manifest, settings: Settings) -> tuple[dict[str, Scalar], dict[str, list[Scalar]]]:
+    known = set(manifest.param_names)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        names = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"--set {unknown[0]}: no such parameter in {manifest.name} (parameters: {names})")
+    fixed = dict(manifest.params)
+    axes = {name: list(values) for name, values in manifest.sweep.items()}
+    for name, value in settings.items():
+        if isinstance(value, list):
+            fixed.pop(name, None)
+            axes[name] = list(value)
+        else:
+            axes.pop(name, None)
+            fixed[name] = value
+    return fixed, axes
+
+
+def count_points(manifest: Manifest, settings: Settings | None = None) -> int:
+    """How many points the manifest expands to, without building them."""
+    _, axes = _axes(manifest, settings or {})
+    count = 1
+    for values in axes.values():
+        count *= len(values)
+    return count
+
+
+def expand_points(manifest: Manifest, settings: Settings | None = None) -> Iterator[Point]:
+    """Every point of the manifest's grid, in a stable order (the sweep's file order)."""
+    fixed, axes = _axes(manifest, settings or {})
+    names = list(axes)
+    for index, combination in enumerate(itertools.product(*(axes[name] for name in names))):
+        values = {**fixed, **dict(zip(names, combination, strict=True))}
+        yield make_point(manifest, values, index, names)
+
+
+def make_point(manifest: Manifest, values: Mapping[str, Scalar], index: int, axes: Sequence[str]) -> Point:
+    """The point of ``manifest`` with parameter ``values``; ``axes`` are the swept names (for its label)."""
+    params = {name: values[name] for name in manifest.param_names}
+    shown = list(axes) or list(params)
+    label = ",".join(f"{name}={format_scalar(params[name])}" for name in shown) or "-"
+    return Point(
+        index=index,
+        label=label,
+        params=params,
+        command=tuple(fill(word, params) for word in manifest.command),
+        env={
+            name: value if isinstance(value, SecretFromHost) else fill(value, params)
+            for name, value in manifest.env.items()
+        },
+    )
+
+
+def point_key(manifest: Manifest, point: Point, inputs: Mapping[str, str]) -> str:
+    """The hex sha256 identifying ``point`` of ``manifest`` with these input digests."""
+    content = {
+        "repro-point-key": KEY_VERSION,
+        "image": manifest.image.digest,
+        "command": list(point.command),
+        "env": {
+            name: {"from_host": value.from_host} if isinstance(value, SecretFromHost) else value
+            for name, value in sorted(point.env.items())
+        },
+        "workdir": manifest.workdir,
+        "user": manifest.user,
+        "network": manifest.network,
+        "outputs": manifest.outputs,
+        "params": dict(sorted(point.params.items())),
+        "inputs": [
+            {"target": mount.target, "readonly": mount.readonly, "digest": inputs[mount.target]}
+            for mount in sorted(manifest.mounts, key=lambda m: m.target)
+        ],
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,188 @@
+"""Planning a run: the manifest's points, their keys, and everything they share.
+
+Everything the points of one ``repro run`` have in common is established once, before any
+container starts: the image (found and verified), the git state, and the content digest of
+each mount. The plan is written to the store as JSON, which is how Snakemake jobs — threads of
+this process, or processes on cluster nodes — learn what to run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from repro.errors import StoreError, UsageError
+from repro.manifest.load import ManifestFile
+from repro.manifest.model import Scalar, SecretFromHost
+from repro.manifest.points import Point, Settings, expand_points, make_point, point_key
+from repro.provenance.git import git_state
+from repro.provenance.hashing import hash_tree
+from repro.store.record import GitRecord, ImageRecord, InputRecord
+from repro.store.store import Store, atomic_write
+
+__all__ = ["Plan", "PlannedPoint", "build_plan", "load_plan"]
+
+
+class PlannedPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int
+    label: str
+    key: str
+    params: dict[str, Scalar]
+    done_by: str | None = None
+    """The succeeded run that makes this point unnecessary, if any."""
+
+
+class Plan(BaseModel):
+    """What one ``repro run`` will do, shared by all its jobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plan_version: Literal[1] = 1
+    id: str
+    created_at: datetime
+    store: str
+    manifest_path: str
+    manifest_sha256: str
+    manifest_name: str
+    axes: list[str]
+    image: ImageRecord | None = None
+    engine_host: str | None = None
+    engine_api: str | None = None
+    git: GitRecord | None = None
+    diff_blob: str | None = None
+    inputs: list[InputRecord]
+    points: list[PlannedPoint]
+    force: bool = False
+    reproduces: str | None = None
+
+    @property
+    def to_run(self) -> list[PlannedPoint]:
+        return [p for p in self.points if self.force or p.done_by is None]
+
+    def point(self, manifest: ManifestFile, planned: PlannedPoint) -> Point:
+        """The resolved point behind ``planned``."""
+        return make_point(manifest.model, planned.params, planned.index, self.axes)
+
+    def write(self, store: Store) -> Path:
+        store.create()
+        path = store.root / "plans" / f"{self.id}.json"
+        try:
+            atomic_write(path, self.model_dump_json().encode())
+        except OSError as exc:
+            raise StoreError(f"cannot write the plan {path}: {exc.strerror}") from exc
+        return path
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        return Plan.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise StoreError(f"cannot read the plan {path}: {exc.strerror}") from exc
+
+
+def build_plan(
+    manifest: ManifestFile,
+    store: Store,
+    settings: Settings | None = None,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    image: ImageRecord | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Plan:
+    """Expand ``manifest`` into keyed points and decide which already succeeded.
+
+    A dry run writes nothing; otherwise the uncommitted diff (if any) is stored as a blob.
+    """
+    model = manifest.model
+    points = list(expand_points(model, settings))
+    _check_host_env(manifest)
+    inputs = _hash_inputs(manifest, progress)
+    digests = {entry.target: entry.digest for entry in inputs}
+    keyed = [(point, point_key(model, point, digests)) for point in points]
+    done = store.index.succeeded_keys(key for _, key in keyed) if store.exists else {}
+    axes = _axes_of(points, model.param_names)
+    state = git_state(manifest.folder)
+    git_record: GitRecord | None = None
+    diff_blob: str | None = None
+    if state is not None:
+        if state.diff and not dry_run:
+            store.create()
+            diff_blob = str(store.put_blob(state.diff))
+        git_record = GitRecord(
+            root=str(state.root),
+            commit=state.commit,
+            branch=state.branch,
+            dirty=state.dirty,
+            diff="git.diff" if state.diff else None,
+            diff_sha256=state.diff_sha256,
+            untracked_omitted=list(state.untracked_omitted),
+            manifest_path=_relative(manifest.path.resolve(), state.root),
+        )
+    return Plan(
+        id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}",
+        created_at=datetime.now(UTC),
+        store=str(store.root),
+        manifest_path=str(manifest.path),
+        manifest_sha256=manifest.sha256,
+        manifest_name=model.name,
+        axes=axes,
+        image=image,
+        git=git_record,
+        diff_blob=diff_blob,
+        inputs=inputs,
+        points=[
+            PlannedPoint(index=p.index, label=p.label, key=key, params=p.params, done_by=done.get(key))
+            for p, key in keyed
+        ],
+        force=force,
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _axes_of(points: list[Point], order: list[str]) -> list[str]:
+    """The parameters that vary between points (what labels show)."""
+    if len(points) < 2:
+        return []
+    first = points[0].params
+    return [name for name in order if any(p.params[name] != first[name] for p in points[1:])]
+
+
+def _check_host_env(manifest: ManifestFile) -> None:
+    for name, value in manifest.model.env.items():
+        if isinstance(value, SecretFromHost) and value.from_host not in os.environ:
+            raise UsageError(
+                f"{manifest.path.name}: env.{name} takes ${value.from_host} from your shell, "
+                f"but it is not set — export {value.from_host}=… and run again"
+            )
+
+
+def _hash_inputs(manifest: ManifestFile, progress: Callable[[str], None] | None) -> list[InputRecord]:
+    inputs = []
+    for index, mount in enumerate(manifest.model.mounts):
+        source = manifest.mount_source(index)
+        if progress:
+            progress(f"hashing {mount.source}")
+        tree = hash_tree(source)
+        inputs.append(
+            InputRecord(
+                target=mount.target,
+                source=str(source),
+                readonly=mount.readonly,
+                digest=tree.digest,
+                files=len(tree.files),
+                bytes=tree.total_bytes,
+            )
+        )
+    return inputs

@@ -1,0 +1,1 @@
+"""Provenance: git state, host facts, and content digests."""

@@ -1,0 +1,165 @@
+"""Content digests of files and folders: what a run read and what it wrote.
+
+A tree digest covers every entry under a folder: regular files by their sha256, symlinks by
+their target text (never followed), and folders by their existence. Sockets, FIFOs and device
+files cannot be hashed and are refused. A file that changes while it is read is detected by
+comparing its status before and after, and refused rather than recorded with a digest that
+matches neither version.
+
+Files are read in large blocks and hashed on several threads: ``hashlib`` releases the GIL
+for large updates, so a tree of big files uses every core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from repro.errors import InputError
+
+__all__ = ["Entry", "HashError", "Tree", "hash_file", "hash_tree"]
+
+BLOCK = 1 << 20
+
+EntryKind = Literal["file", "link", "dir"]
+
+
+class HashError(InputError):
+    """A path cannot be hashed faithfully (special file, changed while read, unreadable)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a tree: ``path`` is relative and uses ``/``; the root file itself is ``""``."""
+
+    path: str
+    kind: EntryKind
+    size: int = 0
+    sha256: str | None = None
+    target: str | None = None
+
+    def line(self) -> str:
+        value = self.sha256 if self.kind == "file" else (self.target or "")
+        return f"{self.kind}\0{self.path}\0{value}\n"
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Every entry under a root and one digest over all of them."""
+
+    digest: str
+    entries: tuple[Entry, ...]
+
+    @property
+    def files(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.kind == "file")
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+
+FileHasher = Callable[[Path, os.stat_result], str]
+
+
+def hash_file(path: Path, before: os.stat_result | None = None) -> str:
+    """The hex sha256 of ``path``'s bytes; raise :class:`HashError` if it changes meanwhile."""
+    if before is None:
+        before = os.lstat(path)
+    digest = hashlib.sha256()
+    buffer = bytearray(BLOCK)
+    view = memoryview(buffer)
+    read = 0
+    try:
+        with path.open("rb", buffering=0) as handle:
+            while count := handle.readinto(buffer):
+                digest.update(view[:count])
+                read += count
+            after = os.fstat(handle.fileno())
+    except OSError as exc:
+        raise HashError(f"cannot read {path}: {exc.strerror}") from exc
+    if read != before.st_size or _changed(before, after):
+        raise HashError(f"{path} changed while it was being hashed; rerun when nothing writes to it")
+    return digest.hexdigest()
+
+
+def _changed(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_ctime_ns,
+    )
+
+
+def hash_tree(root: Path, *, hasher: FileHasher | None = None, workers: int | None = None) -> Tree:
+    """Hash everything under ``root`` (a folder or a single file)."""
+    file_hasher = hasher or (lambda path, status: hash_file(path, status))
+    listing = list(_walk(root))
+    files = [(rel, path, status) for rel, path, status in listing if stat.S_ISREG(status.st_mode)]
+    digests: dict[str, str] = {}
+    if files:
+        threads = min(workers or os.cpu_count() or 1, len(files))
+        if threads == 1:
+            digests = {rel: file_hasher(path, status) for rel, path, status in files}
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                results = pool.map(lambda item: file_hasher(item[1], item[2]), files)
+                digests = {rel: digest for (rel, _, _), digest in zip(files, results, strict=True)}
+    entries = []
+    for rel, path, status in listing:
+        if stat.S_ISREG(status.st_mode):
+            entries.append(Entry(rel, "file", size=status.st_size, sha256=digests[rel]))
+        elif stat.S_ISLNK(status.st_mode):
+            entries.append(Entry(rel, "link", target=str(path.readlink())))
+        else:
+            entries.append(Entry(rel, "dir"))
+    entries.sort(key=lambda e: e.path)
+    total = hashlib.sha256()
+    for entry in entries:
+        total.update(entry.line().encode("utf-8", "surrogateescape"))
+    return Tree(digest=f"sha256:{total.hexdigest()}", entries=tuple(entries))
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    try:
+        status = os.lstat(root)
+    except OSError as exc:
+        raise HashError(f"cannot read {root}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(status.st_mode):
+        _refuse_special(root, status)
+        yield "", root, status
+        return
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as scan:
+                children = list(scan)
+        except OSError as exc:
+            raise HashError(f"cannot list {folder}: {exc.strerror}") from exc
+        for child in children:
+            rel = f"{prefix}{child.name}"
+            path = Path(child.path)
+            child_status = child.stat(follow_symlinks=False)
+            if stat.S_ISDIR(child_status.st_mode):
+                yield rel, path, child_status
+                stack.append((path, rel + "/"))
+            else:
+                _refuse_special(path, child_status)
+                yield rel, path, child_status
+
+
+def _refuse_special(path: Path, status: os.stat_result) -> None:
+    if stat.S_ISREG(status.st_mode) or stat.S_ISLNK(status.st_mode):
+        return
+    kind = (
+        "FIFO" if stat.S_ISFIFO(status.st_mode) else "socket" if stat.S_ISSOCK(status.st_mode) else "device"
+    )
+    raise HashError(f"{path} is a {kind}: special files cannot be hashed or reproduced; remove it")

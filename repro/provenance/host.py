@@ -1,0 +1,109 @@
+"""Facts about the machine and the software a run used."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import socket
+from importlib import metadata
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["HostFacts", "Versions", "host_facts", "tool_versions"]
+
+
+class HostFacts(BaseModel):
+    """The machine a run ran on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hostname: str
+    os: str
+    kernel: str
+    architecture: str
+    cpu_model: str
+    cpus: int
+    memory_bytes: int | None
+
+
+class Versions(BaseModel):
+    """The software between the manifest and the container."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repro: str
+    python: str
+    snakemake: str
+    docker_sdk: str
+    engine: str | None = None
+    engine_api: str | None = None
+    engine_os: str | None = None
+
+
+@functools.cache
+def host_facts() -> HostFacts:
+    """Facts about this machine (read once per process)."""
+    return HostFacts(
+        hostname=socket.gethostname(),
+        os=_os_name(),
+        kernel=platform.release(),
+        architecture=platform.machine(),
+        cpu_model=_cpu_model(),
+        cpus=os.cpu_count() or 1,
+        memory_bytes=_memory_bytes(),
+    )
+
+
+@functools.cache
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def tool_versions(
+    engine: str | None = None, api: str | None = None, engine_os: str | None = None
+) -> Versions:
+    """The versions of repro, Python, Snakemake and the Docker SDK, plus the engine's if known."""
+    from repro import __version__
+
+    return Versions(
+        repro=__version__,
+        python=platform.python_version(),
+        snakemake=_package_version("snakemake"),
+        docker_sdk=_package_version("docker"),
+        engine=engine,
+        engine_api=api,
+        engine_os=engine_os,
+    )
+
+
+def _os_name() -> str:
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return f"{platform.system()} {platform.release()}"
+    return release.get("PRETTY_NAME") or release.get("NAME", platform.system())
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -1,0 +1,1 @@
+"""The runner: talks to the container engine, resolves pinned images, runs one container."""

@@ -1,0 +1,286 @@
+"""Run one container: create → attach → start → wait (with timeout) → always remove.
+
+The container is removed on every path out of :func:`run_container`: success, a non-zero
+exit, a timeout, an engine error, and cancellation (Ctrl-C or SIGTERM, delivered through a
+:class:`Cancellation`). Every container carries ``repro.*`` labels naming its run, so one
+left behind by a killed process (SIGKILL cannot be caught) can still be found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from repro.errors import EngineError, Interrupted
+from repro.runner.engine import Engine
+
+__all__ = [
+    "HOME",
+    "LABEL_RUN",
+    "BindMount",
+    "Cancellation",
+    "ContainerOutcome",
+    "ContainerSpec",
+    "run_container",
+]
+
+LABEL_PREFIX = "org.repro"
+LABEL_RUN = f"{LABEL_PREFIX}.run"
+HOME = "/home/repro"
+_REMOVE_ATTEMPTS = 5
+_STDOUT, _STDERR = 1, 2  # stream ids in the engine's multiplexed attach protocol
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: Path
+    target: str
+    readonly: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything the engine needs to run one point (secrets included, so never logged)."""
+
+    image_id: str
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+    mounts: tuple[BindMount, ...]
+    outputs: BindMount
+    user: str | None
+    workdir: str | None
+    network: str
+    hostname: str = "repro"
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    timeout_seconds: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerOutcome:
+    state: Literal["exited", "timeout", "interrupted"]
+    exit_code: int | None
+    container_id: str
+
+
+class Cancellation:
+    """Shared by the jobs of one process: cancelling kills every container they run.
+
+    A job registers its container before starting it and checks again after starting, so a
+    cancel that lands at any moment still stops the container.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._containers: dict[str, Engine] = {}
+        self.reason = "interrupted"
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self, reason: str = "interrupted") -> None:
+        """Mark cancelled and kill every registered container (safe to call repeatedly)."""
+        with self._lock:
+            self.reason = reason
+            self._event.set()
+            victims = list(self._containers.items())
+        for container_id, engine in victims:
+            _kill(engine, container_id)
+
+    def register(self, engine: Engine, container_id: str) -> None:
+        with self._lock:
+            self._containers[container_id] = engine
+
+    def unregister(self, container_id: str) -> None:
+        with self._lock:
+            self._containers.pop(container_id, None)
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Interrupted(f"{self.reason}; no new containers are started")
+
+
+def _kill(engine: Engine, container_id: str) -> None:
+    import docker.errors
+    import requests.exceptions
+
+    # It may not be running (yet, or any more); its owner removes it either way.
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        engine.client.api.kill(container_id)
+
+
+def _host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
+    binds: dict[str, Mapping[str, str]] = {
+        str(m.source): {"bind": m.target, "mode": "ro" if m.readonly else "rw"}
+        for m in (*spec.mounts, spec.outputs)
+    }
+    uid, _, gid = (spec.user or "").partition(":")
+    home_owner = f",uid={uid},gid={gid or uid}" if uid.isdigit() else ""
+    home_mode = "0700" if home_owner else "1777"
+    config: dict[str, Any] = engine.client.api.create_host_config(
+        binds=binds,
+        network_mode=spec.network,
+        privileged=False,
+        security_opt=["no-new-privileges"],
+        cap_drop=["ALL"],
+        tmpfs={HOME: f"rw,exec,nosuid,nodev,mode={home_mode}{home_owner}"},
+        nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+        mem_limit=spec.memory_bytes,
+        memswap_limit=spec.memory_bytes,  # the same limit: no swap beyond memory
+    )
+    return config
+
+
+def run_container(
+    engine: Engine,
+    spec: ContainerSpec,
+    stdout: Path,
+    stderr: Path,
+    cancellation: Cancellation,
+) -> ContainerOutcome:
+    """Run ``spec`` to the end, streaming its output to ``stdout``/``stderr``; always remove it."""
+    import docker.errors
+    import requests.exceptions
+
+    cancellation.check()
+    api = engine.client.api
+    try:
+        created = api.create_container(
+            image=spec.image_id,
+            command=list(spec.command),
+            environment={"HOME": HOME, **spec.env},
+            user=spec.user or "",
+            working_dir=spec.workdir,
+            hostname=spec.hostname,
+            labels=dict(spec.labels),
+            network_disabled=spec.network == "none",
+            host_config=_host_config(engine, spec),
+            use_config_proxy=False,  # never inject proxy variables the record would not show
+        )
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine refused to create the container: {_explain(exc)}") from exc
+    container_id: str = created["Id"]
+    cancellation.register(engine, container_id)
+    try:
+        return _run_created(engine, spec, container_id, stdout, stderr, cancellation)
+    finally:
+        cancellation.unregister(container_id)
+        _remove(engine, container_id)
+
+
+def _run_created(
+    engine: Engine,
+    spec: ContainerSpec,
+    container_id: str,
+    stdout: Path,
+    stderr: Path,
+    cancellation: Cancellation,
+) -> ContainerOutcome:
+    import docker.errors
+    import requests.exceptions
+
+    api = engine.client.api
+    try:
+        # Attached before the start, so not a byte of output is missed.
+        sock = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine refused to attach to the container: {_explain(exc)}") from exc
+    pump = _LogPump(sock, stdout, stderr)
+    pump.start()
+    try:
+        cancellation.check()
+        try:
+            api.start(container_id)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EngineError(f"the container did not start: {_explain(exc)}") from exc
+        started = time.monotonic()
+        if cancellation.cancelled:  # cancelled between the check and the start: stop it ourselves
+            _kill(engine, container_id)
+        state: Literal["exited", "timeout", "interrupted"] = "exited"
+        try:
+            limit = None if spec.timeout_seconds is None else max(1, math.ceil(spec.timeout_seconds))
+            result = api.wait(container_id, timeout=limit)
+        except requests.exceptions.RequestException as exc:
+            elapsed = time.monotonic() - started
+            if spec.timeout_seconds is None or elapsed < spec.timeout_seconds * 0.99:
+                raise EngineError(
+                    f"lost the engine while waiting for the container: {_explain(exc)}"
+                ) from exc
+            _kill(engine, container_id)
+            state = "timeout"
+            result = api.wait(container_id, timeout=60)
+        exit_code = result.get("StatusCode")
+        if cancellation.cancelled and state == "exited":
+            state = "interrupted"
+    finally:
+        pump.finish()
+    return ContainerOutcome(
+        state=state, exit_code=int(exit_code) if exit_code is not None else None, container_id=container_id
+    )
+
+
+class _LogPump(threading.Thread):
+    """Copies the container's multiplexed output stream into two files, then closes it."""
+
+    def __init__(self, sock: Any, stdout: Path, stderr: Path) -> None:
+        super().__init__(name="repro-logs", daemon=True)
+        self._sock = sock
+        self._files = {_STDOUT: stdout.open("wb"), _STDERR: stderr.open("wb")}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from docker.utils.socket import frames_iter
+
+        try:
+            for stream_id, data in frames_iter(self._sock, tty=False):  # type: ignore[no-untyped-call]
+                target = self._files.get(stream_id)
+                if target is not None and data:
+                    target.write(data)
+        except Exception as exc:  # the stream ends abruptly when the container is killed
+            self.error = exc
+
+    def finish(self) -> None:
+        self.join(timeout=30)
+        for handle in (self._sock, getattr(self._sock, "_sock", None)):
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
+        for output in self._files.values():
+            output.close()
+
+
+def _remove(engine: Engine, container_id: str) -> None:
+    import docker.errors
+    import requests.exceptions
+
+    last: BaseException | None = None
+    for attempt in range(_REMOVE_ATTEMPTS):
+        try:
+            engine.client.api.remove_container(container_id, force=True, v=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            last = exc
+            time.sleep(0.2 * (attempt + 1))
+    raise EngineError(
+        f"could not remove container {container_id[:12]} ({_explain(last)}); "
+        f"remove it: docker rm -f {container_id[:12]}"
+    )
+
+
+def _explain(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc)
+    return text.splitlines()[0][:200] if text else type(exc).__name__

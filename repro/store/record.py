@@ -1,0 +1,175 @@
+"""The run record: one JSON document per run that says exactly what ran and what came out.
+
+This model is the schema; ``record.json`` is its serialisation. A record is written when a
+run starts (status ``running``) and replaced once, atomically, when it ends; after that it is
+final and never edited. ``schema_version`` changes whenever a field changes meaning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from repro.manifest.model import Scalar
+from repro.provenance.host import HostFacts, Versions
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ContainerRecord",
+    "GitRecord",
+    "ImageRecord",
+    "InputRecord",
+    "ManifestRecord",
+    "OutputEntry",
+    "OutputsRecord",
+    "PointRecord",
+    "ResourcesRecord",
+    "RunRecord",
+    "Status",
+]
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class Status(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def final(self) -> bool:
+        return self is not Status.RUNNING
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PointRecord(_Part):
+    key: str
+    label: str
+    index: int
+    params: dict[str, Scalar]
+
+
+class ManifestRecord(_Part):
+    path: str
+    """Absolute path on the host that ran it."""
+    sha256: str
+    """Of the manifest file's bytes."""
+    name: str
+    resolved: dict[str, Any]
+    """The manifest reduced to this one point (sweep folded into params); secrets redacted."""
+
+
+class ImageRecord(_Part):
+    reference: str
+    """The pin as written in the manifest."""
+    pin_kind: Literal["digest", "id"]
+    pinned: str
+    id: str
+    """The image ID (config digest) that ran."""
+    repo_digests: list[str]
+    os: str
+    architecture: str
+    variant: str | None = None
+    archive: str | None = None
+
+
+class ResourcesRecord(_Part):
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    timeout_seconds: float | None = None
+
+
+class ContainerRecord(_Part):
+    command: list[str]
+    env: dict[str, str]
+    """As passed to the container; secret values replaced by ``<secret: …>``."""
+    workdir: str | None
+    user: str | None
+    """``uid:gid`` the process ran as (None: the image's default user)."""
+    user_mode: str
+    network: str
+    hostname: str
+    outputs: str
+    resources: ResourcesRecord
+    privileged: bool = False
+    no_new_privileges: bool = True
+    cap_drop: list[str] = Field(default_factory=lambda: ["ALL"])
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class GitRecord(_Part):
+    root: str
+    commit: str | None
+    branch: str | None
+    dirty: bool
+    diff: str | None = None
+    """File name of the stored diff beside the record, when the tree was dirty."""
+    diff_sha256: str | None = None
+    untracked_omitted: list[str] = Field(default_factory=list)
+    manifest_path: str
+    """The manifest's path relative to ``root``."""
+
+
+class InputRecord(_Part):
+    target: str
+    source: str
+    readonly: bool
+    digest: str
+    files: int
+    bytes: int
+
+
+class OutputEntry(_Part):
+    path: str
+    kind: Literal["file", "link", "dir"] = "file"
+    size: int = 0
+    sha256: str | None = None
+    target: str | None = None
+
+
+class OutputsRecord(_Part):
+    folder: str = "outputs"
+    digest: str
+    files: list[OutputEntry]
+    total_bytes: int
+
+
+class LogsRecord(_Part):
+    stdout: str = "stdout.log"
+    stderr: str = "stderr.log"
+
+
+class RunRecord(BaseModel):
+    """Everything an exact rerun needs, and what the run produced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str
+    status: Status
+    exit_code: int | None = None
+    error: str | None = None
+    """Why the run failed before or around the container (not the program's own failure)."""
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+    reproduces: str | None = None
+    """The run id this run reran, if it is a rerun."""
+    point: PointRecord
+    manifest: ManifestRecord
+    image: ImageRecord
+    container: ContainerRecord
+    git: GitRecord | None
+    inputs: list[InputRecord]
+    outputs: OutputsRecord | None = None
+    logs: LogsRecord = Field(default_factory=LogsRecord)
+    host: HostFacts
+    versions: Versions

@@ -1,0 +1,259 @@
+"""The store: a folder of run records, logs and outputs, with an SQLite index.
+
+Layout of the embedded store (``.repro/`` beside the manifest's git root by default)::
+
+    .repro/
+      store.json               marks the folder as a store; format version
+      index.sqlite             the index (a cache: rebuilt from records by `repro reindex`)
+      runs/<run id>/           one folder per run
+        record.json            the run record (written atomically; final records never change)
+        stdout.log stderr.log  the container's output streams
+        git.diff               the uncommitted changes, when the tree was dirty
+        outputs/               the container's output folder (the only writable mount)
+      points/<key>.json        the newest succeeded run of each point (Snakemake's job output)
+      plans/<id>.json          the points handed to Snakemake for one `repro run`
+      blobs/sha256/<hex>       content-addressed files shared by runs (diffs)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from repro.errors import StoreError, UsageError
+from repro.store.index import Index, IndexRow
+from repro.store.record import RunRecord
+
+__all__ = ["STORE_ENV", "RunFolder", "Store", "atomic_write", "find_git_root"]
+
+_log = logging.getLogger(__name__)
+
+STORE_ENV = "REPRO_STORE"
+STORE_FORMAT = 1
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            temporary.chmod(mode & 0o7777)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def find_git_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``.git``."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The folder of one run."""
+
+    run_id: str
+    path: Path
+
+    @property
+    def record(self) -> Path:
+        return self.path / "record.json"
+
+    @property
+    def outputs(self) -> Path:
+        return self.path / "outputs"
+
+    @property
+    def stdout(self) -> Path:
+        return self.path / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.path / "stderr.log"
+
+
+class Store:
+    """A store folder: create runs, write records, look them up."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+        self.index = Index(self.root / "index.sqlite")
+
+    @classmethod
+    def locate(cls, explicit: Path | str | None = None, near: Path | None = None) -> Store:
+        """The store to use: ``explicit``, else ``$REPRO_STORE``, else ``.repro`` at the git root
+        of ``near`` (a manifest's folder) or of the current folder, else in the current folder."""
+        chosen = explicit or os.environ.get(STORE_ENV)
+        if chosen:
+            return cls(Path(chosen).expanduser())
+        start = (near or Path.cwd()).absolute()
+        root = find_git_root(start) or find_git_root(Path.cwd().absolute()) or Path.cwd()
+        return cls(root / ".repro")
+
+    @property
+    def exists(self) -> bool:
+        return (self.root / "store.json").is_file()
+
+    def create(self) -> None:
+        """Make the folder a store (idempotent)."""
+        if self.exists:
+            return
+        try:
+            for sub in ("runs", "points", "plans", "blobs/sha256"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            # A store inside a git tree must not make the tree dirty.
+            gitignore = self.root / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# repro's store: runs, logs and outputs are not source\n*\n")
+            self.index.put_many([])  # creates the index (WAL, schema) before any parallel writer
+            atomic_write(self.root / "store.json", json.dumps({"repro_store": STORE_FORMAT}).encode() + b"\n")
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at {self.root}: {exc.strerror}") from exc
+
+    def require(self) -> None:
+        if not self.exists:
+            raise UsageError(f"no repro store at {self.root}; run an experiment first, or pass --store DIR")
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def new_run(self, outputs_mode: int = 0o755) -> RunFolder:
+        """Create the folder of a new run, with an id that sorts by start time."""
+        self.create()
+        for _ in range(100):
+            run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+            path = self.root / "runs" / run_id
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            (path / "outputs").mkdir()
+            # Only chmod when asked: the container may run as another uid (user: root/image).
+            if outputs_mode != 0o755:
+                (path / "outputs").chmod(outputs_mode)
+            return RunFolder(run_id, path)
+        raise StoreError(f"cannot allocate a run id under {self.root / 'runs'}")
+
+    def run_folder(self, run_id: str) -> RunFolder:
+        return RunFolder(run_id, self.root / "runs" / run_id)
+
+    def write_record(self, record: RunRecord) -> None:
+        """Write ``record`` atomically and index it; a final record is never overwritten."""
+        folder = self.run_folder(record.id)
+        existing = self._read_status(folder.record)
+        if existing is not None and existing != "running":
+            raise StoreError(f"record {record.id} is final ({existing}); records are never edited")
+        data = record.model_dump_json(indent=2).encode() + b"\n"
+        try:
+            atomic_write(folder.record, data)
+        except OSError as exc:
+            raise StoreError(f"cannot write {folder.record}: {exc.strerror}") from exc
+        try:
+            self.index.put(record)
+        except StoreError as exc:
+            # The record on disk is the truth and is safe; the index is a cache that
+            # `repro reindex` rebuilds. Losing an index row must not lose the run.
+            _log.warning("%s (record %s is written)", exc, record.id)
+
+    @staticmethod
+    def _read_status(path: Path) -> str | None:
+        try:
+            status = json.loads(path.read_bytes()).get("status")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return str(status) if status is not None else None
+
+    def load(self, run_id: str) -> RunRecord:
+        """The record of ``run_id`` as stored on disk."""
+        path = self.run_folder(run_id).record
+        try:
+            return RunRecord.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            raise UsageError(f"no run {run_id} in {self.root}") from None
+        except ValidationError as exc:
+            raise StoreError(
+                f"record {path} is corrupt ({exc.error_count()} problems); it cannot be used"
+            ) from exc
+
+    def resolve(self, ref: str) -> str:
+        """A run id from a unique prefix of it."""
+        if (self.root / "runs" / ref / "record.json").is_file():
+            return ref
+        matches = self.index.ids_starting_with(ref) if self.exists else []
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UsageError(f"no run {ref!r} in {self.root} (see: repro log)")
+        raise UsageError(f"{ref!r} names several runs ({', '.join(matches[:2])}, …); give more of the id")
+
+    def records(self) -> Iterator[RunRecord]:
+        """Every readable record on disk (corrupt ones are skipped)."""
+        runs = self.root / "runs"
+        if not runs.is_dir():
+            return
+        for folder in sorted(runs.iterdir()):
+            try:
+                yield RunRecord.model_validate_json((folder / "record.json").read_bytes())
+            except (OSError, ValidationError):
+                continue
+
+    def runs(self, limit: int | None = None, name: str | None = None) -> list[IndexRow]:
+        return self.index.rows(limit=limit, name=name) if self.exists else []
+
+    def rebuild_index(self) -> int:
+        """Rebuild the index from the records on disk; return how many runs it holds."""
+        self.require()
+        records = list(self.records())
+        self.index.reset()
+        self.index.put_many(records)
+        return len(records)
+
+    # -- points and blobs -------------------------------------------------------------------------
+
+    def point_marker(self, key: str) -> Path:
+        """The file that says which run last succeeded for ``key`` (a Snakemake job's output)."""
+        return self.root / "points" / f"{key}.json"
+
+    def mark_point(self, key: str, run_id: str) -> None:
+        marker = {"run": run_id, "record": f"runs/{run_id}/record.json", "outputs": f"runs/{run_id}/outputs"}
+        atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n")
+
+    def put_blob(self, data: bytes) -> Path:
+        """Store ``data`` once by its sha256 and return its path."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.root / "blobs" / "sha256" / digest
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data)
+            path.chmod(0o444)
+        return path
+
+    def link_blob(self, blob: Path, destination: Path) -> None:
+        """Place ``blob`` at ``destination`` (hard link when possible, else a copy)."""
+        try:
+            os.link(blob, destination)
+        except OSError:
+            destination.write_bytes(blob.read_bytes())

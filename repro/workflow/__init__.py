@@ -1,0 +1,1 @@
+"""The Snakemake bridge: the rules in workflows/ and how repro drives them."""

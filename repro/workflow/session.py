@@ -1,0 +1,107 @@
+"""What the jobs of one process share: cancellation, progress reporting, cached plans.
+
+``repro run`` activates a session before handing the plan to Snakemake; the rule's jobs,
+running as threads of the same process, find it with :func:`current`. A job in another
+process (a cluster node) gets a fresh session of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from repro.manifest.load import ManifestFile, load_manifest
+from repro.plan import Plan, load_plan
+from repro.runner.container import Cancellation
+from repro.store.record import RunRecord
+
+__all__ = ["Event", "PlanReady", "PointFinished", "PointStarted", "Session", "activate", "current"]
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class PlanReady:
+    name: str
+    points: int
+    to_run: int
+    jobs: int
+
+
+@dataclass(frozen=True)
+class PointStarted:
+    label: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class PointFinished:
+    record: RunRecord
+
+
+Event = PlanReady | PointStarted | PointFinished
+
+
+@dataclass
+class Session:
+    cancellation: Cancellation = field(default_factory=Cancellation)
+    report: Callable[[Event], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _plans: dict[Path, Plan] = field(default_factory=dict)
+    _manifests: dict[Path, ManifestFile] = field(default_factory=dict)
+
+    def emit(self, event: Event) -> None:
+        if self.report is not None:
+            self.report(event)
+
+    def plan(self, path: Path) -> Plan:
+        """The plan at ``path``, read once per process."""
+        return self._cached(self._plans, path, load_plan)
+
+    def remember(self, path: Path, plan: Plan) -> None:
+        with self._lock:
+            self._plans[path] = plan
+
+    def manifest(self, path: Path) -> ManifestFile:
+        """The manifest at ``path``, loaded once per process."""
+        return self._cached(self._manifests, path, load_manifest)
+
+    def remember_manifest(self, manifest: ManifestFile) -> None:
+        with self._lock:
+            self._manifests[manifest.path] = manifest
+
+    def _cached(self, cache: dict[Path, _T], path: Path, load: Callable[[Path], _T]) -> _T:
+        with self._lock:
+            if path not in cache:
+                cache[path] = load(path)
+            return cache[path]
+
+
+_current: Session | None = None
+_current_lock = threading.Lock()
+
+
+def current() -> Session:
+    """The active session, or a new one for a process that has none (a cluster job)."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Session()
+        return _current
+
+
+@contextmanager
+def activate(session: Session) -> Iterator[Session]:
+    global _current
+    with _current_lock:
+        previous, _current = _current, session
+    try:
+        yield session
+    finally:
+        with _current_lock:
+            _current = previous

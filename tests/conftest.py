@@ -1,0 +1,287 @@
+"""Shared set-up: a real Docker engine, an image built offline, git projects in temp folders.
+
+Tests that need the engine fail (they are not skipped) when none answers: `scripts/setup-host`
+starts one. The busybox image is built here from Debian's static busybox, FROM scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+
+from repro.cli.main import main
+
+BUSYBOX = Path("/bin/busybox")
+LABEL_STORE = "org.repro.store"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.out)
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    id: str
+
+    @property
+    def pin(self) -> dict[str, str]:
+        return {"name": self.name, "id": self.id}
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"these tests need a Docker engine ({exc}); start one: sudo scripts/setup-host")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """A 2 MB image: Debian's static busybox in an otherwise empty image."""
+    if not BUSYBOX.is_file():
+        pytest.fail("Debian's busybox-static is needed (/bin/busybox); install it: sudo scripts/setup-host")
+    context = tmp_path_factory.mktemp("busybox")
+    shutil.copy(BUSYBOX, context / "busybox")
+    (context / "Dockerfile").write_text(
+        textwrap.dedent(
+            """\
+            FROM scratch
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            CMD ["/bin/sh"]
+            """
+        )
+    )
+    image, _ = docker_client.images.build(path=str(context), tag="repro-test/busybox:1", rm=True)
+    return Image(name="repro-test/busybox:1", id=str(image.id))
+
+
+def repro_containers(client: docker.DockerClient, store: Path) -> list[Any]:
+    """Containers (running or not) that a run in ``store`` created."""
+    return client.containers.list(all=True, filters={"label": f"{LABEL_STORE}={store}"})
+
+
+@dataclass
+class Project:
+    """A git repository in a temp folder, with manifests, run through the real CLI."""
+
+    root: Path
+    image: Image | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Path:
+        return self.root / ".repro"
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def manifest(self, relative: str = "exp.yaml", **fields: Any) -> Path:
+        """Write a manifest: sensible defaults, overridden by ``fields``."""
+        assert self.image is not None
+        data: dict[str, Any] = {
+            "version": 1,
+            "name": "exp",
+            "image": self.image.pin,
+            "command": ["sh", "-c", "echo hello > /out/hello.txt"],
+        }
+        data.update(fields)
+        return self.write(relative, yaml.safe_dump(data, sort_keys=False))
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def repro(self, *args: str) -> Result:
+        """Run the CLI in this process (as `repro ARGS` from the project's folder)."""
+        out, err = io.StringIO(), io.StringIO()
+        previous = Path.cwd()
+        os.chdir(self.root)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+        finally:
+            os.chdir(previous)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    def spawn(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+        """Start `python -m repro ARGS` as a separate process (for signal tests)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "repro", *args],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
+        )
+
+
+def make_repo(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["config", "user.email", "test@example.org"],
+        ["config", "user.name", "repro tests"],
+        ["config", "commit.gpgsign", "false"],
+    ):
+        subprocess.run(["git", *args], cwd=root, check=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """A git repository with one commit, not yet holding a manifest (no engine needed)."""
+    root = tmp_path / "project"
+    make_repo(root)
+    proj = Project(root=root, image=Image("repro-test/busybox:1", "sha256:" + "0" * 64))
+    proj.write("README", "experiment\n")
+    proj.commit("initial")
+    return proj
+
+
+@pytest.fixture
+def docker_project(project: Project, busybox: Image, docker_client: docker.DockerClient) -> Iterator[Project]:
+    """A project whose manifests use the real busybox image; checks no container is left."""
+    project.image = busybox
+    yield project
+    leftovers = repro_containers(docker_client, project.store)
+    for container in leftovers:
+        container.remove(force=True)
+    assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+# -- a non-root user that may use the engine --------------------------------------------------
+
+NONROOT_USER = "repro-tester"
+NONROOT_VENV = Path("/opt/repro-tests/venv")
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    gid: int
+    repro: Path
+    """The `repro` command installed where this user can run it."""
+
+    def own(self, path: Path) -> None:
+        subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
+
+    def run(self, args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": f"/home/{self.name}", "LANG": "C.UTF-8"}
+        return subprocess.run(
+            [shutil.which("runuser") or "/usr/sbin/runuser", "-u", self.name, "--", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            **kwargs,
+        )
+
+
+@pytest.fixture(scope="session")
+def nonroot_user(docker_client: docker.DockerClient) -> User:
+    """An unprivileged user in the docker group, with repro installed in a venv it can read.
+
+    The machine's default Python lives in root's home, which other users cannot read, so the
+    venv is built on Debian's python3 and holds this checkout's repro.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("creating the test user needs root; run the suite as root (as CI does)")
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(NONROOT_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--groups", "docker", NONROOT_USER], check=True)
+        entry = pwd.getpwnam(NONROOT_USER)
+    if NONROOT_USER not in grp.getgrnam("docker").gr_mem:
+        subprocess.run(["usermod", "--append", "--groups", "docker", NONROOT_USER], check=True)
+    python = NONROOT_VENV / "bin" / "python"
+    if not python.exists():
+        system_python = Path("/usr/bin/python3")
+        made = subprocess.run(
+            [str(system_python), "-m", "venv", str(NONROOT_VENV)], capture_output=True, text=True
+        )
+        if made.returncode != 0:
+            pytest.fail(
+                f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host"
+            )
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(CHECKOUT)],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"cannot install repro for {NONROOT_USER}: {installed.stderr.strip()[-500:]}")
+    return User(NONROOT_USER, entry.pw_uid, entry.pw_gid, NONROOT_VENV / "bin" / "repro")
+
+
+@pytest.fixture
+def nonroot_project(
+    nonroot_user: User, busybox: Image, docker_client: docker.DockerClient
+) -> Iterator[Project]:
+    """A git project owned by the non-root user (outside root's private temp folders)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="repro-nonroot-", dir="/tmp"))
+    make_repo(root)
+    proj = Project(root=root, image=busybox)
+    proj.write("README", "experiment\n")
+    proj.commit("initial")
+    nonroot_user.own(root)
+    yield proj
+    leftovers = repro_containers(docker_client, proj.store)
+    for container in leftovers:
+        container.remove(force=True)
+    shutil.rmtree(root, ignore_errors=True)
+    assert not leftovers

@@ -1,0 +1,264 @@
+"""`repro run` end to end: real engine, real image, real git, real Snakemake, real SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from repro.store import Status, Store
+from tests.conftest import Project, repro_containers, wait_for
+
+pytestmark = pytest.mark.docker
+
+
+def only_run(project: Project) -> str:
+    (folder,) = (project.store / "runs").iterdir()
+    return folder.name
+
+
+def record_of(project: Project, run_id: str) -> dict:
+    return json.loads((project.store / "runs" / run_id / "record.json").read_text())
+
+
+def test_a_run_records_what_ran_and_its_records_are_true(
+    docker_project: Project, docker_client: docker.DockerClient
+) -> None:
+    project = docker_project
+    project.write("data/input.txt", "42\n")
+    project.manifest(
+        command=[
+            "sh",
+            "-c",
+            "cat /data/input.txt > /out/copy.txt; echo {greeting} > /out/greeting.txt; "
+            "echo out; echo err >&2",
+        ],
+        params={"greeting": "hi"},
+        mounts=[{"source": "./data", "target": "/data"}],
+        env={"LC_ALL": "C", "API_TOKEN": "hunter2"},
+    )
+    head = project.commit("experiment")
+
+    result = project.repro("run", "exp.yaml")
+
+    assert result.code == 0, result.err
+    run_id = only_run(project)
+    folder = project.store / "runs" / run_id
+    record = record_of(project, run_id)
+    assert record["schema_version"] == 1
+    assert record["status"] == "succeeded"
+    assert record["exit_code"] == 0
+    assert record["point"]["params"] == {"greeting": "hi"}
+    # The outputs' digests are the files' digests.
+    files = {f["path"]: f for f in record["outputs"]["files"]}
+    assert set(files) == {"copy.txt", "greeting.txt"}
+    for name, entry in files.items():
+        data = (folder / "outputs" / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["size"] == len(data)
+    assert (folder / "outputs" / "greeting.txt").read_text() == "hi\n"
+    # The image is the one the engine knows, and the commit is HEAD.
+    assert record["image"]["id"] == docker_client.images.get(project.image.name).id
+    assert record["image"]["os"] == "linux"
+    assert record["git"]["commit"] == head
+    assert record["git"]["dirty"] is False
+    assert record["git"]["manifest_path"] == "exp.yaml"
+    # The input mount's digest covers its content.
+    (data_input,) = record["inputs"]
+    assert data_input["target"] == "/data"
+    assert data_input["files"] == 1
+    # Logs are captured separately, secrets are not in the record, safe defaults are recorded.
+    assert (folder / "stdout.log").read_text() == "out\n"
+    assert (folder / "stderr.log").read_text() == "err\n"
+    assert "hunter2" not in (folder / "record.json").read_text()
+    assert record["container"]["env"]["API_TOKEN"].startswith("<secret")
+    assert record["container"]["network"] == "none"
+    assert record["container"]["no_new_privileges"] is True
+    assert record["container"]["privileged"] is False
+    assert record["versions"]["snakemake"].startswith("9.")
+    assert record["versions"]["engine"]
+    assert record["host"]["cpus"] >= 1
+    assert record["manifest"]["resolved"]["params"] == {"greeting": "hi"}
+
+
+def test_a_second_run_runs_nothing_and_force_runs_again(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest()
+    first = project.repro("run", "exp.yaml")
+    assert first.code == 0, first.err
+    second = project.repro("run", "exp.yaml")
+    assert second.code == 0
+    assert "1 already succeeded" in second.err
+    assert len(list((project.store / "runs").iterdir())) == 1
+    forced = project.repro("run", "exp.yaml", "--force")
+    assert forced.code == 0, forced.err
+    assert len(list((project.store / "runs").iterdir())) == 2
+
+
+def test_a_sweep_at_j2_gives_one_record_per_point_with_its_parameters(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(
+        command=["sh", "-c", "echo {size} {policy} > /out/point.txt"],
+        sweep={"size": [1, 2], "policy": ["lru", "fifo"]},
+    )
+    result = project.repro("run", "exp.yaml", "-j", "2")
+    assert result.code == 0, result.err
+    store = Store(project.store)
+    records = [store.load(row.id) for row in store.runs()]
+    assert len(records) == 4
+    seen = set()
+    for record in records:
+        assert record.status is Status.SUCCEEDED
+        params = record.point.params
+        output = store.run_folder(record.id).outputs / "point.txt"
+        assert output.read_text() == f"{params['size']} {params['policy']}\n"
+        assert record.point.label == f"size={params['size']},policy={params['policy']}"
+        seen.add((params["size"], params["policy"]))
+    assert seen == {(1, "lru"), (1, "fifo"), (2, "lru"), (2, "fifo")}
+    assert len({r.point.key for r in records}) == 4
+
+
+def test_a_dirty_tree_is_flagged_and_its_diff_rebuilds_the_tree(
+    docker_project: Project, tmp_path: Path
+) -> None:
+    project = docker_project
+    project.write("script.sh", "echo committed\n")
+    project.manifest()
+    commit = project.commit("with script")
+    project.write("script.sh", "echo changed but not committed\n")
+    project.write("notes/new.txt", "untracked file\n")
+
+    assert project.repro("run", "exp.yaml").code == 0
+    record = record_of(project, only_run(project))
+    assert record["git"]["commit"] == commit
+    assert record["git"]["dirty"] is True
+    diff = project.store / "runs" / record["id"] / "git.diff"
+    assert hashlib.sha256(diff.read_bytes()).hexdigest() == record["git"]["diff_sha256"]
+    # The commit plus the stored diff is exactly the tree the run saw.
+    checkout = tmp_path / "rebuilt"
+    project.git("worktree", "add", "--detach", str(checkout), commit)
+    subprocess.run(["git", "apply", "--binary", str(diff)], cwd=checkout, check=True)
+    assert (checkout / "script.sh").read_text() == "echo changed but not committed\n"
+    assert (checkout / "notes" / "new.txt").read_text() == "untracked file\n"
+
+
+def test_a_failing_point_is_recorded_and_the_exit_code_says_so(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["sh", "-c", "exit {code}"], sweep={"code": [0, 3]})
+    result = project.repro("run", "exp.yaml", "-j", "2")
+    assert result.code == 1
+    statuses = {r.label: (r.status, r.exit_code) for r in Store(project.store).runs()}
+    assert statuses == {"code=0": (Status.SUCCEEDED, 0), "code=3": (Status.FAILED, 3)}
+    assert "1 succeeded, 1 failed" in result.err
+    # The failed point is not skipped next time; the succeeded one is.
+    again = project.repro("run", "exp.yaml")
+    assert again.code == 1
+    assert len(Store(project.store).runs()) == 3
+
+
+def test_a_timeout_stops_and_removes_the_container(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["sleep", "60"], resources={"timeout": "1s"})
+    started = time.monotonic()
+    result = project.repro("run", "exp.yaml")
+    assert time.monotonic() - started < 30
+    assert result.code == 1
+    record = record_of(project, only_run(project))
+    assert record["status"] == "timeout"
+    assert record["duration_seconds"] < 10
+
+
+def test_a_missing_command_fails_the_point_with_the_engines_reason(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["/no/such/program"])
+    result = project.repro("run", "exp.yaml")
+    assert result.code == 1
+    record = record_of(project, only_run(project))
+    assert record["status"] == "failed"
+    assert "no such file" in (record["error"] or "").lower()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_run_stops_the_container_and_records_interrupted(
+    docker_project: Project, docker_client: docker.DockerClient, sig: signal.Signals
+) -> None:
+    project = docker_project
+    project.manifest(command=["sleep", "300"])
+    process = project.spawn("run", "exp.yaml")
+    try:
+        wait_for(
+            lambda: [c for c in repro_containers(docker_client, project.store) if c.status == "running"], 60
+        )
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert repro_containers(docker_client, project.store) == []
+    record = record_of(project, only_run(project))
+    assert record["status"] == "interrupted"
+    assert record["ended_at"] is not None
+
+
+def test_no_engine_is_exit_3_with_one_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.manifest()
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = project.repro("run", "exp.yaml")
+    assert result.code == 3
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("repro: error: no Docker engine answers at unix:///nonexistent/docker.sock")
+    assert "DOCKER_HOST" in lines[0]
+
+
+def test_an_image_missing_from_the_engine_is_exit_3(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(image={"name": "lab/never-built", "id": "sha256:" + "e" * 64})
+    result = project.repro("run", "exp.yaml")
+    assert result.code == 3
+    assert "is not in the engine" in result.err
+    assert not (project.store / "runs").exists() or not list((project.store / "runs").iterdir())
+
+
+def test_log_and_show_json_agree_with_the_record_files(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["sh", "-c", "echo {n} > /out/n"], sweep={"n": [1, 2]})
+    assert project.repro("run", "exp.yaml").code == 0
+    logged = project.repro("log", "--json")
+    assert logged.code == 0
+    listed = logged.json
+    assert len(listed) == 2
+    for entry in listed:
+        on_disk = record_of(project, entry["id"])
+        assert entry == on_disk
+        shown = project.repro("show", entry["id"][:-2], "--json")
+        assert shown.code == 0
+        assert shown.json == on_disk
+    human = project.repro("log")
+    assert human.out.splitlines()[0].split() == ["RUN", "NAME", "STATUS", "DURATION", "POINT"]
+    assert listed[0]["id"] in human.out
+    text = project.repro("show", listed[0]["id"])
+    assert f"run        {listed[0]['id']}" in text.out
+
+
+def test_dry_run_lists_points_and_starts_nothing(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["sh", "-c", "echo {n} > /out/n"], sweep={"n": [1, 2, 3]})
+    assert project.repro("run", "exp.yaml", "--set", "n=1").code == 0
+    plan = project.repro("run", "exp.yaml", "--dry-run")
+    assert plan.code == 0
+    lines = plan.out.splitlines()
+    assert lines[0].split() == ["POINT", "KEY", "ACTION"]
+    actions = {line.split()[0]: " ".join(line.split()[2:]) for line in lines[1:]}
+    assert actions["n=2"] == "run"
+    assert actions["n=3"] == "run"
+    assert actions["n=1"].startswith("skip (succeeded in ")
+    assert "nothing was started" in plan.err
+    assert len(Store(project.store).runs()) == 1

@@ -1,0 +1,135 @@
+"""Points: the grid, --set, labels, and keys that depend on content only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from repro.errors import UsageError
+from repro.manifest.model import Manifest
+from repro.manifest.points import count_points, expand_points, parse_sets
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def manifest(**fields: Any) -> Manifest:
+    data: dict[str, Any] = {
+        "version": 1,
+        "name": "sweep",
+        "image": f"lab/sim@{DIGEST}",
+        "command": ["sim", "--size={size}", "--assoc={assoc}"],
+        "params": {"assoc": 4},
+        "sweep": {"size": [1024, 2048], "policy": ["lru", "random"]},
+    }
+    data.update(fields)
+    return Manifest.model_validate(data)
+
+
+def test_the_grid_is_the_cartesian_product_in_file_order() -> None:
+    points = list(expand_points(manifest()))
+    assert [p.label for p in points] == [
+        "size=1024,policy=lru",
+        "size=1024,policy=random",
+        "size=2048,policy=lru",
+        "size=2048,policy=random",
+    ]
+    assert points[1].params == {"assoc": 4, "size": 1024, "policy": "random"}
+    assert points[1].command == ("sim", "--size=1024", "--assoc=4")
+    assert count_points(manifest()) == 4
+
+
+def test_set_overrides_a_default_pins_an_axis_or_makes_a_new_axis() -> None:
+    model = manifest()
+    pinned = list(expand_points(model, parse_sets(["size=4096", "assoc=8"])))
+    assert [p.label for p in pinned] == ["policy=lru", "policy=random"]
+    assert {p.params["size"] for p in pinned} == {4096}
+    assert {p.params["assoc"] for p in pinned} == {8}
+    widened = list(expand_points(model, parse_sets(["assoc=[2,4]", "policy=lru"])))
+    assert [p.label for p in widened] == [
+        "size=1024,assoc=2",
+        "size=1024,assoc=4",
+        "size=2048,assoc=2",
+        "size=2048,assoc=4",
+    ]
+
+
+def test_set_reads_values_as_yaml_scalars() -> None:
+    assert parse_sets(["n=5", "x=0.5", "flag=true", "name=lru", "empty="]) == {
+        "n": 5,
+        "x": 0.5,
+        "flag": True,
+        "name": "lru",
+        "empty": "",
+    }
+
+
+@pytest.mark.parametrize("pair", ["novalue", "=3", "x=[]", "x={a: 1}"])
+def test_malformed_set_is_a_usage_error(pair: str) -> None:
+    with pytest.raises(UsageError, match="--set"):
+        parse_sets([pair])
+
+
+def test_set_of_an_unknown_parameter_names_the_known_ones() -> None:
+    with pytest.raises(
+        UsageError, match=r"--set sise: no such parameter in sweep \(parameters: assoc, policy, size\)"
+    ):
+        list(expand_points(manifest(), parse_sets(["sise=1"])))
+
+
+def test_a_manifest_without_sweep_has_one_point_labelled_by_its_params() -> None:
+    (point,) = expand_points(manifest(sweep={}, command=["sim", "{assoc}"]))
+    assert point.label == "assoc=4"
+    assert point.command == ("sim", "4")
+
+
+def test_booleans_and_literal_braces_in_commands() -> None:
+    model = manifest(params={"fast": True}, sweep={}, command=["sh", "-c", "echo ${{HOME}} {fast}"])
+    (point,) = expand_points(model)
+    assert point.command == ("sh", "-c", "echo ${HOME} true")
+
+
+def test_keys_are_stable_and_depend_on_content_only() -> None:
+    inputs: dict[str, str] = {}
+    first = [p.key(manifest(), inputs) for p in expand_points(manifest())]
+    # The same content under another manifest name, description and resources: same keys.
+    renamed = manifest(name="other", description="moved", resources={"timeout": "1h"})
+    assert [p.key(renamed, inputs) for p in expand_points(renamed)] == first
+    assert len(set(first)) == 4
+    # The key of size=1024,policy=lru as computed when key version 1 was defined. Keys are
+    # stored in records and compared across machines and releases: if this changes, every
+    # store reruns everything, so a change must come with a new KEY_VERSION.
+    assert first[0] == "e20ecdb19af5a2f3a4de1d79a6cbfe3c556c042a8d9f3756b63fa58053f324d3"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "lab/sim@sha256:" + "d" * 64},
+        {"command": ["sim", "--size={size}", "--assoc={assoc}", "-v"]},
+        {"env": {"OMP_NUM_THREADS": "1"}},
+        {"workdir": "/work"},
+        {"user": "root"},
+        {"network": "bridge"},
+        {"outputs": "/results"},
+        {"params": {"assoc": 8}},
+    ],
+)
+def test_anything_that_decides_the_result_changes_the_key(change: dict[str, Any]) -> None:
+    base = next(iter(expand_points(manifest())))
+    changed_manifest = manifest(**change)
+    changed = next(iter(expand_points(changed_manifest)))
+    assert changed.key(changed_manifest, {}) != base.key(manifest(), {})
+
+
+def test_input_content_changes_the_key() -> None:
+    model = manifest(mounts=[{"source": ".", "target": "/data"}])
+    point = next(iter(expand_points(model)))
+    assert point.key(model, {"/data": "sha256:1"}) != point.key(model, {"/data": "sha256:2"})
+
+
+def test_secret_values_do_not_enter_the_key_but_their_source_does() -> None:
+    model = manifest(env={"TOKEN": {"from_host": "LAB_TOKEN"}})
+    other = manifest(env={"TOKEN": {"from_host": "OTHER_TOKEN"}})
+    point = next(iter(expand_points(model)))
+    assert point.key(model, {}) != next(iter(expand_points(other))).key(other, {})
