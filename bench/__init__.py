@@ -1,0 +1,1 @@
+"""repro's benchmarks: wall-time ratios against baselines measured in the same invocation."""

@@ -1,0 +1,129 @@
+"""Benchmarks: each result is a median of several runs next to a baseline from the same run.
+
+The machines are shared and noisy, so nothing here asserts a time; the script reports
+medians and ratios against the targets, and never fails because of them.
+
+    python -m bench [--repeat N] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+BUSYBOX = Path("/bin/busybox")
+IMAGE = "repro-bench/busybox:1"
+
+
+@dataclass
+class Measure:
+    name: str
+    value: float
+    baseline: float | None
+    unit: str
+    target: str
+
+    def line(self) -> str:
+        if self.baseline is None:
+            return f"{self.name:<44} {self.value:9.3f} {self.unit:<4} {'':>22}  target {self.target}"
+        ratio = self.value / self.baseline
+        return (
+            f"{self.name:<44} {self.value:9.3f} {self.unit:<4} baseline {self.baseline:8.3f}  "
+            f"ratio {ratio:5.2f}x  target {self.target}"
+        )
+
+
+def median_of(repeat: int, action: Callable[[], float]) -> float:
+    return statistics.median(action() for _ in range(repeat))
+
+
+def timed(command: Sequence[str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def build_image(client: docker.DockerClient) -> str:
+    with tempfile.TemporaryDirectory() as context:
+        shutil.copy(BUSYBOX, Path(context) / "busybox")
+        (Path(context) / "Dockerfile").write_text(
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+        )
+        image, _ = client.images.build(path=context, tag=IMAGE, rm=True)
+    return str(image.id)
+
+
+def project(root: Path, image_id: str, command: list[str], sweep: dict[str, list[int]] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    lines = [
+        "version: 1",
+        "name: bench",
+        f'image: {{name: "{IMAGE}", id: "{image_id}"}}',
+        f"command: {command!r}".replace("'", '"'),
+    ]
+    if sweep:
+        lines.append("sweep: {" + ", ".join(f"{k}: {v}" for k, v in sweep.items()) + "}")
+    (root / "exp.yaml").write_text("\n".join(lines) + "\n")
+    return root / "exp.yaml"
+
+
+def repro_command() -> list[str]:
+    return [sys.executable, "-m", "repro"]
+
+
+def bench_point(repeat: int, image_id: str, work: Path, seconds: int) -> Measure:
+    command = ["true"] if seconds == 0 else ["sleep", str(seconds)]
+    manifest = project(work / f"point-{seconds}", image_id, command)
+    plain = ["docker", "run", "--rm", "--network", "none", IMAGE, *command]
+    baseline = median_of(repeat, lambda: timed(plain))
+    value = median_of(repeat, lambda: timed([*repro_command(), "run", str(manifest), "--force"]))
+    name = "one trivial point (true)" if seconds == 0 else f"one {seconds}-second point (sleep {seconds})"
+    target = "report" if seconds == 0 else "<= 1.40x docker run --rm"
+    return Measure(f"{name} vs docker run --rm", value, baseline, "s", target)
+
+
+BENCHES: dict[str, Callable[[int, str, Path], Measure]] = {
+    "trivial": lambda repeat, image, work: bench_point(repeat, image, work, 0),
+    "sleep1": lambda repeat, image, work: bench_point(repeat, image, work, 1),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median reported)")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks")
+    args = parser.parse_args(argv)
+    client = docker.from_env()
+    image_id = build_image(client)
+    print(f"# repro benchmarks: median of {args.repeat} runs; machine: {_machine()}")
+    with tempfile.TemporaryDirectory(prefix="repro-bench-") as scratch:
+        for name in args.only or list(BENCHES):
+            print(BENCHES[name](args.repeat, image_id, Path(scratch)).line(), flush=True)
+    return 0
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return textwrap.shorten(f"{os.cpu_count()} cores, {cpu}, {platform.platform()}", 160)
