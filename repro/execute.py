@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from repro.errors import ReproError
+from repro.errors import Interrupted, ReproError
 from repro.manifest.load import ManifestFile
 from repro.manifest.model import SecretFromHost
 from repro.manifest.points import Point
@@ -102,22 +102,30 @@ def execute_point(
     spec = _container_spec(store, plan, manifest, planned, point, folder)
     record = _initial_record(plan, manifest, planned, point, folder, spec, engine)
     store.write_record(record)
-    if on_start is not None:
-        on_start(folder.run_id)
     clock = time.monotonic()
     outcome: ContainerOutcome | None = None
     error: str | None = None
+    interrupted = False
     try:
+        if on_start is not None:
+            on_start(folder.run_id)
         if plan.diff_blob is not None:
             store.link_blob(Path(plan.diff_blob), folder.path / "git.diff")
         outcome = run_container(engine, spec, folder.stdout, folder.stderr, cancellation)
+    except Interrupted as exc:
+        error, interrupted = str(exc), True
     except ReproError as exc:
         error = str(exc)
-    except BaseException as exc:  # KeyboardInterrupt, or a bug: still leave a final record
+    except Exception as exc:  # an unexpected library or OS error: the record says what happened
         error = f"{type(exc).__name__}: {exc}"
-        _finish(store, record, folder, None, error, time.monotonic() - clock, interrupted=True)
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit: still leave a final record
+        _finish(
+            store, record, folder, None, f"{type(exc).__name__}", time.monotonic() - clock, interrupted=True
+        )
         raise
-    return _finish(store, record, folder, outcome, error, time.monotonic() - clock, interrupted=False)
+    if outcome is not None and outcome.removal_error:
+        error = outcome.removal_error
+    return _finish(store, record, folder, outcome, error, time.monotonic() - clock, interrupted=interrupted)
 
 
 def _container_spec(
@@ -214,7 +222,7 @@ def _finish(
         status = Status.INTERRUPTED
     elif outcome is not None and outcome.state == "timeout":
         status = Status.TIMEOUT
-    elif outcome is None or error is not None or outcome.exit_code != 0:
+    elif outcome is None or outcome.exit_code != 0 or (error is not None and outcome.removal_error is None):
         status = Status.FAILED
     else:
         status = Status.SUCCEEDED

@@ -28,22 +28,27 @@ def placeholders(text: str) -> list[str]:
     Raises ValueError for text that is not a valid template (a lone brace, ``{a.b}``, ``{0}``).
     """
     names = []
-    for _literal, field, _spec, _conversion in string.Formatter().parse(text):
+    for _literal, field, spec, conversion in string.Formatter().parse(text):
         if field is None:
             continue
         if not field.isidentifier():
             raise ValueError(
                 f"placeholder {{{field}}} is not a parameter name (write {{{{ and }}}} for literal braces)"
             )
+        if spec or conversion:
+            # A format spec can fail for some points only (`{x:d}` with a string x): keep it out.
+            raise ValueError(
+                f"placeholder {{{field}}} may not carry a format spec or conversion; use {{{field}}}"
+            )
         names.append(field)
     return names
 
 
-def check_manifest(manifest: Manifest, folder: Path) -> Iterator[Problem]:
+def check_manifest(manifest: Manifest, folder: Path, *, require_sources: bool = True) -> Iterator[Problem]:
     """Every cross-field and file-system problem of ``manifest`` read from ``folder``."""
     yield from _check_parameters(manifest)
     yield from _check_placeholders(manifest)
-    yield from _check_mounts(manifest, folder)
+    yield from _check_mounts(manifest, folder, require_sources)
 
 
 def _check_parameters(manifest: Manifest) -> Iterator[Problem]:
@@ -74,7 +79,7 @@ def _check_placeholders(manifest: Manifest) -> Iterator[Problem]:
                 )
 
 
-def _check_mounts(manifest: Manifest, folder: Path) -> Iterator[Problem]:
+def _check_mounts(manifest: Manifest, folder: Path, require_sources: bool) -> Iterator[Problem]:
     targets: dict[str, int] = {}
     for index, mount in enumerate(manifest.mounts):
         loc: tuple[str | int, ...] = ("mounts", index)
@@ -95,7 +100,8 @@ def _check_mounts(manifest: Manifest, folder: Path) -> Iterator[Problem]:
             )
             continue
         if not source.exists():
-            yield (*loc, "source"), f"{mount.source} does not exist"
+            if require_sources:
+                yield (*loc, "source"), f"{mount.source} does not exist"
             continue
         reason = sensitive_reason(source)
         if reason and not mount.allow_sensitive:
@@ -128,7 +134,7 @@ def sensitive_reason(path: Path) -> str | None:
         if text == folder or text.startswith(folder + "/"):
             return f"system folder {folder}"
     for home in _home_folders():
-        if path == home:
+        if path == home or home.is_relative_to(path):
             return "a whole home folder, with its dot-folders"
         if path.is_relative_to(home) and path.relative_to(home).parts[0].startswith("."):
             return f"a dot-folder in {home} (keys, credentials)"

@@ -197,26 +197,30 @@ def parse_duration(value: int | float | str) -> float:
     return seconds
 
 
+def _memory(value: Any) -> int | str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("must be a size like 512m or 2g, or a number of bytes")
+    parse_memory(value)
+    return value
+
+
+def _timeout(value: Any) -> int | float | str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("must be a duration like 90s or 1h30m, or a number of seconds")
+    parse_duration(value)
+    return value
+
+
 class Resources(_Strict):
     """Limits for each point's container."""
 
     cpus: float | None = Field(default=None, gt=0)
-    memory: int | str | None = None
-    timeout: int | float | str | None = None
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: int | str | None) -> int | str | None:
-        if value is not None:
-            parse_memory(value)
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: int | float | str | None) -> int | float | str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    memory: Annotated[int | str | None, PlainValidator(_memory)] = None
+    timeout: Annotated[int | float | str | None, PlainValidator(_timeout)] = None
 
     @property
     def memory_bytes(self) -> int | None:
@@ -251,7 +255,7 @@ class Manifest(_Strict):
     outputs: str = "/out"
     workdir: str | None = None
     resources: Resources = Field(default_factory=Resources)
-    network: Literal["none", "bridge", "host"] = "none"
+    network: Literal["none", "bridge"] = "none"
     user: str = "host"
     nondeterministic: list[str] = Field(default_factory=list)
 

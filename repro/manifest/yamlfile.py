@@ -20,6 +20,9 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Loc = tuple[str | int, ...]
 
+RAW_TEXT_ROOTS = frozenset({"command", "env"})
+"""Top-level keys whose plain scalars are kept as the text written."""
+
 
 class YamlProblem(Exception):
     """The text is not YAML we accept; ``line`` is 1-based."""
@@ -101,4 +104,8 @@ def _construct(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*loc, index), lines, scalars) for index, item in enumerate(node.value)]
+    if loc and loc[0] in RAW_TEXT_ROOTS and isinstance(node, yaml.ScalarNode) and not node.style:
+        # YAML 1.1 would read `0755` as 493, `1:30` as 90 and `yes` as true: a command word or an
+        # environment value is text, exactly as written.
+        return node.value
     return scalars.construct_object(node, deep=True)

@@ -9,6 +9,8 @@ left behind by a killed process (SIGKILL cannot be caught) can still be found.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import math
 import threading
 import time
@@ -29,6 +31,8 @@ __all__ = [
     "ContainerSpec",
     "run_container",
 ]
+
+_log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "org.repro"
 LABEL_RUN = f"{LABEL_PREFIX}.run"
@@ -68,6 +72,8 @@ class ContainerOutcome:
     state: Literal["exited", "timeout", "interrupted"]
     exit_code: int | None
     container_id: str
+    removal_error: str | None = None
+    """Set when the container could not be removed (the run's result stands)."""
 
 
 class Cancellation:
@@ -119,15 +125,19 @@ def _kill(engine: Engine, container_id: str) -> None:
 
 
 def _host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
-    binds: dict[str, Mapping[str, str]] = {
-        str(m.source): {"bind": m.target, "mode": "ro" if m.readonly else "rw"}
+    from docker.types import Mount
+
+    # Mount objects, not "src:dst:mode" binds: one source may serve two targets, paths may hold
+    # ':', and a missing source is an error instead of a root-owned folder created on the host.
+    mounts = [
+        Mount(target=m.target, source=str(m.source), type="bind", read_only=m.readonly)
         for m in (*spec.mounts, spec.outputs)
-    }
+    ]
     uid, _, gid = (spec.user or "").partition(":")
     home_owner = f",uid={uid},gid={gid or uid}" if uid.isdigit() else ""
     home_mode = "0700" if home_owner else "1777"
     config: dict[str, Any] = engine.client.api.create_host_config(
-        binds=binds,
+        mounts=mounts,
         network_mode=spec.network,
         privileged=False,
         security_opt=["no-new-privileges"],
@@ -171,10 +181,20 @@ def run_container(
     container_id: str = created["Id"]
     cancellation.register(engine, container_id)
     try:
-        return _run_created(engine, spec, container_id, stdout, stderr, cancellation)
-    finally:
+        outcome = _run_created(engine, spec, container_id, stdout, stderr, cancellation)
+    except BaseException:
         cancellation.unregister(container_id)
+        try:
+            _remove(engine, container_id)
+        except EngineError as removal:
+            _log.error("%s", removal)  # the error being raised matters more; this one is logged
+        raise
+    cancellation.unregister(container_id)
+    try:
         _remove(engine, container_id)
+    except EngineError as removal:
+        return dataclasses.replace(outcome, removal_error=str(removal))
+    return outcome
 
 
 def _run_created(
@@ -196,12 +216,15 @@ def _run_created(
         raise EngineError(f"the engine refused to attach to the container: {_explain(exc)}") from exc
     pump = _LogPump(sock, stdout, stderr)
     pump.start()
+    started_container = False
     try:
-        cancellation.check()
+        if cancellation.cancelled:
+            return ContainerOutcome(state="interrupted", exit_code=None, container_id=container_id)
         try:
             api.start(container_id)
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise EngineError(f"the container did not start: {_explain(exc)}") from exc
+        started_container = True
         started = time.monotonic()
         if cancellation.cancelled:  # cancelled between the check and the start: stop it ourselves
             _kill(engine, container_id)
@@ -219,10 +242,11 @@ def _run_created(
             state = "timeout"
             result = api.wait(container_id, timeout=60)
         exit_code = result.get("StatusCode")
-        if cancellation.cancelled and state == "exited":
+        # Killed by the cancellation (SIGKILL: 137), not a program that happened to end meanwhile.
+        if cancellation.cancelled and state == "exited" and exit_code == 137:
             state = "interrupted"
     finally:
-        pump.finish()
+        pump.finish(started=started_container)
     return ContainerOutcome(
         state=state, exit_code=int(exit_code) if exit_code is not None else None, container_id=container_id
     )
@@ -248,14 +272,19 @@ class _LogPump(threading.Thread):
         except Exception as exc:  # the stream ends abruptly when the container is killed
             self.error = exc
 
-    def finish(self) -> None:
+    def finish(self, *, started: bool) -> None:
+        if not started:  # a container that never ran never closes its stream: close it ourselves
+            self._close()
         self.join(timeout=30)
+        self._close()
+        for output in self._files.values():
+            output.close()
+
+    def _close(self) -> None:
         for handle in (self._sock, getattr(self._sock, "_sock", None)):
             if handle is not None:
                 with contextlib.suppress(OSError):
                     handle.close()
-        for output in self._files.values():
-            output.close()
 
 
 def _remove(engine: Engine, container_id: str) -> None:

@@ -207,3 +207,37 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"duration|positive"):
         parse_duration(text)
+
+
+def test_command_words_and_env_values_are_the_text_as_written(project: Project) -> None:
+    text = VALID.replace('command: [sh, -c, "run', 'command: [chmod, 0755, 1:30, yes, 1_000, "run').replace(
+        "env: {LC_ALL: C,", "env: {MODE: 0644, FLAG: on, LC_ALL: C,"
+    )
+    model = load_manifest(write(project, text)).model
+    assert model.command[:5] == ["chmod", "0755", "1:30", "yes", "1_000"]
+    assert model.env["MODE"] == "0644"
+    assert model.env["FLAG"] == "on"
+    assert model.params["assoc"] == 4  # parameters keep their YAML types
+
+
+@pytest.mark.parametrize("template", ["{d1_size:d}", "{d1_size!r}", "{d1_size:{assoc}}"])
+def test_placeholders_may_not_carry_format_specs(project: Project, template: str) -> None:
+    text = VALID.replace("--d1={d1_size}", f"--d1={template}")
+    with pytest.raises(ManifestError, match=r"command\[2\]: placeholder \{d1_size\} may not carry"):
+        load_manifest(write(project, text))
+
+
+def test_a_folder_holding_home_folders_is_sensitive(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    homes = tmp_path / "homes"
+    (homes / "alice").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(homes / "alice"))
+    path = write(project, VALID.replace("source: ./workloads", f"source: {homes}"))
+    with pytest.raises(ManifestError, match=r"a whole home folder"):
+        load_manifest(path)
+
+
+def test_host_networking_is_not_offered(project: Project) -> None:
+    with pytest.raises(ManifestError, match=r"network: Input should be 'none' or 'bridge'"):
+        load_manifest(write(project, VALID + "network: host\n"))
