@@ -105,6 +105,7 @@ def build_plan(
     model = manifest.model
     points = list(expand_points(model, settings))
     _check_host_env(manifest)
+    _check_store_outside_mounts(manifest, store)
     inputs = _hash_inputs(manifest, progress)
     digests = {entry.target: entry.digest for entry in inputs}
     keyed = [(point, point_key(model, point, digests)) for point in points]
@@ -157,6 +158,18 @@ def _axes_of(points: list[Point], order: list[str]) -> list[str]:
         return []
     first = points[0].params
     return [name for name in order if any(p.params[name] != first[name] for p in points[1:])]
+
+
+def _check_store_outside_mounts(manifest: ManifestFile, store: Store) -> None:
+    store_root = store.root.resolve()
+    for index, mount in enumerate(manifest.model.mounts):
+        source = manifest.mount_source(index)
+        if store_root.is_relative_to(source):
+            raise UsageError(
+                f"{manifest.path.name}: mounts[{index}].source {mount.source} contains repro's store "
+                f"{store_root}: each run would change this input — mount a subfolder, or keep the store "
+                "elsewhere (--store DIR)"
+            )
 
 
 def _check_host_env(manifest: ManifestFile) -> None:

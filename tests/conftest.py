@@ -285,3 +285,108 @@ def nonroot_project(
         container.remove(force=True)
     shutil.rmtree(root, ignore_errors=True)
     assert not leftovers
+
+
+# -- a registry on loopback (Debian's docker-registry) ----------------------------------------
+
+
+@dataclass
+class Registry:
+    """A private registry on 127.0.0.1, which the engine trusts over plain HTTP."""
+
+    host: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_registry(folder: Path) -> Registry:
+    server = shutil.which("docker-registry")
+    if server is None:
+        pytest.fail("Debian's docker-registry is needed; install it: sudo scripts/setup-host")
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+        "log: {level: error}\n"
+    )
+    log = (folder / "registry.log").open("wb")
+    process = subprocess.Popen([server, "serve", str(config)], stdout=log, stderr=log)
+    log.close()
+    registry = Registry(f"127.0.0.1:{port}", process)
+
+    def answers() -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://{registry.host}/v2/", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_for(answers, timeout=30)
+    return registry
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    server = start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry of this test's own, which it may stop."""
+    server = start_registry(tmp_path / "registry")
+    yield server
+    server.stop()
+
+
+def build_variant(client: docker.DockerClient, busybox: Image, tag: str, content: str) -> str:
+    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as context:
+        (Path(context) / "content.txt").write_text(content)
+        (Path(context) / "Dockerfile").write_text(f"FROM {busybox.id}\nCOPY content.txt /content.txt\n")
+        image, _ = client.images.build(path=context, tag=tag, rm=True)
+    return str(image.id)
+
+
+def push(client: docker.DockerClient, reference: str) -> str:
+    """Push ``repo:tag`` and return the registry (manifest) digest."""
+    repository, tag = reference.rsplit(":", 1)
+    for event in client.api.push(repository, tag=tag, stream=True, decode=True):
+        if "error" in event:
+            raise AssertionError(f"push of {reference} failed: {event['error']}")
+    digests = client.images.get(reference).attrs["RepoDigests"]
+    (digest,) = [d.split("@", 1)[1] for d in digests if d.startswith(repository + "@")]
+    return str(digest)
+
+
+def remove_image(client: docker.DockerClient, image_id: str) -> None:
+    client.images.remove(image_id, force=True)
+    assert _gone(client, image_id)
+
+
+def _gone(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.images.get(image_id)
+    except docker.errors.ImageNotFound:
+        return True
+    return False

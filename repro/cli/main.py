@@ -13,9 +13,11 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repro import __version__
 from repro.errors import (
+    EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -23,6 +25,10 @@ from repro.errors import (
     ReproError,
     UsageError,
 )
+from repro.store.record import Status
+
+if TYPE_CHECKING:
+    from repro.ops.verify import Verdict
 
 __all__ = ["main"]
 
@@ -87,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sets=args.set,
         jobs=args.jobs,
         force=args.force,
+        keep_image=args.archive,
         report=progress,
         verbose=args.verbose,
     )
@@ -119,6 +126,113 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.failed or result.missing else EXIT_OK
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from repro.api import archive
+    from repro.cli.render import dump_json, format_bytes
+
+    report = archive(args.runs, every=args.all, store=args.store, report=lambda m: _err(f"repro: {m}"))
+    if args.json:
+        print(
+            dump_json(
+                {
+                    "images": [e.model_dump(mode="json") for e in report.images],
+                    "failed": [{"image": i, "error": e} for i, e in report.failed],
+                    "disk_bytes": report.disk_bytes_after,
+                    "added_bytes": report.disk_bytes_after - report.disk_bytes_before,
+                    "image_bytes": report.image_bytes,
+                }
+            )
+        )
+    for entry in report.images:
+        tags = ", ".join(entry.repo_tags) or "(untagged)"
+        _err(f"archived {entry.id[:19]}… {tags}: {format_bytes(entry.bytes)}")
+    for image_id, reason in report.failed:
+        _err(f"repro: error: {image_id[:19]}…: {reason}")
+    _err(
+        f"repro: archive holds {format_bytes(report.disk_bytes_after)} on disk "
+        f"(+{format_bytes(report.disk_bytes_after - report.disk_bytes_before)}); the images it holds "
+        f"would take {format_bytes(report.image_bytes)} as separate copies"
+    )
+    return EXIT_ENVIRONMENT if report.failed else EXIT_OK
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from repro.api import rerun
+    from repro.cli.render import Progress
+
+    result = rerun(args.run, store=args.store, report=Progress(), verbose=args.verbose)
+    if result.interrupted:
+        _err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
+        return EXIT_INTERRUPTED
+    record = result.record
+    if record is None:
+        _err("repro: the rerun left no record")
+        return EXIT_FAILED
+    if args.json:
+        print(record.model_dump_json(indent=2))
+    _err(f"repro: rerun of {result.original.id}: {record.id} {record.status.value}")
+    return EXIT_OK if record.status is Status.SUCCEEDED else EXIT_FAILED
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from repro.api import verify
+    from repro.cli.render import Progress, dump_json, verdicts_table
+
+    verdicts = verify(args.runs, every=args.all, store=args.store, report=Progress(), verbose=args.verbose)
+    if args.json:
+        print(dump_json([verdict_json(v) for v in verdicts]))
+    else:
+        print(verdicts_table(verdicts))
+    states = [v.state for v in verdicts]
+    _err(
+        f"repro: {states.count('reproduced')} reproduced, {states.count('differs')} differ, "
+        f"{states.count('failed')} failed, {states.count('error')} could not be rerun"
+    )
+    if "differs" in states or "failed" in states:
+        return EXIT_FAILED
+    return EXIT_ENVIRONMENT if "error" in states else EXIT_OK
+
+
+def verdict_json(verdict: Verdict) -> dict[str, object]:
+    return {
+        "run": verdict.original.id,
+        "point": verdict.original.point.label,
+        "verdict": verdict.state,
+        "rerun": verdict.rerun.id if verdict.rerun else None,
+        "error": verdict.error,
+        "files": [
+            {"path": f.path, "state": f.state, "expected": f.expected, "found": f.found}
+            for f in verdict.files
+        ],
+    }
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from repro.api import diff
+    from repro.cli.render import diff_text, dump_json
+
+    result = diff(args.a, args.b, store=args.store)
+    if args.json:
+        print(
+            dump_json(
+                {
+                    "a": result.a.id,
+                    "b": result.b.id,
+                    "changes": [
+                        {"section": c.section, "field": c.field, "a": c.a, "b": c.b} for c in result.changes
+                    ],
+                    "outputs": [
+                        {"path": f.path, "state": f.state, "a": f.expected, "b": f.found}
+                        for f in result.outputs
+                    ],
+                }
+            )
+        )
+    else:
+        print(diff_text(result))
+    return EXIT_OK if result.outputs_identical else EXIT_FAILED
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -187,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-j", "--jobs", "--cores", type=int, default=1, metavar="N", help="points run at once")
     run.add_argument("--dry-run", "-n", action="store_true", help="show the plan; start nothing")
     run.add_argument("--force", action="store_true", help="run points again even if they succeeded")
+    run.add_argument(
+        "--archive", action="store_true", help="keep the image in the store first (repro archive)"
+    )
     run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     run.set_defaults(func=cmd_run)
 
@@ -202,6 +319,31 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--update", action="store_true", help="resolve the name:tag of pinned images again")
     lock.add_argument("--pull", action="store_true", help="pull the tag from its registry before resolving")
     lock.set_defaults(func=cmd_lock)
+
+    keep = commands.add_parser("archive", parents=[common], help="keep the images of runs inside the store")
+    keep.add_argument("runs", nargs="*", metavar="RUN")
+    keep.add_argument("--all", action="store_true", help="every image any record of the store uses")
+    keep.add_argument("--json", action="store_true")
+    keep.set_defaults(func=cmd_archive)
+
+    again = commands.add_parser("rerun", parents=[common], help="rerun a run exactly, from its record alone")
+    again.add_argument("run", metavar="RUN")
+    again.add_argument("--json", action="store_true", help="print the new record as JSON")
+    again.set_defaults(func=cmd_rerun)
+
+    check_runs = commands.add_parser(
+        "verify", parents=[common], help="rerun runs and compare their outputs file by file"
+    )
+    check_runs.add_argument("runs", nargs="*", metavar="RUN")
+    check_runs.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
+    check_runs.add_argument("--json", action="store_true")
+    check_runs.set_defaults(func=cmd_verify)
+
+    compare = commands.add_parser("diff", parents=[common], help="what differs between two runs")
+    compare.add_argument("a", metavar="RUN_A")
+    compare.add_argument("b", metavar="RUN_B")
+    compare.add_argument("--json", action="store_true")
+    compare.set_defaults(func=cmd_diff)
 
     log = commands.add_parser("log", parents=[common], help="list runs, newest first")
     log.add_argument("-n", "--limit", type=int, default=None, metavar="N")

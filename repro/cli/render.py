@@ -7,12 +7,24 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from repro.ops.diff import RunDiff
+from repro.ops.verify import Verdict
 from repro.plan import Plan
 from repro.store.index import IndexRow
 from repro.store.record import RunRecord, Status
 from repro.workflow.session import Event, PlanReady, PointFinished, PointStarted
 
-__all__ = ["Progress", "format_duration", "plan_table", "record_text", "runs_table", "table"]
+__all__ = [
+    "Progress",
+    "diff_text",
+    "format_bytes",
+    "format_duration",
+    "plan_table",
+    "record_text",
+    "runs_table",
+    "table",
+    "verdicts_table",
+]
 
 
 def format_duration(seconds: float | None) -> str:
@@ -25,6 +37,55 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def format_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(value) < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover - the loop returns
+
+
+def verdicts_table(verdicts: Sequence[Verdict]) -> str:
+    rows = []
+    details = []
+    for verdict in verdicts:
+        counts: dict[str, int] = {}
+        for item in verdict.files:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "-"
+        if verdict.error:
+            summary = verdict.error
+        rows.append(
+            [
+                verdict.original.id,
+                verdict.original.point.label,
+                verdict.state,
+                verdict.rerun.id if verdict.rerun else "-",
+                summary,
+            ]
+        )
+        for item in verdict.files:
+            if item.state not in ("identical",):
+                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}")
+    text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
+    return text + ("\n\n" + "\n".join(details) if details else "")
+
+
+def diff_text(result: RunDiff) -> str:
+    lines = [f"--- {result.a.id}  ({result.a.point.label})", f"+++ {result.b.id}  ({result.b.point.label})"]
+    section = None
+    for change in result.changes:
+        if change.section != section:
+            section = change.section
+            lines.append(f"{section}:")
+        lines.append(f"  {change.field}: {change.a!r} → {change.b!r}")
+    differing = [f for f in result.outputs if f.state != "identical"]
+    lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
+    lines += [f"  {f.state:<10} {f.path}" for f in differing]
+    return "\n".join(lines)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

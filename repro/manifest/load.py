@@ -26,6 +26,8 @@ class ManifestFile:
     sha256: str
     """Hex sha256 of the file's bytes."""
     model: Manifest
+    sources: tuple[Path, ...] | None = None
+    """Where each mount's content is, when not where the manifest says (a rerun's verified copy)."""
 
     @property
     def folder(self) -> Path:
@@ -33,11 +35,16 @@ class ManifestFile:
 
     def mount_source(self, index: int) -> Path:
         """The absolute host path of ``mounts[index]``."""
+        if self.sources is not None:
+            return self.sources[index]
         return resolve_source(self.model.mounts[index].source, self.folder)
 
 
-def load_manifest(path: Path | str) -> ManifestFile:
-    """Parse and validate ``path``; raise :class:`ManifestError` listing every problem."""
+def load_manifest(path: Path | str, *, require_sources: bool = True) -> ManifestFile:
+    """Parse and validate ``path``; raise :class:`ManifestError` listing every problem.
+
+    ``require_sources=False`` accepts mount sources that do not exist (a rerun finds them elsewhere).
+    """
     path = Path(path).absolute()
     shown = display_path(path)
     try:
@@ -62,7 +69,7 @@ def load_manifest(path: Path | str) -> ManifestFile:
         raise ManifestError(_describe(exc, located, shown)) from None
     problems = [
         f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {message}"
-        for loc, message in check_manifest(manifest, path.parent)
+        for loc, message in check_manifest(manifest, path.parent, require_sources=require_sources)
     ]
     if problems:
         raise ManifestError(problems)
@@ -81,14 +88,9 @@ def display_path(path: Path) -> str:
 def _describe(exc: ValidationError, located: Located, shown: str) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
-        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        loc = tuple(error["loc"])
         problems.append(f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {_message(error)}")
     return problems
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic names the union member it tried ("str", "function-plain[...]"); users did not write it
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"})
 
 
 def _message(error: Any) -> str:

@@ -7,11 +7,19 @@ rerun can rebuild the tree the run saw: the commit, checked out, plus that patch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["UNTRACKED_LIMIT", "GitState", "git_state"]
+from repro.errors import SetupError
+
+__all__ = ["UNTRACKED_LIMIT", "CheckoutError", "GitState", "git_state", "rebuilt_tree"]
 
 UNTRACKED_LIMIT = 10 * 1024 * 1024
 """Untracked files larger than this are named in the record but left out of the diff."""
@@ -30,10 +38,30 @@ class GitState:
     diff: bytes
     """``git diff --binary`` from the commit to the working tree, untracked files included."""
     untracked_omitted: tuple[str, ...] = ()
+    """Changes the diff cannot carry (large or nested untracked content, submodules): a rerun
+    cannot rebuild them from the repository."""
 
     @property
     def diff_sha256(self) -> str | None:
         return hashlib.sha256(self.diff).hexdigest() if self.diff else None
+
+
+# The patch must apply with plain `git apply` whatever the user's git configuration says.
+_DIFF = [
+    "git",
+    "-c",
+    "diff.noprefix=false",
+    "-c",
+    "diff.mnemonicprefix=false",
+    "diff",
+    "--binary",
+    "--full-index",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+]
 
 
 def git_state(path: Path) -> GitState | None:
@@ -53,49 +81,100 @@ def git_state(path: Path) -> GitState | None:
     except ValueError:
         commit = None
     branch = None if repo.head.is_detached else repo.head.reference.name
-    status = runner.execute(
-        ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules"],
-        stdout_as_string=False,
-        strip_newline_in_stdout=False,
-    )
-    assert isinstance(status, bytes)
+    status = _bytes(runner, ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"])
     records = [r for r in status.split(b"\0") if r]
     untracked = [r[3:].decode("utf-8", "surrogateescape") for r in records if r.startswith(b"?? ")]
     dirty = bool(records)
     diff = b""
-    omitted: list[str] = []
+    submodules = _submodule_paths(repo)
+    omitted: list[str] = [
+        f"{path} (a submodule's changes: not captured)"
+        for path in (r[3:].decode("utf-8", "surrogateescape") for r in records if not r.startswith(b"?? "))
+        if path in submodules
+    ]
     if dirty and commit is not None:
-        tracked = runner.execute(
-            ["git", "diff", "--binary", "--no-color", "--no-ext-diff", "HEAD"],
-            stdout_as_string=False,
-            strip_newline_in_stdout=False,
-        )
-        assert isinstance(tracked, bytes)
-        parts = [tracked]
+        parts = [_bytes(runner, [*_DIFF, "HEAD"])]
         for name in sorted(untracked):
-            if (root / name).stat().st_size > UNTRACKED_LIMIT:
-                omitted.append(name)
+            target = root / name
+            if name.endswith("/") or target.is_dir():
+                omitted.append(f"{name} (a nested repository: not captured)")
                 continue
-            _code, patch, _err = runner.execute(
-                [
-                    "git",
-                    "diff",
-                    "--binary",
-                    "--no-color",
-                    "--no-ext-diff",
-                    "--no-index",
-                    "--",
-                    "/dev/null",
-                    name,
-                ],
+            if not target.is_symlink() and target.stat().st_size > UNTRACKED_LIMIT:
+                omitted.append(f"{name} (larger than {UNTRACKED_LIMIT // 2**20} MiB: not captured)")
+                continue
+            code, patch, err = runner.execute(
+                [*_DIFF, "--no-index", "--", "/dev/null", name],
                 stdout_as_string=False,
                 strip_newline_in_stdout=False,
                 with_extended_output=True,
                 with_exceptions=False,
             )
-            assert isinstance(patch, bytes)
+            if code not in (0, 1) or not isinstance(patch, bytes):  # 1 means "differs", as it must
+                raise SetupError(f"git could not describe the untracked file {name}: {err!r}")
             parts.append(patch)
         diff = b"".join(parts)
     return GitState(
         root=root, commit=commit, branch=branch, dirty=dirty, diff=diff, untracked_omitted=tuple(omitted)
     )
+
+
+def _bytes(runner: Any, command: list[str]) -> bytes:
+    output = runner.execute(command, stdout_as_string=False, strip_newline_in_stdout=False)
+    assert isinstance(output, bytes)
+    return output
+
+
+def _submodule_paths(repo: Any) -> set[str]:
+    if not (Path(repo.working_tree_dir) / ".gitmodules").is_file():
+        return set()
+    try:
+        return {str(sub.path) for sub in repo.submodules}
+    except Exception:  # a malformed .gitmodules: git status still reports the paths as changed
+        return set()
+
+
+class CheckoutError(SetupError):
+    """The tree a run saw cannot be rebuilt (repository gone, commit missing, diff not applying)."""
+
+
+@contextmanager
+def rebuilt_tree(root: Path, commit: str, diff: Path | None, *, for_run: str) -> Iterator[Path]:
+    """A temporary worktree of ``root`` at ``commit`` with ``diff`` applied; removed afterwards.
+
+    The user's working tree, index and branches are never touched: only a detached worktree is
+    added under the system's temporary folder (and registered in ``.git/worktrees`` until removed).
+    """
+    import git
+
+    try:
+        repo = git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise CheckoutError(
+            f"the repository {root} that run {for_run} came from is gone; "
+            "restore it (or a clone) at that path"
+        ) from None
+    try:
+        repo.git.cat_file("-e", f"{commit}^{{commit}}")
+    except git.GitCommandError:
+        raise CheckoutError(
+            f"commit {commit[:12]} of run {for_run} is not in {root} "
+            "(history rewritten, or a shallow clone?); fetch it, then try again"
+        ) from None
+    tree = Path(tempfile.mkdtemp(prefix="repro-rerun-"))
+    try:
+        repo.git.worktree("add", "--detach", "--quiet", str(tree), commit)
+        if diff is not None:
+            try:
+                git.Repo(tree).git.apply("--binary", "--whitespace=nowarn", str(diff))
+            except git.GitCommandError as exc:
+                raise CheckoutError(
+                    f"the uncommitted changes recorded with run {for_run} do not apply to {commit[:12]}: "
+                    f"{str(exc.stderr).strip()[:200]}"
+                ) from exc
+        yield tree
+    finally:
+        with contextlib.suppress(git.GitCommandError):
+            repo.git.worktree("remove", "--force", str(tree))
+        shutil.rmtree(tree, ignore_errors=True)
+        with contextlib.suppress(git.GitCommandError):
+            repo.git.worktree("prune")

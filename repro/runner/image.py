@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from repro.errors import EngineError, ImageError
 from repro.manifest.model import ImagePin, split_name
 from repro.runner.engine import Engine
 
-__all__ = ["ImageFacts", "normalize_repository", "pin_for_tag", "resolve_image"]
+__all__ = [
+    "Archive",
+    "ImageFacts",
+    "normalize_repository",
+    "pin_for_tag",
+    "resolve_image",
+    "resolve_recorded",
+]
 
 
 @dataclass(frozen=True)
@@ -44,35 +51,129 @@ def normalize_repository(name: str) -> str:
     return name
 
 
-def resolve_image(
-    engine: Engine, pin: ImagePin, *, pull: bool = True, progress: Callable[[str], None] | None = None
-) -> ImageFacts:
-    """Find ``pin`` in the engine (pulling it by digest if absent) and verify its content."""
-    attrs = _inspect(engine, pin.reference)
-    how = "local"
-    if attrs is None and pin.kind == "digest" and pull:
-        if progress:
-            progress(f"pulling {pin.reference}")
-        _pull(engine, pin)
-        attrs = _inspect(engine, pin.reference)
-        how = "pulled"
-    if attrs is None:
-        if pin.kind == "id":
-            raise ImageError(
-                f"image {pin.name} (id {pin.digest[:19]}…) is not in the engine — build or load it "
-                "(docker load -i FILE), then check its id with: docker image inspect --format '{{.Id}}' NAME"
-            )
-        raise ImageError(f"image {pin.reference} is not in the engine, and was not pulled")
-    facts = ImageFacts(
+class Archive(Protocol):
+    """Where images kept in the store can be found and loaded (see :mod:`repro.store.archive`)."""
+
+    def find(self, image_id: str | None, repository_digest: str | None) -> tuple[str, list[str]] | None:
+        """The archived image's ID and registry digests, for an ID or a ``repo@sha256:…``."""
+        ...
+
+    def load_into(self, engine: Engine, image_id: str) -> None: ...
+
+
+def _facts(attrs: dict[str, Any], how: str, known_digests: tuple[str, ...] = ()) -> ImageFacts:
+    return ImageFacts(
         id=str(attrs["Id"]),
-        repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        repo_digests=tuple(attrs.get("RepoDigests") or ()) or known_digests,
         os=str(attrs.get("Os", "")),
         architecture=str(attrs.get("Architecture", "")),
         variant=attrs.get("Variant"),
         how=how,
     )
-    verify(pin, facts)
-    return facts
+
+
+def resolve_image(
+    engine: Engine,
+    pin: ImagePin,
+    *,
+    pull: bool = True,
+    archive: Archive | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ImageFacts:
+    """Find ``pin``'s content and verify it: in the engine, else pulled by digest, else loaded
+    from the store's archive."""
+    attrs = _inspect(engine, pin.reference)
+    if attrs is not None:
+        facts = _facts(attrs, "local")
+        verify(pin, facts)
+        return facts
+    failures = []
+    if pin.kind == "digest" and pull:
+        if progress:
+            progress(f"pulling {pin.reference}")
+        try:
+            _pull(engine, pin)
+        except ImageError as exc:
+            failures.append(str(exc))
+        else:
+            attrs = _inspect(engine, pin.reference)
+            if attrs is not None:
+                facts = _facts(attrs, "pulled")
+                verify(pin, facts)
+                return facts
+    found = (
+        archive.find(
+            pin.digest if pin.kind == "id" else None, pin.reference if pin.kind == "digest" else None
+        )
+        if archive
+        else None
+    )
+    if found is not None and archive is not None:
+        image_id, digests = found
+        if progress:
+            progress(f"loading {image_id[:19]}… from the store's archive")
+        archive.load_into(engine, image_id)
+        attrs = _inspect(engine, image_id)
+        if attrs is None:
+            raise ImageError(f"image {image_id} was loaded from the archive but the engine does not show it")
+        # A loaded image has no registry digests; the archive recorded them when it verified them.
+        facts = _facts(attrs, "archive", tuple(digests))
+        verify(pin, facts)
+        return facts
+    if failures:
+        raise ImageError(failures[0])
+    if pin.kind == "id":
+        raise ImageError(
+            f"image {pin.name} (id {pin.digest[:19]}…) is not in the engine nor in the store's archive — "
+            "build or load it (docker load -i FILE), then check its id with: "
+            "docker image inspect --format '{{.Id}}' NAME"
+        )
+    raise ImageError(
+        f"image {pin.reference} is not in the engine nor in the store's archive, and was not pulled"
+    )
+
+
+def resolve_recorded(
+    engine: Engine,
+    image_id: str,
+    repo_digests: list[str],
+    *,
+    archive: Archive | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ImageFacts:
+    """The image a record ran, by its ID: in the engine, else pulled by one of its registry
+    digests (keeping it only if the ID matches), else loaded from the store's archive."""
+    attrs = _inspect(engine, image_id)
+    if attrs is not None:
+        return _facts(attrs, "local")
+    failures = []
+    for entry in repo_digests:
+        repository, _, digest = entry.partition("@")
+        pin = ImagePin(name=repository, kind="digest", digest=digest)
+        if progress:
+            progress(f"pulling {entry}")
+        try:
+            _pull(engine, pin)
+        except ImageError as exc:
+            failures.append(str(exc))
+            continue
+        attrs = _inspect(engine, image_id)
+        if attrs is not None:
+            return _facts(attrs, "pulled")
+        failures.append(f"{entry} was pulled but is not image {image_id}")
+    found = archive.find(image_id, None) if archive else None
+    if found is not None and archive is not None:
+        if progress:
+            progress(f"loading {image_id[:19]}… from the store's archive")
+        archive.load_into(engine, image_id)
+        attrs = _inspect(engine, image_id)
+        if attrs is not None:
+            return _facts(attrs, "archive", tuple(found[1]))
+    reason = f" (pulling: {failures[0]})" if failures else ""
+    raise ImageError(
+        f"image {image_id} is not in the engine, not pullable, and not archived in this store{reason} — "
+        "load it (docker load), or rerun from a store that archived it (repro archive)"
+    )
 
 
 def pin_for_tag(engine: Engine, name: str, *, pull: bool = False) -> ImagePin:

@@ -131,8 +131,12 @@ def test_a_dirty_tree_is_flagged_and_its_diff_rebuilds_the_tree(
     project.write("script.sh", "echo committed\n")
     project.manifest()
     commit = project.commit("with script")
+    # Whatever the user's git configuration, the stored diff must apply with plain `git apply`.
+    project.git("config", "diff.noprefix", "true")
+    project.git("config", "diff.mnemonicPrefix", "true")
     project.write("script.sh", "echo changed but not committed\n")
     project.write("notes/new.txt", "untracked file\n")
+    (project.root / "notes" / "dangling").symlink_to("../nowhere")
 
     assert project.repro("run", "exp.yaml").code == 0
     record = record_of(project, only_run(project))
@@ -146,6 +150,7 @@ def test_a_dirty_tree_is_flagged_and_its_diff_rebuilds_the_tree(
     subprocess.run(["git", "apply", "--binary", str(diff)], cwd=checkout, check=True)
     assert (checkout / "script.sh").read_text() == "echo changed but not committed\n"
     assert (checkout / "notes" / "new.txt").read_text() == "untracked file\n"
+    assert (checkout / "notes" / "dangling").readlink() == Path("../nowhere")
 
 
 def test_a_failing_point_is_recorded_and_the_exit_code_says_so(docker_project: Project) -> None:
@@ -262,3 +267,23 @@ def test_dry_run_lists_points_and_starts_nothing(docker_project: Project) -> Non
     assert actions["n=1"].startswith("skip (succeeded in ")
     assert "nothing was started" in plan.err
     assert len(Store(project.store).runs()) == 1
+
+
+def test_one_source_may_be_mounted_at_two_targets(docker_project: Project) -> None:
+    project = docker_project
+    project.write("data/x.txt", "x\n")
+    project.manifest(
+        command=["sh", "-c", "cat /a/x.txt /b/x.txt > /out/both.txt"],
+        mounts=[{"source": "./data", "target": "/a"}, {"source": "./data", "target": "/b"}],
+    )
+    assert project.repro("run", "exp.yaml").code == 0
+    run_id = only_run(project)
+    assert (project.store / "runs" / run_id / "outputs" / "both.txt").read_text() == "x\nx\n"
+
+
+def test_a_mount_holding_the_store_is_refused(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(mounts=[{"source": ".", "target": "/repo"}])
+    result = project.repro("run", "exp.yaml")
+    assert result.code == 2
+    assert "mounts[0].source . contains repro's store" in result.err

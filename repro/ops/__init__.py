@@ -1,0 +1,1 @@
+"""One module per operation; each is what one command does."""

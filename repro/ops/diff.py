@@ -1,0 +1,94 @@
+"""``repro diff``: what differs between two runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repro.compare import FileComparison, compare_outputs
+from repro.store.record import RunRecord
+from repro.store.store import Store
+
+__all__ = ["Change", "RunDiff", "diff"]
+
+
+@dataclass(frozen=True)
+class Change:
+    section: str
+    field: str
+    a: Any
+    b: Any
+
+
+@dataclass
+class RunDiff:
+    a: RunRecord
+    b: RunRecord
+    changes: list[Change] = field(default_factory=list)
+    outputs: list[FileComparison] = field(default_factory=list)
+
+    @property
+    def outputs_identical(self) -> bool:
+        return all(c.state == "identical" for c in self.outputs)
+
+
+def _compare(section: str, a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
+    return [
+        Change(section, name, a.get(name), b.get(name))
+        for name in sorted(a.keys() | b.keys())
+        if a.get(name) != b.get(name)
+    ]
+
+
+def _git(record: RunRecord) -> dict[str, Any]:
+    if record.git is None:
+        return {"repository": None}
+    return {"commit": record.git.commit, "dirty": record.git.dirty, "diff sha256": record.git.diff_sha256}
+
+
+def diff(a_ref: str, b_ref: str, *, store: Path | str | None = None) -> RunDiff:
+    """Compare the runs ``a_ref`` and ``b_ref``: parameters, image, code, inputs, environment,
+    host, and outputs file by file."""
+    chosen = Store.locate(store)
+    chosen.require()
+    a, b = (chosen.load(chosen.resolve(ref)) for ref in (a_ref, b_ref))
+    result = RunDiff(a, b)
+    result.changes += _compare("params", a.point.params, b.point.params)
+    result.changes += _compare(
+        "image",
+        {
+            "id": a.image.id,
+            "repo digests": sorted(a.image.repo_digests),
+            "platform": f"{a.image.os}/{a.image.architecture}",
+        },
+        {
+            "id": b.image.id,
+            "repo digests": sorted(b.image.repo_digests),
+            "platform": f"{b.image.os}/{b.image.architecture}",
+        },
+    )
+    result.changes += _compare("git", _git(a), _git(b))
+    result.changes += _compare(
+        "inputs", {i.target: i.digest for i in a.inputs}, {i.target: i.digest for i in b.inputs}
+    )
+    result.changes += _compare(
+        "container",
+        {
+            "command": a.container.command,
+            "workdir": a.container.workdir,
+            "user": a.container.user_mode,
+            "network": a.container.network,
+        },
+        {
+            "command": b.container.command,
+            "workdir": b.container.workdir,
+            "user": b.container.user_mode,
+            "network": b.container.network,
+        },
+    )
+    result.changes += _compare("env", a.container.env, b.container.env)
+    result.changes += _compare("host", a.host.model_dump(), b.host.model_dump())
+    result.changes += _compare("versions", a.versions.model_dump(), b.versions.model_dump())
+    result.outputs = compare_outputs(a.outputs, b.outputs)
+    return result

@@ -1,0 +1,52 @@
+"""``repro lock``: pin images given by tag to their content, in place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from repro.errors import ManifestError
+from repro.manifest.load import display_path
+from repro.manifest.lock import LockResult, lock_text
+from repro.manifest.model import ImagePin
+from repro.ops.validate import validate
+from repro.runner.engine import Engine, connect
+from repro.runner.image import pin_for_tag
+from repro.store.store import atomic_write
+
+__all__ = ["lock"]
+
+
+def lock(
+    paths: Sequence[Path | str], *, check: bool = False, update: bool = False, pull: bool = False
+) -> list[LockResult]:
+    """Pin each manifest's image by content, rewriting only the image value in place.
+
+    With ``check``, nothing is resolved or written: the results say what is unpinned.
+    """
+    results = []
+    engine: Engine | None = None
+    try:
+        for path in map(Path, paths):
+            shown = display_path(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ManifestError([f"{shown}: cannot read it ({exc.strerror})"]) from None
+            if not check and engine is None:
+                engine = connect()
+            resolver = None if check or engine is None else _tag_resolver(engine, pull)
+            new_text, result = lock_text(text, shown, resolver, update=update)
+            if new_text != text:
+                atomic_write(path, new_text.encode("utf-8"), mode=path.stat().st_mode)
+            results.append(result)
+    finally:
+        if engine is not None:
+            engine.close()
+    if not check:
+        validate(paths)  # the rest of each manifest must be valid too; the pins are written either way
+    return results
+
+
+def _tag_resolver(engine: Engine, pull: bool) -> Callable[[str], ImagePin]:
+    return lambda name: pin_for_tag(engine, name, pull=pull)

@@ -1,0 +1,122 @@
+"""``repro run``: plan a manifest's points and run those not yet succeeded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.manifest.load import ManifestFile, load_manifest
+from repro.manifest.points import parse_sets
+from repro.plan import Plan, build_plan
+from repro.runner.engine import Engine, connect
+from repro.runner.image import resolve_image
+from repro.store.archive import ImageArchive
+from repro.store.record import ImageRecord, RunRecord, Status
+from repro.store.store import Store
+from repro.workflow.driver import drive
+from repro.workflow.session import Event
+
+__all__ = ["RunResult", "image_record", "plan_run", "run"]
+
+
+@dataclass
+class RunResult:
+    """What ``repro run`` did: the plan, the records of the runs it made, and whether it was cut short."""
+
+    plan: Plan
+    store: Store
+    records: list[RunRecord] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def skipped(self) -> int:
+        return len(self.plan.points) - len(self.plan.to_run)
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.records if r.status is not Status.SUCCEEDED]
+
+    @property
+    def missing(self) -> int:
+        """Points that should have run but left no record (cancelled before they started)."""
+        return len(self.plan.to_run) - len(self.records)
+
+
+def image_record(
+    manifest: ManifestFile,
+    engine: Engine,
+    archive: ImageArchive | None = None,
+    report: Callable[[str], None] | None = None,
+) -> ImageRecord:
+    """Find and verify the manifest's pinned image (the engine, a registry, or the archive)."""
+    pin = manifest.model.image
+    facts = resolve_image(engine, pin, archive=archive, progress=report)
+    return ImageRecord(
+        reference=pin.name if pin.kind == "id" else f"{pin.name}@{pin.digest}",
+        pin_kind=pin.kind,
+        pinned=pin.digest,
+        id=facts.id,
+        repo_digests=list(facts.repo_digests),
+        os=facts.os,
+        architecture=facts.architecture,
+        variant=facts.variant,
+    )
+
+
+def plan_run(
+    manifest_path: Path | str,
+    *,
+    store: Path | str | None = None,
+    sets: Sequence[str] = (),
+    force: bool = False,
+) -> tuple[ManifestFile, Store, Plan]:
+    """Plan without running: points, keys, and which ones already succeeded (no engine needed)."""
+    manifest = load_manifest(manifest_path)
+    chosen = Store.locate(store, manifest.folder)
+    plan = build_plan(manifest, chosen, parse_sets(sets), force=force, dry_run=True)
+    return manifest, chosen, plan
+
+
+def run(
+    manifest_path: Path | str,
+    *,
+    store: Path | str | None = None,
+    sets: Sequence[str] = (),
+    jobs: int = 1,
+    force: bool = False,
+    keep_image: bool = False,
+    report: Callable[[Event | str], None] | None = None,
+    verbose: bool = False,
+) -> RunResult:
+    """Run every point of a manifest that has not yet succeeded (all of them with ``force``).
+
+    With ``keep_image``, the image is archived into the store first (see ``repro archive``).
+    """
+    manifest = load_manifest(manifest_path)
+    settings = parse_sets(sets)
+    chosen = Store.locate(store, manifest.folder)
+    plan = build_plan(manifest, chosen, settings, force=force, progress=report)
+    result = RunResult(plan=plan, store=chosen)
+    if not plan.to_run:
+        return result
+    engine = connect()
+    archive = ImageArchive(chosen.root)
+    try:
+        image = image_record(manifest, engine, archive, report)
+        if keep_image:
+            archive.add(engine, image.id, report)
+    finally:
+        engine.close()
+    if archive.get(image.id) is not None:
+        image = image.model_copy(
+            update={"archive": str(archive.entry_path(image.id).relative_to(chosen.root))}
+        )
+    plan = plan.model_copy(
+        update={"image": image, "engine_host": engine.host, "engine_api": engine.api_version}
+    )
+    result.plan = plan
+    result.records, result.interrupted = drive(
+        plan, manifest, chosen, jobs=jobs, report=report, verbose=verbose
+    )
+    return result

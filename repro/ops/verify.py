@@ -1,0 +1,83 @@
+"""``repro verify``: rerun runs and compare their outputs with the recorded ones, file by file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from repro.compare import FileComparison, compare_outputs, judged_identical
+from repro.errors import Interrupted, ReproError, UsageError
+from repro.ops.rerun import rerun_record
+from repro.store.record import RunRecord, Status
+from repro.store.store import Store
+from repro.workflow.session import Event
+
+__all__ = ["Verdict", "VerdictState", "verify"]
+
+VerdictState = Literal["reproduced", "differs", "failed", "error"]
+
+
+@dataclass
+class Verdict:
+    """How one run's rerun compares with it."""
+
+    original: RunRecord
+    rerun: RunRecord | None = None
+    files: list[FileComparison] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def state(self) -> VerdictState:
+        if self.error is not None:
+            return "error"
+        if self.rerun is None or self.rerun.status is not Status.SUCCEEDED:
+            return "failed"
+        return "reproduced" if judged_identical(self.files) else "differs"
+
+
+def latest_succeeded(store: Store) -> list[str]:
+    """The newest succeeded run of every point key in the store, oldest first."""
+    seen: dict[str, str] = {}
+    for row in store.runs():  # newest first
+        if row.status is Status.SUCCEEDED and row.key not in seen:
+            seen[row.key] = row.id
+    return sorted(seen.values())
+
+
+def verify(
+    refs: Sequence[str] = (),
+    *,
+    every: bool = False,
+    store: Path | str | None = None,
+    report: Callable[[Event | str], None] | None = None,
+    verbose: bool = False,
+) -> list[Verdict]:
+    """Rerun each run (``every``: the newest succeeded run of each point) and compare outputs."""
+    chosen = Store.locate(store)
+    chosen.require()
+    if every == bool(refs):
+        raise UsageError("give run ids, or --all (not both)")
+    run_ids = latest_succeeded(chosen) if every else [chosen.resolve(ref) for ref in refs]
+    verdicts = []
+    for run_id in run_ids:
+        original = chosen.load(run_id)
+        verdict = Verdict(original)
+        try:
+            result = rerun_record(chosen, original, report=report, verbose=verbose)
+        except Interrupted:
+            raise
+        except ReproError as exc:
+            verdict.error = str(exc)
+            verdicts.append(verdict)
+            continue
+        if result.interrupted:
+            raise Interrupted("verification interrupted; the verdicts so far are not complete")
+        verdict.rerun = result.record
+        patterns = original.manifest.resolved.get("nondeterministic") or []
+        verdict.files = compare_outputs(
+            original.outputs, result.record.outputs if result.record else None, patterns
+        )
+        verdicts.append(verdict)
+    return verdicts
