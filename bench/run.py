@@ -127,3 +127,50 @@ def _machine() -> str:
     except OSError:
         pass
     return textwrap.shorten(f"{os.cpu_count()} cores, {cpu}, {platform.platform()}", 160)
+
+
+def bench_archive(repeat: int, image_id: str, work: Path) -> Measure:
+    """Two images sharing a 256 MiB base layer: archive bytes on disk vs two `docker save` tarballs."""
+    import os
+
+    client = docker.from_env()
+    tags = []
+    with tempfile.TemporaryDirectory(dir=work) as context:
+        base = Path(context)
+        (base / "base.bin").write_bytes(os.urandom(256 * 2**20))
+        (base / "Dockerfile").write_text(f"FROM {image_id}\nCOPY base.bin /base.bin\n")
+        client.images.build(path=context, tag="repro-bench/base:1", rm=True)
+    for name in ("a", "b"):
+        with tempfile.TemporaryDirectory(dir=work) as context:
+            (Path(context) / "variant.txt").write_text(name)
+            (Path(context) / "Dockerfile").write_text(
+                "FROM repro-bench/base:1\nCOPY variant.txt /variant.txt\n"
+            )
+            client.images.build(path=context, tag=f"repro-bench/variant-{name}:1", rm=True)
+            tags.append(f"repro-bench/variant-{name}:1")
+    saved = 0
+    for tag in tags:
+        tarball = work / f"{tag.replace('/', '_')}.tar"
+        subprocess.run(["docker", "save", "-o", str(tarball), tag], check=True)
+        saved += tarball.stat().st_size
+        tarball.unlink()
+    from repro.runner.engine import connect
+    from repro.store.archive import ImageArchive
+
+    archive = ImageArchive(work / "archive-store")
+    engine = connect()
+    try:
+        for tag in tags:
+            archive.add(engine, str(client.images.get(tag).id))
+    finally:
+        engine.close()
+    return Measure(
+        "archive of 2 images sharing 256 MiB (MB on disk)",
+        archive.disk_bytes() / 1e6,
+        saved / 1e6,
+        "MB",
+        "shared layer once (vs 2 docker save tarballs)",
+    )
+
+
+BENCHES["archive"] = bench_archive

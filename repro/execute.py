@@ -176,7 +176,7 @@ def _initial_record(
         id=folder.run_id,
         status=Status.RUNNING,
         started_at=datetime.now(UTC),
-        reproduces=plan.reproduces,
+        reproduces=planned.reproduces,
         point=PointRecord(key=planned.key, label=planned.label, index=planned.index, params=planned.params),
         manifest=ManifestRecord(
             path=str(manifest.path),

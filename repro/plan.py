@@ -38,6 +38,8 @@ class PlannedPoint(BaseModel):
     params: dict[str, Scalar]
     done_by: str | None = None
     """The succeeded run that makes this point unnecessary, if any."""
+    reproduces: str | None = None
+    """For a rerun: the run this point reproduces."""
 
 
 class Plan(BaseModel):
@@ -61,7 +63,6 @@ class Plan(BaseModel):
     inputs: list[InputRecord]
     points: list[PlannedPoint]
     force: bool = False
-    reproduces: str | None = None
 
     @property
     def to_run(self) -> list[PlannedPoint]:

@@ -163,9 +163,6 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from repro.cli.render import Progress
 
     result = rerun(args.run, store=args.store, report=Progress(), verbose=args.verbose)
-    if result.interrupted:
-        _err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
-        return EXIT_INTERRUPTED
     record = result.record
     if record is None:
         _err("repro: the rerun left no record")
@@ -180,7 +177,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from repro.api import verify
     from repro.cli.render import Progress, dump_json, verdicts_table
 
-    verdicts = verify(args.runs, every=args.all, store=args.store, report=Progress(), verbose=args.verbose)
+    verdicts = verify(
+        args.runs, every=args.all, jobs=args.jobs, store=args.store, report=Progress(), verbose=args.verbose
+    )
     if args.json:
         print(dump_json([verdict_json(v) for v in verdicts]))
     else:
@@ -336,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_runs.add_argument("runs", nargs="*", metavar="RUN")
     check_runs.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
+    check_runs.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="reruns at once")
     check_runs.add_argument("--json", action="store_true")
     check_runs.set_defaults(func=cmd_verify)
 

@@ -1,6 +1,6 @@
-"""``repro rerun``: rebuild a run's exact invocation from its record alone, and run it again.
+"""``repro rerun``: rebuild runs' exact invocations from their records alone, and run them again.
 
-What the record pins, the rerun restores or refuses:
+What a record pins, the rerun restores or refuses:
 - the code: the recorded commit in a temporary git worktree, with the recorded uncommitted
   diff applied (the user's working tree is never touched);
 - the manifest: read from that tree, and its sha256 must be the recorded one;
@@ -8,19 +8,22 @@ What the record pins, the rerun restores or refuses:
   or at the recorded host path; a changed or missing input is an error, never silently used;
 - the image: by its recorded ID (engine, registry digest, or the store's archive);
 - the point: the recorded parameters, whose key must come out as the recorded key.
+
+Runs that share all of that but their parameters (the points of one sweep) are rerun together:
+one rebuilt tree, one Snakemake invocation, ``jobs`` containers at a time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repro.errors import SetupError
+from repro.errors import Interrupted, ReproError, SetupError
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import make_point, point_key
 from repro.plan import Plan, PlannedPoint
@@ -29,12 +32,12 @@ from repro.provenance.hashing import hash_file, hash_tree
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
 from repro.store.archive import ImageArchive
-from repro.store.record import InputRecord, RunRecord
+from repro.store.record import ImageRecord, InputRecord, RunRecord
 from repro.store.store import Store
 from repro.workflow.driver import drive
 from repro.workflow.session import Event
 
-__all__ = ["RerunError", "RerunResult", "rerun", "rerun_record"]
+__all__ = ["RerunError", "RerunResult", "rerun", "rerun_records"]
 
 
 class RerunError(SetupError):
@@ -44,9 +47,10 @@ class RerunError(SetupError):
 @dataclass
 class RerunResult:
     original: RunRecord
-    record: RunRecord | None
-    """The new run's record (None when it was interrupted before it started)."""
-    interrupted: bool = False
+    record: RunRecord | None = None
+    """The new run's record (None when it could not run, or was interrupted first)."""
+    error: str | None = None
+    """Why the run could not be rerun."""
 
 
 def rerun(
@@ -56,43 +60,103 @@ def rerun(
     report: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> RerunResult:
-    """Rerun the run ``ref`` (an id or a unique prefix) of the store."""
+    """Rerun the run ``ref`` (an id or a unique prefix); raise if it cannot be rerun."""
     chosen = Store.locate(store)
     chosen.require()
-    return rerun_record(chosen, chosen.load(chosen.resolve(ref)), report=report, verbose=verbose)
+    (result,) = rerun_records(
+        chosen, [chosen.load(chosen.resolve(ref))], report=report, verbose=verbose, strict=True
+    )
+    return result
 
 
-def rerun_record(
+def rerun_records(
     store: Store,
-    original: RunRecord,
+    originals: Sequence[RunRecord],
     *,
+    jobs: int = 1,
     report: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
-) -> RerunResult:
-    with _manifest_as_it_was(store, original) as manifest:
-        manifest, inputs = _with_verified_inputs(manifest, original)
-        point = make_point(manifest.model, original.point.params, original.point.index, [])
-        key = point_key(manifest.model, point, {i.target: i.digest for i in inputs})
-        if key != original.point.key:
-            raise RerunError(
-                f"run {original.id} rebuilt to a different experiment (key {key[:12]}, recorded "
-                f"{original.point.key[:12]}); it cannot be rerun exactly"
-            )
-        engine = connect()
+    strict: bool = False,
+) -> list[RerunResult]:
+    """Rerun ``originals``, batching those that share code, manifest, inputs and image.
+
+    A run that cannot be rerun gets a result with ``error`` (``strict``: the error is raised).
+    Raises :class:`Interrupted` when the user interrupts.
+    """
+    results = {original.id: RerunResult(original) for original in originals}
+    for group in _groups(originals):
         try:
-            facts = resolve_recorded(
-                engine,
-                original.image.id,
-                original.image.repo_digests,
-                archive=ImageArchive(store.root),
-                progress=report,
+            records, interrupted = _rerun_group(store, group, jobs=jobs, report=report, verbose=verbose)
+        except Interrupted:
+            raise
+        except ReproError as exc:
+            if strict:
+                raise
+            for original in group:
+                results[original.id].error = str(exc)
+            continue
+        by_key = {record.point.key: record for record in records}
+        for original in group:
+            results[original.id].record = by_key.get(original.point.key)
+        if interrupted:
+            raise Interrupted("interrupted; the runs so far are recorded")
+    return [results[original.id] for original in originals]
+
+
+def _group_key(record: RunRecord) -> tuple[object, ...]:
+    git = record.git
+    return (
+        record.manifest.path if git is None else (git.root, git.commit, git.diff_sha256, git.manifest_path),
+        record.manifest.sha256,
+        record.image.id,
+        tuple(sorted((i.target, i.digest) for i in record.inputs)),
+    )
+
+
+def _groups(originals: Sequence[RunRecord]) -> Iterator[list[RunRecord]]:
+    """Runs that can share one rebuilt tree and one plan (a plan holds each key once)."""
+    groups: dict[tuple[object, ...], list[list[RunRecord]]] = {}
+    for original in originals:
+        batches = groups.setdefault(_group_key(original), [[]])
+        if any(r.point.key == original.point.key for r in batches[-1]):
+            batches.append([])
+        batches[-1].append(original)
+    for batches in groups.values():
+        yield from batches
+
+
+def _rerun_group(
+    store: Store,
+    group: list[RunRecord],
+    *,
+    jobs: int,
+    report: Callable[[Event | str], None] | None,
+    verbose: bool,
+) -> tuple[list[RunRecord], bool]:
+    first = group[0]
+    with _manifest_as_it_was(store, first) as manifest:
+        manifest, inputs = _with_verified_inputs(manifest, first)
+        digests = {i.target: i.digest for i in inputs}
+        points = []
+        for original in group:
+            point = make_point(manifest.model, original.point.params, original.point.index, [])
+            key = point_key(manifest.model, point, digests)
+            if key != original.point.key:
+                raise RerunError(
+                    f"run {original.id} rebuilt to a different experiment (key {key[:12]}, recorded "
+                    f"{original.point.key[:12]}); it cannot be rerun exactly"
+                )
+            points.append(
+                PlannedPoint(
+                    index=original.point.index,
+                    label=original.point.label,
+                    key=key,
+                    params=original.point.params,
+                    reproduces=original.id,
+                )
             )
-        finally:
-            engine.close()
-        image = original.image.model_copy(
-            update={"repo_digests": list(facts.repo_digests) or original.image.repo_digests}
-        )
-        diff = store.run_folder(original.id).path / "git.diff"
+        image, engine_host, engine_api = _recorded_image(store, first, report)
+        diff = store.run_folder(first.id).path / "git.diff"
         plan = Plan(
             id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}",
             created_at=datetime.now(UTC),
@@ -102,24 +166,33 @@ def rerun_record(
             manifest_name=manifest.model.name,
             axes=[],
             image=image,
-            engine_host=engine.host,
-            engine_api=engine.api_version,
-            git=original.git,
-            diff_blob=str(store.put_blob(diff.read_bytes())) if original.git and original.git.diff else None,
+            engine_host=engine_host,
+            engine_api=engine_api,
+            git=first.git,
+            diff_blob=str(store.put_blob(diff.read_bytes())) if first.git and first.git.diff else None,
             inputs=inputs,
-            points=[
-                PlannedPoint(
-                    index=original.point.index,
-                    label=original.point.label,
-                    key=key,
-                    params=original.point.params,
-                )
-            ],
+            points=points,
             force=True,
-            reproduces=original.id,
         )
-        records, interrupted = drive(plan, manifest, store, jobs=1, report=report, verbose=verbose)
-    return RerunResult(original=original, record=records[-1] if records else None, interrupted=interrupted)
+        return drive(plan, manifest, store, jobs=jobs, report=report, verbose=verbose)
+
+
+def _recorded_image(
+    store: Store, original: RunRecord, report: Callable[[Event | str], None] | None
+) -> tuple[ImageRecord, str, str]:
+    engine = connect()
+    try:
+        facts = resolve_recorded(
+            engine,
+            original.image.id,
+            original.image.repo_digests,
+            archive=ImageArchive(store.root),
+            progress=report,
+        )
+    finally:
+        engine.close()
+    digests = list(facts.repo_digests) or original.image.repo_digests
+    return original.image.model_copy(update={"repo_digests": digests}), engine.host, engine.api_version
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from repro.compare import FileComparison, compare_outputs, judged_identical
-from repro.errors import Interrupted, ReproError, UsageError
-from repro.ops.rerun import rerun_record
+from repro.errors import UsageError
+from repro.ops.rerun import rerun_records
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.session import Event
@@ -50,34 +50,28 @@ def verify(
     refs: Sequence[str] = (),
     *,
     every: bool = False,
+    jobs: int = 1,
     store: Path | str | None = None,
     report: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> list[Verdict]:
-    """Rerun each run (``every``: the newest succeeded run of each point) and compare outputs."""
+    """Rerun each run (``every``: the newest succeeded run of each point) and compare outputs.
+
+    Runs of one sweep are rerun together, ``jobs`` at a time.
+    """
     chosen = Store.locate(store)
     chosen.require()
     if every == bool(refs):
         raise UsageError("give run ids, or --all (not both)")
     run_ids = latest_succeeded(chosen) if every else [chosen.resolve(ref) for ref in refs]
+    originals = [chosen.load(run_id) for run_id in run_ids]
     verdicts = []
-    for run_id in run_ids:
-        original = chosen.load(run_id)
-        verdict = Verdict(original)
-        try:
-            result = rerun_record(chosen, original, report=report, verbose=verbose)
-        except Interrupted:
-            raise
-        except ReproError as exc:
-            verdict.error = str(exc)
-            verdicts.append(verdict)
-            continue
-        if result.interrupted:
-            raise Interrupted("verification interrupted; the verdicts so far are not complete")
-        verdict.rerun = result.record
-        patterns = original.manifest.resolved.get("nondeterministic") or []
-        verdict.files = compare_outputs(
-            original.outputs, result.record.outputs if result.record else None, patterns
-        )
+    for result in rerun_records(chosen, originals, jobs=jobs, report=report, verbose=verbose):
+        verdict = Verdict(result.original, rerun=result.record, error=result.error)
+        if result.error is None:
+            patterns = result.original.manifest.resolved.get("nondeterministic") or []
+            verdict.files = compare_outputs(
+                result.original.outputs, result.record.outputs if result.record else None, patterns
+            )
         verdicts.append(verdict)
     return verdicts

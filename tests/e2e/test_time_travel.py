@@ -321,3 +321,21 @@ def test_a_layer_shared_by_two_archived_images_is_stored_once(
     # Archiving again adds nothing.
     again = project.repro("archive", "--all", "--json").json
     assert again["added_bytes"] == 0
+
+
+def test_verify_all_reruns_a_sweep_together_and_reports_each_point(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["sh", "-c", "echo {n} > /out/n.txt"], sweep={"n": [1, 2, 3]})
+    project.commit()
+    assert project.repro("run", "exp.yaml", "-j", "2").code == 0
+    plans_before = len(list((project.store / "plans").iterdir()))
+
+    result = project.repro("verify", "--all", "-j", "2", "--json")
+
+    assert result.code == 0, result.err
+    verdicts = result.json
+    assert sorted(v["point"] for v in verdicts) == ["n=1", "n=2", "n=3"]
+    assert {v["verdict"] for v in verdicts} == {"reproduced"}
+    assert len(list((project.store / "plans").iterdir())) == plans_before + 1, "one rebuilt tree, one plan"
+    reruns = [r for r in Store(project.store).runs() if r.reproduces]
+    assert sorted(r.reproduces for r in reruns) == sorted(v["run"] for v in verdicts)
