@@ -23,10 +23,11 @@ from repro.manifest.model import Scalar, SecretFromHost
 from repro.manifest.points import Point, Settings, expand_points, make_point, point_key
 from repro.provenance.git import git_state
 from repro.provenance.hashing import hash_tree
+from repro.provenance.statcache import StatCache
 from repro.store.record import GitRecord, ImageRecord, InputRecord
 from repro.store.store import Store, atomic_write
 
-__all__ = ["Plan", "PlannedPoint", "build_plan", "load_plan"]
+__all__ = ["Plan", "PlannedPoint", "build_plan", "hash_inputs", "load_plan"]
 
 
 class PlannedPoint(BaseModel):
@@ -107,7 +108,12 @@ def build_plan(
     points = list(expand_points(model, settings))
     _check_host_env(manifest)
     _check_store_outside_mounts(manifest, store)
-    inputs = _hash_inputs(manifest, progress)
+    cache = store.digest_cache()
+    try:
+        inputs = hash_inputs(manifest, cache, progress)
+    finally:
+        if cache is not None:
+            cache.close()
     digests = {entry.target: entry.digest for entry in inputs}
     keyed = [(point, point_key(model, point, digests)) for point in points]
     done = store.index.succeeded_keys(key for _, key in keyed) if store.exists else {}
@@ -182,13 +188,16 @@ def _check_host_env(manifest: ManifestFile) -> None:
             )
 
 
-def _hash_inputs(manifest: ManifestFile, progress: Callable[[str], None] | None) -> list[InputRecord]:
+def hash_inputs(
+    manifest: ManifestFile, cache: StatCache | None, progress: Callable[[str], None] | None = None
+) -> list[InputRecord]:
+    """The content digest of every mount of ``manifest``."""
     inputs = []
     for index, mount in enumerate(manifest.model.mounts):
         source = manifest.mount_source(index)
         if progress:
             progress(f"hashing {mount.source}")
-        tree = hash_tree(source)
+        tree = hash_tree(source, hasher=cache)
         inputs.append(
             InputRecord(
                 target=mount.target,

@@ -29,6 +29,7 @@ from repro.manifest.points import make_point, point_key
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.git import rebuilt_tree
 from repro.provenance.hashing import hash_file, hash_tree
+from repro.provenance.statcache import StatCache
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
 from repro.store.archive import ImageArchive
@@ -135,7 +136,12 @@ def _rerun_group(
 ) -> tuple[list[RunRecord], bool]:
     first = group[0]
     with _manifest_as_it_was(store, first) as manifest:
-        manifest, inputs = _with_verified_inputs(manifest, first)
+        cache = store.digest_cache()
+        try:
+            manifest, inputs = _with_verified_inputs(manifest, first, cache)
+        finally:
+            if cache is not None:
+                cache.close()
         digests = {i.target: i.digest for i in inputs}
         points = []
         for original in group:
@@ -238,7 +244,7 @@ def _check_manifest_digest(manifest: ManifestFile, original: RunRecord) -> None:
 
 
 def _with_verified_inputs(
-    manifest: ManifestFile, original: RunRecord
+    manifest: ManifestFile, original: RunRecord, cache: StatCache | None
 ) -> tuple[ManifestFile, list[InputRecord]]:
     """Find every mount's content as recorded: in the rebuilt tree, else at the recorded path."""
     recorded = {entry.target: entry for entry in original.inputs}
@@ -254,7 +260,7 @@ def _with_verified_inputs(
         for candidate in candidates:
             if not candidate.exists():
                 continue
-            digest = hash_tree(candidate).digest
+            digest = hash_tree(candidate, hasher=cache).digest
             if digest == entry.digest:
                 chosen = candidate
                 break

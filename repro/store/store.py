@@ -31,6 +31,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from repro.errors import StoreError, UsageError
+from repro.provenance.statcache import StatCache
 from repro.store.index import Index, IndexRow
 from repro.store.record import RunRecord
 
@@ -230,6 +231,10 @@ class Store:
         self.index.reset()
         self.index.put_many(records)
         return len(records)
+
+    def digest_cache(self) -> StatCache | None:
+        """The stat-keyed digest cache of this store (None while the store does not exist)."""
+        return StatCache(self.root / "cache" / "digests.sqlite") if self.exists else None
 
     # -- points and blobs -------------------------------------------------------------------------
 
