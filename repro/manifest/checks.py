@@ -55,6 +55,18 @@ def _check_parameters(manifest: Manifest) -> Iterator[Problem]:
     for name in manifest.sweep:
         if name in manifest.params:
             yield ("sweep", name), f"{name!r} is also in params: give it in one place only"
+    known = set(manifest.param_names)
+    hint = ", ".join(manifest.param_names) or "none"
+    for field in ("exclude", "points"):
+        for index, entry in enumerate(getattr(manifest, field)):
+            if not entry:
+                yield (field, index), "an empty entry: name at least one parameter"
+            for name in entry:
+                if name not in known:
+                    yield (
+                        (field, index, name),
+                        f"{name!r} is not a parameter (declare it in params or sweep; parameters: {hint})",
+                    )
 
 
 def _check_placeholders(manifest: Manifest) -> Iterator[Problem]:

@@ -250,6 +250,8 @@ class Manifest(_Strict):
     command: list[str] = Field(min_length=1)
     params: dict[str, ScalarField] = Field(default_factory=dict)
     sweep: dict[str, list[ScalarField]] = Field(default_factory=dict)
+    exclude: list[dict[str, ScalarField]] = Field(default_factory=list)
+    points: list[dict[str, ScalarField]] = Field(default_factory=list)
     env: Env = Field(default_factory=dict)
     mounts: list[Mount] = Field(default_factory=list)
     outputs: str = "/out"

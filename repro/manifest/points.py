@@ -117,22 +117,51 @@ def _axes(manifest: Manifest, settings: Settings) -> tuple[dict[str, Scalar], di
     return fixed, axes
 
 
+def _combinations(manifest: Manifest, settings: Settings) -> tuple[list[dict[str, Scalar]], list[str]]:
+    """Every point's parameter values (grid minus exclusions, then explicit points, without
+    repeats) and the names that label them."""
+    fixed, axes = _axes(manifest, settings)
+    pinned = {name: value for name, value in settings.items() if not isinstance(value, list)}
+    names = list(axes)
+    combinations: list[dict[str, Scalar]] = []
+    if axes or not manifest.points:
+        for combination in itertools.product(*(axes[name] for name in names)):
+            values = {**fixed, **dict(zip(names, combination, strict=True))}
+            if not any(_matches(values, rule) for rule in manifest.exclude):
+                combinations.append(values)
+    explicit = [name for name in manifest.param_names if any(name in entry for entry in manifest.points)]
+    for entry in manifest.points:
+        defaults = {name: values[0] for name, values in axes.items()}
+        combinations.append({**fixed, **defaults, **entry, **pinned})
+    seen: set[tuple[tuple[str, str, str], ...]] = set()
+    unique = []
+    for values in combinations:
+        identity = tuple(sorted((k, type(v).__name__, repr(v)) for k, v in values.items()))
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(values)
+    labels = [*names, *(name for name in explicit if name not in axes and name not in pinned)]
+    return unique, labels
+
+
+def _matches(values: Mapping[str, Scalar], rule: Mapping[str, Scalar]) -> bool:
+    return all(
+        name in values and values[name] == value and type(values[name]) is type(value)
+        for name, value in rule.items()
+    )
+
+
 def count_points(manifest: Manifest, settings: Settings | None = None) -> int:
-    """How many points the manifest expands to, without building them."""
-    _, axes = _axes(manifest, settings or {})
-    count = 1
-    for values in axes.values():
-        count *= len(values)
-    return count
+    """How many points the manifest expands to."""
+    return len(_combinations(manifest, settings or {})[0])
 
 
 def expand_points(manifest: Manifest, settings: Settings | None = None) -> Iterator[Point]:
-    """Every point of the manifest's grid, in a stable order (the sweep's file order)."""
-    fixed, axes = _axes(manifest, settings or {})
-    names = list(axes)
-    for index, combination in enumerate(itertools.product(*(axes[name] for name in names))):
-        values = {**fixed, **dict(zip(names, combination, strict=True))}
-        yield make_point(manifest, values, index, names)
+    """Every point: the sweep's grid in file order without its exclusions, then the explicit
+    ``points``; a combination given twice is one point."""
+    combinations, labels = _combinations(manifest, settings or {})
+    for index, values in enumerate(combinations):
+        yield make_point(manifest, values, index, labels)
 
 
 def make_point(manifest: Manifest, values: Mapping[str, Scalar], index: int, axes: Sequence[str]) -> Point:

@@ -241,3 +241,12 @@ def test_a_folder_holding_home_folders_is_sensitive(
 def test_host_networking_is_not_offered(project: Project) -> None:
     with pytest.raises(ManifestError, match=r"network: Input should be 'none' or 'bridge'"):
         load_manifest(write(project, VALID + "network: host\n"))
+
+
+def test_points_and_exclusions_may_only_name_declared_parameters(project: Project) -> None:
+    text = VALID + "exclude:\n  - {d1_size: 8192, asoc: 4}\npoints:\n  - {}\n"
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(write(project, text))
+    lines = caught.value.lines()
+    assert any(":15: exclude[0].asoc: 'asoc' is not a parameter" in line for line in lines), lines
+    assert any(":17: points[0]: an empty entry" in line for line in lines), lines

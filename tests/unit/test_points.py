@@ -133,3 +133,39 @@ def test_secret_values_do_not_enter_the_key_but_their_source_does() -> None:
     other = manifest(env={"TOKEN": {"from_host": "OTHER_TOKEN"}})
     point = next(iter(expand_points(model)))
     assert point.key(model, {}) != next(iter(expand_points(other))).key(other, {})
+
+
+def test_exclusions_drop_grid_points_matching_every_given_value() -> None:
+    model = manifest(exclude=[{"size": 2048, "policy": "random"}, {"policy": "lru", "size": 1024}])
+    assert [p.label for p in expand_points(model)] == ["size=1024,policy=random", "size=2048,policy=lru"]
+
+
+def test_explicit_points_join_the_grid_without_repeats() -> None:
+    model = manifest(points=[{"size": 512, "assoc": 1}, {"size": 1024, "policy": "lru"}])
+    points = list(expand_points(model))
+    assert [p.label for p in points] == [
+        "size=1024,policy=lru,assoc=4",
+        "size=1024,policy=random,assoc=4",
+        "size=2048,policy=lru,assoc=4",
+        "size=2048,policy=random,assoc=4",
+        "size=512,policy=lru,assoc=1",
+    ]
+    assert points[-1].params == {"assoc": 1, "size": 512, "policy": "lru"}
+    assert count_points(model) == 5
+
+
+def test_explicit_points_alone_for_an_irregular_design() -> None:
+    model = manifest(
+        params={"assoc": 4, "size": 1024, "policy": "lru"},
+        sweep={},
+        points=[{"size": 512}, {"size": 4096, "policy": "random"}],
+    )
+    assert [p.label for p in expand_points(model)] == ["size=512,policy=lru", "size=4096,policy=random"]
+
+
+def test_a_scalar_set_pins_explicit_points_too() -> None:
+    model = manifest(
+        sweep={}, params={"assoc": 4, "size": 1, "policy": "lru"}, points=[{"size": 2}, {"size": 3}]
+    )
+    points = list(expand_points(model, parse_sets(["assoc=16"])))
+    assert [p.params["assoc"] for p in points] == [16, 16]
