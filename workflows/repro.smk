@@ -1,9 +1,16 @@
 # repro's Snakemake rules: one job per point of a manifest.
 #
 # `repro run` drives these rules through Snakemake's Python API with config
-# {"repro": {"plan": PLAN}}, PLAN being the plan file it wrote into the store.
-# Each job runs one point's container and writes its run record; its output is the
-# point's marker, STORE/points/KEY.json, which names the run that produced it.
+# {"repro": {"plan": PLAN}}, PLAN being the plan file it wrote into the store. In your own
+# Snakefile, declare experiments first, then include the rules (see repro.workflow):
+#
+#     import repro.workflow
+#     sweep = repro.workflow.experiment("exp.yaml", config)
+#     include: repro.workflow.rules()
+#
+# Each job runs one point's container and writes its run record; its output is the point's
+# marker, STORE/points/KEY.json, which names the run that produced it and its outputs folder.
+# Manifest resources become Snakemake's: cpus → threads, memory → mem_mb, timeout → runtime.
 
 import repro.workflow.rules as _repro_rules
 
@@ -15,5 +22,8 @@ rule repro_point:
         _repro.marker_pattern,
     wildcard_constraints:
         key=_repro_rules.KEY_PATTERN,
+    threads: _repro.threads
+    resources:
+        **_repro.resources,
     run:
         _repro_rules.run_job(_repro, wildcards.key)

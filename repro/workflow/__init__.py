@@ -1,1 +1,120 @@
-"""The Snakemake bridge: the rules in workflows/ and how repro drives them."""
+"""The Snakemake bridge: the rules in ``workflows/``, and how a Snakefile uses them.
+
+In your own Snakefile, declare each experiment, include repro's rules once, and depend on the
+points' markers; :func:`outputs` turns a marker into the folder of the run it names::
+
+    import repro.workflow
+
+    sweep = repro.workflow.experiment("exp.yaml", config)
+    include: repro.workflow.rules()
+
+    rule table:
+        input: sweep.markers
+        output: "table.csv"
+        run:
+            for point, marker in zip(sweep.points, input):
+                folder = repro.workflow.outputs(marker)
+                ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from repro.manifest.load import load_manifest
+from repro.manifest.points import parse_sets
+from repro.plan import Plan, PlannedPoint, build_plan
+from repro.runner.engine import connect
+from repro.store.archive import ImageArchive
+from repro.store.store import Store
+
+__all__ = ["Experiment", "experiment", "outputs", "rules"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A manifest planned for a Snakefile: its points and the markers its jobs write."""
+
+    plan_path: Path
+    store: Store
+    points: tuple[PlannedPoint, ...]
+
+    @property
+    def markers(self) -> list[str]:
+        """One marker per point, in the manifest's point order (the rule's outputs)."""
+        return [str(self.store.point_marker(point.key)) for point in self.points]
+
+
+def rules() -> str:
+    """The path of ``repro.smk``, for ``include:``."""
+    from repro.workflow.rules import rules_file
+
+    return str(rules_file())
+
+
+def outputs(marker: str | Path) -> Path:
+    """The outputs folder of the run a point's marker names."""
+    path = Path(marker)
+    data = json.loads(path.read_text())
+    return path.parent.parent / str(data["outputs"])
+
+
+def experiment(
+    manifest: str | Path,
+    config: MutableMapping[str, Any],
+    *,
+    store: str | Path | None = None,
+    sets: Sequence[str] = (),
+) -> Experiment:
+    """Plan ``manifest`` (image verified, inputs hashed, keys computed) and register the plan in
+    ``config`` for repro's rules. The same state always gives the same plan file, so the job
+    processes Snakemake starts, which parse the Snakefile again, find what the main one wrote."""
+    from repro.ops.run import image_record
+
+    loaded = load_manifest(manifest)
+    chosen = Store.locate(store, loaded.folder)
+    chosen.create()
+    plan = build_plan(loaded, chosen, parse_sets(sets))
+    engine = connect()
+    try:
+        image = image_record(loaded, engine, ImageArchive(chosen.root))
+    finally:
+        engine.close()
+    identity = json.dumps(
+        [
+            loaded.sha256,
+            [p.key for p in plan.points],
+            image.id,
+            plan.git.commit if plan.git else None,
+            plan.git.diff_sha256 if plan.git else None,
+        ]
+    )
+    plan = plan.model_copy(
+        update={
+            "id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16],
+            "created_at": datetime.now(UTC),
+            "image": image,
+            "engine_host": engine.host,
+            "engine_api": engine.api_version,
+            "points": [p.model_copy(update={"done_by": None}) for p in plan.points],
+        }
+    )
+    path = _write_once(plan, chosen)
+    section = config.setdefault("repro", {})
+    registered = section.setdefault("plans", [])
+    if str(path) not in registered:
+        registered.append(str(path))
+    return Experiment(plan_path=path, store=chosen, points=tuple(plan.points))
+
+
+def _write_once(plan: Plan, store: Store) -> Path:
+    path = store.root / "plans" / f"{plan.id}.json"
+    if not path.exists():
+        plan.write(store)
+    return path

@@ -20,7 +20,7 @@ from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, Session, activate
 
-__all__ = ["drive"]
+__all__ = ["cancel_on_signals", "drive"]
 
 
 def drive(
@@ -41,7 +41,7 @@ def drive(
     session.remember(plan_path, plan)
     session.remember_manifest(manifest)
     targets = [store.point_marker(p.key) for p in plan.to_run]
-    with activate(session), _signals_cancel(session) as interrupted:
+    with activate(session), cancel_on_signals(session) as interrupted:
         _in_worker(
             lambda: execute_plan(plan_path, store.root, targets, jobs=max(1, jobs), verbose=verbose),
             session,
@@ -79,7 +79,7 @@ def _in_worker(work: Callable[[], object], session: Session) -> None:
 
 
 @contextmanager
-def _signals_cancel(session: Session) -> Iterator[threading.Event]:
+def cancel_on_signals(session: Session) -> Iterator[threading.Event]:
     """While running, SIGINT, SIGTERM and SIGHUP (a closed terminal) cancel the session,
     killing its containers."""
     interrupted = threading.Event()

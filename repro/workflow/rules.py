@@ -6,6 +6,7 @@ tested and shared by every way in: ``repro run``, a user's own Snakefile, a clus
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,13 @@ from typing import Any
 import repro
 from repro.errors import ReproError, StoreError
 from repro.execute import execute_point
+from repro.manifest.load import ManifestFile
 from repro.plan import Plan, PlannedPoint
 from repro.runner.engine import connect
 from repro.store.record import Status
 from repro.store.store import Store
-from repro.workflow.session import PointFinished, PointStarted, current
+from repro.workflow.driver import cancel_on_signals
+from repro.workflow.session import PointFinished, PointStarted, Session, current
 
 __all__ = ["KEY_PATTERN", "PointFailed", "RuleContext", "context", "rules_file", "run_job"]
 
@@ -40,43 +43,81 @@ def rules_file() -> Path:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What the rules need from the workflow's config."""
+    """What the rules need from the workflow's config: the plans whose points they run."""
 
-    plan_path: Path
+    plans: tuple[Path, ...]
     store: Store
+    threads: int
+    resources: dict[str, int]
+    """Snakemake resources from the manifests: ``mem_mb`` and ``runtime`` (minutes)."""
 
     @property
     def marker_pattern(self) -> str:
         return str(self.store.root / "points" / "{key}.json")
 
+    def lookup(self, key: str) -> tuple[Path, PlannedPoint]:
+        session = current()
+        for path in self.plans:
+            for planned in session.plan(path).points:
+                if planned.key == key:
+                    return path, planned
+        raise StoreError(f"no plan of this workflow has a point with key {key}")
+
 
 def context(config: Mapping[str, Any]) -> RuleContext:
-    """Read ``config["repro"]`` (``{"plan": PATH}``) as given by ``repro run``."""
+    """Read ``config["repro"]``: ``{"plan": PATH}`` as given by ``repro run``, or ``{"plans":
+    [PATH, …]}`` as :func:`repro.workflow.experiment` leaves it for a user's Snakefile."""
     section = config.get("repro") or {}
-    plan_path = section.get("plan") if isinstance(section, Mapping) else None
-    if not plan_path:
-        raise StoreError("repro's rules need config repro.plan (the plan file `repro run` writes)")
-    path = Path(str(plan_path)).absolute()
-    plan = current().plan(path)
-    return RuleContext(plan_path=path, store=Store(Path(plan.store)))
-
-
-def _planned(plan: Plan, key: str) -> PlannedPoint:
-    for planned in plan.points:
-        if planned.key == key:
-            return planned
-    raise StoreError(f"plan {plan.id} has no point with key {key}")
+    paths: list[Any] = []
+    if isinstance(section, Mapping):
+        paths = list(section.get("plans") or []) + ([section["plan"]] if section.get("plan") else [])
+    if not paths:
+        raise StoreError(
+            "repro's rules need config repro.plan or repro.plans: call "
+            "repro.workflow.experiment(MANIFEST, config) before `include: repro.workflow.rules()`"
+        )
+    plan_paths = tuple(dict.fromkeys(Path(str(p)).absolute() for p in paths))
+    plans = [current().plan(path) for path in plan_paths]
+    stores = {plan.store for plan in plans}
+    if len(stores) != 1:
+        raise StoreError(
+            f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})"
+        )
+    manifests = [current().manifest(Path(plan.manifest_path)).model for plan in plans]
+    cpus = [m.resources.cpus for m in manifests if m.resources.cpus]
+    memory = [m.resources.memory_bytes for m in manifests if m.resources.memory_bytes]
+    timeouts = [m.resources.timeout_seconds for m in manifests if m.resources.timeout_seconds]
+    resources = {}
+    if memory:
+        resources["mem_mb"] = math.ceil(max(memory) / 2**20)
+    if timeouts:
+        resources["runtime"] = math.ceil(max(timeouts) / 60)
+    return RuleContext(
+        plans=plan_paths,
+        store=Store(Path(stores.pop())),
+        threads=max(1, math.ceil(max(cpus))) if cpus else 1,
+        resources=resources,
+    )
 
 
 def run_job(ctx: RuleContext, key: str) -> None:
     """The body of the ``repro_point`` rule: execute the point with ``key``."""
     session = current()
-    plan = session.plan(ctx.plan_path)
-    planned = _planned(plan, key)
+    plan_path, planned = ctx.lookup(key)
+    plan = session.plan(plan_path)
     manifest = session.manifest(Path(plan.manifest_path))
     if manifest.sha256 != plan.manifest_sha256:
         raise StoreError(f"{manifest.path} changed after the run was planned; run it again")
     session.cancellation.check()
+    # In a job process of its own (a user's `snakemake`, a cluster node) this is the main
+    # thread, and a SIGTERM from Snakemake or the scheduler must stop the container too.
+    with cancel_on_signals(session):
+        _run_point(ctx, session, plan, planned, manifest)
+
+
+def _run_point(
+    ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile
+) -> None:
     engine = connect(plan.engine_host, api_version=plan.engine_api)
     try:
         record = execute_point(
