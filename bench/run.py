@@ -273,3 +273,59 @@ def bench_recheck(repeat: int, image_id: str, work: Path) -> Measure:
 BENCHES["hash1"] = bench_hash_one
 BENCHES["hash4"] = bench_hash_four
 BENCHES["recheck"] = bench_recheck
+
+
+def bench_sweep(repeat: int, image_id: str, work: Path) -> Measure:
+    """200 trivial points at -j 2 against the floor: xargs -P 2 over docker run --rm."""
+    manifest = project(work / "sweep-200", image_id, ["true"], sweep={"n": list(range(200))})
+    runs = min(repeat, 3)
+
+    def floor() -> float:
+        start = time.perf_counter()
+        pipeline = f"seq 200 | xargs -P 2 -I{{}} docker run --rm --network none {IMAGE} true"
+        subprocess.run(["sh", "-c", pipeline], check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    baseline = median_of(runs, floor)
+    value = median_of(runs, lambda: timed([*repro_command(), "run", str(manifest), "--force", "-j", "2"]))
+    return Measure(
+        "200-point trivial sweep at -j 2 vs xargs -P 2", value, baseline, "s", "<= 1.10x the floor"
+    )
+
+
+def bench_plan(repeat: int, image_id: str, work: Path) -> Measure:
+    """Planning (dry run) of a 10,000-point sweep: seconds, and peak RSS in the note."""
+    import os
+
+    manifest = project(
+        work / "plan-10k",
+        image_id,
+        ["echo", "{a}", "{b}"],
+        sweep={"a": list(range(100)), "b": list(range(100))},
+    )
+    peaks = []
+
+    def once() -> float:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [*repro_command(), "run", str(manifest), "--dry-run"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        peaks.append(usage.ru_maxrss / 1024)
+        return time.perf_counter() - start
+
+    value = median_of(min(repeat, 3), once)
+    return Measure(
+        f"plan 10,000 points (dry run); peak RSS {statistics.median(peaks):.0f} MiB",
+        value,
+        None,
+        "s",
+        "<= 12 s and <= 1 GiB RSS",
+    )
+
+
+BENCHES["sweep200"] = bench_sweep
+BENCHES["plan10k"] = bench_plan

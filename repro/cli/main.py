@@ -55,6 +55,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _pair(text: str, option: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise UsageError(f"{option} {text!r}: expected NAME=VALUE")
+    return name.strip(), value
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     from repro.api import lock
 
@@ -86,6 +93,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{len(plan.points) - todo} already succeeded (store {store.root}); nothing was started"
             )
         return EXIT_OK
+    from repro.workflow.bridge import Executor
+
+    executor = Executor(
+        name=args.executor,
+        options=dict(_pair(text, "--executor-option") for text in args.executor_option),
+        default_resources=tuple(args.default_resource),
+    )
     progress = Progress()
     result = api.run(
         args.manifest,
@@ -94,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         force=args.force,
         keep_image=args.archive,
+        executor=executor,
         report=progress,
         verbose=args.verbose,
     )
@@ -304,6 +319,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--archive", action="store_true", help="keep the image in the store first (repro archive)"
     )
     run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    run.add_argument(
+        "--executor",
+        default="local",
+        metavar="NAME",
+        help="a Snakemake executor plugin to run the points with (e.g. slurm); -j is then the number of jobs",
+    )
+    run.add_argument(
+        "--executor-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the executor plugin (e.g. status_command=squeue)",
+    )
+    run.add_argument(
+        "--default-resource",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a default resource for every job (e.g. slurm_partition=debug, slurm_account=lab)",
+    )
     run.set_defaults(func=cmd_run)
 
     check = commands.add_parser("validate", parents=[common], help="check manifests without running them")

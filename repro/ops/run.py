@@ -14,6 +14,7 @@ from repro.runner.image import resolve_image
 from repro.store.archive import ImageArchive
 from repro.store.record import ImageRecord, RunRecord, Status
 from repro.store.store import Store
+from repro.workflow.bridge import Executor
 from repro.workflow.driver import drive
 from repro.workflow.session import Event
 
@@ -86,6 +87,7 @@ def run(
     jobs: int = 1,
     force: bool = False,
     keep_image: bool = False,
+    executor: Executor | None = None,
     report: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> RunResult:
@@ -117,6 +119,6 @@ def run(
     )
     result.plan = plan
     result.records, result.interrupted = drive(
-        plan, manifest, chosen, jobs=jobs, report=report, verbose=verbose
+        plan, manifest, chosen, jobs=jobs, report=report, executor=executor, verbose=verbose
     )
     return result

@@ -26,6 +26,8 @@ class HostFacts(BaseModel):
     cpu_model: str
     cpus: int
     memory_bytes: int | None
+    scheduler_job: str | None = None
+    """The batch scheduler's job that ran it (``slurm:<SLURM_JOB_ID>``), if any."""
 
 
 class Versions(BaseModel):
@@ -53,6 +55,7 @@ def host_facts() -> HostFacts:
         cpu_model=_cpu_model(),
         cpus=os.cpu_count() or 1,
         memory_bytes=_memory_bytes(),
+        scheduler_job=f"slurm:{os.environ['SLURM_JOB_ID']}" if os.environ.get("SLURM_JOB_ID") else None,
     )
 
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from repro.errors import ReproError
 from repro.manifest.load import ManifestFile
@@ -19,6 +20,9 @@ from repro.plan import Plan
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, Session, activate
+
+if TYPE_CHECKING:
+    from repro.workflow.bridge import Executor
 
 __all__ = ["cancel_on_signals", "drive"]
 
@@ -30,10 +34,11 @@ def drive(
     *,
     jobs: int,
     report: Callable[[Event | str], None] | None,
+    executor: Executor | None = None,
     verbose: bool = False,
 ) -> tuple[list[RunRecord], bool]:
     """Run the plan's points; return the records they left and whether it was interrupted."""
-    from repro.workflow.bridge import execute_plan
+    from repro.workflow.bridge import LOCAL, execute_plan
 
     plan_path = plan.write(store)
     session = Session(report=report)
@@ -43,7 +48,9 @@ def drive(
     targets = [store.point_marker(p.key) for p in plan.to_run]
     with activate(session), cancel_on_signals(session) as interrupted:
         _in_worker(
-            lambda: execute_plan(plan_path, store.root, targets, jobs=max(1, jobs), verbose=verbose),
+            lambda: execute_plan(
+                plan_path, store.root, targets, jobs=max(1, jobs), executor=executor or LOCAL, verbose=verbose
+            ),
             session,
         )
     return _records_of(store, plan), interrupted.is_set()

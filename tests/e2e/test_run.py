@@ -287,3 +287,22 @@ def test_a_mount_holding_the_store_is_refused(docker_project: Project) -> None:
     result = project.repro("run", "exp.yaml")
     assert result.code == 2
     assert "mounts[0].source . contains repro's store" in result.err
+
+
+def test_sixteen_points_at_j4_are_all_recorded_and_the_index_agrees(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(command=["sh", "-c", "echo {n} > /out/n.txt"], sweep={"n": list(range(16))})
+    result = project.repro("run", "exp.yaml", "-j", "4")
+    assert result.code == 0, result.err
+    store = Store(project.store)
+    on_disk = {r.id: r for r in store.records()}
+    indexed = {row.id: row for row in store.runs()}
+    assert len(on_disk) == 16
+    assert set(on_disk) == set(indexed)
+    for run_id, record in on_disk.items():
+        row = indexed[run_id]
+        assert (row.key, row.status, row.label) == (record.point.key, record.status, record.point.label)
+        assert record.status is Status.SUCCEEDED
+    assert sorted(r.point.params["n"] for r in on_disk.values()) == list(range(16))
+    markers = list((project.store / "points").glob("*.json"))
+    assert len(markers) == 16

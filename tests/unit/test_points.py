@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +170,24 @@ def test_a_scalar_set_pins_explicit_points_too() -> None:
     )
     points = list(expand_points(model, parse_sets(["assoc=16"])))
     assert [p.params["assoc"] for p in points] == [16, 16]
+
+
+def test_the_same_experiment_has_the_same_keys_in_another_folder(tmp_path: Path) -> None:
+    from tests.conftest import Project, make_repo
+
+    keys = []
+    for place in ("here", "somewhere/else"):
+        root = tmp_path / place
+        make_repo(root)
+        project = Project(root=root)
+        project.write("data/input.txt", "the same input\n")
+        project.write(
+            "exp.yaml",
+            f"version: 1\nname: moved\nimage: lab/sim@{DIGEST}\ncommand: [run, '{{n}}']\n"
+            "sweep: {n: [1, 2]}\nmounts:\n  - {source: ./data, target: /data}\n",
+        )
+        project.commit()
+        plan = project.repro("run", "exp.yaml", "--dry-run", "--json")
+        assert plan.code == 0, plan.err
+        keys.append([point["key"] for point in plan.json["points"]])
+    assert keys[0] == keys[1]

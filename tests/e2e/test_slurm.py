@@ -1,0 +1,119 @@
+"""Beyond one machine: a sweep through a real one-node SLURM cluster (slurmctld, slurmd, munge
+from Debian's packages) and Snakemake's SLURM executor plugin. Not a fake sbatch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from repro.store import Status, Store
+from tests.conftest import CHECKOUT, Project, repro_containers, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SLURM_VENV = Path("/opt/repro-tests/slurm-venv")
+
+
+@pytest.fixture(scope="session")
+def slurm_node() -> str:
+    """The node of a running one-node cluster (brought up here if it is not running)."""
+    if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+        pytest.fail("SLURM is needed: sudo scripts/setup-host (installs slurm-wlm and munge)")
+    subprocess.run(["bash", str(Path(__file__).parent / "slurm" / "up.sh")], check=True)
+
+    def idle_node() -> str | None:
+        listing = subprocess.run(["sinfo", "-h", "-o", "%N %t"], capture_output=True, text=True)
+        for line in listing.stdout.splitlines():
+            node, state = line.split()
+            if state in ("idle", "mix"):
+                return node
+        return None
+
+    node = wait_for(idle_node, timeout=60, interval=0.5)
+    assert isinstance(node, str)
+    return node
+
+
+@pytest.fixture(scope="session")
+def slurm_repro() -> Path:
+    """repro with Snakemake's SLURM executor plugin, in a venv of its own: installed next to
+    the tests' repro, the plugin would make every local Snakemake start ask for a cluster."""
+    python = SLURM_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["python3", "-m", "venv", str(SLURM_VENV)], check=True)
+    for args in (
+        [f"{CHECKOUT}[slurm]"],
+        ["--no-deps", "--force-reinstall", str(CHECKOUT)],
+    ):
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+            capture_output=True,
+            text=True,
+        )
+        if installed.returncode != 0:
+            pytest.fail(f"cannot install repro[slurm]: {installed.stderr[-800:]}")
+    return SLURM_VENV / "bin" / "repro"
+
+
+def test_a_sweep_through_slurm_is_recorded_like_a_local_one(
+    docker_project: Project, docker_client: docker.DockerClient, slurm_node: str, slurm_repro: Path
+) -> None:
+    project = docker_project
+    project.manifest(
+        command=["sh", "-c", "echo {n} > /out/n.txt"],
+        sweep={"n": [1, 2, 3]},
+        resources={"cpus": 1, "memory": "100m", "timeout": "5m"},
+    )
+    project.commit()
+    started = time.monotonic()
+
+    result = subprocess.run(
+        [
+            str(slurm_repro),
+            "run",
+            "exp.yaml",
+            "-j",
+            "3",
+            "--executor",
+            "slurm",
+            "--executor-option",
+            "status_command=squeue",  # no accounting database on this cluster: sacct cannot answer
+            "--executor-option",
+            "init_seconds_before_status_checks=1",
+            "--json",
+        ],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert len(summary["runs"]) == 3
+    store = Store(project.store)
+    records = [store.load(row.id) for row in store.runs()]
+    assert sorted(r.point.params["n"] for r in records) == [1, 2, 3]
+    for record in records:
+        assert record.status is Status.SUCCEEDED
+        assert record.host.hostname == slurm_node
+        assert record.host.scheduler_job is not None
+        assert record.host.scheduler_job.startswith("slurm:")
+        assert (store.run_folder(record.id).outputs / "n.txt").read_text() == f"{record.point.params['n']}\n"
+    assert len({r.host.scheduler_job for r in records}) == 3, "one SLURM job per point"
+    assert repro_containers(docker_client, project.store) == []
+    print(f"3-point SLURM sweep: {time.monotonic() - started:.1f} s")
+
+
+def test_an_unknown_executor_is_bad_input(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest()
+    result = project.repro("run", "exp.yaml", "--executor", "nosuchcluster")
+    assert result.code == 2
+    assert "--executor nosuchcluster: no such Snakemake executor plugin" in result.err
