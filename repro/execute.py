@@ -99,7 +99,7 @@ def execute_point(
     model = manifest.model
     point = plan.point(manifest, planned)
     folder = store.new_run(outputs_mode=0o755 if model.user == "host" else 0o777)
-    spec = _container_spec(store, plan, manifest, planned, point, folder)
+    spec = _container_spec(store, plan, manifest, planned, point, folder, engine)
     record = _initial_record(plan, manifest, planned, point, folder, spec, engine)
     store.write_record(record)
     clock = time.monotonic()
@@ -129,7 +129,13 @@ def execute_point(
 
 
 def _container_spec(
-    store: Store, plan: Plan, manifest: ManifestFile, planned: PlannedPoint, point: Point, folder: RunFolder
+    store: Store,
+    plan: Plan,
+    manifest: ManifestFile,
+    planned: PlannedPoint,
+    point: Point,
+    folder: RunFolder,
+    engine: Engine,
 ) -> ContainerSpec:
     assert plan.image is not None
     model = manifest.model
@@ -158,6 +164,8 @@ def _container_spec(
             f"{LABEL_PREFIX}.manifest": model.name,
             f"{LABEL_PREFIX}.store": str(store.root),
         },
+        keep_id=engine.rootless and model.user == "host",
+        owned_tmpfs=engine.runtime == "docker",
     )
 
 
@@ -202,7 +210,7 @@ def _initial_record(
         git=plan.git,
         inputs=plan.inputs,
         host=host_facts(),
-        versions=tool_versions(engine.version, engine.api_version, engine.os),
+        versions=tool_versions(engine),
     )
 
 

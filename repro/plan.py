@@ -59,6 +59,7 @@ class Plan(BaseModel):
     image: ImageRecord | None = None
     engine_host: str | None = None
     engine_api: str | None = None
+    engine_runtime: str | None = None
     git: GitRecord | None = None
     diff_blob: str | None = None
     inputs: list[InputRecord]

@@ -215,15 +215,36 @@ class User:
     def own(self, path: Path) -> None:
         subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
 
+    @property
+    def runtime_dir(self) -> Path:
+        return Path(f"/tmp/{self.name}-run")
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": f"/home/{self.name}",
+            "LANG": "C.UTF-8",
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+        }
+
+    def command(self, args: list[str]) -> list[str]:
+        """``args`` as this user: setpriv execs, so the process started is the command itself."""
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        return [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--", *args]
+
     def run(self, args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": f"/home/{self.name}", "LANG": "C.UTF-8"}
         return subprocess.run(
-            [shutil.which("runuser") or "/usr/sbin/runuser", "-u", self.name, "--", *args],
+            self.command(args), cwd=cwd, env=self.env(), capture_output=True, text=True, **kwargs
+        )
+
+    def spawn(self, args: list[str], cwd: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(args),
             cwd=cwd,
-            env=env,
-            capture_output=True,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            **kwargs,
         )
 
 
@@ -256,14 +277,18 @@ def nonroot_user(docker_client: docker.DockerClient) -> User:
             pytest.fail(
                 f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host"
             )
-    installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(CHECKOUT)],
-        capture_output=True,
-        text=True,
-    )
-    if installed.returncode != 0:
-        pytest.fail(f"cannot install repro for {NONROOT_USER}: {installed.stderr.strip()[-500:]}")
-    return User(NONROOT_USER, entry.pw_uid, entry.pw_gid, NONROOT_VENV / "bin" / "repro")
+    for args in ([str(CHECKOUT)], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+            capture_output=True,
+            text=True,
+        )
+        if installed.returncode != 0:
+            pytest.fail(f"cannot install repro for {NONROOT_USER}: {installed.stderr.strip()[-500:]}")
+    user = User(NONROOT_USER, entry.pw_uid, entry.pw_gid, NONROOT_VENV / "bin" / "repro")
+    user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chown(user.runtime_dir, user.uid, user.gid)
+    return user
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from repro.errors import (
     ReproError,
     UsageError,
 )
+from repro.runner.engine import RUNTIME_ENV
 from repro.store.record import Status
 
 if TYPE_CHECKING:
@@ -289,17 +291,38 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _common_options(parser: _Parser, default: object) -> _Parser:
+    """Options every command takes, before or after its name (``default``: SUPPRESS on the
+    commands, so that a value given before the command name is not reset after it)."""
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="debug output and tracebacks"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        default=default,
+        help="the store folder (default: $REPRO_STORE, else .repro at the git root)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=["docker", "podman"],
+        default=default,
+        help="the container engine (default: $REPRO_RUNTIME, else runtime: in ~/.config/repro/config.yaml, "
+        "else docker); $DOCKER_HOST points at a non-default one",
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", help="debug output and tracebacks")
-    common.add_argument(
-        "--store", metavar="DIR", help="the store folder (default: $REPRO_STORE, else .repro at the git root)"
+    common = _common_options(_Parser(add_help=False), argparse.SUPPRESS)
+    parser = _common_options(
+        _Parser(
+            prog="repro",
+            description="Run experiments in pinned containers through Snakemake and record exactly what ran.",
+        ),
+        None,
     )
-    parser = _Parser(
-        prog="repro",
-        description="Run experiments in pinned containers through Snakemake and record exactly what ran.",
-        parents=[common],
-    )
+    parser.set_defaults(verbose=False)
     parser.add_argument("--version", action="version", version=f"repro {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -420,6 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from repro.manifest.load import display_path
 
         args.display = display_path
+        if args.runtime:
+            # Jobs in other processes (a user's snakemake, cluster nodes) read the same variable.
+            os.environ[RUNTIME_ENV] = args.runtime
         code: int = args.func(args)
         return code
     except ReproError as exc:

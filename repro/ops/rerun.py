@@ -161,7 +161,7 @@ def _rerun_group(
                     reproduces=original.id,
                 )
             )
-        image, engine_host, engine_api = _recorded_image(store, first, report)
+        image, engine_host, engine_api, engine_runtime = _recorded_image(store, first, report)
         diff = store.run_folder(first.id).path / "git.diff"
         plan = Plan(
             id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}",
@@ -174,6 +174,7 @@ def _rerun_group(
             image=image,
             engine_host=engine_host,
             engine_api=engine_api,
+            engine_runtime=engine_runtime,
             git=first.git,
             diff_blob=str(store.put_blob(diff.read_bytes())) if first.git and first.git.diff else None,
             inputs=inputs,
@@ -185,9 +186,10 @@ def _rerun_group(
 
 def _recorded_image(
     store: Store, original: RunRecord, report: Callable[[Event | str], None] | None
-) -> tuple[ImageRecord, str, str]:
+) -> tuple[ImageRecord, str, str, str]:
     engine = connect()
     try:
+        engine.check_network(original.container.network)
         facts = resolve_recorded(
             engine,
             original.image.id,
@@ -198,7 +200,8 @@ def _recorded_image(
     finally:
         engine.close()
     digests = list(facts.repo_digests) or original.image.repo_digests
-    return original.image.model_copy(update={"repo_digests": digests}), engine.host, engine.api_version
+    image = original.image.model_copy(update={"repo_digests": digests})
+    return image, engine.host, engine.api_version, engine.runtime
 
 
 @contextmanager

@@ -105,6 +105,7 @@ def run(
     engine = connect()
     archive = ImageArchive(chosen.root)
     try:
+        engine.check_network(manifest.model.network)
         image = image_record(manifest, engine, archive, report)
         if keep_image:
             archive.add(engine, image.id, report)
@@ -115,7 +116,12 @@ def run(
             update={"archive": str(archive.entry_path(image.id).relative_to(chosen.root))}
         )
     plan = plan.model_copy(
-        update={"image": image, "engine_host": engine.host, "engine_api": engine.api_version}
+        update={
+            "image": image,
+            "engine_host": engine.host,
+            "engine_api": engine.api_version,
+            "engine_runtime": engine.runtime,
+        }
     )
     result.plan = plan
     result.records, result.interrupted = drive(

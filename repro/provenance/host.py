@@ -8,8 +8,12 @@ import platform
 import socket
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from repro.runner.engine import Engine
 
 __all__ = ["HostFacts", "Versions", "host_facts", "tool_versions"]
 
@@ -42,6 +46,9 @@ class Versions(BaseModel):
     engine: str | None = None
     engine_api: str | None = None
     engine_os: str | None = None
+    runtime: str | None = None
+    """``docker`` or ``podman``: what answered on the engine's socket."""
+    rootless: bool = False
 
 
 @functools.cache
@@ -67,9 +74,7 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
-def tool_versions(
-    engine: str | None = None, api: str | None = None, engine_os: str | None = None
-) -> Versions:
+def tool_versions(engine: Engine | None = None) -> Versions:
     """The versions of repro, Python, Snakemake and the Docker SDK, plus the engine's if known."""
     from repro import __version__
 
@@ -78,9 +83,11 @@ def tool_versions(
         python=platform.python_version(),
         snakemake=_package_version("snakemake"),
         docker_sdk=_package_version("docker"),
-        engine=engine,
-        engine_api=api,
-        engine_os=engine_os,
+        engine=engine.version if engine else None,
+        engine_api=engine.api_version if engine else None,
+        engine_os=engine.os if engine else None,
+        runtime=engine.runtime if engine else None,
+        rootless=engine.rootless if engine else False,
     )
 
 

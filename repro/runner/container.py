@@ -65,6 +65,10 @@ class ContainerSpec:
     memory_bytes: int | None = None
     timeout_seconds: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    keep_id: bool = False
+    """Rootless Podman: map the invoking user to the same uid inside (outputs stay theirs)."""
+    owned_tmpfs: bool = True
+    """Docker's tmpfs takes uid=/gid= (HOME owned by the user); Podman's does not (HOME is 1777)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def _host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
         for m in (*spec.mounts, spec.outputs)
     ]
     uid, _, gid = (spec.user or "").partition(":")
-    home_owner = f",uid={uid},gid={gid or uid}" if uid.isdigit() else ""
+    home_owner = f",uid={uid},gid={gid or uid}" if uid.isdigit() and spec.owned_tmpfs else ""
     home_mode = "0700" if home_owner else "1777"
     config: dict[str, Any] = engine.client.api.create_host_config(
         mounts=mounts,
@@ -147,6 +151,9 @@ def _host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
         mem_limit=spec.memory_bytes,
         memswap_limit=spec.memory_bytes,  # the same limit: no swap beyond memory
     )
+    if spec.keep_id:
+        # The SDK refuses userns modes other than "host"; Podman's API takes keep-id.
+        config["UsernsMode"] = "keep-id"
     return config
 
 

@@ -102,6 +102,7 @@ def experiment(
             "image": image,
             "engine_host": engine.host,
             "engine_api": engine.api_version,
+            "engine_runtime": engine.runtime,
             "points": [p.model_copy(update={"done_by": None}) for p in plan.points],
         }
     )

@@ -118,7 +118,7 @@ def run_job(ctx: RuleContext, key: str) -> None:
 def _run_point(
     ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile
 ) -> None:
-    engine = connect(plan.engine_host, api_version=plan.engine_api)
+    engine = connect(plan.engine_host, api_version=plan.engine_api, runtime=plan.engine_runtime)
     try:
         record = execute_point(
             ctx.store,

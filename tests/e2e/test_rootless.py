@@ -1,0 +1,127 @@
+"""Rootless: the same manifests on Podman, as an unprivileged user (Debian's podman, uidmap,
+slirp4netns). repro finds or starts the user's Podman API service and talks to it through the
+same code path as to Docker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import uuid
+
+import docker
+import pytest
+
+from repro.store import Store
+from tests.conftest import Image, Project, User, build_variant, remove_image, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def podman(user: User, *args: str) -> subprocess.CompletedProcess[str]:
+    return user.run(["podman", *args], cwd=user.runtime_dir)
+
+
+@pytest.fixture(scope="session")
+def podman_user(
+    nonroot_user: User,
+    busybox: Image,
+    docker_client: docker.DockerClient,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> User:
+    """The non-root user, with the busybox image in its rootless Podman storage."""
+    if subprocess.run(["which", "podman"], capture_output=True).returncode != 0:
+        pytest.fail("rootless tests need podman: sudo scripts/setup-host (podman, uidmap, slirp4netns)")
+    tarball = nonroot_user.runtime_dir / "busybox.tar"  # root's temp folders are closed to the user
+    with tarball.open("wb") as out:
+        for chunk in docker_client.images.get(busybox.id).save():
+            out.write(chunk)
+    nonroot_user.own(tarball)
+    loaded = podman(nonroot_user, "load", "--quiet", "--input", str(tarball))
+    tarball.unlink()
+    assert loaded.returncode == 0, loaded.stderr
+    return nonroot_user
+
+
+def rootless_repro(user: User, project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return user.run([str(user.repro), "--runtime", "podman", *args], cwd=project.root, timeout=600)
+
+
+def test_the_core_example_runs_rootless_and_outputs_belong_to_the_user(
+    nonroot_project: Project, podman_user: User
+) -> None:
+    project = nonroot_project
+    project.manifest(command=["sh", "-c", "id -u > /out/uid; echo {n} > /out/n"], sweep={"n": [1, 2]})
+    podman_user.own(project.root)
+
+    result = rootless_repro(podman_user, project, "run", "exp.yaml", "-j", "2")
+
+    assert result.returncode == 0, result.stderr
+    store = Store(project.store)
+    records = [store.load(row.id) for row in store.runs()]
+    assert len(records) == 2
+    for record in records:
+        assert record.versions.runtime == "podman"
+        assert record.versions.rootless is True
+        assert record.container.user == f"{podman_user.uid}:{podman_user.gid}"
+        folder = store.run_folder(record.id)
+        assert (folder.outputs / "uid").read_text().strip() == str(podman_user.uid)
+        for path in [folder.path, *folder.path.rglob("*")]:
+            assert (path.stat().st_uid, path.stat().st_gid) == (podman_user.uid, podman_user.gid), path
+    leftovers = podman(
+        podman_user, "ps", "--all", "--quiet", "--filter", f"label=org.repro.store={project.store}"
+    )
+    assert leftovers.stdout.strip() == ""
+
+
+def test_a_run_recorded_with_docker_as_root_verifies_under_rootless_podman(
+    nonroot_project: Project, podman_user: User, docker_client: docker.DockerClient, busybox: Image
+) -> None:
+    project = nonroot_project
+    subprocess.run(["chown", "-R", "0:0", str(project.root)], check=True)  # root records it first
+    tag = f"repro-test/crossing-{uuid.uuid4().hex[:8]}:1"
+    image_id = build_variant(docker_client, busybox, tag, "made with docker\n")
+    project.write("data/in.txt", "input\n")
+    project.manifest(
+        image={"name": tag, "id": image_id},
+        command=["sh", "-c", "cat /content.txt /data/in.txt > /out/result.txt"],
+        mounts=[{"source": "./data", "target": "/data"}],
+    )
+    project.commit("recorded by root with docker")
+    recorded = project.repro("run", "exp.yaml", "--archive")  # as root, with Docker
+    assert recorded.code == 0, recorded.err
+    (row,) = Store(project.store).runs()
+    remove_image(docker_client, image_id)  # the image only survives in the store's archive
+    podman_user.own(project.root)
+
+    result = rootless_repro(podman_user, project, "verify", row.id, "--json")
+
+    assert result.returncode == 0, result.stderr
+    (verdict,) = json.loads(result.stdout)
+    assert verdict["verdict"] == "reproduced"
+    rerun = Store(project.store).load(verdict["rerun"])
+    assert rerun.versions.runtime == "podman"
+    assert rerun.image.id == image_id, "the archived Docker image kept its ID in Podman"
+    assert rerun.point.key == Store(project.store).load(row.id).point.key
+
+
+def test_ctrl_c_during_a_rootless_run_leaves_no_container(
+    nonroot_project: Project, podman_user: User
+) -> None:
+    project = nonroot_project
+    project.manifest(command=["sleep", "300"])
+    podman_user.own(project.root)
+    label = f"label=org.repro.store={project.store}"
+    process = podman_user.spawn(
+        [str(podman_user.repro), "--runtime", "podman", "run", "exp.yaml"], project.root
+    )
+    try:
+        wait_for(lambda: podman(podman_user, "ps", "--quiet", "--filter", label).stdout.strip(), timeout=120)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert podman(podman_user, "ps", "--all", "--quiet", "--filter", label).stdout.strip() == ""
+    (row,) = Store(project.store).runs()
+    assert row.status.value == "interrupted"
