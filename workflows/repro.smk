@@ -12,18 +12,18 @@
 # marker, STORE/points/KEY.json, which names the run that produced it and its outputs folder.
 # Manifest resources become Snakemake's: cpus → threads, memory → mem_mb, timeout → runtime.
 
-import repro.workflow.rules as _repro_rules
+import repro.workflow.jobs as _repro_jobs
 
-_repro = _repro_rules.context(config)
+_repro = _repro_jobs.context(config)
 
 
 rule repro_point:
     output:
         _repro.marker_pattern,
     wildcard_constraints:
-        key=_repro_rules.KEY_PATTERN,
+        key=_repro_jobs.KEY_PATTERN,
     threads: _repro.threads
     resources:
         **_repro.resources,
     run:
-        _repro_rules.run_job(_repro, wildcards.key)
+        _repro_jobs.run_job(_repro, wildcards.key)

@@ -53,7 +53,7 @@ class Experiment:
 
 def rules() -> str:
     """The path of ``repro.smk``, for ``include:``."""
-    from repro.workflow.rules import rules_file
+    from repro.workflow.jobs import rules_file
 
     return str(rules_file())
 

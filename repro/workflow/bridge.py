@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from repro.errors import SetupError, UsageError
-from repro.workflow.rules import rules_file
+from repro.workflow.jobs import rules_file
 
 __all__ = ["LOCAL", "Executor", "SnakemakeFailed", "execute_plan"]
 

@@ -1,4 +1,4 @@
-"""What the rules in ``workflows/repro.smk`` call: the bridge from a Snakemake job to a point.
+"""The jobs of the rules in ``workflows/repro.smk``: from a Snakemake job to a point.
 
 The Snakefile stays a thin, readable shell around these functions, so the logic is typed,
 tested and shared by every way in: ``repro run``, a user's own Snakefile, a cluster job.
