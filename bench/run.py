@@ -143,9 +143,7 @@ def bench_archive(repeat: int, image_id: str, work: Path) -> Measure:
     for name in ("a", "b"):
         with tempfile.TemporaryDirectory(dir=work) as context:
             (Path(context) / "variant.txt").write_text(name)
-            (Path(context) / "Dockerfile").write_text(
-                "FROM repro-bench/base:1\nCOPY variant.txt /variant.txt\n"
-            )
+            (Path(context) / "Dockerfile").write_text("FROM repro-bench/base:1\nCOPY variant.txt /variant.txt\n")
             client.images.build(path=context, tag=f"repro-bench/variant-{name}:1", rm=True)
             tags.append(f"repro-bench/variant-{name}:1")
     saved = 0
@@ -288,9 +286,7 @@ def bench_sweep(repeat: int, image_id: str, work: Path) -> Measure:
 
     baseline = median_of(runs, floor)
     value = median_of(runs, lambda: timed([*repro_command(), "run", str(manifest), "--force", "-j", "2"]))
-    return Measure(
-        "200-point trivial sweep at -j 2 vs xargs -P 2", value, baseline, "s", "<= 1.10x the floor"
-    )
+    return Measure("200-point trivial sweep at -j 2 vs xargs -P 2", value, baseline, "s", "<= 1.10x the floor")
 
 
 def bench_plan(repeat: int, image_id: str, work: Path) -> Measure:

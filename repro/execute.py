@@ -119,9 +119,7 @@ def execute_point(
     except Exception as exc:  # an unexpected library or OS error: the record says what happened
         error = f"{type(exc).__name__}: {exc}"
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: still leave a final record
-        _finish(
-            store, record, folder, None, f"{type(exc).__name__}", time.monotonic() - clock, interrupted=True
-        )
+        _finish(store, record, folder, None, f"{type(exc).__name__}", time.monotonic() - clock, interrupted=True)
         raise
     if outcome is not None and outcome.removal_error:
         error = outcome.removal_error
@@ -256,7 +254,6 @@ def _hash_outputs(folder: RunFolder) -> tuple[OutputsRecord | None, str | None]:
     except ReproError as exc:
         return None, f"outputs could not be hashed: {exc}"
     entries = [
-        OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target)
-        for e in tree.entries
+        OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target) for e in tree.entries
     ]
     return OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes), None

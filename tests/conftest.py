@@ -120,9 +120,7 @@ class Project:
         return self.write(relative, yaml.safe_dump(data, sort_keys=False))
 
     def git(self, *args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True, text=True).stdout.strip()
 
     def commit(self, message: str = "change") -> str:
         self.git("add", "-A")
@@ -233,9 +231,7 @@ class User:
         return [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--", *args]
 
     def run(self, args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.command(args), cwd=cwd, env=self.env(), capture_output=True, text=True, **kwargs
-        )
+        return subprocess.run(self.command(args), cwd=cwd, env=self.env(), capture_output=True, text=True, **kwargs)
 
     def spawn(self, args: list[str], cwd: Path) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -270,13 +266,9 @@ def nonroot_user(docker_client: docker.DockerClient) -> User:
     python = NONROOT_VENV / "bin" / "python"
     if not python.exists():
         system_python = Path("/usr/bin/python3")
-        made = subprocess.run(
-            [str(system_python), "-m", "venv", str(NONROOT_VENV)], capture_output=True, text=True
-        )
+        made = subprocess.run([str(system_python), "-m", "venv", str(NONROOT_VENV)], capture_output=True, text=True)
         if made.returncode != 0:
-            pytest.fail(
-                f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host"
-            )
+            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
     for args in ([str(CHECKOUT)], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
         installed = subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
@@ -292,9 +284,7 @@ def nonroot_user(docker_client: docker.DockerClient) -> User:
 
 
 @pytest.fixture
-def nonroot_project(
-    nonroot_user: User, busybox: Image, docker_client: docker.DockerClient
-) -> Iterator[Project]:
+def nonroot_project(nonroot_user: User, busybox: Image, docker_client: docker.DockerClient) -> Iterator[Project]:
     """A git project owned by the non-root user (outside root's private temp folders)."""
     import tempfile
 

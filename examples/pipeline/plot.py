@@ -50,9 +50,7 @@ def miss_rate_svg(table: str) -> str:
     ]
     for x in sorted(set(xs)):
         px, _ = place(x, 0)
-        parts.append(
-            f'<text x="{px:.1f}" y="{BOTTOM + 18}" text-anchor="middle" font-size="11">{x:.0f}</text>'
-        )
+        parts.append(f'<text x="{px:.1f}" y="{BOTTOM + 18}" text-anchor="middle" font-size="11">{x:.0f}</text>')
     for step in range(5):
         y = y_high * step / 4
         _, py = place(min(xs), y)

@@ -218,10 +218,7 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
         "verdict": verdict.state,
         "rerun": verdict.rerun.id if verdict.rerun else None,
         "error": verdict.error,
-        "files": [
-            {"path": f.path, "state": f.state, "expected": f.expected, "found": f.found}
-            for f in verdict.files
-        ],
+        "files": [{"path": f.path, "state": f.state, "expected": f.expected, "found": f.found} for f in verdict.files],
     }
 
 
@@ -236,12 +233,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 {
                     "a": result.a.id,
                     "b": result.b.id,
-                    "changes": [
-                        {"section": c.section, "field": c.field, "a": c.a, "b": c.b} for c in result.changes
-                    ],
+                    "changes": [{"section": c.section, "field": c.field, "a": c.a, "b": c.b} for c in result.changes],
                     "outputs": [
-                        {"path": f.path, "state": f.state, "a": f.expected, "b": f.found}
-                        for f in result.outputs
+                        {"path": f.path, "state": f.state, "a": f.expected, "b": f.found} for f in result.outputs
                     ],
                 }
             )
@@ -249,6 +243,67 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         print(diff_text(result))
     return EXIT_OK if result.outputs_identical else EXIT_FAILED
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from repro.artifact.pack import pack
+    from repro.cli.render import format_bytes
+    from repro.manifest.model import parse_memory
+
+    limit = parse_memory(args.max_input_size) if args.max_input_size else None
+    kwargs = {"max_input_bytes": limit} if limit is not None else {}
+    report = pack(
+        args.runs,
+        manifests=args.manifest,
+        every=args.all,
+        output=args.output,
+        store=args.store,
+        report=lambda m: _err(f"repro: {m}"),
+        **kwargs,
+    )
+    parts = sum(v for k, v in report.parts_bytes.items() if k != "images in the artifact")
+    _err(
+        f"repro: packed {len(report.runs)} runs into {args.output}: {format_bytes(report.bytes)} "
+        f"(its parts on their own: {format_bytes(parts)}: "
+        + ", ".join(f"{name} {format_bytes(size)}" for name, size in report.parts_bytes.items())
+        + ")"
+    )
+    missing = [e for e in report.index.inputs if e.packed is None]
+    if missing:
+        _err(f"repro: {len(missing)} input(s) over the size limit are listed in EVALUATION.md, not packed")
+    return EXIT_OK
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    from repro.artifact.unpack import unpack
+
+    folder = Path(args.directory) if args.directory else Path(Path(args.artifact).name.split(".")[0])
+    report = unpack(args.artifact, folder)
+    _err(f"repro: unpacked {report.runs} runs into {folder} (store {report.store.root})")
+    if report.inputs_to_fetch:
+        _err(f"repro: {len(report.inputs_to_fetch)} input(s) must be fetched first: see {folder}/EVALUATION.md")
+    _err(f"repro: next: cd {folder} && repro verify --all")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from repro.artifact.rocrate import crate_metadata
+    from repro.store.store import Store
+
+    store = Store.locate(args.store)
+    store.require()
+    records = [store.load(store.resolve(ref)) for ref in args.runs]
+    text = crate_metadata(
+        records,
+        output_path=lambda record, name: f"runs/{record.id}/outputs/{name}",
+        input_path=lambda digest: f"#input-{digest.removeprefix('sha256:')}",
+        name=f"repro runs: {', '.join(sorted({r.manifest.name for r in records}))}",
+    )
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
+    return EXIT_OK
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -294,9 +349,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def _common_options(parser: _Parser, default: object) -> _Parser:
     """Options every command takes, before or after its name (``default``: SUPPRESS on the
     commands, so that a value given before the command name is not reset after it)."""
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", default=default, help="debug output and tracebacks"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug output and tracebacks")
     parser.add_argument(
         "--store",
         metavar="DIR",
@@ -338,9 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-j", "--jobs", "--cores", type=int, default=1, metavar="N", help="points run at once")
     run.add_argument("--dry-run", "-n", action="store_true", help="show the plan; start nothing")
     run.add_argument("--force", action="store_true", help="run points again even if they succeeded")
-    run.add_argument(
-        "--archive", action="store_true", help="keep the image in the store first (repro archive)"
-    )
+    run.add_argument("--archive", action="store_true", help="keep the image in the store first (repro archive)")
     run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     run.add_argument(
         "--executor",
@@ -368,9 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST")
     check.set_defaults(func=cmd_validate)
 
-    lock = commands.add_parser(
-        "lock", parents=[common], help="pin images given by tag to their content, in place"
-    )
+    lock = commands.add_parser("lock", parents=[common], help="pin images given by tag to their content, in place")
     lock.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST")
     lock.add_argument("--check", action="store_true", help="change nothing; exit 1 if an image is unpinned")
     lock.add_argument("--update", action="store_true", help="resolve the name:tag of pinned images again")
@@ -403,6 +452,27 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(func=cmd_diff)
 
+    bundle = commands.add_parser("pack", parents=[common], help="one archive for an artifact evaluator")
+    bundle.add_argument("runs", nargs="*", metavar="RUN")
+    bundle.add_argument("--manifest", action="append", default=[], metavar="MANIFEST", help="its newest runs")
+    bundle.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
+    bundle.add_argument("-o", "--output", required=True, metavar="FILE", help="artifact.tar (or .tar.gz)")
+    bundle.add_argument(
+        "--max-input-size", metavar="SIZE", help="larger inputs are listed with their digest, not packed (default 1g)"
+    )
+    bundle.set_defaults(func=cmd_pack)
+
+    restore = commands.add_parser("unpack", parents=[common], help="restore an artifact into a fresh folder")
+    restore.add_argument("artifact", metavar="ARTIFACT")
+    restore.add_argument("-C", dest="directory", metavar="DIR", help="where (a new or empty folder)")
+    restore.set_defaults(func=cmd_unpack)
+
+    export = commands.add_parser("export", parents=[common], help="describe runs in a standard format")
+    export.add_argument("runs", nargs="+", metavar="RUN")
+    export.add_argument("--rocrate", action="store_true", required=True, help="RO-Crate (Process Run Crate 0.5)")
+    export.add_argument("-o", "--output", metavar="FILE", help="ro-crate-metadata.json (default: stdout)")
+    export.set_defaults(func=cmd_export)
+
     log = commands.add_parser("log", parents=[common], help="list runs, newest first")
     log.add_argument("-n", "--limit", type=int, default=None, metavar="N")
     log.add_argument("--name", help="only runs of this manifest name")
@@ -414,9 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="the record as JSON")
     show.set_defaults(func=cmd_show)
 
-    reindex = commands.add_parser(
-        "reindex", parents=[common], help="rebuild the store's index from its records"
-    )
+    reindex = commands.add_parser("reindex", parents=[common], help="rebuild the store's index from its records")
     reindex.set_defaults(func=cmd_reindex)
     return parser
 

@@ -139,16 +139,12 @@ def record_text(record: RunRecord) -> str:
     ]
     if record.git:
         git = record.git
-        state = (
-            "dirty, diff stored as git.diff" if git.dirty and git.diff else "dirty" if git.dirty else "clean"
-        )
+        state = "dirty, diff stored as git.diff" if git.dirty and git.diff else "dirty" if git.dirty else "clean"
         lines.append(f"git        {git.commit or '(no commit)'} on {git.branch or '(detached)'}, {state}")
     else:
         lines.append("git        (not in a git repository)")
     for entry in record.inputs:
-        lines.append(
-            f"input      {entry.target} ← {entry.source}  {entry.digest[:19]}… ({entry.files} files)"
-        )
+        lines.append(f"input      {entry.target} ← {entry.source}  {entry.digest[:19]}… ({entry.files} files)")
     if record.outputs:
         lines.append(f"outputs    {record.outputs.digest[:19]}… ({len(record.outputs.files)} entries)")
         for item in record.outputs.files:
@@ -179,10 +175,7 @@ class Progress:
             self.total = event.to_run
             skipped = event.points - event.to_run
             note = f", {skipped} already succeeded" if skipped else ""
-            self._line(
-                f"repro: {event.name}: {event.points} points{note}; "
-                f"running {event.to_run} with -j {event.jobs}"
-            )
+            self._line(f"repro: {event.name}: {event.points} points{note}; running {event.to_run} with -j {event.jobs}")
         elif isinstance(event, PointStarted):
             if self.numbered:
                 self._line(f"  start  {event.label}")

@@ -37,9 +37,7 @@ def placeholders(text: str) -> list[str]:
             )
         if spec or conversion:
             # A format spec can fail for some points only (`{x:d}` with a string x): keep it out.
-            raise ValueError(
-                f"placeholder {{{field}}} may not carry a format spec or conversion; use {{{field}}}"
-            )
+            raise ValueError(f"placeholder {{{field}}} may not carry a format spec or conversion; use {{{field}}}")
         names.append(field)
     return names
 
@@ -86,8 +84,7 @@ def _check_placeholders(manifest: Manifest) -> Iterator[Problem]:
             if name not in known:
                 yield (
                     loc,
-                    f"unknown placeholder {{{name}}} (parameters: {hint}; "
-                    "write {{{{ }}}} for literal braces)",
+                    f"unknown placeholder {{{name}}} (parameters: {hint}; write {{{{{{{{ }}}}}}}} for literal braces)",
                 )
 
 

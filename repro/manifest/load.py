@@ -60,9 +60,7 @@ def load_manifest(path: Path | str, *, require_sources: bool = True) -> Manifest
     except UnicodeDecodeError:
         raise ManifestError([f"{shown}: not UTF-8 text"]) from None
     if not isinstance(located.data, dict):
-        raise ManifestError(
-            [f"{shown}:1: (document): a manifest is a mapping (version: 1, name: …, image: …)"]
-        )
+        raise ManifestError([f"{shown}:1: (document): a manifest is a mapping (version: 1, name: …, image: …)"])
     try:
         manifest = Manifest.model_validate(located.data)
     except ValidationError as exc:

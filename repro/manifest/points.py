@@ -146,8 +146,7 @@ def _combinations(manifest: Manifest, settings: Settings) -> tuple[list[dict[str
 
 def _matches(values: Mapping[str, Scalar], rule: Mapping[str, Scalar]) -> bool:
     return all(
-        name in values and values[name] == value and type(values[name]) is type(value)
-        for name, value in rule.items()
+        name in values and values[name] == value and type(values[name]) is type(value) for name, value in rule.items()
     )
 
 

@@ -42,9 +42,7 @@ def archive(
     if every == bool(refs):
         raise UsageError("give run ids, or --all (not both)")
     records = (
-        [chosen.load(row.id) for row in chosen.runs()]
-        if every
-        else [chosen.load(chosen.resolve(ref)) for ref in refs]
+        [chosen.load(row.id) for row in chosen.runs()] if every else [chosen.load(chosen.resolve(ref)) for ref in refs]
     )
     images = {record.image.id: record.image.repo_digests for record in records}
     store_archive = ImageArchive(chosen.root)

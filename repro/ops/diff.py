@@ -69,9 +69,7 @@ def diff(a_ref: str, b_ref: str, *, store: Path | str | None = None) -> RunDiff:
         },
     )
     result.changes += _compare("git", _git(a), _git(b))
-    result.changes += _compare(
-        "inputs", {i.target: i.digest for i in a.inputs}, {i.target: i.digest for i in b.inputs}
-    )
+    result.changes += _compare("inputs", {i.target: i.digest for i in a.inputs}, {i.target: i.digest for i in b.inputs})
     result.changes += _compare(
         "container",
         {

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,9 +64,7 @@ def rerun(
     """Rerun the run ``ref`` (an id or a unique prefix); raise if it cannot be rerun."""
     chosen = Store.locate(store)
     chosen.require()
-    (result,) = rerun_records(
-        chosen, [chosen.load(chosen.resolve(ref))], report=report, verbose=verbose, strict=True
-    )
+    (result,) = rerun_records(chosen, [chosen.load(chosen.resolve(ref))], report=report, verbose=verbose, strict=True)
     return result
 
 
@@ -138,7 +136,7 @@ def _rerun_group(
     with _manifest_as_it_was(store, first) as manifest:
         cache = store.digest_cache()
         try:
-            manifest, inputs = _with_verified_inputs(manifest, first, cache)
+            manifest, inputs = _with_verified_inputs(manifest, first, cache, store.relocations()["inputs"])
         finally:
             if cache is not None:
                 cache.close()
@@ -210,9 +208,7 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
     if git is None:
         path = Path(original.manifest.path)
         if not path.is_file():
-            raise RerunError(
-                f"the manifest {path} of run {original.id} is gone (and it was not in a git repository)"
-            )
+            raise RerunError(f"the manifest {path} of run {original.id} is gone (and it was not in a git repository)")
         manifest = load_manifest(path, require_sources=False)
         _check_manifest_digest(manifest, original)
         yield manifest
@@ -222,17 +218,14 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
     diff = store.run_folder(original.id).path / "git.diff" if git.diff else None
     if diff is not None:
         if not diff.is_file():
-            raise RerunError(
-                f"the uncommitted changes of run {original.id} ({diff}) are missing from the store"
-            )
+            raise RerunError(f"the uncommitted changes of run {original.id} ({diff}) are missing from the store")
         if hash_file(diff) != git.diff_sha256:
-            raise RerunError(
-                f"{diff} does not match the digest recorded for run {original.id}; it was altered"
-            )
-    with rebuilt_tree(Path(git.root), git.commit, diff, for_run=original.id) as tree:
-        path = (
-            tree / git.manifest_path if not Path(git.manifest_path).is_absolute() else Path(git.manifest_path)
-        )
+            raise RerunError(f"{diff} does not match the digest recorded for run {original.id}; it was altered")
+    root = Path(git.root)
+    if not root.exists():  # an unpacked artifact: the repository was cloned elsewhere
+        root = Path(store.relocations()["repositories"].get(git.root, git.root))
+    with rebuilt_tree(root, git.commit, diff, for_run=original.id) as tree:
+        path = tree / git.manifest_path if not Path(git.manifest_path).is_absolute() else Path(git.manifest_path)
         manifest = load_manifest(path, require_sources=False)
         _check_manifest_digest(manifest, original)
         yield manifest
@@ -247,7 +240,7 @@ def _check_manifest_digest(manifest: ManifestFile, original: RunRecord) -> None:
 
 
 def _with_verified_inputs(
-    manifest: ManifestFile, original: RunRecord, cache: StatCache | None
+    manifest: ManifestFile, original: RunRecord, cache: StatCache | None, relocated: Mapping[str, str]
 ) -> tuple[ManifestFile, list[InputRecord]]:
     """Find every mount's content as recorded: in the rebuilt tree, else at the recorded path."""
     recorded = {entry.target: entry for entry in original.inputs}
@@ -257,7 +250,10 @@ def _with_verified_inputs(
         entry = recorded.get(mount.target)
         if entry is None:
             raise RerunError(f"run {original.id} recorded no input for mount {mount.target}")
-        candidates = list(dict.fromkeys([manifest.mount_source(index), Path(entry.source)]))
+        candidates = [manifest.mount_source(index), Path(entry.source)]
+        if entry.digest in relocated:
+            candidates.append(Path(relocated[entry.digest]))
+        candidates = list(dict.fromkeys(candidates))
         found: list[str] = []
         chosen: Path | None = None
         for candidate in candidates:

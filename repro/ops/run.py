@@ -112,9 +112,7 @@ def run(
     finally:
         engine.close()
     if archive.get(image.id) is not None:
-        image = image.model_copy(
-            update={"archive": str(archive.entry_path(image.id).relative_to(chosen.root))}
-        )
+        image = image.model_copy(update={"archive": str(archive.entry_path(image.id).relative_to(chosen.root))})
     plan = plan.model_copy(
         update={
             "image": image,

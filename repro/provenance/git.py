@@ -113,9 +113,7 @@ def git_state(path: Path) -> GitState | None:
                 raise SetupError(f"git could not describe the untracked file {name}: {err!r}")
             parts.append(patch)
         diff = b"".join(parts)
-    return GitState(
-        root=root, commit=commit, branch=branch, dirty=dirty, diff=diff, untracked_omitted=tuple(omitted)
-    )
+    return GitState(root=root, commit=commit, branch=branch, dirty=dirty, diff=diff, untracked_omitted=tuple(omitted))
 
 
 def _bytes(runner: Any, command: list[str]) -> bytes:
@@ -150,8 +148,7 @@ def rebuilt_tree(root: Path, commit: str, diff: Path | None, *, for_run: str) ->
         repo = git.Repo(root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise CheckoutError(
-            f"the repository {root} that run {for_run} came from is gone; "
-            "restore it (or a clone) at that path"
+            f"the repository {root} that run {for_run} came from is gone; restore it (or a clone) at that path"
         ) from None
     try:
         repo.git.cat_file("-e", f"{commit}^{{commit}}")

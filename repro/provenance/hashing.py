@@ -159,7 +159,5 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
 def _refuse_special(path: Path, status: os.stat_result) -> None:
     if stat.S_ISREG(status.st_mode) or stat.S_ISLNK(status.st_mode):
         return
-    kind = (
-        "FIFO" if stat.S_ISFIFO(status.st_mode) else "socket" if stat.S_ISSOCK(status.st_mode) else "device"
-    )
+    kind = "FIFO" if stat.S_ISFIFO(status.st_mode) else "socket" if stat.S_ISSOCK(status.st_mode) else "device"
     raise HashError(f"{path} is a {kind}: special files cannot be hashed or reproduced; remove it")

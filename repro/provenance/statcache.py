@@ -90,9 +90,7 @@ class StatCache:
             if db is None:
                 return
             with contextlib.suppress(sqlite3.Error):  # the digest is right either way
-                db.execute(
-                    "INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?,?,?)", (absolute, *_key(status), digest)
-                )
+                db.execute("INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?,?,?)", (absolute, *_key(status), digest))
 
     def __call__(self, path: Path, status: os.stat_result) -> str:
         """The sha256 of ``path`` whose ``lstat`` was ``status``."""

@@ -242,9 +242,7 @@ def _run_created(
         except requests.exceptions.RequestException as exc:
             elapsed = time.monotonic() - started
             if spec.timeout_seconds is None or elapsed < spec.timeout_seconds * 0.99:
-                raise EngineError(
-                    f"lost the engine while waiting for the container: {_explain(exc)}"
-                ) from exc
+                raise EngineError(f"lost the engine while waiting for the container: {_explain(exc)}") from exc
             _kill(engine, container_id)
             state = "timeout"
             result = api.wait(container_id, timeout=60)

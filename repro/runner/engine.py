@@ -50,11 +50,7 @@ class Engine:
 
     def check_network(self, network: str) -> None:
         """Refuse a network mode this engine cannot give (before anything starts)."""
-        if (
-            network == "bridge"
-            and self.rootless
-            and not (shutil.which("slirp4netns") or shutil.which("pasta"))
-        ):
+        if network == "bridge" and self.rootless and not (shutil.which("slirp4netns") or shutil.which("pasta")):
             raise EngineError(
                 "network: bridge under rootless Podman needs slirp4netns or pasta — "
                 "install one (apt install slirp4netns), or use network: none"
@@ -91,9 +87,7 @@ def _podman_socket() -> Path:
     return Path(runtime_dir) / "podman" / "podman.sock"
 
 
-def connect(
-    base_url: str | None = None, api_version: str | None = None, runtime: str | None = None
-) -> Engine:
+def connect(base_url: str | None = None, api_version: str | None = None, runtime: str | None = None) -> Engine:
     """Connect to the engine at ``base_url``, else ``$DOCKER_HOST``, else the runtime's socket.
 
     ``api_version`` skips the version negotiation when it is already known.
@@ -148,8 +142,7 @@ def _ensure_podman_service(path: Path) -> None:
     podman = shutil.which("podman")
     if podman is None:
         raise EngineError(
-            "podman is not installed — install it (apt install podman uidmap slirp4netns), "
-            "or use --runtime docker"
+            "podman is not installed — install it (apt install podman uidmap slirp4netns), or use --runtime docker"
         )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     log = (path.parent / "repro-podman-service.log").open("ab")
@@ -166,9 +159,7 @@ def _ensure_podman_service(path: Path) -> None:
         if _answers(path):
             return
         time.sleep(0.1)
-    raise EngineError(
-        f"podman's API service did not start on {path}; see {path.parent}/repro-podman-service.log"
-    )
+    raise EngineError(f"podman's API service did not start on {path}; see {path.parent}/repro-podman-service.log")
 
 
 def _answers(path: Path) -> bool:
@@ -193,9 +184,7 @@ def _check_socket(host: str, kind: Runtime) -> None:
     if not os.path.exists(path):  # noqa: PTH110 - a socket path, not a Path in the codebase's sense
         reason = "no such socket"
     elif not os.access(path, os.R_OK | os.W_OK):
-        reason = (
-            "permission denied: ask for access to the engine (e.g. the docker group), or use rootless Podman"
-        )
+        reason = "permission denied: ask for access to the engine (e.g. the docker group), or use rootless Podman"
     else:
         return
     raise _unreachable(host, reason, kind)

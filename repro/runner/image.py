@@ -102,9 +102,7 @@ def resolve_image(
                 verify(pin, facts)
                 return facts
     found = (
-        archive.find(
-            pin.digest if pin.kind == "id" else None, pin.reference if pin.kind == "digest" else None
-        )
+        archive.find(pin.digest if pin.kind == "id" else None, pin.reference if pin.kind == "digest" else None)
         if archive
         else None
     )
@@ -128,9 +126,7 @@ def resolve_image(
             "build or load it (docker load -i FILE), then check its id with: "
             "docker image inspect --format '{{.Id}}' NAME"
         )
-    raise ImageError(
-        f"image {pin.reference} is not in the engine nor in the store's archive, and was not pulled"
-    )
+    raise ImageError(f"image {pin.reference} is not in the engine nor in the store's archive, and was not pulled")
 
 
 def resolve_recorded(
@@ -202,9 +198,7 @@ def verify(pin: ImagePin, facts: ImageFacts) -> None:
     """Raise :class:`ImageError` unless ``facts`` describe the content ``pin`` names."""
     if pin.kind == "id":
         if facts.id != pin.digest:
-            raise ImageError(
-                f"image {pin.name}: expected id {pin.digest}, found {facts.id}; refusing to run it"
-            )
+            raise ImageError(f"image {pin.name}: expected id {pin.digest}, found {facts.id}; refusing to run it")
         return
     wanted = normalize_repository(pin.repository)
     for entry in facts.repo_digests:

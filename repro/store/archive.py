@@ -143,9 +143,7 @@ class ImageArchive:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def add(
-        self, engine: Engine, image_id: str, progress: Callable[[str], None] | None = None
-    ) -> ArchivedImage:
+    def add(self, engine: Engine, image_id: str, progress: Callable[[str], None] | None = None) -> ArchivedImage:
         """Archive the engine's image ``image_id`` (idempotent); return its entry."""
         existing = self.get(image_id)
         if existing is not None:
@@ -227,26 +225,18 @@ class ImageArchive:
             atomic_write(target, value, mode=0o444)
         return digest
 
-    def _entry_from(
-        self, image_id: str, members: dict[str, str | bytes], attrs: dict[str, Any]
-    ) -> ArchivedImage:
+    def _entry_from(self, image_id: str, members: dict[str, str | bytes], attrs: dict[str, Any]) -> ArchivedImage:
         manifest_raw = members.get("manifest.json")
         if not isinstance(manifest_raw, bytes):
-            raise StoreError(
-                f"the engine's export of {image_id[:19]}… has no manifest.json; cannot archive it"
-            )
+            raise StoreError(f"the engine's export of {image_id[:19]}… has no manifest.json; cannot archive it")
         (manifest,) = json.loads(manifest_raw)
         config_hex = self._blob_of(members[manifest["Config"]])
         if f"sha256:{config_hex}" != image_id:
-            raise StoreError(
-                f"the engine exported config {config_hex[:12]} for image {image_id[:19]}…; not archived"
-            )
+            raise StoreError(f"the engine exported config {config_hex[:12]} for image {image_id[:19]}…; not archived")
         layers = [f"sha256:{self._blob_of(members[name])}" for name in manifest["Layers"]]
         config = json.loads((self.blobs / config_hex).read_bytes())
         if layers != config.get("rootfs", {}).get("diff_ids"):
-            raise StoreError(
-                f"the layers exported for {image_id[:19]}… do not match its config; not archived"
-            )
+            raise StoreError(f"the layers exported for {image_id[:19]}… do not match its config; not archived")
         size = sum((self.blobs / d.removeprefix("sha256:")).stat().st_size for d in {*layers, image_id})
         return ArchivedImage(
             id=image_id,
@@ -265,9 +255,7 @@ class ImageArchive:
         for digest in (entry.id, *entry.layers):
             path = self.blobs / digest.removeprefix("sha256:")
             if not path.is_file():
-                raise ArchiveError(
-                    f"archive of image {entry.id[:19]}… is missing {digest[:19]}…; it cannot be loaded"
-                )
+                raise ArchiveError(f"archive of image {entry.id[:19]}… is missing {digest[:19]}…; it cannot be loaded")
             if hash_file(path) != digest.removeprefix("sha256:"):
                 raise ArchiveError(
                     f"archive of image {entry.id[:19]}… is corrupt: {path} does not match its digest "
@@ -275,9 +263,7 @@ class ImageArchive:
                 )
         config = json.loads(config_path.read_bytes())
         if config.get("rootfs", {}).get("diff_ids") != entry.layers:
-            raise ArchiveError(
-                f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it"
-            )
+            raise ArchiveError(f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it")
 
     def load(self, engine: Engine, entry: ArchivedImage) -> None:
         """Verify, then load ``entry`` into the engine (untagged: loading never moves a tag)."""
@@ -295,9 +281,7 @@ class ImageArchive:
                     if isinstance(event, dict) and event.get("error"):
                         raise ArchiveError(f"the engine refused the archived image: {event['error']}")
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise EngineError(
-                f"the engine failed to load the archived image {entry.id[:19]}…: {exc}"
-            ) from exc
+            raise EngineError(f"the engine failed to load the archived image {entry.id[:19]}…: {exc}") from exc
         finally:
             bundle.unlink(missing_ok=True)
         loaded = engine.client.api.inspect_image(entry.id)  # type: ignore[no-untyped-call]  # untyped in types-docker

@@ -106,9 +106,7 @@ class Index:
         try:
             yield self._connect()
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"the store index {self.path} failed ({exc}); rebuild it: repro reindex"
-            ) from exc
+            raise StoreError(f"the store index {self.path} failed ({exc}); rebuild it: repro reindex") from exc
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -177,10 +175,7 @@ class Index:
         with self._cursor() as db:
             escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             return [
-                row[0]
-                for row in db.execute(
-                    "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", [escaped + "%"]
-                )
+                row[0] for row in db.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", [escaped + "%"])
             ]
 
 
@@ -203,9 +198,7 @@ def _row_values(record: RunRecord) -> tuple[object, ...]:
 
 
 def _row(values: tuple[object, ...]) -> IndexRow:
-    (id_, key, name, label, status, exit_code, started, duration, manifest, params, image, commit, rep) = (
-        values
-    )
+    (id_, key, name, label, status, exit_code, started, duration, manifest, params, image, commit, rep) = values
     return IndexRow(
         id=str(id_),
         key=str(key),

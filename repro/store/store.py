@@ -120,12 +120,12 @@ class Store:
         return (self.root / "store.json").is_file()
 
     def create(self) -> None:
-        """Make the folder a store (idempotent)."""
-        if self.exists:
-            return
+        """Make the folder a store (idempotent; also completes a store unpacked from an artifact)."""
         try:
             for sub in ("runs", "points", "plans", "blobs/sha256"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
+            if self.exists:
+                return
             # A store inside a git tree must not make the tree dirty.
             gitignore = self.root / ".gitignore"
             if not gitignore.exists():
@@ -195,9 +195,7 @@ class Store:
         except FileNotFoundError:
             raise UsageError(f"no run {run_id} in {self.root}") from None
         except ValidationError as exc:
-            raise StoreError(
-                f"record {path} is corrupt ({exc.error_count()} problems); it cannot be used"
-            ) from exc
+            raise StoreError(f"record {path} is corrupt ({exc.error_count()} problems); it cannot be used") from exc
 
     def resolve(self, ref: str) -> str:
         """A run id from a unique prefix of it."""
@@ -231,6 +229,20 @@ class Store:
         self.index.reset()
         self.index.put_many(records)
         return len(records)
+
+    def relocations(self) -> dict[str, dict[str, str]]:
+        """Where recorded repositories and inputs are now (``relocations.json``, written by
+        ``repro unpack``): ``{"repositories": {old root: path}, "inputs": {digest: path}}``."""
+        try:
+            data = json.loads((self.root / "relocations.json").read_text())
+        except FileNotFoundError:
+            return {"repositories": {}, "inputs": {}}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{self.root / 'relocations.json'} is unreadable ({exc}); fix or delete it") from exc
+        return {
+            "repositories": dict(data.get("repositories") or {}),
+            "inputs": dict(data.get("inputs") or {}),
+        }
 
     def digest_cache(self) -> StatCache | None:
         """The stat-keyed digest cache of this store (None while the store does not exist)."""

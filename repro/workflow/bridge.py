@@ -64,9 +64,7 @@ def _plugin_settings(executor: Executor) -> Any:
     for name, text in executor.options.items():
         if name not in fields:
             known = ", ".join(sorted(fields))
-            raise UsageError(
-                f"--executor-option {name}: not a setting of {executor.name} (settings: {known})"
-            )
+            raise UsageError(f"--executor-option {name}: not a setting of {executor.name} (settings: {known})")
         values[name] = _coerce(text, str(fields[name].type))
     try:
         return settings_class(**values)
@@ -122,9 +120,7 @@ def execute_plan(
         plugin_settings = None
     else:
         plugin_settings = _plugin_settings(executor)
-        defaults = Resources.parser_factory(defaults="full", allow_expressions=True)(
-            list(executor.default_resources)
-        )
+        defaults = Resources.parser_factory(defaults="full", allow_expressions=True)(list(executor.default_resources))
         resources = ResourceSettings(nodes=jobs, default_resources=defaults)
     try:
         with SnakemakeApi(output) as api:

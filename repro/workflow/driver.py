@@ -97,9 +97,7 @@ def cancel_on_signals(session: Session) -> Iterator[threading.Event]:
     def handler(signum: int, _frame: FrameType | None) -> None:
         interrupted.set()
         name = signal.Signals(signum).name
-        threading.Thread(
-            target=session.cancellation.cancel, args=(f"interrupted by {name}",), daemon=True
-        ).start()
+        threading.Thread(target=session.cancellation.cancel, args=(f"interrupted by {name}",), daemon=True).start()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:

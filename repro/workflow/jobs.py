@@ -80,9 +80,7 @@ def context(config: Mapping[str, Any]) -> RuleContext:
     plans = [current().plan(path) for path in plan_paths]
     stores = {plan.store for plan in plans}
     if len(stores) != 1:
-        raise StoreError(
-            f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})"
-        )
+        raise StoreError(f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})")
     manifests = [current().manifest(Path(plan.manifest_path)).model for plan in plans]
     cpus = [m.resources.cpus for m in manifests if m.resources.cpus]
     memory = [m.resources.memory_bytes for m in manifests if m.resources.memory_bytes]
@@ -115,9 +113,7 @@ def run_job(ctx: RuleContext, key: str) -> None:
         _run_point(ctx, session, plan, planned, manifest)
 
 
-def _run_point(
-    ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile
-) -> None:
+def _run_point(ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile) -> None:
     engine = connect(plan.engine_host, api_version=plan.engine_api, runtime=plan.engine_runtime)
     try:
         record = execute_point(

@@ -27,9 +27,7 @@ def cachesim_image(docker_client: docker.DockerClient) -> str:
     return str(docker_client.images.get(TAG).id)
 
 
-def test_the_example_sweep_runs_pinned_and_its_results_make_sense(
-    tmp_path: Path, cachesim_image: str
-) -> None:
+def test_the_example_sweep_runs_pinned_and_its_results_make_sense(tmp_path: Path, cachesim_image: str) -> None:
     lab = tmp_path / "lab"
     shutil.copytree(EXAMPLE.parent, lab, ignore=shutil.ignore_patterns(".repro", ".snakemake", "results"))
     root = lab / "cachesim"
@@ -69,9 +67,7 @@ def test_the_example_sweep_runs_pinned_and_its_results_make_sense(
     again = project.repro("run", manifest, "--force", "--set", "d1_size=4096", "--set", "assoc=2")
     assert again.code == 0, again.err
     same_point = [
-        r
-        for r in (store.load(row.id) for row in store.runs())
-        if r.point.params == {"d1_size": 4096, "assoc": 2}
+        r for r in (store.load(row.id) for row in store.runs()) if r.point.params == {"d1_size": 4096, "assoc": 2}
     ]
     assert len(same_point) == 2
     assert len({r.point.key for r in same_point}) == 1

@@ -11,13 +11,9 @@ from tests.conftest import Project, User
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def test_outputs_are_owned_by_the_invoking_non_root_user(
-    nonroot_project: Project, nonroot_user: User
-) -> None:
+def test_outputs_are_owned_by_the_invoking_non_root_user(nonroot_project: Project, nonroot_user: User) -> None:
     project = nonroot_project
-    project.manifest(
-        command=["sh", "-c", "id -u > /out/uid; mkdir /out/sub; echo x > /out/sub/file; touch $HOME/ok"]
-    )
+    project.manifest(command=["sh", "-c", "id -u > /out/uid; mkdir /out/sub; echo x > /out/sub/file; touch $HOME/ok"])
     nonroot_user.own(project.root)  # the manifest was written as root
     result = nonroot_user.run([str(nonroot_user.repro), "run", "exp.yaml"], cwd=project.root)
     assert result.returncode == 0, result.stderr

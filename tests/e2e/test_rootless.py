@@ -68,9 +68,7 @@ def test_the_core_example_runs_rootless_and_outputs_belong_to_the_user(
         assert (folder.outputs / "uid").read_text().strip() == str(podman_user.uid)
         for path in [folder.path, *folder.path.rglob("*")]:
             assert (path.stat().st_uid, path.stat().st_gid) == (podman_user.uid, podman_user.gid), path
-    leftovers = podman(
-        podman_user, "ps", "--all", "--quiet", "--filter", f"label=org.repro.store={project.store}"
-    )
+    leftovers = podman(podman_user, "ps", "--all", "--quiet", "--filter", f"label=org.repro.store={project.store}")
     assert leftovers.stdout.strip() == ""
 
 
@@ -105,16 +103,12 @@ def test_a_run_recorded_with_docker_as_root_verifies_under_rootless_podman(
     assert rerun.point.key == Store(project.store).load(row.id).point.key
 
 
-def test_ctrl_c_during_a_rootless_run_leaves_no_container(
-    nonroot_project: Project, podman_user: User
-) -> None:
+def test_ctrl_c_during_a_rootless_run_leaves_no_container(nonroot_project: Project, podman_user: User) -> None:
     project = nonroot_project
     project.manifest(command=["sleep", "300"])
     podman_user.own(project.root)
     label = f"label=org.repro.store={project.store}"
-    process = podman_user.spawn(
-        [str(podman_user.repro), "--runtime", "podman", "run", "exp.yaml"], project.root
-    )
+    process = podman_user.spawn([str(podman_user.repro), "--runtime", "podman", "run", "exp.yaml"], project.root)
     try:
         wait_for(lambda: podman(podman_user, "ps", "--quiet", "--filter", label).stdout.strip(), timeout=120)
         process.send_signal(signal.SIGINT)

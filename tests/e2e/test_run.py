@@ -36,8 +36,7 @@ def test_a_run_records_what_ran_and_its_records_are_true(
         command=[
             "sh",
             "-c",
-            "cat /data/input.txt > /out/copy.txt; echo {greeting} > /out/greeting.txt; "
-            "echo out; echo err >&2",
+            "cat /data/input.txt > /out/copy.txt; echo {greeting} > /out/greeting.txt; echo out; echo err >&2",
         ],
         params={"greeting": "hi"},
         mounts=[{"source": "./data", "target": "/data"}],
@@ -124,9 +123,7 @@ def test_a_sweep_at_j2_gives_one_record_per_point_with_its_parameters(docker_pro
     assert len({r.point.key for r in records}) == 4
 
 
-def test_a_dirty_tree_is_flagged_and_its_diff_rebuilds_the_tree(
-    docker_project: Project, tmp_path: Path
-) -> None:
+def test_a_dirty_tree_is_flagged_and_its_diff_rebuilds_the_tree(docker_project: Project, tmp_path: Path) -> None:
     project = docker_project
     project.write("script.sh", "echo committed\n")
     project.manifest()
@@ -197,9 +194,7 @@ def test_a_signal_mid_run_stops_the_container_and_records_interrupted(
     project.manifest(command=["sleep", "300"])
     process = project.spawn("run", "exp.yaml")
     try:
-        wait_for(
-            lambda: [c for c in repro_containers(docker_client, project.store) if c.status == "running"], 60
-        )
+        wait_for(lambda: [c for c in repro_containers(docker_client, project.store) if c.status == "running"], 60)
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
     finally:

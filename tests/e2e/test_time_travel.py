@@ -252,9 +252,7 @@ def test_a_rerun_whose_repository_is_gone_says_so(docker_project: Project, tmp_p
     assert f"the repository {tmp_path / 'project'} that run {row.id} came from is gone" in line
 
 
-def test_a_rerun_whose_outside_input_changed_says_what_changed(
-    docker_project: Project, tmp_path: Path
-) -> None:
+def test_a_rerun_whose_outside_input_changed_says_what_changed(docker_project: Project, tmp_path: Path) -> None:
     project = docker_project
     shared = tmp_path / "shared-data"
     shared.mkdir()
@@ -276,9 +274,7 @@ def test_a_rerun_whose_outside_input_changed_says_what_changed(
 
 def test_diff_names_what_differs_between_two_runs(docker_project: Project) -> None:
     project = docker_project
-    project.manifest(
-        command=["sh", "-c", "echo {n} > /out/n.txt; echo same > /out/same.txt"], sweep={"n": [1, 2]}
-    )
+    project.manifest(command=["sh", "-c", "echo {n} > /out/n.txt; echo same > /out/same.txt"], sweep={"n": [1, 2]})
     project.commit()
     assert project.repro("run", "exp.yaml").code == 0
     first, second = sorted(Store(project.store).runs(), key=lambda r: r.label)

@@ -52,9 +52,7 @@ def test_a_valid_manifest_loads_with_its_pin_and_points(project: Project) -> Non
 
 
 def test_a_local_image_is_pinned_by_id(project: Project) -> None:
-    text = VALID.replace(
-        f"registry.example.org/lab/sim:2026-11@{DIGEST}", f'{{name: lab/sim, id: "{IMAGE_ID}"}}'
-    )
+    text = VALID.replace(f"registry.example.org/lab/sim:2026-11@{DIGEST}", f'{{name: lab/sim, id: "{IMAGE_ID}"}}')
     model = load_manifest(write(project, text)).model
     assert (model.image.kind, model.image.digest, model.image.name) == ("id", IMAGE_ID, "lab/sim")
 
@@ -149,9 +147,7 @@ def test_sensitive_and_outside_mounts_are_allowed_when_the_manifest_says_so(proj
     assert [m.target for m in model.mounts] == ["/shared", "/hostetc"]
 
 
-def test_a_dot_folder_in_a_home_is_sensitive(
-    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_dot_folder_in_a_home_is_sensitive(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
@@ -196,9 +192,7 @@ def test_memory_sizes_use_binary_units(text: str | int, size: int) -> None:
     assert parse_memory(text) == size
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("1h30m", 5400), ("2d", 172800), (45, 45), ("0.5s", 0.5)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("1h30m", 5400), ("2d", 172800), (45, 45), ("0.5s", 0.5)])
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

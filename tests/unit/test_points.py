@@ -72,9 +72,7 @@ def test_malformed_set_is_a_usage_error(pair: str) -> None:
 
 
 def test_set_of_an_unknown_parameter_names_the_known_ones() -> None:
-    with pytest.raises(
-        UsageError, match=r"--set sise: no such parameter in sweep \(parameters: assoc, policy, size\)"
-    ):
+    with pytest.raises(UsageError, match=r"--set sise: no such parameter in sweep \(parameters: assoc, policy, size\)"):
         list(expand_points(manifest(), parse_sets(["sise=1"])))
 
 
@@ -165,9 +163,7 @@ def test_explicit_points_alone_for_an_irregular_design() -> None:
 
 
 def test_a_scalar_set_pins_explicit_points_too() -> None:
-    model = manifest(
-        sweep={}, params={"assoc": 4, "size": 1, "policy": "lru"}, points=[{"size": 2}, {"size": 3}]
-    )
+    model = manifest(sweep={}, params={"assoc": 4, "size": 1, "policy": "lru"}, points=[{"size": 2}, {"size": 3}])
     points = list(expand_points(model, parse_sets(["assoc=16"])))
     assert [p.params["assoc"] for p in points] == [16, 16]
 

@@ -20,9 +20,7 @@ def cache(tmp_path: Path) -> Iterator[StatCache]:
     cache.close()
 
 
-def test_an_unchanged_file_is_read_once(
-    tmp_path: Path, cache: StatCache, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unchanged_file_is_read_once(tmp_path: Path, cache: StatCache, monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "disk.img").write_bytes(b"x" * 100_000)

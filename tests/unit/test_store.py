@@ -15,9 +15,7 @@ from repro.store import RunRecord, Status, Store
 from repro.store.record import ContainerRecord, ImageRecord, ManifestRecord, PointRecord, ResourcesRecord
 
 
-def make_record(
-    run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEEDED, **extra: object
-) -> RunRecord:
+def make_record(run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
     return RunRecord(
         id=run_id,
         status=status,

@@ -1,0 +1,1 @@
+"""Paper artifacts: pack runs for an evaluator, unpack them elsewhere, describe them (RO-Crate)."""

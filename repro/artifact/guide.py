@@ -1,0 +1,121 @@
+"""``EVALUATION.md``: the guide an artifact evaluator reads first, written from the records."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from repro.store.record import RunRecord
+
+if TYPE_CHECKING:
+    from repro.artifact.pack import ArtifactIndex
+
+__all__ = ["evaluation_guide"]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
+    """The guide's Markdown."""
+    by_experiment: dict[str, list[RunRecord]] = defaultdict(list)
+    for record in records:
+        by_experiment[record.manifest.name].append(record)
+    platforms = sorted({f"{r.image.os}/{r.image.architecture}" for r in records})
+    engines = sorted({f"{r.versions.runtime or 'docker'} {r.versions.engine}" for r in records})
+    total = sum(r.duration_seconds or 0 for r in records)
+    missing = [entry for entry in index.inputs if entry.packed is None]
+    cpu = f"{records[0].host.cpu_model} ({records[0].host.cpus} CPUs)" if records else "an unknown machine"
+    lines = [
+        f"# Evaluating {', '.join(sorted(by_experiment))}",
+        "",
+        f"This artifact holds {len(records)} recorded runs of {len(by_experiment)} experiment(s), made with "
+        f"repro {index.repro}: their records, logs and outputs; {len(index.images)} container image(s), archived "
+        f"with shared layers stored once; the code at the recorded commit(s) as git bundles; and "
+        f"{len(index.inputs) - len(missing)} of {len(index.inputs)} input(s). Every run can be rerun from its "
+        "record alone and its outputs compared, file by file, with the recorded ones.",
+        "",
+        "## What you need",
+        "",
+        f"- Linux on {', '.join(platforms)} with Docker, or rootless Podman (`--runtime podman`); "
+        f"the runs were recorded with {', '.join(engines)}.",
+        f"- Python 3.11 or newer and repro {index.repro} (`pip install repro=={index.repro}`, or from its source).",
+        "- git (the code travels as git bundles).",
+        f"- About {_size(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
+        "- No network: images come from the artifact itself.",
+        "",
+        "## Commands",
+        "",
+        "```sh",
+        "repro unpack artifact.tar -C evaluation   # a fresh store in ./evaluation; nothing else is touched",
+        "cd evaluation",
+        "repro verify --all -j 2                   # reruns every run; -j: how many at once",
+        "```",
+        "",
+        f"The last command ends with a table, one row per run, and `{len(records)} reproduced` when every "
+        "output file of every run is identical to the recorded one (exit status 0). `differs` names the "
+        "files that differ (exit status 1); files the experiment declares nondeterministic are listed as "
+        "`not judged`.",
+        "",
+        "## Expected time",
+        "",
+        f"Recorded on {cpu}: {_duration(total)} of container time in all, one run at a time.",
+        "",
+        "| experiment | runs | median per run | total |",
+        "|---|---|---|---|",
+    ]
+    for name, runs in sorted(by_experiment.items()):
+        durations = [r.duration_seconds or 0.0 for r in runs]
+        lines.append(
+            f"| {name} | {len(runs)} | {_duration(statistics.median(durations))} | {_duration(sum(durations))} |"
+        )
+    lines += [
+        "",
+        "## Expected results",
+        "",
+        "Each run's outputs, by tree digest (the full per-file list is in its `record.json`):",
+        "",
+        "| run | experiment | point | status | outputs digest |",
+        "|---|---|---|---|---|",
+    ]
+    for record in records:
+        digest = record.outputs.digest if record.outputs else "-"
+        lines.append(
+            f"| {record.id} | {record.manifest.name} | {record.point.label} | {record.status.value} | `{digest}` |"
+        )
+    if missing:
+        lines += [
+            "",
+            "## Inputs to fetch",
+            "",
+            "These inputs were too large to pack. Put each one anywhere, then add it to "
+            '`.repro/relocations.json` under `inputs` (`"<digest>": "<path>"`); repro checks its digest.',
+            "",
+            "| digest | size | where it was |",
+            "|---|---|---|",
+            *(f"| `{e.digest}` | {_size(e.bytes)} | `{e.source}` |" for e in missing),
+        ]
+    lines += [
+        "",
+        "## What is where",
+        "",
+        "- `ro-crate-metadata.json`: the runs as RO-Crate (Process Run Crate 0.5) metadata.",
+        "- `.repro/runs/<run>/record.json`: each run's record (command, image, commit, inputs, outputs, digests).",
+        "- `code/`: the experiments' repositories at the recorded commits.",
+        "",
+    ]
+    return "\n".join(lines)
