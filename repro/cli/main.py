@@ -306,6 +306,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from repro.cli.render import format_bytes
+    from repro.ops.gc import gc
+
+    report = gc(
+        store=args.store, dry_run=args.dry_run, include_pinned=args.include_pinned, build_cache=args.build_cache
+    )
+    verb = "would remove" if args.dry_run else "removed"
+    for container_id, name in report.containers:
+        print(f"{verb} container {container_id[:12]} ({name})")
+    for image_id, size in report.images:
+        print(f"{verb} image {image_id[:19]}… ({format_bytes(size)})")
+    for image_id in report.kept_pinned:
+        _err(f"repro: kept image {image_id[:19]}…: a record or the archive needs it (--include-pinned removes it)")
+    if args.build_cache:
+        print(f"{verb} build cache ({format_bytes(report.build_cache_bytes)})")
+    for failure in report.failures:
+        _err(f"repro: error: {failure}")
+    _err(
+        f"repro: {verb} {len(report.containers)} container(s), {len(report.images)} image(s); "
+        f"{format_bytes(report.freed_bytes)} {'to free' if args.dry_run else 'freed'}"
+    )
+    return EXIT_ENVIRONMENT if report.failures else EXIT_OK
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     from repro.cli.render import dump_json, runs_table
     from repro.store.store import Store
@@ -472,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--rocrate", action="store_true", required=True, help="RO-Crate (Process Run Crate 0.5)")
     export.add_argument("-o", "--output", metavar="FILE", help="ro-crate-metadata.json (default: stdout)")
     export.set_defaults(func=cmd_export)
+
+    sweep_up = commands.add_parser("gc", parents=[common], help="remove repro's leftover containers and images")
+    sweep_up.add_argument("--dry-run", "-n", action="store_true", help="show what would be removed")
+    sweep_up.add_argument("--include-pinned", action="store_true", help="also images that records or the archive need")
+    sweep_up.add_argument("--build-cache", action="store_true", help="also the engine's build cache")
+    sweep_up.set_defaults(func=cmd_gc)
 
     log = commands.add_parser("log", parents=[common], help="list runs, newest first")
     log.add_argument("-n", "--limit", type=int, default=None, metavar="N")

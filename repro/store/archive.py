@@ -287,6 +287,14 @@ class ImageArchive:
         loaded = engine.client.api.inspect_image(entry.id)  # type: ignore[no-untyped-call]  # untyped in types-docker
         if loaded.get("Id") != entry.id:
             raise ArchiveError(f"the engine loaded {loaded.get('Id')} instead of {entry.id}")
+        self._remember_loaded(entry.id)
+
+    def _remember_loaded(self, image_id: str) -> None:
+        """Note that repro put this (untagged) image into the engine: ``repro gc`` may take it back."""
+        path = self.root / "loaded.json"
+        loaded = set(json.loads(path.read_text())) if path.is_file() else set()
+        loaded.add(image_id)
+        atomic_write(path, json.dumps(sorted(loaded)).encode() + b"\n")
 
     def _write_bundle(self, entry: ArchivedImage, path: Path) -> None:
         manifest = [

@@ -1,0 +1,119 @@
+"""``repro gc``: the shared machine's clean-up, made safe.
+
+Removed: stopped containers that carry repro's labels (a run killed with SIGKILL leaves one),
+and dangling images that repro made for this store (``repro build`` labels them with the store;
+images loaded from the store's archive are listed in it) — but never an image that a record of
+the store or its archive needs, unless asked (``include_pinned``). Build cache only on request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repro.runner.container import LABEL_PREFIX, LABEL_RUN
+from repro.runner.engine import Engine, connect
+from repro.store.archive import ImageArchive
+from repro.store.store import Store
+
+__all__ = ["BUILT_LABEL", "STORE_LABEL", "GcReport", "gc"]
+
+BUILT_LABEL = f"{LABEL_PREFIX}.built"
+STORE_LABEL = f"{LABEL_PREFIX}.store"
+
+
+@dataclass
+class GcReport:
+    containers: list[tuple[str, str]] = field(default_factory=list)
+    """(id, name) of containers removed (or that would be, in a dry run)."""
+    images: list[tuple[str, int]] = field(default_factory=list)
+    """(id, bytes) of images removed."""
+    kept_pinned: list[str] = field(default_factory=list)
+    """Dangling repro images kept because a record or the archive needs them."""
+    build_cache_bytes: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(size for _, size in self.images) + self.build_cache_bytes
+
+
+def _pinned(store: Store) -> set[str]:
+    needed = {record.image.id for record in store.records()}
+    needed.update(entry.id for entry in ImageArchive(store.root).entries())
+    return needed
+
+
+def gc(
+    *,
+    store: Path | str | None = None,
+    dry_run: bool = False,
+    include_pinned: bool = False,
+    build_cache: bool = False,
+) -> GcReport:
+    chosen = Store.locate(store)
+    report = GcReport()
+    engine = connect()
+    try:
+        _containers(engine, report, dry_run)
+        _images(engine, chosen, report, dry_run, include_pinned)
+        if build_cache:
+            _build_cache(engine, report, dry_run)
+    finally:
+        engine.close()
+    return report
+
+
+def _containers(engine: Engine, report: GcReport, dry_run: bool) -> None:
+    import docker.errors
+
+    stopped: list[Any] = engine.client.containers.list(
+        all=True, filters={"label": LABEL_RUN, "status": ["created", "exited", "dead"]}
+    )
+    for container in stopped:
+        report.containers.append((container.id, container.name))
+        if not dry_run:
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.APIError as exc:
+                report.failures.append(f"container {container.name}: {exc.explanation or exc}")
+
+
+def _images(engine: Engine, store: Store, report: GcReport, dry_run: bool, include_pinned: bool) -> None:
+    import docker.errors
+
+    loaded_path = store.root / "images" / "loaded.json"
+    loaded = set(json.loads(loaded_path.read_text())) if loaded_path.is_file() else set()
+    pinned = _pinned(store) if store.exists else set()
+    for image in engine.client.images.list(filters={"dangling": True}):
+        image_id = str(image.id)
+        labels = image.attrs.get("Config", {}).get("Labels") or {}
+        built_here = BUILT_LABEL in labels and labels.get(STORE_LABEL, str(store.root)) == str(store.root)
+        if not built_here and image_id not in loaded:
+            continue  # not repro's, or another store's: its records are not known here
+        if image_id in pinned and not include_pinned:
+            report.kept_pinned.append(image_id)
+            continue
+        report.images.append((image_id, int(image.attrs.get("Size", 0))))
+        if not dry_run:
+            try:
+                engine.client.images.remove(image_id, noprune=False)
+            except docker.errors.APIError as exc:
+                report.failures.append(f"image {image_id[:19]}…: {exc.explanation or exc}")
+
+
+def _build_cache(engine: Engine, report: GcReport, dry_run: bool) -> None:
+    import docker.errors
+
+    if dry_run:
+        usage = engine.client.api.df()
+        report.build_cache_bytes = sum(int(item.get("Size", 0)) for item in usage.get("BuildCache") or [])
+        return
+    try:
+        pruned = engine.client.api.prune_builds()
+    except docker.errors.APIError as exc:
+        report.failures.append(f"build cache: {exc.explanation or exc}")
+        return
+    report.build_cache_bytes = int(pruned.get("SpaceReclaimed") or 0)
