@@ -331,6 +331,36 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return EXIT_ENVIRONMENT if report.failures else EXIT_OK
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from repro.manifest.model import parse_memory
+    from repro.ops.build import DEFAULT_WARN_BYTES, build
+
+    def progress(message: str) -> None:
+        if message.startswith("warning"):
+            _err(f"repro: {message}")
+        elif args.verbose:
+            _err(f"  {message}")
+
+    result = build(
+        args.context,
+        args.tag,
+        dockerfile=args.file,
+        lock_manifests=args.lock,
+        store=args.store,
+        warn_bytes=parse_memory(args.context_warn) if args.context_warn else DEFAULT_WARN_BYTES,
+        report=progress,
+    )
+    record = result.record
+    print(record.image_id)
+    _err(
+        f"repro: built {record.tag} ({record.image_id[:19]}…) from {record.context_files} files, "
+        f"{record.context_bytes / 1e6:.1f} MB; build recorded in {args.display(result.record_path)}"
+    )
+    for manifest in result.locked:
+        _err(f"repro: pinned {record.tag} (id {record.image_id[:19]}…) into {manifest}")
+    return EXIT_OK
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     from repro.cli.render import dump_json, runs_table
     from repro.store.store import Store
@@ -497,6 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--rocrate", action="store_true", required=True, help="RO-Crate (Process Run Crate 0.5)")
     export.add_argument("-o", "--output", metavar="FILE", help="ro-crate-metadata.json (default: stdout)")
     export.set_defaults(func=cmd_export)
+
+    make = commands.add_parser("build", parents=[common], help="build an image, record the build, pin it")
+    make.add_argument("context", metavar="CONTEXT", help="the build context folder")
+    make.add_argument("-t", "--tag", required=True, metavar="NAME", help="name:tag for the image")
+    make.add_argument("-f", "--file", default="Dockerfile", metavar="DOCKERFILE", help="inside the context")
+    make.add_argument("--lock", action="append", default=[], metavar="MANIFEST", help="pin the image into it")
+    make.add_argument("--context-warn", metavar="SIZE", help="warn above this context size (default 100m)")
+    make.set_defaults(func=cmd_build)
 
     sweep_up = commands.add_parser("gc", parents=[common], help="remove repro's leftover containers and images")
     sweep_up.add_argument("--dry-run", "-n", action="store_true", help="show what would be removed")

@@ -18,11 +18,17 @@ __all__ = ["lock"]
 
 
 def lock(
-    paths: Sequence[Path | str], *, check: bool = False, update: bool = False, pull: bool = False
+    paths: Sequence[Path | str],
+    *,
+    check: bool = False,
+    update: bool = False,
+    pull: bool = False,
+    resolver: Callable[[str], ImagePin] | None = None,
 ) -> list[LockResult]:
     """Pin each manifest's image by content, rewriting only the image value in place.
 
-    With ``check``, nothing is resolved or written: the results say what is unpinned.
+    With ``check``, nothing is resolved or written: the results say what is unpinned. A
+    ``resolver`` (name → pin) replaces asking the engine (``repro build --lock`` knows the ID).
     """
     results = []
     engine: Engine | None = None
@@ -33,10 +39,11 @@ def lock(
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ManifestError([f"{shown}: cannot read it ({exc.strerror})"]) from None
-            if not check and engine is None:
-                engine = connect()
-            resolver = None if check or engine is None else _tag_resolver(engine, pull)
-            new_text, result = lock_text(text, shown, resolver, update=update)
+            resolve = resolver
+            if not check and resolve is None:
+                engine = engine or connect()
+                resolve = _tag_resolver(engine, pull)
+            new_text, result = lock_text(text, shown, None if check else resolve, update=update)
             if new_text != text:
                 atomic_write(path, new_text.encode("utf-8"), mode=path.stat().st_mode)
             results.append(result)

@@ -1,0 +1,199 @@
+"""``repro build``: build an image, say what went into it, and pin it into a manifest.
+
+Before anything is sent to the engine, the build context (what ``.dockerignore`` lets through)
+is measured; a large one is named, biggest paths first — multi-GB kernels and disk images
+belong in mounts, not in images. The build is recorded beside the store's images: Dockerfile
+sha256, context digest, the base images' IDs and registry digests, engine version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from repro.errors import EngineError, ImageError, UsageError
+from repro.manifest.model import ImagePin
+from repro.ops.gc import BUILT_LABEL, STORE_LABEL
+from repro.ops.lock import lock
+from repro.provenance.hashing import hash_file
+from repro.runner.engine import Engine, connect
+from repro.store.store import Store, atomic_write
+
+__all__ = ["BuildRecord", "BuildResult", "build"]
+
+DEFAULT_WARN_BYTES = 100 * 2**20
+_FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+class BaseImage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str
+    id: str | None
+    repo_digests: list[str]
+
+
+class BuildRecord(BaseModel):
+    """What went into an image built by repro (``images/builds/<id>.json`` in the store)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_id: str
+    tag: str
+    built_at: datetime
+    dockerfile: str
+    dockerfile_sha256: str
+    context: str
+    context_digest: str
+    context_files: int
+    context_bytes: int
+    base_images: list[BaseImage]
+    engine: str
+    runtime: str
+
+
+@dataclass
+class BuildResult:
+    record: BuildRecord
+    record_path: Path
+    largest: list[tuple[str, int]] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
+
+
+def _context_files(context: Path, dockerfile: str) -> list[tuple[str, int]]:
+    """The files the engine would receive, with sizes (``.dockerignore`` applied)."""
+    from docker.utils.build import exclude_paths
+
+    ignore = context / ".dockerignore"
+    patterns: list[str] = []
+    if ignore.is_file():
+        patterns = [
+            line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")
+        ]
+    included = exclude_paths(str(context), patterns, dockerfile=dockerfile)
+    files = []
+    for relative in sorted(included):
+        path = context / relative
+        if path.is_file() and not path.is_symlink():
+            files.append((relative, path.stat().st_size))
+    return files
+
+
+def _base_images(engine: Engine, dockerfile_text: str) -> list[BaseImage]:
+    import docker.errors
+
+    stages: set[str] = set()
+    bases = []
+    for match in _FROM.finditer(dockerfile_text):
+        reference = match.group(1)
+        line_end = dockerfile_text.find("\n", match.end())
+        line = dockerfile_text[match.start() : line_end if line_end >= 0 else None]
+        alias = re.search(r"\sAS\s+(\S+)", line, re.IGNORECASE)
+        if reference.lower() not in stages and reference.lower() != "scratch":
+            try:
+                attrs = engine.client.api.inspect_image(reference)  # type: ignore[no-untyped-call]
+                bases.append(
+                    BaseImage(reference=reference, id=attrs["Id"], repo_digests=attrs.get("RepoDigests") or [])
+                )
+            except docker.errors.ImageNotFound:
+                bases.append(BaseImage(reference=reference, id=None, repo_digests=[]))
+        if alias:
+            stages.add(alias.group(1).lower())
+    return bases
+
+
+def build(
+    context: Path | str,
+    tag: str,
+    *,
+    dockerfile: str = "Dockerfile",
+    lock_manifests: list[str] | None = None,
+    store: Path | str | None = None,
+    warn_bytes: int = DEFAULT_WARN_BYTES,
+    report: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build ``context`` as ``tag``; record the build; pin the image into ``lock_manifests``."""
+    import docker.errors
+    import requests.exceptions
+
+    folder = Path(context).absolute()
+    recipe = folder / dockerfile
+    if not recipe.is_file():
+        raise UsageError(f"{recipe} does not exist: give the build context folder (and -f DOCKERFILE)")
+    files = _context_files(folder, dockerfile)
+    total = sum(size for _, size in files)
+    largest = sorted(files, key=lambda item: -item[1])[:5]
+    if total > warn_bytes and report:
+        names = ", ".join(f"{name} ({size / 1e6:.0f} MB)" for name, size in largest)
+        report(
+            f"warning: the build context is {total / 1e6:.0f} MB; biggest: {names} — keep large data out of "
+            "images (.dockerignore it, and mount it in the manifest instead)"
+        )
+    context_hash = hashlib.sha256()
+    for name, _ in files:
+        context_hash.update(f"{name}\0{hash_file(folder / name)}\n".encode())
+    chosen = Store.locate(store, folder)
+    chosen.create()
+    engine = connect()
+    try:
+        dockerfile_text = recipe.read_text()
+        bases = _base_images(engine, dockerfile_text)
+        image_id = None
+        try:
+            for event in engine.client.api.build(
+                path=str(folder),
+                dockerfile=dockerfile,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={BUILT_LABEL: "1", STORE_LABEL: str(chosen.root)},
+            ):
+                if "error" in event:
+                    raise ImageError(f"the build of {tag} failed: {str(event['error']).strip()}")
+                if report and event.get("stream", "").strip():
+                    report(event["stream"].rstrip())
+                aux = event.get("aux") or {}
+                if "ID" in aux:
+                    image_id = aux["ID"]
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EngineError(f"the engine failed to build {tag}: {exc}") from exc
+        if image_id is None:
+            image_id = engine.client.images.get(tag).id
+        record = BuildRecord(
+            image_id=str(image_id),
+            tag=tag,
+            built_at=datetime.now(UTC),
+            dockerfile=str(recipe),
+            dockerfile_sha256=hash_file(recipe),
+            context=str(folder),
+            context_digest=f"sha256:{context_hash.hexdigest()}",
+            context_files=len(files),
+            context_bytes=total,
+            base_images=bases,
+            engine=engine.version,
+            runtime=engine.runtime,
+        )
+    finally:
+        engine.close()
+    path = chosen.root / "images" / "builds" / f"{record.image_id.removeprefix('sha256:')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, record.model_dump_json(indent=2).encode() + b"\n")
+    result = BuildResult(record=record, record_path=path, largest=largest)
+    if lock_manifests:
+        pin = ImagePin(name=tag, kind="id", digest=record.image_id)
+        lock(lock_manifests, update=True, resolver=lambda _name: pin)
+        result.locked = list(lock_manifests)
+    return result
+
+
+def load_build(store: Store, image_id: str) -> BuildRecord | None:
+    path = store.root / "images" / "builds" / f"{image_id.removeprefix('sha256:')}.json"
+    return BuildRecord.model_validate(json.loads(path.read_text())) if path.is_file() else None
