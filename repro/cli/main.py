@@ -361,6 +361,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_shell(args: argparse.Namespace) -> int:
+    from repro.ops.shell import shell
+
+    command = args.command_line[1:] if args.command_line[:1] == ["--"] else args.command_line
+    return shell(args.manifest, sets=args.set, command=command or ["/bin/sh"], store=args.store)
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     from repro.cli.render import dump_json, runs_table
     from repro.store.store import Store
@@ -535,6 +542,14 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--lock", action="append", default=[], metavar="MANIFEST", help="pin the image into it")
     make.add_argument("--context-warn", metavar="SIZE", help="warn above this context size (default 100m)")
     make.set_defaults(func=cmd_build)
+
+    inside = commands.add_parser(
+        "shell", parents=[common], help="an interactive shell in a point's environment (not a run)"
+    )
+    inside.add_argument("manifest", type=Path, metavar="MANIFEST")
+    inside.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="choose the point")
+    inside.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="default: /bin/sh")
+    inside.set_defaults(func=cmd_shell)
 
     sweep_up = commands.add_parser("gc", parents=[common], help="remove repro's leftover containers and images")
     sweep_up.add_argument("--dry-run", "-n", action="store_true", help="show what would be removed")

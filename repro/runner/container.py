@@ -29,6 +29,7 @@ __all__ = [
     "Cancellation",
     "ContainerOutcome",
     "ContainerSpec",
+    "host_config",
     "run_container",
 ]
 
@@ -128,7 +129,7 @@ def _kill(engine: Engine, container_id: str) -> None:
         engine.client.api.kill(container_id)
 
 
-def _host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
+def host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
     from docker.types import Mount
 
     # Mount objects, not "src:dst:mode" binds: one source may serve two targets, paths may hold
@@ -180,7 +181,7 @@ def run_container(
             hostname=spec.hostname,
             labels=dict(spec.labels),
             network_disabled=spec.network == "none",
-            host_config=_host_config(engine, spec),
+            host_config=host_config(engine, spec),
             use_config_proxy=False,  # never inject proxy variables the record would not show
         )
     except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
