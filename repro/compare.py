@@ -5,11 +5,19 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from repro.store.record import OutputEntry, OutputsRecord
 
-__all__ = ["FileComparison", "FileState", "compare_outputs", "is_nondeterministic", "judged_identical"]
+__all__ = [
+    "FileComparison",
+    "FileState",
+    "MetricsRule",
+    "compare_outputs",
+    "is_nondeterministic",
+    "judged_identical",
+]
 
 FileState = Literal["identical", "differs", "missing", "extra", "not judged"]
 
@@ -21,6 +29,19 @@ class FileComparison:
     expected: str | None = None
     """The original's sha256 (or link target), when it had the file."""
     found: str | None = None
+    note: str | None = None
+    """Why bytes that differ still count as identical, or which metrics differ."""
+
+
+@dataclass(frozen=True)
+class MetricsRule:
+    """Compare one output file by its metrics, leaving out the nondeterministic ones."""
+
+    file: str
+    format: str
+    ignored: tuple[str, ...]
+    expected_root: Path
+    found_root: Path
 
 
 def is_nondeterministic(path: str, patterns: Sequence[str]) -> bool:
@@ -38,7 +59,10 @@ def _fingerprint(entry: OutputEntry) -> str:
 
 
 def compare_outputs(
-    expected: OutputsRecord | None, found: OutputsRecord | None, nondeterministic: Sequence[str] = ()
+    expected: OutputsRecord | None,
+    found: OutputsRecord | None,
+    nondeterministic: Sequence[str] = (),
+    metrics: MetricsRule | None = None,
 ) -> list[FileComparison]:
     """Every output path of either run, with how it compares; sorted by path."""
     before = {e.path: e for e in (expected.files if expected else [])}
@@ -55,10 +79,32 @@ def compare_outputs(
             state = "missing"
         elif old is None:
             state = "extra"
+        elif old_print == new_print:
+            state = "identical"
+        elif metrics is not None and path == metrics.file:
+            results.append(_by_metrics(path, old_print, new_print, metrics))
+            continue
         else:
-            state = "identical" if old_print == new_print else "differs"
+            state = "differs"
         results.append(FileComparison(path, state, old_print, new_print))
     return results
+
+
+def _by_metrics(path: str, old: str | None, new: str | None, rule: MetricsRule) -> FileComparison:
+    from repro.metrics import MetricsError, read_metrics, same_metrics
+
+    try:
+        differing = same_metrics(
+            read_metrics(rule.expected_root / path, rule.format),
+            read_metrics(rule.found_root / path, rule.format),
+            rule.ignored,
+        )
+    except MetricsError as exc:
+        return FileComparison(path, "differs", old, new, note=str(exc))
+    if differing:
+        shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
+        return FileComparison(path, "differs", old, new, note=f"metrics differ: {shown}")
+    return FileComparison(path, "identical", old, new, note=f"same metrics; not judged: {', '.join(rule.ignored)}")
 
 
 def judged_identical(comparisons: Sequence[FileComparison]) -> bool:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from repro.errors import Interrupted, ReproError
 from repro.manifest.load import ManifestFile
-from repro.manifest.model import SecretFromHost
+from repro.manifest.model import FailOn, SecretFromHost
 from repro.manifest.points import Point
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.hashing import hash_tree
@@ -45,7 +46,7 @@ from repro.store.record import (
 )
 from repro.store.store import RunFolder, Store
 
-__all__ = ["container_user", "execute_point", "redacted_env"]
+__all__ = ["container_user", "execute_point", "failure_pattern", "redacted_env"]
 
 _SECRET_NAME = re.compile(r"(?i)(secret|token|passw|credential|api_?key|private_?key|auth)")
 
@@ -99,9 +100,13 @@ def execute_point(
     model = manifest.model
     point = plan.point(manifest, planned)
     folder = store.new_run(outputs_mode=0o755 if model.user == "host" else 0o777)
-    spec = _container_spec(store, plan, manifest, planned, point, folder, engine)
-    record = _initial_record(plan, manifest, planned, point, folder, spec, engine)
-    store.write_record(record)
+    try:
+        spec = _container_spec(store, plan, manifest, planned, point, folder, engine)
+        record = _initial_record(plan, manifest, planned, point, folder, spec, engine)
+        store.write_record(record)
+    except BaseException:
+        shutil.rmtree(folder.path, ignore_errors=True)  # nothing ran: leave no recordless folder
+        raise
     clock = time.monotonic()
     outcome: ContainerOutcome | None = None
     error: str | None = None
@@ -123,6 +128,8 @@ def execute_point(
         raise
     if outcome is not None and outcome.removal_error:
         error = outcome.removal_error
+    if error is None and outcome is not None and outcome.state == "exited" and outcome.exit_code == 0:
+        error = failure_pattern(model.fail_on, folder)
     return _finish(store, record, folder, outcome, error, time.monotonic() - clock, interrupted=interrupted)
 
 
@@ -246,6 +253,25 @@ def _finish(
     if status is Status.SUCCEEDED:
         store.mark_point(final.point.key, final.id)
     return final
+
+
+def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
+    """The first ``fail_on`` pattern found in the run's output, described; None when none is."""
+    for rule in rules:
+        if rule.file in ("stdout", "stderr"):
+            path = folder.stdout if rule.file == "stdout" else folder.stderr
+        else:
+            path = (folder.outputs / rule.file).resolve()
+            if not path.is_relative_to(folder.outputs.resolve()):
+                continue  # never read outside the run's own folder
+        if not path.is_file():
+            continue
+        regex = re.compile(rule.pattern)
+        with path.open(errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if regex.search(line):
+                    return f"{rule.file}:{number} matches fail_on {rule.pattern!r}: {line.strip()[:160]}"
+    return None
 
 
 def _hash_outputs(folder: RunFolder) -> tuple[OutputsRecord | None, str | None]:

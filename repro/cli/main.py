@@ -218,7 +218,10 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
         "verdict": verdict.state,
         "rerun": verdict.rerun.id if verdict.rerun else None,
         "error": verdict.error,
-        "files": [{"path": f.path, "state": f.state, "expected": f.expected, "found": f.found} for f in verdict.files],
+        "files": [
+            {"path": f.path, "state": f.state, "expected": f.expected, "found": f.found, "note": f.note}
+            for f in verdict.files
+        ],
     }
 
 

@@ -68,8 +68,9 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> str:
             ]
         )
         for item in verdict.files:
-            if item.state not in ("identical",):
-                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}")
+            if item.state != "identical" or item.note:
+                note = f"  ({item.note})" if item.note else ""
+                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
     text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
     return text + ("\n\n" + "\n".join(details) if details else "")
 

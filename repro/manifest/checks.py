@@ -44,6 +44,8 @@ def placeholders(text: str) -> list[str]:
 
 def check_manifest(manifest: Manifest, folder: Path, *, require_sources: bool = True) -> Iterator[Problem]:
     """Every cross-field and file-system problem of ``manifest`` read from ``folder``."""
+    if manifest.nondeterministic_metrics and manifest.metrics is None:
+        yield ("nondeterministic",), "{metrics: [...]} needs a metrics: file to apply to"
     yield from _check_parameters(manifest)
     yield from _check_placeholders(manifest)
     yield from _check_mounts(manifest, folder, require_sources)

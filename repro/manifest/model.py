@@ -215,6 +215,45 @@ def _timeout(value: Any) -> int | float | str | None:
     return value
 
 
+class Metrics(_Strict):
+    """Where a point's numbers are: an output file and its format (see :mod:`repro.metrics`)."""
+
+    file: str = Field(min_length=1)
+    format: Literal["gem5-stats", "json", "csv"]
+
+
+class FailOn(_Strict):
+    """A pattern whose presence in an output marks the run failed, whatever its exit code
+    (gem5 exits 0 after a simulated kernel panic)."""
+
+    pattern: str
+    file: str = "stdout"
+    """``stdout``, ``stderr``, or a path in the output folder."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
+
+
+class MetricsNondeterminism(_Strict):
+    """Metrics of the metrics file that are not judged (``{metrics: ["host*"]}``)."""
+
+    metrics: list[str] = Field(min_length=1)
+
+
+def _nondeterministic(value: Any) -> str | MetricsNondeterminism:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict):
+        return MetricsNondeterminism.model_validate(value)
+    raise ValueError("must be a file glob, or {metrics: [NAME_GLOB, …]}")
+
+
 class Resources(_Strict):
     """Limits for each point's container."""
 
@@ -259,7 +298,23 @@ class Manifest(_Strict):
     resources: Resources = Field(default_factory=Resources)
     network: Literal["none", "bridge"] = "none"
     user: str = "host"
-    nondeterministic: list[str] = Field(default_factory=list)
+    nondeterministic: list[Annotated[str | MetricsNondeterminism, PlainValidator(_nondeterministic)]] = Field(
+        default_factory=list
+    )
+    metrics: Metrics | None = None
+    fail_on: list[FailOn] = Field(default_factory=list)
+
+    @property
+    def nondeterministic_files(self) -> list[str]:
+        return [entry for entry in self.nondeterministic if isinstance(entry, str)]
+
+    @property
+    def nondeterministic_metrics(self) -> list[str]:
+        return [name for entry in self.nondeterministic if not isinstance(entry, str) for name in entry.metrics]
+
+    @field_serializer("nondeterministic")
+    def _nondeterministic_as_written(self, entries: list[str | MetricsNondeterminism]) -> list[Any]:
+        return [entry if isinstance(entry, str) else entry.model_dump() for entry in entries]
 
     @field_serializer("image")
     def _image_as_written(self, image: ImagePin) -> str | dict[str, str]:

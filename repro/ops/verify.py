@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from repro.compare import FileComparison, compare_outputs, judged_identical
+from repro.compare import FileComparison, MetricsRule, compare_outputs, judged_identical
 from repro.errors import UsageError
 from repro.ops.rerun import rerun_records
 from repro.store.record import RunRecord, Status
@@ -35,6 +35,25 @@ class Verdict:
         if self.rerun is None or self.rerun.status is not Status.SUCCEEDED:
             return "failed"
         return "reproduced" if judged_identical(self.files) else "differs"
+
+
+def _compare(store: Store, original: RunRecord, rerun: RunRecord | None) -> list[FileComparison]:
+    """The original's outputs against the rerun's, as the original's manifest says to judge them."""
+    resolved = original.manifest.resolved
+    entries = resolved.get("nondeterministic") or []
+    files = [entry for entry in entries if isinstance(entry, str)]
+    ignored = tuple(name for entry in entries if isinstance(entry, dict) for name in entry.get("metrics", []))
+    metrics = resolved.get("metrics")
+    rule = None
+    if isinstance(metrics, dict) and rerun is not None:
+        rule = MetricsRule(
+            file=str(metrics["file"]),
+            format=str(metrics["format"]),
+            ignored=ignored,
+            expected_root=store.run_folder(original.id).outputs,
+            found_root=store.run_folder(rerun.id).outputs,
+        )
+    return compare_outputs(original.outputs, rerun.outputs if rerun else None, files, rule)
 
 
 def latest_succeeded(store: Store) -> list[str]:
@@ -69,9 +88,6 @@ def verify(
     for result in rerun_records(chosen, originals, jobs=jobs, report=report, verbose=verbose):
         verdict = Verdict(result.original, rerun=result.record, error=result.error)
         if result.error is None:
-            patterns = result.original.manifest.resolved.get("nondeterministic") or []
-            verdict.files = compare_outputs(
-                result.original.outputs, result.record.outputs if result.record else None, patterns
-            )
+            verdict.files = _compare(chosen, result.original, result.record)
         verdicts.append(verdict)
     return verdicts

@@ -1,0 +1,122 @@
+"""Metrics: numbers an experiment's output files hold, read by a named parser.
+
+``gem5-stats`` reads gem5's ``stats.txt``: every dump between the Begin/End markers, current
+camelCase names (``simSeconds``, ``board.processor.cores.core.ipc``) and pre-v21 snake_case ones
+(``sim_seconds``) alike — top-level snake_case names get their camelCase spelling too, so one
+report works across gem5 versions. ``json`` reads a flat object; ``csv`` a header and one row.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from repro.errors import InputError
+
+__all__ = ["FORMATS", "Dump", "MetricsError", "parse_gem5_stats", "read_metrics", "same_metrics"]
+
+Value = float | str
+Dump = dict[str, Value]
+
+FORMATS = ("gem5-stats", "json", "csv")
+
+_BEGIN = re.compile(r"^-+\s*Begin Simulation Statistics\s*-+\s*$")
+_END = re.compile(r"^-+\s*End Simulation Statistics\s*-+\s*$")
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+class MetricsError(InputError):
+    """An output file is not in the format the manifest says."""
+
+
+def _number(text: str) -> Value:
+    cleaned = text.rstrip("%")
+    try:
+        return float(cleaned)
+    except ValueError:
+        return text
+
+
+def _camel(name: str) -> str:
+    return _SNAKE.sub(lambda m: m.group(1).upper(), name)
+
+
+def parse_gem5_stats(text: str) -> list[Dump]:
+    """Every statistics dump of a gem5 ``stats.txt``, in file order."""
+    dumps: list[Dump] = []
+    current: Dump | None = None
+    for line in text.splitlines():
+        if _BEGIN.match(line):
+            current = {}
+            continue
+        if _END.match(line):
+            if current is not None:
+                dumps.append(current)
+            current = None
+            continue
+        if current is None:
+            continue
+        body = line.split("#", 1)[0].split()
+        if len(body) < 2:
+            continue
+        name, value = body[0], _number(body[1])
+        current[name] = value
+        if "." not in name and "_" in name:  # pre-v21 spelling: also file it under today's name
+            current.setdefault(_camel(name), value)
+    if current:  # a dump cut short (the simulation was killed): keep what there is
+        dumps.append(current)
+    return dumps
+
+
+def read_metrics(path: Path, fmt: str) -> list[Dump]:
+    """The dumps of ``path`` read as ``fmt`` (json and csv files hold one dump)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise MetricsError(f"cannot read metrics file {path}: {exc.strerror}") from exc
+    if fmt == "gem5-stats":
+        dumps = parse_gem5_stats(text)
+        if not dumps:
+            raise MetricsError(f"{path} holds no gem5 statistics dump")
+        return dumps
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise MetricsError(f"{path} is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise MetricsError(f"{path}: metrics JSON must be an object of name: value")
+        return [
+            {str(k): v if isinstance(v, str) else float(v) for k, v in data.items() if isinstance(v, (int, float, str))}
+        ]
+    if fmt == "csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        if not rows:
+            raise MetricsError(f"{path}: no data row under the CSV header")
+        return [{k: _number(v) for k, v in rows[-1].items() if k is not None and v is not None}]
+    raise MetricsError(f"unknown metrics format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def _equal(a: Value, b: Value) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def same_metrics(a: list[Dump], b: list[Dump], ignored: Sequence[str]) -> list[str]:
+    """The metrics that differ between two files' dumps, leaving out names matching ``ignored``."""
+    if len(a) != len(b):
+        return [f"(number of dumps: {len(a)} and {len(b)})"]
+    differing = []
+    for index, (left, right) in enumerate(zip(a, b, strict=True)):
+        for name in sorted(left.keys() | right.keys()):
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored):
+                continue
+            if name not in left or name not in right or not _equal(left[name], right[name]):
+                differing.append(f"{name}" if len(a) == 1 else f"{name} (dump {index + 1})")
+    return differing
