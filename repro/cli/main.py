@@ -371,6 +371,28 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return shell(args.manifest, sets=args.set, command=command or ["/bin/sh"], store=args.store)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from repro.manifest.load import load_manifest
+    from repro.report import write_report
+    from repro.store.store import Store
+
+    store = Store.locate(args.store)
+    store.require()
+    if args.runs:
+        records = [store.load(store.resolve(ref)) for ref in args.runs]
+    else:
+        names = {load_manifest(path).model.name for path in args.manifest}
+        newest: dict[str, str] = {}
+        for row in store.runs():  # newest first: the first row of each point is its newest run
+            if (not names or row.name in names) and not row.reproduces:
+                newest.setdefault(row.key, row.id)
+        records = [store.load(run_id) for run_id in newest.values()]
+    fmt = args.format or ("md" if str(args.output).endswith(".md") else "html")
+    path = write_report(store, records, Path(args.output), fmt=fmt, metrics=args.metric, x=args.x)
+    _err(f"repro: report of {len(records)} runs written to {path}")
+    return EXIT_OK
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     from repro.cli.render import dump_json, runs_table
     from repro.store.store import Store
@@ -553,6 +575,17 @@ def build_parser() -> argparse.ArgumentParser:
     inside.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="choose the point")
     inside.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="default: /bin/sh")
     inside.set_defaults(func=cmd_shell)
+
+    page = commands.add_parser("report", parents=[common], help="a self-contained HTML (or Markdown) report")
+    page.add_argument("runs", nargs="*", metavar="RUN", help="default: the newest run of every point")
+    page.add_argument("--manifest", action="append", default=[], metavar="MANIFEST", help="only its points")
+    page.add_argument("-o", "--output", required=True, metavar="FILE", help="report.html or report.md")
+    page.add_argument("--format", choices=["html", "md"], help="default: from the file name")
+    page.add_argument(
+        "--metric", action="append", default=[], metavar="NAME", help="a metric to show (first is plotted)"
+    )
+    page.add_argument("--x", metavar="PARAM", help="the swept parameter to plot against")
+    page.set_defaults(func=cmd_report)
 
     sweep_up = commands.add_parser("gc", parents=[common], help="remove repro's leftover containers and images")
     sweep_up.add_argument("--dry-run", "-n", action="store_true", help="show what would be removed")

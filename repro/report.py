@@ -1,0 +1,239 @@
+"""``repro report``: a self-contained page of runs, their metrics, and a plot.
+
+The HTML page needs nothing but itself: styles inline, the plot as inline SVG, no script, no
+font or image from anywhere. The Markdown variant writes the plot as an SVG file beside it.
+The plot draws one metric against one swept parameter, one line per value of the others.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repro.errors import UsageError
+from repro.manifest.points import format_scalar
+from repro.metrics import Dump, MetricsError, read_metrics
+from repro.store.record import RunRecord
+from repro.store.store import Store
+
+__all__ = ["ReportRow", "build_report", "render_html", "render_markdown", "svg_plot"]
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    record: RunRecord
+    metrics: Dump
+    metrics_error: str | None = None
+
+
+def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
+    """Each run with the last dump of its metrics file (when its manifest names one)."""
+    rows = []
+    for record in sorted(records, key=lambda r: (r.manifest.name, r.point.index, r.id)):
+        spec = record.manifest.resolved.get("metrics")
+        metrics: Dump = {}
+        error = None
+        if isinstance(spec, dict) and record.outputs is not None:
+            try:
+                metrics = read_metrics(store.run_folder(record.id).outputs / str(spec["file"]), str(spec["format"]))[-1]
+            except MetricsError as exc:
+                error = str(exc)
+        rows.append(ReportRow(record, metrics, error))
+    return rows
+
+
+def _params(rows: Sequence[ReportRow]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        for name in row.record.point.params:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _varying(rows: Sequence[ReportRow], names: Sequence[str]) -> list[str]:
+    return [n for n in names if len({format_scalar(r.record.point.params.get(n, "")) for r in rows}) > 1]
+
+
+def choose_axes(rows: Sequence[ReportRow], metric: str | None, x: str | None) -> tuple[str | None, str | None]:
+    """The metric and the parameter to plot (the first numeric ones, unless named)."""
+    names = _params(rows)
+    varying = _varying(rows, names)
+    if x is not None and x not in names:
+        raise UsageError(f"--x {x}: no such parameter (parameters: {', '.join(names) or 'none'})")
+    if metric is not None and not any(metric in r.metrics for r in rows):
+        known = sorted({name for r in rows for name in r.metrics})[:10]
+        raise UsageError(f"--metric {metric}: no run has it (some that exist: {', '.join(known) or 'none'})")
+    if metric is None:
+        numeric = [n for r in rows for n, v in r.metrics.items() if isinstance(v, float) and math.isfinite(v)]
+        metric = numeric[0] if numeric else None
+    if x is None:
+        numeric_axes = [n for n in varying if all(isinstance(r.record.point.params.get(n), (int, float)) for r in rows)]
+        x = numeric_axes[0] if numeric_axes else (varying[0] if varying else None)
+    return metric, x
+
+
+def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
+    """``metric`` against ``x``, one polyline per combination of the other varying parameters."""
+    others = [n for n in _varying(rows, _params(rows)) if n != x]
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    categories: list[str] = []
+    for row in rows:
+        value = row.metrics.get(metric)
+        xv = row.record.point.params.get(x)
+        if not isinstance(value, float) or not math.isfinite(value) or xv is None:
+            continue
+        if isinstance(xv, (int, float)) and not isinstance(xv, bool):
+            position = float(xv)
+        else:
+            if format_scalar(xv) not in categories:
+                categories.append(format_scalar(xv))
+            position = float(categories.index(format_scalar(xv)))
+        label = ", ".join(f"{n}={format_scalar(row.record.point.params.get(n, ''))}" for n in others) or metric
+        series[label].append((position, value))
+    width, height, margin = 720, 420, 70
+    if not series:
+        empty = f'<text x="10" y="30">no values of {html.escape(metric)} to plot</text>'
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60">{empty}</svg>'
+    xs = [p for points in series.values() for p, _ in points]
+    ys = [v for points in series.values() for _, v in points]
+    x_low, x_high = min(xs), max(xs)
+    y_low, y_high = min(0.0, min(ys)), max(ys) or 1.0
+    log_x = not categories and x_low > 0 and x_high / x_low >= 8
+
+    def sx(value: float) -> float:
+        low, high, v = (math.log2(x_low), math.log2(x_high), math.log2(value)) if log_x else (x_low, x_high, value)
+        return margin + (v - low) / ((high - low) or 1.0) * (width - 2 * margin)
+
+    def sy(value: float) -> float:
+        return height - margin - (value - y_low) / ((y_high - y_low) or 1.0) * (height - 2 * margin)
+
+    scale, middle, y_title = (" (log scale)" if log_x else ""), height / 2, html.escape(metric)
+    colours = ["#1b6ca8", "#d1495b", "#66a182", "#edae49", "#6a4c93", "#00798c", "#8d6a9f"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{html.escape(metric)} by {html.escape(x)}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="#333"/>',
+        f'<line x1="{margin}" y1="{margin}" x2="{margin}" y2="{height - margin}" stroke="#333"/>',
+        f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">{html.escape(x)}{scale}</text>',
+        f'<text x="18" y="{middle}" transform="rotate(-90 18 {middle})" text-anchor="middle">{y_title}</text>',
+    ]
+    ticks = sorted(set(xs))
+    for tick in ticks:
+        label = categories[int(tick)] if categories else f"{tick:g}"
+        parts.append(
+            f'<text x="{sx(tick):.1f}" y="{height - margin + 16}" text-anchor="middle">{html.escape(label)}</text>'
+        )
+    for step in range(5):
+        value = y_low + (y_high - y_low) * step / 4
+        parts.append(f'<text x="{margin - 6}" y="{sy(value) + 4:.1f}" text-anchor="end">{value:.4g}</text>')
+    for index, (label, points) in enumerate(sorted(series.items())):
+        colour = colours[index % len(colours)]
+        coordinates = " ".join(f"{sx(p):.1f},{sy(v):.1f}" for p, v in sorted(points))
+        parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for p, v in points:
+            parts.append(f'<circle cx="{sx(p):.1f}" cy="{sy(v):.1f}" r="3" fill="{colour}"/>')
+        parts.append(
+            f'<text x="{margin + 10}" y="{margin - 30 + 14 * index}" fill="{colour}">{html.escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _cells(row: ReportRow, params: Sequence[str], metrics: Sequence[str]) -> list[str]:
+    record = row.record
+    duration = f"{record.duration_seconds:.1f} s" if record.duration_seconds is not None else "-"
+    commit = (record.git.commit or "-")[:10] + (" (dirty)" if record.git.dirty else "") if record.git else "-"
+    values = [
+        record.id,
+        record.status.value,
+        duration,
+        *(format_scalar(record.point.params[p]) if p in record.point.params else "" for p in params),
+        record.image.reference.split("@")[0] + " " + record.image.id.removeprefix("sha256:")[:12],
+        commit,
+    ]
+    for name in metrics:
+        value = row.metrics.get(name)
+        values.append("" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value))
+    return values
+
+
+def _columns(rows: Sequence[ReportRow], metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    params = _params(rows)
+    return ["run", "status", "duration", *params, "image", "commit", *metrics], params
+
+
+def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plot: str | None, title: str) -> str:
+    headers, params = _columns(rows, metrics)
+    body = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:13px}"
+        "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f0f0f0}"
+        "td.failed,td.timeout,td.interrupted{color:#b00020;font-weight:bold}</style>",
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(rows)} runs. Every row is a run record in the store; outputs are checked by their sha256.</p>",
+    ]
+    if plot:
+        body += ['<figure id="plot">', plot, "</figure>"]
+    body.append(
+        '<table id="runs"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead><tbody>"
+    )
+    for row in rows:
+        cells = _cells(row, params, metrics)
+        rendered = [
+            f'<td class="{html.escape(cell)}">{html.escape(cell)}</td>'
+            if index == 1
+            else f"<td>{html.escape(cell)}</td>"
+            for index, cell in enumerate(cells)
+        ]
+        body.append("<tr>" + "".join(rendered) + "</tr>")
+    body += ["</tbody></table>", "</body></html>", ""]
+    return "\n".join(body)
+
+
+def render_markdown(rows: Sequence[ReportRow], metrics: Sequence[str], plot_file: str | None, title: str) -> str:
+    headers, params = _columns(rows, metrics)
+    lines = [f"# {title}", "", f"{len(rows)} runs.", ""]
+    if plot_file:
+        lines += [f"![plot]({plot_file})", ""]
+    lines.append("| " + " | ".join(headers) + " |")
+    lines.append("|" + "---|" * len(headers))
+    for row in rows:
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(row, params, metrics)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    store: Store,
+    records: Sequence[RunRecord],
+    output: Path,
+    *,
+    fmt: str = "html",
+    metrics: Sequence[str] = (),
+    x: str | None = None,
+) -> Path:
+    """Write the report; return its path."""
+    if not records:
+        raise UsageError("no runs to report on")
+    rows = build_report(store, records)
+    metric, axis = choose_axes(rows, metrics[0] if metrics else None, x)
+    shown = list(metrics) or ([metric] if metric else [])
+    plot = svg_plot(rows, metric, axis) if metric and axis else None
+    title = "repro report: " + ", ".join(sorted({r.manifest.name for r in records}))
+    if fmt == "md":
+        plot_file = None
+        if plot:
+            plot_file = output.with_suffix(".svg").name
+            output.with_suffix(".svg").write_text(plot + "\n")
+        output.write_text(render_markdown(rows, shown, plot_file, title))
+    else:
+        output.write_text(render_html(rows, shown, plot, title))
+    return output
