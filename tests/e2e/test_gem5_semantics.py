@@ -3,10 +3,13 @@ the simulator exits 0, and host timing statistics do not make a rerun "differ"."
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import Project
+from tests.conftest import CHECKOUT, Project, make_repo
 
 pytestmark = pytest.mark.docker
 
@@ -70,3 +73,27 @@ def test_host_statistics_declared_nondeterministic_do_not_make_a_rerun_differ(do
     assert file["state"] == "identical"
     assert file["expected"] != file["found"], "the bytes differ; the judged metrics do not"
     assert file["note"] == "same metrics; not judged: host*"
+
+
+def test_the_gem5_example_manifests_validate_and_plan_offline(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    shutil.copytree(CHECKOUT / "examples" / "gem5", lab)
+    make_repo(lab)
+    # The full-system manifest mounts a kernel and a disk image that users download.
+    (lab / "resources" / "vmlinux").write_bytes(b"\x7fELF stand-in kernel")
+    (lab / "resources" / "disk.img").write_bytes(b"\0" * 4096)
+    project = Project(root=lab)
+    project.commit("the gem5 example")
+
+    validated = project.repro("validate", "se-sweep.yaml", "fs-boot.yaml")
+    assert validated.code == 0, validated.err
+    assert "se-sweep.yaml: gem5-se-cache, 9 points" in validated.err
+    assert "fs-boot.yaml: gem5-fs-boot, 2 points" in validated.err
+    se = project.repro("run", "se-sweep.yaml", "--dry-run", "--json")
+    assert se.code == 0, se.err
+    labels = [point["label"] for point in se.json["points"]]
+    assert labels[:2] == ["cpu=timing,l1d=16KiB", "cpu=timing,l1d=32KiB"]
+    assert len({point["key"] for point in se.json["points"]}) == 9
+    fs = project.repro("run", "fs-boot.yaml", "--dry-run")
+    assert fs.code == 0, fs.err
+    assert "2 would run" in fs.err
