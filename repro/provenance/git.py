@@ -72,6 +72,11 @@ def git_state(path: Path) -> GitState | None:
         repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
+    with repo:  # closes the git processes gitpython keeps open
+        return _state(repo)
+
+
+def _state(repo: Any) -> GitState | None:
     if repo.working_tree_dir is None:
         return None
     root = Path(repo.working_tree_dir)
@@ -153,6 +158,7 @@ def rebuilt_tree(root: Path, commit: str, diff: Path | None, *, for_run: str) ->
     try:
         repo.git.cat_file("-e", f"{commit}^{{commit}}")
     except git.GitCommandError:
+        repo.close()
         raise CheckoutError(
             f"commit {commit[:12]} of run {for_run} is not in {root} "
             "(history rewritten, or a shallow clone?); fetch it, then try again"
@@ -162,7 +168,8 @@ def rebuilt_tree(root: Path, commit: str, diff: Path | None, *, for_run: str) ->
         repo.git.worktree("add", "--detach", "--quiet", str(tree), commit)
         if diff is not None:
             try:
-                git.Repo(tree).git.apply("--binary", "--whitespace=nowarn", str(diff))
+                with git.Repo(tree) as worktree:
+                    worktree.git.apply("--binary", "--whitespace=nowarn", str(diff))
             except git.GitCommandError as exc:
                 raise CheckoutError(
                     f"the uncommitted changes recorded with run {for_run} do not apply to {commit[:12]}: "
@@ -175,3 +182,4 @@ def rebuilt_tree(root: Path, commit: str, diff: Path | None, *, for_run: str) ->
         shutil.rmtree(tree, ignore_errors=True)
         with contextlib.suppress(git.GitCommandError):
             repo.git.worktree("prune")
+        repo.close()

@@ -152,6 +152,7 @@ def _ensure_podman_service(path: Path) -> None:
         stdout=log,
         stderr=log,
         start_new_session=True,
+        cwd=path.parent,  # it outlives us: not a folder that may be deleted (conmon needs its cwd)
     )
     log.close()
     deadline = time.monotonic() + 20
