@@ -46,7 +46,7 @@ from repro.store.record import (
 )
 from repro.store.store import RunFolder, Store
 
-__all__ = ["container_user", "execute_point", "failure_pattern", "redacted_env"]
+__all__ = ["container_user", "execute_point", "failure_pattern", "point_container", "redacted_env"]
 
 _SECRET_NAME = re.compile(r"(?i)(secret|token|passw|credential|api_?key|private_?key|auth)")
 
@@ -143,11 +143,30 @@ def _container_spec(
     engine: Engine,
 ) -> ContainerSpec:
     assert plan.image is not None
+    labels = {
+        f"{LABEL_PREFIX}.run": folder.run_id,
+        f"{LABEL_PREFIX}.key": planned.key,
+        f"{LABEL_PREFIX}.manifest": manifest.model.name,
+        f"{LABEL_PREFIX}.store": str(store.root),
+    }
+    return point_container(manifest, point, plan.image.id, folder.outputs, engine, labels)
+
+
+def point_container(
+    manifest: ManifestFile,
+    point: Point,
+    image_id: str,
+    outputs: Path,
+    engine: Engine,
+    labels: dict[str, str],
+    command: tuple[str, ...] | None = None,
+) -> ContainerSpec:
+    """The container of ``point``: what a run gets (and ``repro shell`` too, with its own command)."""
     model = manifest.model
     resources = model.resources
     return ContainerSpec(
-        image_id=plan.image.id,
-        command=point.command,
+        image_id=image_id,
+        command=command or point.command,
         env={
             name: os.environ.get(value.from_host, "") if isinstance(value, SecretFromHost) else value
             for name, value in point.env.items()
@@ -156,19 +175,14 @@ def _container_spec(
             BindMount(source=manifest.mount_source(i), target=m.target, readonly=m.readonly)
             for i, m in enumerate(model.mounts)
         ),
-        outputs=BindMount(source=folder.outputs, target=model.outputs, readonly=False),
+        outputs=BindMount(source=outputs, target=model.outputs, readonly=False),
         user=container_user(model.user),
         workdir=model.workdir,
         network=model.network,
         cpus=resources.cpus,
         memory_bytes=resources.memory_bytes,
         timeout_seconds=resources.timeout_seconds,
-        labels={
-            f"{LABEL_PREFIX}.run": folder.run_id,
-            f"{LABEL_PREFIX}.key": planned.key,
-            f"{LABEL_PREFIX}.manifest": model.name,
-            f"{LABEL_PREFIX}.store": str(store.root),
-        },
+        labels=labels,
         keep_id=engine.rootless and model.user == "host",
         owned_tmpfs=engine.runtime == "docker",
     )

@@ -9,6 +9,7 @@ around where, and when; it is not a run record and never satisfies a point.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import select
@@ -23,12 +24,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from repro.errors import EngineError, UsageError
-from repro.execute import container_user
+from repro.errors import UsageError
+from repro.execute import point_container
 from repro.manifest.load import load_manifest
-from repro.manifest.model import SecretFromHost
 from repro.manifest.points import expand_points, parse_sets
-from repro.runner.container import HOME, LABEL_PREFIX, BindMount, ContainerSpec, host_config
+from repro.runner.container import LABEL_PREFIX, ContainerSpec, create_container
 from repro.runner.engine import connect
 from repro.runner.image import resolve_image
 from repro.store.archive import ImageArchive
@@ -90,26 +90,9 @@ def shell(
     engine = connect()
     try:
         facts = resolve_image(engine, manifest.model.image, archive=ImageArchive(chosen.root))
-        model = manifest.model
-        spec = ContainerSpec(
-            image_id=facts.id,
-            command=tuple(command),
-            env={
-                name: os.environ.get(value.from_host, "") if isinstance(value, SecretFromHost) else value
-                for name, value in point.env.items()
-            },
-            mounts=tuple(
-                BindMount(source=manifest.mount_source(i), target=m.target, readonly=m.readonly)
-                for i, m in enumerate(model.mounts)
-            ),
-            outputs=BindMount(source=scratch / "outputs", target=model.outputs, readonly=False),
-            user=container_user(model.user),
-            workdir=model.workdir,
-            network=model.network,
-            labels={f"{LABEL_PREFIX}.shell": session_id, f"{LABEL_PREFIX}.store": str(chosen.root)},
-            keep_id=engine.rootless and model.user == "host",
-            owned_tmpfs=engine.runtime == "docker",
-        )
+        labels = {f"{LABEL_PREFIX}.shell": session_id, f"{LABEL_PREFIX}.store": str(chosen.root)}
+        spec = point_container(manifest, point, facts.id, scratch / "outputs", engine, labels, tuple(command))
+        spec = dataclasses.replace(spec, timeout_seconds=None)  # an interactive session has no time limit
         session = ShellSession(
             id=session_id,
             manifest=str(manifest.path),
@@ -134,24 +117,7 @@ def _interact(engine: Any, spec: ContainerSpec) -> int:
     import requests.exceptions
 
     api = engine.client.api
-    try:
-        created = api.create_container(
-            image=spec.image_id,
-            command=list(spec.command),
-            environment={"HOME": HOME, "TERM": os.environ.get("TERM", "xterm"), **spec.env},
-            user=spec.user or "",
-            working_dir=spec.workdir,
-            hostname=spec.hostname,
-            labels=dict(spec.labels),
-            network_disabled=spec.network == "none",
-            host_config=host_config(engine, spec),
-            tty=True,
-            stdin_open=True,
-            use_config_proxy=False,
-        )
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        raise EngineError(f"the engine refused to create the shell's container: {exc}") from exc
-    container_id = created["Id"]
+    container_id = create_container(engine, spec, terminal=True)
     try:
         sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         raw = getattr(sock, "_sock", sock)

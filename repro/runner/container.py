@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ __all__ = [
     "Cancellation",
     "ContainerOutcome",
     "ContainerSpec",
+    "create_container",
     "host_config",
     "run_container",
 ]
@@ -158,6 +160,34 @@ def host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
     return config
 
 
+def create_container(engine: Engine, spec: ContainerSpec, *, terminal: bool = False) -> str:
+    """Create (not start) the container of ``spec``; return its id."""
+    import docker.errors
+    import requests.exceptions
+
+    environment = {"HOME": HOME, **spec.env}
+    if terminal:
+        environment.setdefault("TERM", os.environ.get("TERM", "xterm"))
+    try:
+        created = engine.client.api.create_container(
+            image=spec.image_id,
+            command=list(spec.command),
+            environment=environment,
+            user=spec.user or "",
+            working_dir=spec.workdir,
+            hostname=spec.hostname,
+            labels=dict(spec.labels),
+            network_disabled=spec.network == "none",
+            host_config=host_config(engine, spec),
+            tty=terminal,
+            stdin_open=terminal,
+            use_config_proxy=False,  # never inject proxy variables the record would not show
+        )
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine refused to create the container: {_explain(exc)}") from exc
+    return str(created["Id"])
+
+
 def run_container(
     engine: Engine,
     spec: ContainerSpec,
@@ -166,27 +196,9 @@ def run_container(
     cancellation: Cancellation,
 ) -> ContainerOutcome:
     """Run ``spec`` to the end, streaming its output to ``stdout``/``stderr``; always remove it."""
-    import docker.errors
-    import requests.exceptions
 
     cancellation.check()
-    api = engine.client.api
-    try:
-        created = api.create_container(
-            image=spec.image_id,
-            command=list(spec.command),
-            environment={"HOME": HOME, **spec.env},
-            user=spec.user or "",
-            working_dir=spec.workdir,
-            hostname=spec.hostname,
-            labels=dict(spec.labels),
-            network_disabled=spec.network == "none",
-            host_config=host_config(engine, spec),
-            use_config_proxy=False,  # never inject proxy variables the record would not show
-        )
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        raise EngineError(f"the engine refused to create the container: {_explain(exc)}") from exc
-    container_id: str = created["Id"]
+    container_id = create_container(engine, spec)
     cancellation.register(engine, container_id)
     try:
         outcome = _run_created(engine, spec, container_id, stdout, stderr, cancellation)
