@@ -103,7 +103,8 @@ def build_plan(
 ) -> Plan:
     """Expand ``manifest`` into keyed points and decide which already succeeded.
 
-    A dry run writes nothing; otherwise the uncommitted diff (if any) is stored as a blob.
+    The git state is read only when something will run (a dry run, or a run with every point
+    already done, needs none); the uncommitted diff, if any, is then stored as a blob.
     """
     model = manifest.model
     points = list(expand_points(model, settings))
@@ -119,11 +120,12 @@ def build_plan(
     keyed = [(point, point_key(model, point, digests)) for point in points]
     done = store.index.succeeded_keys(key for _, key in keyed) if store.exists else {}
     axes = _axes_of(points, model.param_names)
-    state = git_state(manifest.folder)
+    will_run = not dry_run and (force or any(key not in done for _, key in keyed))
+    state = git_state(manifest.folder) if will_run else None
     git_record: GitRecord | None = None
     diff_blob: str | None = None
     if state is not None:
-        if state.diff and not dry_run:
+        if state.diff:
             store.create()
             diff_blob = str(store.put_blob(state.diff))
         git_record = GitRecord(

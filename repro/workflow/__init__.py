@@ -80,7 +80,7 @@ def experiment(
     loaded = load_manifest(manifest)
     chosen = Store.locate(store, loaded.folder)
     chosen.create()
-    plan = build_plan(loaded, chosen, parse_sets(sets))
+    plan = build_plan(loaded, chosen, parse_sets(sets), force=True)  # git state always: the plan is named by it
     engine = connect()
     try:
         image = image_record(loaded, engine, ImageArchive(chosen.root))
