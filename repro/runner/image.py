@@ -101,23 +101,17 @@ def resolve_image(
                 facts = _facts(attrs, "pulled")
                 verify(pin, facts)
                 return facts
-    found = (
-        archive.find(pin.digest if pin.kind == "id" else None, pin.reference if pin.kind == "digest" else None)
-        if archive
-        else None
-    )
-    if found is not None and archive is not None:
-        image_id, digests = found
-        if progress:
-            progress(f"loading {image_id[:19]}… from the store's archive")
-        archive.load_into(engine, image_id)
-        attrs = _inspect(engine, image_id)
-        if attrs is None:
-            raise ImageError(f"image {image_id} was loaded from the archive but the engine does not show it")
-        # A loaded image has no registry digests; the archive recorded them when it verified them.
-        facts = _facts(attrs, "archive", tuple(digests))
-        verify(pin, facts)
-        return facts
+    if archive is not None:
+        archived = _from_archive(
+            engine,
+            archive,
+            pin.digest if pin.kind == "id" else None,
+            pin.reference if pin.kind == "digest" else None,
+            progress,
+        )
+        if archived is not None:
+            verify(pin, archived)
+            return archived
     if failures:
         raise ImageError(failures[0])
     if pin.kind == "id":
@@ -127,6 +121,28 @@ def resolve_image(
             "docker image inspect --format '{{.Id}}' NAME"
         )
     raise ImageError(f"image {pin.reference} is not in the engine nor in the store's archive, and was not pulled")
+
+
+def _from_archive(
+    engine: Engine,
+    archive: Archive,
+    image_id: str | None,
+    repository_digest: str | None,
+    progress: Callable[[str], None] | None,
+) -> ImageFacts | None:
+    """Load the archived image with this ID (or registry digest); None when it is not archived."""
+    found = archive.find(image_id, repository_digest)
+    if found is None:
+        return None
+    loaded_id, digests = found
+    if progress:
+        progress(f"loading {loaded_id[:19]}… from the store's archive")
+    archive.load_into(engine, loaded_id)
+    attrs = _inspect(engine, loaded_id)
+    if attrs is None:
+        raise ImageError(f"image {loaded_id} was loaded from the archive but the engine does not show it")
+    # A loaded image has no registry digests; the archive recorded them when it verified them.
+    return _facts(attrs, "archive", tuple(digests))
 
 
 def resolve_recorded(
@@ -157,14 +173,9 @@ def resolve_recorded(
         if attrs is not None:
             return _facts(attrs, "pulled")
         failures.append(f"{entry} was pulled but is not image {image_id}")
-    found = archive.find(image_id, None) if archive else None
-    if found is not None and archive is not None:
-        if progress:
-            progress(f"loading {image_id[:19]}… from the store's archive")
-        archive.load_into(engine, image_id)
-        attrs = _inspect(engine, image_id)
-        if attrs is not None:
-            return _facts(attrs, "archive", tuple(found[1]))
+    archived = _from_archive(engine, archive, image_id, None, progress) if archive is not None else None
+    if archived is not None:
+        return archived
     reason = f" (pulling: {failures[0]})" if failures else ""
     raise ImageError(
         f"image {image_id} is not in the engine, not pullable, and not archived in this store{reason} — "
