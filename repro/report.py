@@ -157,9 +157,12 @@ def _cells(row: ReportRow, params: Sequence[str], metrics: Sequence[str]) -> lis
         record.image.reference.split("@")[0] + " " + record.image.id.removeprefix("sha256:")[:12],
         commit,
     ]
-    for name in metrics:
+    for index, name in enumerate(metrics):
         value = row.metrics.get(name)
-        values.append("" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value))
+        if value is None and row.metrics_error and index == 0:
+            values.append(f"unreadable: {row.metrics_error}")  # say why, once per row
+        else:
+            values.append("" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value))
     return values
 
 

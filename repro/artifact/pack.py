@@ -132,31 +132,49 @@ def pack(
         )
         result = PackReport(path=output, runs=records, index=index)
         mode = "w:gz" if output.name.endswith((".tar.gz", ".tgz")) else "w"
-        with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
-            _add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
-            _add_bytes(tar, "ro-crate-metadata.json", _crate(records).encode())
-            _add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
-            _add_bytes(tar, "store/store.json", (chosen.root / "store.json").read_bytes())
-            run_bytes = 0
-            for record in records:
-                folder = chosen.run_folder(record.id).path
-                run_bytes += _add_tree(tar, folder, f"store/runs/{record.id}")
-            image_bytes = _add_images(tar, archive, index.images)
-            for repository, bundle in repositories:
-                tar.add(bundle, arcname=f"{TOP}/{repository.bundle}")
-            input_bytes = 0
-            for packed_input, source in inputs:
-                if packed_input.packed is not None and source is not None:
-                    input_bytes += _add_tree(tar, source, packed_input.packed)
+        try:
+            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs)
+        except BaseException:
+            output.unlink(missing_ok=True)  # a cut-short artifact must not pass for a whole one
+            raise
         result.bytes = output.stat().st_size
-        result.parts_bytes = {
-            "runs": run_bytes,
-            "images as separate copies": sum(e.bytes for e in (archive.get(i) for i in index.images) if e),
-            "images in the artifact": image_bytes,
-            "inputs": input_bytes,
-            "code bundles": sum(bundle.stat().st_size for _, bundle in repositories),
-        }
+        result.parts_bytes = parts
     return result
+
+
+def _write(
+    output: Path,
+    mode: str,
+    chosen: Store,
+    archive: ImageArchive,
+    records: Sequence[RunRecord],
+    index: ArtifactIndex,
+    repositories: list[tuple[RepositoryEntry, Path]],
+    inputs: list[tuple[InputEntry, Path | None]],
+) -> dict[str, int]:
+    with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
+        _add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
+        _add_bytes(tar, "ro-crate-metadata.json", _crate(records).encode())
+        _add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
+        _add_bytes(tar, "store/store.json", (chosen.root / "store.json").read_bytes())
+        run_bytes = sum(
+            _add_tree(tar, chosen.run_folder(record.id).path, f"store/runs/{record.id}") for record in records
+        )
+        image_bytes = _add_images(tar, archive, index.images)
+        for repository, bundle in repositories:
+            tar.add(bundle, arcname=f"{TOP}/{repository.bundle}")
+        input_bytes = sum(
+            _add_tree(tar, source, entry.packed)
+            for entry, source in inputs
+            if entry.packed is not None and source is not None
+        )
+    return {
+        "runs": run_bytes,
+        "images as separate copies": sum(e.bytes for e in (archive.get(i) for i in index.images) if e),
+        "images in the artifact": image_bytes,
+        "inputs": input_bytes,
+        "code bundles": sum(bundle.stat().st_size for _, bundle in repositories),
+    }
 
 
 def _crate(records: Sequence[RunRecord]) -> str:

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from repro.ops.verify import Verdict
 
 __all__ = ["main"]
-
-Command = Callable[[argparse.Namespace], int]
 
 
 def _err(message: str) -> None:
@@ -70,7 +68,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     results = lock(args.manifests, check=args.check, update=args.update, pull=args.pull)
     unpinned = [r for r in results if not r.pinned_before]
     for result in results:
-        if result.pin is not None:
+        if result.changed:
             _err(f"locked {result.path}: image {result.before} → {result.pin}")
         elif args.check and not result.pinned_before:
             _err(f"unpinned {result.path}: image {result.before} (pin it: repro lock {result.path})")

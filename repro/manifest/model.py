@@ -305,10 +305,6 @@ class Manifest(_Strict):
     fail_on: list[FailOn] = Field(default_factory=list)
 
     @property
-    def nondeterministic_files(self) -> list[str]:
-        return [entry for entry in self.nondeterministic if isinstance(entry, str)]
-
-    @property
     def nondeterministic_metrics(self) -> list[str]:
         return [name for entry in self.nondeterministic if not isinstance(entry, str) for name in entry.metrics]
 

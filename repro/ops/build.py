@@ -9,7 +9,6 @@ sha256, context digest, the base images' IDs and registry digests, engine versio
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,8 +191,3 @@ def build(
         lock(lock_manifests, update=True, resolver=lambda _name: pin)
         result.locked = list(lock_manifests)
     return result
-
-
-def load_build(store: Store, image_id: str) -> BuildRecord | None:
-    path = store.root / "images" / "builds" / f"{image_id.removeprefix('sha256:')}.json"
-    return BuildRecord.model_validate(json.loads(path.read_text())) if path.is_file() else None
