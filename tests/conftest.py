@@ -244,6 +244,26 @@ class User:
         )
 
 
+def venv_with_repro(venv: Path, requirement: str) -> Path:
+    """A venv (Debian's python3: readable by every user) holding this checkout's repro, with
+    ``requirement``'s dependencies; returns its ``repro`` command."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
+    # Dependencies once; then this checkout's repro itself, every session.
+    for args in ([requirement], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+            capture_output=True,
+            text=True,
+        )
+        if installed.returncode != 0:
+            pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
+    return venv / "bin" / "repro"
+
+
 @pytest.fixture(scope="session")
 def nonroot_user(docker_client: docker.DockerClient) -> User:
     """An unprivileged user in the docker group, with repro installed in a venv it can read.
@@ -263,21 +283,7 @@ def nonroot_user(docker_client: docker.DockerClient) -> User:
         entry = pwd.getpwnam(NONROOT_USER)
     if NONROOT_USER not in grp.getgrnam("docker").gr_mem:
         subprocess.run(["usermod", "--append", "--groups", "docker", NONROOT_USER], check=True)
-    python = NONROOT_VENV / "bin" / "python"
-    if not python.exists():
-        system_python = Path("/usr/bin/python3")
-        made = subprocess.run([str(system_python), "-m", "venv", str(NONROOT_VENV)], capture_output=True, text=True)
-        if made.returncode != 0:
-            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
-    for args in ([str(CHECKOUT)], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-            capture_output=True,
-            text=True,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"cannot install repro for {NONROOT_USER}: {installed.stderr.strip()[-500:]}")
-    user = User(NONROOT_USER, entry.pw_uid, entry.pw_gid, NONROOT_VENV / "bin" / "repro")
+    user = User(NONROOT_USER, entry.pw_uid, entry.pw_gid, venv_with_repro(NONROOT_VENV, str(CHECKOUT)))
     user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
     os.chown(user.runtime_dir, user.uid, user.gid)
     return user

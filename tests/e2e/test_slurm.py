@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import CHECKOUT, Project, repro_containers, wait_for
+from tests.conftest import CHECKOUT, Project, repro_containers, venv_with_repro, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -43,21 +43,7 @@ def slurm_node() -> str:
 def slurm_repro() -> Path:
     """repro with Snakemake's SLURM executor plugin, in a venv of its own: installed next to
     the tests' repro, the plugin would make every local Snakemake start ask for a cluster."""
-    python = SLURM_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run(["python3", "-m", "venv", str(SLURM_VENV)], check=True)
-    for args in (
-        [f"{CHECKOUT}[slurm]"],
-        ["--no-deps", "--force-reinstall", str(CHECKOUT)],
-    ):
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-            capture_output=True,
-            text=True,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"cannot install repro[slurm]: {installed.stderr[-800:]}")
-    return SLURM_VENV / "bin" / "repro"
+    return venv_with_repro(SLURM_VENV, f"{CHECKOUT}[slurm]")
 
 
 def test_a_sweep_through_slurm_is_recorded_like_a_local_one(
