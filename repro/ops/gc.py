@@ -90,7 +90,7 @@ def _images(engine: Engine, store: Store, report: GcReport, dry_run: bool, inclu
     for image in engine.client.images.list(filters={"dangling": True}):
         image_id = str(image.id)
         labels = image.attrs.get("Config", {}).get("Labels") or {}
-        built_here = BUILT_LABEL in labels and labels.get(STORE_LABEL, str(store.root)) == str(store.root)
+        built_here = BUILT_LABEL in labels and labels.get(STORE_LABEL) == str(store.root)
         if not built_here and image_id not in loaded:
             continue  # not repro's, or another store's: its records are not known here
         if image_id in pinned and not include_pinned:

@@ -9,18 +9,18 @@ from pathlib import Path
 import docker
 import pytest
 
-from repro.ops.gc import BUILT_LABEL
+from repro.ops.gc import BUILT_LABEL, STORE_LABEL
 from tests.conftest import Image, Project
 
 pytestmark = pytest.mark.docker
 
 
-def repro_built_image(client: docker.DockerClient, busybox: Image, content: str) -> str:
-    """A dangling image carrying repro's build label (as `repro build` leaves an old one)."""
+def repro_built_image(client: docker.DockerClient, busybox: Image, content: str, store: Path) -> str:
+    """A dangling image carrying repro's build labels (as `repro build` leaves an old one)."""
     with tempfile.TemporaryDirectory() as context:
         (Path(context) / "content.txt").write_text(content)
         (Path(context) / "Dockerfile").write_text(
-            f"FROM {busybox.id}\nLABEL {BUILT_LABEL}=1\nCOPY content.txt /content.txt\n"
+            f'FROM {busybox.id}\nLABEL {BUILT_LABEL}=1 {STORE_LABEL}="{store}"\nCOPY content.txt /content.txt\n'
         )
         image, _ = client.images.build(path=context, rm=True)
     return str(image.id)
@@ -30,8 +30,9 @@ def test_gc_removes_leftovers_but_never_a_pinned_image(
     docker_project: Project, docker_client: docker.DockerClient, busybox: Image
 ) -> None:
     project = docker_project
-    pinned = repro_built_image(docker_client, busybox, f"pinned {uuid.uuid4()}\n")
-    unpinned = repro_built_image(docker_client, busybox, f"unpinned {uuid.uuid4()}\n")
+    pinned = repro_built_image(docker_client, busybox, f"pinned {uuid.uuid4()}\n", project.store)
+    unpinned = repro_built_image(docker_client, busybox, f"unpinned {uuid.uuid4()}\n", project.store)
+    elsewhere = repro_built_image(docker_client, busybox, f"another store's {uuid.uuid4()}\n", project.root / "other")
     project.manifest(image={"name": "repro-test/pinned", "id": pinned})
     assert project.repro("run", "exp.yaml").code == 0
     # A container left behind by a repro killed with SIGKILL: stopped, with repro's labels.
@@ -55,5 +56,6 @@ def test_gc_removes_leftovers_but_never_a_pinned_image(
     with pytest.raises(docker.errors.ImageNotFound):
         docker_client.images.get(unpinned)
     assert docker_client.images.get(pinned).id == pinned, "the pinned image stays"
+    assert docker_client.images.get(elsewhere).id == elsewhere, "another store's image is not this gc's to judge"
     # Images that are not repro's are never touched (the busybox image is tagged anyway).
     assert docker_client.images.get(busybox.id)
