@@ -411,3 +411,29 @@ def _gone(client: docker.DockerClient, image_id: str) -> bool:
     except docker.errors.ImageNotFound:
         return True
     return False
+
+
+# -- golden files -------------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+FIXED_STORE = Path(__file__).resolve().parent / "data" / "store-v1"
+
+
+def check_golden(name: str, text: str) -> None:
+    """``text`` must equal ``tests/golden/NAME``; ``REPRO_UPDATE_GOLDEN=1`` rewrites the file."""
+    path = GOLDEN / name
+    if os.environ.get("REPRO_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.is_file(), f"no golden file {path}; write it with REPRO_UPDATE_GOLDEN=1"
+    expected = path.read_text()
+    assert text == expected, f"output differs from {path} (see tests/golden/README.md)"
+
+
+@pytest.fixture
+def fixed_store(tmp_path: Path) -> Path:
+    """A copy of a store written by repro 0.1.0 (schema 1 records from real runs)."""
+    store = tmp_path / "store"
+    shutil.copytree(FIXED_STORE, store)
+    return store

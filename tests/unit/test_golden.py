@@ -1,0 +1,72 @@
+"""What repro prints stays what it printed: help texts and the outputs scripts parse.
+
+The store under ``tests/data/store-v1`` was written by real runs of repro 0.1.0; these tests
+read it through the CLI and compare with ``tests/golden/`` (see its README)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from repro.cli.main import build_parser, main
+from tests.conftest import check_golden
+
+RUNS = ("20261128-082149-7bc0ac59", "20261128-082149-cbcae64e", "20261128-082150-13c7ae7c")
+
+
+def command_names() -> list[str]:
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]  # the subparsers action
+    return sorted(commands.choices)  # type: ignore[arg-type]
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("command", ["repro", *command_names()])
+def test_help_text_is_unchanged(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    args = ["--help"] if command == "repro" else [command, "--help"]
+    code, out, _ = cli(*args)
+    assert code == 0
+    check_golden(f"help/{command}.txt", out)
+
+
+def test_log_output_is_unchanged(fixed_store: Path) -> None:
+    assert cli("--store", str(fixed_store), "reindex")[0] == 0
+    code, out, _ = cli("--store", str(fixed_store), "log", "--json")
+    assert code == 0
+    check_golden("log.json", out)
+    code, out, _ = cli("--store", str(fixed_store), "log")
+    assert code == 0
+    check_golden("log.txt", out)
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_show_output_is_unchanged(fixed_store: Path, run: str) -> None:
+    assert cli("--store", str(fixed_store), "reindex")[0] == 0
+    code, out, _ = cli("--store", str(fixed_store), "show", run[:17], "--json")
+    assert code == 0
+    check_golden(f"show-{run}.json", out)
+    code, out, _ = cli("--store", str(fixed_store), "show", run)
+    assert code == 0
+    check_golden(f"show-{run}.txt", out.replace(str(fixed_store), "<STORE>"))
+
+
+def test_diff_output_is_unchanged(fixed_store: Path) -> None:
+    assert cli("--store", str(fixed_store), "reindex")[0] == 0
+    for a, b, name in ((RUNS[0], RUNS[2], "diff-input-changed"), (RUNS[0], RUNS[1], "diff-points")):
+        code, out, _ = cli("--store", str(fixed_store), "diff", a, b, "--json")
+        check_golden(f"{name}.json", f"exit {code}\n{out}")
+        code, out, _ = cli("--store", str(fixed_store), "diff", a, b)
+        check_golden(f"{name}.txt", f"exit {code}\n{out}")
