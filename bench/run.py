@@ -153,13 +153,15 @@ def bench_archive(repeat: int, image_id: str, work: Path) -> Measure:
         saved += tarball.stat().st_size
         tarball.unlink()
     from repro.runner.engine import connect
-    from repro.store.archive import ImageArchive
+    from repro.runner.transfer import export_image
+    from repro.store.images import ImageArchive
+    from repro.store.store import StoreLayout
 
-    archive = ImageArchive(work / "archive-store")
+    archive = ImageArchive(StoreLayout(work / "archive-store"))
     engine = connect()
     try:
         for tag in tags:
-            archive.add(engine, str(client.images.get(tag).id))
+            export_image(engine, archive, str(client.images.get(tag).id))
     finally:
         engine.close()
     return Measure(

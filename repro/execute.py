@@ -24,9 +24,9 @@ from repro.manifest.points import Point
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.hashing import hash_tree
 from repro.provenance.host import host_facts, tool_versions
+from repro.runner import labels
 from repro.runner.container import (
     HOME,
-    LABEL_PREFIX,
     BindMount,
     Cancellation,
     ContainerOutcome,
@@ -143,13 +143,13 @@ def _container_spec(
     engine: Engine,
 ) -> ContainerSpec:
     assert plan.image is not None
-    labels = {
-        f"{LABEL_PREFIX}.run": folder.run_id,
-        f"{LABEL_PREFIX}.key": planned.key,
-        f"{LABEL_PREFIX}.manifest": manifest.model.name,
-        f"{LABEL_PREFIX}.store": str(store.root),
+    run_labels = {
+        labels.RUN: folder.run_id,
+        labels.KEY: planned.key,
+        labels.MANIFEST: manifest.model.name,
+        labels.STORE: str(store.root),
     }
-    return point_container(manifest, point, plan.image.id, folder.outputs, engine, labels)
+    return point_container(manifest, point, plan.image.id, folder.outputs, engine, run_labels)
 
 
 def point_container(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from repro.errors import UsageError
 from repro.manifest.points import format_scalar
-from repro.metrics import Dump, MetricsError, read_metrics
+from repro.results.metrics import Dump, MetricsError, read_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
 

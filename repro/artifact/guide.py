@@ -8,26 +8,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from repro.store.record import RunRecord
+from repro.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
     from repro.artifact.pack import ArtifactIndex
 
 __all__ = ["evaluation_guide"]
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"
 
 
 def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
@@ -55,7 +41,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         f"the runs were recorded with {', '.join(engines)}.",
         f"- Python 3.11 or newer and repro {index.repro} (`pip install repro=={index.repro}`, or from its source).",
         "- git (the code travels as git bundles).",
-        f"- About {_size(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
+        f"- About {format_bytes(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
         "- No network: images come from the artifact itself.",
         "",
         "## Commands",
@@ -73,16 +59,15 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "",
         "## Expected time",
         "",
-        f"Recorded on {cpu}: {_duration(total)} of container time in all, one run at a time.",
+        f"Recorded on {cpu}: {format_duration(total)} of container time in all, one run at a time.",
         "",
         "| experiment | runs | median per run | total |",
         "|---|---|---|---|",
     ]
     for name, runs in sorted(by_experiment.items()):
         durations = [r.duration_seconds or 0.0 for r in runs]
-        lines.append(
-            f"| {name} | {len(runs)} | {_duration(statistics.median(durations))} | {_duration(sum(durations))} |"
-        )
+        median, total_time = format_duration(statistics.median(durations)), format_duration(sum(durations))
+        lines.append(f"| {name} | {len(runs)} | {median} | {total_time} |")
     lines += [
         "",
         "## Expected results",
@@ -107,7 +92,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
             "",
             "| digest | size | where it was |",
             "|---|---|---|",
-            *(f"| `{e.digest}` | {_size(e.bytes)} | `{e.source}` |" for e in missing),
+            *(f"| `{e.digest}` | {format_bytes(e.bytes)} | `{e.source}` |" for e in missing),
         ]
     lines += [
         "",

@@ -32,7 +32,8 @@ from repro.ops.verify import latest_succeeded
 from repro.provenance.hashing import hash_tree
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
-from repro.store.archive import ImageArchive
+from repro.runner.transfer import export_image
+from repro.store.images import ImageArchive
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
@@ -118,7 +119,7 @@ def pack(
     chosen.require()
     records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
     output = Path(output)
-    archive = ImageArchive(chosen.root)
+    archive = ImageArchive(chosen.layout)
     _archive_images(chosen, archive, records, report)
     with tempfile.TemporaryDirectory(prefix="repro-pack-") as scratch:
         repositories = _bundles(records, Path(scratch), report)
@@ -196,7 +197,7 @@ def _archive_images(
     try:
         for image_id, digests in missing.items():
             resolve_recorded(engine, image_id, digests, archive=archive, progress=report)
-            archive.add(engine, image_id, report)
+            export_image(engine, archive, image_id, report)
     finally:
         engine.close()
 

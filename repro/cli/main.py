@@ -249,7 +249,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     from repro.artifact.pack import pack
     from repro.cli.render import format_bytes
-    from repro.manifest.model import parse_memory
+    from repro.units import parse_memory
 
     limit = parse_memory(args.max_input_size) if args.max_input_size else None
     kwargs = {"max_input_bytes": limit} if limit is not None else {}
@@ -333,8 +333,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from repro.manifest.model import parse_memory
     from repro.ops.build import DEFAULT_WARN_BYTES, build
+    from repro.units import parse_memory
 
     def progress(message: str) -> None:
         if message.startswith("warning"):

@@ -12,6 +12,7 @@ from repro.ops.verify import Verdict
 from repro.plan import Plan
 from repro.store.index import IndexRow
 from repro.store.record import RunRecord, Status
+from repro.units import format_bytes, format_duration
 from repro.workflow.session import Event, PlanReady, PointFinished, PointStarted
 
 __all__ = [
@@ -25,27 +26,6 @@ __all__ = [
     "table",
     "verdicts_table",
 ]
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def format_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover - the loop returns
 
 
 def verdicts_table(verdicts: Sequence[Verdict]) -> str:

@@ -19,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 
+from repro.units import parse_duration, parse_memory
+
 __all__ = [
     "Env",
     "EnvValue",
@@ -28,8 +30,6 @@ __all__ = [
     "Resources",
     "Scalar",
     "SecretFromHost",
-    "parse_duration",
-    "parse_memory",
     "split_name",
 ]
 
@@ -161,42 +161,6 @@ class Mount(_Strict):
         return _container_path(target)
 
 
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
-
-
-def parse_memory(value: int | str) -> int:
-    """``2g``, ``512m``, ``1.5GiB`` or a byte count → bytes (binary units, as Docker reads them)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
-    match = _MEMORY.fullmatch(str(value).strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a memory size (e.g. 512m, 2g)")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    multiplier = 1024 ** ("kmgt".index(unit) + 1) if unit else 1
-    size = int(number * multiplier)
-    if size <= 0:
-        raise ValueError("must be positive")
-    return size
-
-
-def parse_duration(value: int | float | str) -> float:
-    """``90``, ``90s``, ``1h30m``, ``2d`` → seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.fullmatch(str(value).strip())
-        if not match or not any(match.groups()):
-            raise ValueError(f"{value!r} is not a duration (e.g. 90s, 30m, 1h30m)")
-        days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
-        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
-    if seconds <= 0:
-        raise ValueError("must be positive")
-    return seconds
-
-
 def _memory(value: Any) -> int | str | None:
     if value is None:
         return None
@@ -216,7 +180,7 @@ def _timeout(value: Any) -> int | float | str | None:
 
 
 class Metrics(_Strict):
-    """Where a point's numbers are: an output file and its format (see :mod:`repro.metrics`)."""
+    """Where a point's numbers are: an output file and its format (see :mod:`repro.results.metrics`)."""
 
     file: str = Field(min_length=1)
     format: Literal["gem5-stats", "json", "csv"]

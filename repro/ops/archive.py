@@ -9,7 +9,8 @@ from pathlib import Path
 from repro.errors import ReproError, UsageError
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
-from repro.store.archive import ArchivedImage, ImageArchive
+from repro.runner.transfer import export_image
+from repro.store.images import ArchivedImage, ImageArchive
 from repro.store.store import Store
 
 __all__ = ["ArchiveReport", "archive"]
@@ -45,7 +46,7 @@ def archive(
         [chosen.load(row.id) for row in chosen.runs()] if every else [chosen.load(chosen.resolve(ref)) for ref in refs]
     )
     images = {record.image.id: record.image.repo_digests for record in records}
-    store_archive = ImageArchive(chosen.root)
+    store_archive = ImageArchive(chosen.layout)
     result = ArchiveReport(disk_bytes_before=store_archive.disk_bytes())
     engine = connect()
     try:
@@ -53,7 +54,7 @@ def archive(
             try:
                 if store_archive.get(image_id) is None:
                     resolve_recorded(engine, image_id, digests, progress=report)
-                result.images.append(store_archive.add(engine, image_id, report))
+                result.images.append(export_image(engine, store_archive, image_id, report))
             except ReproError as exc:
                 result.failed.append((image_id, str(exc)))
     finally:

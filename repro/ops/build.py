@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 from repro.errors import EngineError, ImageError, UsageError
 from repro.manifest.model import ImagePin
-from repro.ops.gc import BUILT_LABEL, STORE_LABEL
 from repro.ops.lock import lock
 from repro.provenance.hashing import hash_file
+from repro.runner import labels
 from repro.runner.engine import Engine, connect
 from repro.store.store import Store, atomic_write
 
@@ -153,7 +153,7 @@ def build(
                 rm=True,
                 forcerm=True,
                 decode=True,
-                labels={BUILT_LABEL: "1", STORE_LABEL: str(chosen.root)},
+                labels={labels.BUILT: "1", labels.STORE: str(chosen.root)},
             ):
                 if "error" in event:
                     raise ImageError(f"the build of {tag} failed: {str(event['error']).strip()}")
@@ -182,7 +182,7 @@ def build(
         )
     finally:
         engine.close()
-    path = chosen.root / "images" / "builds" / f"{record.image_id.removeprefix('sha256:')}.json"
+    path = chosen.layout.build_record(record.image_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, record.model_dump_json(indent=2).encode() + b"\n")
     result = BuildResult(record=record, record_path=path, largest=largest)

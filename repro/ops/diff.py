@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro.compare import FileComparison, compare_outputs
+from repro.results.outputs import FileComparison, compare_outputs
 from repro.store.record import RunRecord
 from repro.store.store import Store
 

@@ -8,20 +8,16 @@ the store or its archive needs, unless asked (``include_pinned``). Build cache o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro.runner.container import LABEL_PREFIX, LABEL_RUN
+from repro.runner import labels
 from repro.runner.engine import Engine, connect
-from repro.store.archive import ImageArchive
+from repro.store.images import ImageArchive
 from repro.store.store import Store
 
-__all__ = ["BUILT_LABEL", "STORE_LABEL", "GcReport", "gc"]
-
-BUILT_LABEL = f"{LABEL_PREFIX}.built"
-STORE_LABEL = f"{LABEL_PREFIX}.store"
+__all__ = ["GcReport", "gc"]
 
 
 @dataclass
@@ -42,7 +38,7 @@ class GcReport:
 
 def _pinned(store: Store) -> set[str]:
     needed = {record.image.id for record in store.records()}
-    needed.update(entry.id for entry in ImageArchive(store.root).entries())
+    needed.update(entry.id for entry in ImageArchive(store.layout).entries())
     return needed
 
 
@@ -70,7 +66,7 @@ def _containers(engine: Engine, report: GcReport, dry_run: bool) -> None:
     import docker.errors
 
     stopped: list[Any] = engine.client.containers.list(
-        all=True, filters={"label": LABEL_RUN, "status": ["created", "exited", "dead"]}
+        all=True, filters={"label": labels.RUN, "status": ["created", "exited", "dead"]}
     )
     for container in stopped:
         report.containers.append((container.id, container.name))
@@ -84,13 +80,12 @@ def _containers(engine: Engine, report: GcReport, dry_run: bool) -> None:
 def _images(engine: Engine, store: Store, report: GcReport, dry_run: bool, include_pinned: bool) -> None:
     import docker.errors
 
-    loaded_path = store.root / "images" / "loaded.json"
-    loaded = set(json.loads(loaded_path.read_text())) if loaded_path.is_file() else set()
+    loaded = ImageArchive(store.layout).loaded()
     pinned = _pinned(store) if store.exists else set()
     for image in engine.client.images.list(filters={"dangling": True}):
         image_id = str(image.id)
-        labels = image.attrs.get("Config", {}).get("Labels") or {}
-        built_here = BUILT_LABEL in labels and labels.get(STORE_LABEL) == str(store.root)
+        image_labels = image.attrs.get("Config", {}).get("Labels") or {}
+        built_here = labels.BUILT in image_labels and image_labels.get(labels.STORE) == str(store.root)
         if not built_here and image_id not in loaded:
             continue  # not repro's, or another store's: its records are not known here
         if image_id in pinned and not include_pinned:

@@ -32,7 +32,7 @@ from repro.provenance.hashing import hash_file, hash_tree
 from repro.provenance.statcache import StatCache
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
-from repro.store.archive import ImageArchive
+from repro.store.images import ImageArchive
 from repro.store.record import ImageRecord, InputRecord, RunRecord
 from repro.store.store import Store
 from repro.workflow.driver import drive
@@ -192,7 +192,7 @@ def _recorded_image(
             engine,
             original.image.id,
             original.image.repo_digests,
-            archive=ImageArchive(store.root),
+            archive=ImageArchive(store.layout),
             progress=report,
         )
     finally:

@@ -11,7 +11,8 @@ from repro.manifest.points import parse_sets
 from repro.plan import Plan, build_plan
 from repro.runner.engine import Engine, connect
 from repro.runner.image import resolve_image
-from repro.store.archive import ImageArchive
+from repro.runner.transfer import export_image
+from repro.store.images import ImageArchive
 from repro.store.record import ImageRecord, RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.bridge import Executor
@@ -103,12 +104,12 @@ def run(
     if not plan.to_run:
         return result
     engine = connect()
-    archive = ImageArchive(chosen.root)
+    archive = ImageArchive(chosen.layout)
     try:
         engine.check_network(manifest.model.network)
         image = image_record(manifest, engine, archive, report)
         if keep_image:
-            archive.add(engine, image.id, report)
+            export_image(engine, archive, image.id, report)
     finally:
         engine.close()
     if archive.get(image.id) is not None:

@@ -28,10 +28,11 @@ from repro.errors import UsageError
 from repro.execute import point_container
 from repro.manifest.load import load_manifest
 from repro.manifest.points import expand_points, parse_sets
-from repro.runner.container import LABEL_PREFIX, ContainerSpec, create_container
+from repro.runner import labels
+from repro.runner.container import ContainerSpec, create_container
 from repro.runner.engine import connect
 from repro.runner.image import resolve_image
-from repro.store.archive import ImageArchive
+from repro.store.images import ImageArchive
 from repro.store.store import Store, atomic_write
 
 __all__ = ["ShellSession", "shell"]
@@ -85,13 +86,13 @@ def shell(
     chosen = Store.locate(store, manifest.folder)
     chosen.create()
     session_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
-    scratch = chosen.root / "shells" / session_id
-    (scratch / "outputs").mkdir(parents=True)
+    scratch = chosen.layout.shell_outputs(session_id)
+    scratch.mkdir(parents=True)
     engine = connect()
     try:
-        facts = resolve_image(engine, manifest.model.image, archive=ImageArchive(chosen.root))
-        labels = {f"{LABEL_PREFIX}.shell": session_id, f"{LABEL_PREFIX}.store": str(chosen.root)}
-        spec = point_container(manifest, point, facts.id, scratch / "outputs", engine, labels, tuple(command))
+        facts = resolve_image(engine, manifest.model.image, archive=ImageArchive(chosen.layout))
+        shell_labels = {labels.SHELL: session_id, labels.STORE: str(chosen.root)}
+        spec = point_container(manifest, point, facts.id, scratch, engine, shell_labels, tuple(command))
         spec = dataclasses.replace(spec, timeout_seconds=None)  # an interactive session has no time limit
         session = ShellSession(
             id=session_id,
@@ -102,7 +103,7 @@ def shell(
             user=spec.user,
             started_at=datetime.now(UTC),
         )
-        path = chosen.root / "shells" / f"{session_id}.json"
+        path = chosen.layout.shell_session(session_id)
         atomic_write(path, session.model_dump_json(indent=2).encode())
         code = _interact(engine, spec)
         session = session.model_copy(update={"ended_at": datetime.now(UTC), "exit_code": code})

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from repro.compare import FileComparison, MetricsRule, compare_outputs, judged_identical
 from repro.errors import UsageError
 from repro.ops.rerun import rerun_records
+from repro.results.outputs import FileComparison, MetricsRule, compare_outputs, judged_identical
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.session import Event

@@ -8,14 +8,26 @@ import platform
 import socket
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from repro.runner.engine import Engine
+__all__ = ["EngineFacts", "HostFacts", "Versions", "host_facts", "tool_versions"]
 
-__all__ = ["HostFacts", "Versions", "host_facts", "tool_versions"]
+
+class EngineFacts(Protocol):
+    """What a connected container engine says about itself (``repro.runner.engine.Engine``)."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def os(self) -> str: ...
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def rootless(self) -> bool: ...
 
 
 class HostFacts(BaseModel):
@@ -74,7 +86,7 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
-def tool_versions(engine: Engine | None = None) -> Versions:
+def tool_versions(engine: EngineFacts | None = None) -> Versions:
     """The versions of repro, Python, Snakemake and the Docker SDK, plus the engine's if known."""
     from repro import __version__
 

@@ -2,7 +2,7 @@
 
 The container is removed on every path out of :func:`run_container`: success, a non-zero
 exit, a timeout, an engine error, and cancellation (Ctrl-C or SIGTERM, delivered through a
-:class:`Cancellation`). Every container carries ``repro.*`` labels naming its run, so one
+:class:`Cancellation`). Every container carries the labels of :mod:`repro.runner.labels` naming its run, so one
 left behind by a killed process (SIGKILL cannot be caught) can still be found.
 """
 
@@ -25,7 +25,6 @@ from repro.runner.engine import Engine
 
 __all__ = [
     "HOME",
-    "LABEL_RUN",
     "BindMount",
     "Cancellation",
     "ContainerOutcome",
@@ -37,8 +36,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-LABEL_PREFIX = "org.repro"
-LABEL_RUN = f"{LABEL_PREFIX}.run"
 HOME = "/home/repro"
 _REMOVE_ATTEMPTS = 5
 _STDOUT, _STDERR = 1, 2  # stream ids in the engine's multiplexed attach protocol

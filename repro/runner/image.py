@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from repro.errors import EngineError, ImageError
 from repro.manifest.model import ImagePin, split_name
 from repro.runner.engine import Engine
+from repro.runner.transfer import load_image
+from repro.store.images import ImageArchive
 
 __all__ = [
-    "Archive",
     "ImageFacts",
     "normalize_repository",
     "pin_for_tag",
@@ -51,16 +52,6 @@ def normalize_repository(name: str) -> str:
     return name
 
 
-class Archive(Protocol):
-    """Where images kept in the store can be found and loaded (see :mod:`repro.store.archive`)."""
-
-    def find(self, image_id: str | None, repository_digest: str | None) -> tuple[str, list[str]] | None:
-        """The archived image's ID and registry digests, for an ID or a ``repo@sha256:…``."""
-        ...
-
-    def load_into(self, engine: Engine, image_id: str) -> None: ...
-
-
 def _facts(attrs: dict[str, Any], how: str, known_digests: tuple[str, ...] = ()) -> ImageFacts:
     return ImageFacts(
         id=str(attrs["Id"]),
@@ -77,7 +68,7 @@ def resolve_image(
     pin: ImagePin,
     *,
     pull: bool = True,
-    archive: Archive | None = None,
+    archive: ImageArchive | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ImageFacts:
     """Find ``pin``'s content and verify it: in the engine, else pulled by digest, else loaded
@@ -125,7 +116,7 @@ def resolve_image(
 
 def _from_archive(
     engine: Engine,
-    archive: Archive,
+    archive: ImageArchive,
     image_id: str | None,
     repository_digest: str | None,
     progress: Callable[[str], None] | None,
@@ -134,10 +125,10 @@ def _from_archive(
     found = archive.find(image_id, repository_digest)
     if found is None:
         return None
-    loaded_id, digests = found
+    loaded_id, digests = found.id, found.repo_digests
     if progress:
         progress(f"loading {loaded_id[:19]}… from the store's archive")
-    archive.load_into(engine, loaded_id)
+    load_image(engine, archive, loaded_id)
     attrs = _inspect(engine, loaded_id)
     if attrs is None:
         raise ImageError(f"image {loaded_id} was loaded from the archive but the engine does not show it")
@@ -150,7 +141,7 @@ def resolve_recorded(
     image_id: str,
     repo_digests: list[str],
     *,
-    archive: Archive | None = None,
+    archive: ImageArchive | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ImageFacts:
     """The image a record ran, by its ID: in the engine, else pulled by one of its registry

@@ -1,18 +1,31 @@
 """The store: a folder of run records, logs and outputs, with an SQLite index.
 
-Layout of the embedded store (``.repro/`` beside the manifest's git root by default)::
+This module owns the store's layout: every path under the store is built by
+:class:`StoreLayout`, and nowhere else. The embedded store is ``.repro/`` at the manifest's
+git root by default::
 
     .repro/
-      store.json               marks the folder as a store; format version
-      index.sqlite             the index (a cache: rebuilt from records by `repro reindex`)
-      runs/<run id>/           one folder per run
-        record.json            the run record (written atomically; final records never change)
-        stdout.log stderr.log  the container's output streams
-        git.diff               the uncommitted changes, when the tree was dirty
-        outputs/               the container's output folder (the only writable mount)
-      points/<key>.json        the newest succeeded run of each point (Snakemake's job output)
-      plans/<id>.json          the points handed to Snakemake for one `repro run`
-      blobs/sha256/<hex>       content-addressed files shared by runs (diffs)
+      store.json                 marks the folder as a store; format version
+      .gitignore                 keeps the store out of the repository it sits in
+      index.sqlite               the index (a cache: rebuilt from records by `repro reindex`)
+      runs/<run id>/             one folder per run
+        record.json              the run record (written atomically; final records never change)
+        stdout.log stderr.log    the container's output streams
+        git.diff                 the uncommitted changes, when the tree was dirty
+        outputs/                 the container's output folder (the only writable mount)
+      points/<key>.json          the newest succeeded run of each point (Snakemake's job output)
+      plans/<id>.json            the points handed to Snakemake for one `repro run`
+      blobs/sha256/<hex>         content-addressed files shared by runs (diffs)
+      cache/digests.sqlite       input digests by file status (a cache: may be deleted)
+      images/                    images kept by `repro archive` (see repro.store.images)
+        blobs/sha256/<hex>       configs and layers, content-addressed, read-only
+        <image id hex>.json      what makes up one image
+        loaded.json              images repro loaded into the engine (`repro gc` may remove them)
+        builds/<image id>.json   what went into an image `repro build` made
+        tmp/                     scratch space while loading an image
+      shells/<id>.json           `repro shell` sessions (never runs)
+      shells/<id>/outputs/       a shell session's scratch output folder
+      relocations.json           where an unpacked artifact's repositories and inputs are now
 """
 
 from __future__ import annotations
@@ -33,9 +46,9 @@ from pydantic import ValidationError
 from repro.errors import StoreError, UsageError
 from repro.provenance.statcache import StatCache
 from repro.store.index import Index, IndexRow
-from repro.store.record import RunRecord
+from repro.store.record import RunRecord, Status
 
-__all__ = ["STORE_ENV", "RunFolder", "Store", "atomic_write", "find_git_root"]
+__all__ = ["STORE_ENV", "RunFolder", "Store", "StoreLayout", "atomic_write", "find_git_root"]
 
 _log = logging.getLogger(__name__)
 
@@ -74,6 +87,93 @@ def find_git_root(start: Path) -> Path | None:
 
 
 @dataclass(frozen=True)
+class StoreLayout:
+    """Every path under a store's root (see the module's docstring for the picture)."""
+
+    root: Path
+
+    @property
+    def marker(self) -> Path:
+        return self.root / "store.json"
+
+    @property
+    def gitignore(self) -> Path:
+        return self.root / ".gitignore"
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.sqlite"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def run(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    @property
+    def points(self) -> Path:
+        return self.root / "points"
+
+    def point_marker(self, key: str) -> Path:
+        return self.points / f"{key}.json"
+
+    @property
+    def plans(self) -> Path:
+        return self.root / "plans"
+
+    def plan(self, plan_id: str) -> Path:
+        return self.plans / f"{plan_id}.json"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs" / "sha256"
+
+    def blob(self, hex_digest: str) -> Path:
+        return self.blobs / hex_digest
+
+    @property
+    def digest_cache(self) -> Path:
+        return self.root / "cache" / "digests.sqlite"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def image_blobs(self) -> Path:
+        return self.images / "blobs" / "sha256"
+
+    def image_entry(self, image_id: str) -> Path:
+        return self.images / f"{image_id.removeprefix('sha256:')}.json"
+
+    @property
+    def images_loaded(self) -> Path:
+        return self.images / "loaded.json"
+
+    @property
+    def images_scratch(self) -> Path:
+        return self.images / "tmp"
+
+    def build_record(self, image_id: str) -> Path:
+        return self.images / "builds" / f"{image_id.removeprefix('sha256:')}.json"
+
+    @property
+    def shells(self) -> Path:
+        return self.root / "shells"
+
+    def shell_session(self, session_id: str) -> Path:
+        return self.shells / f"{session_id}.json"
+
+    def shell_outputs(self, session_id: str) -> Path:
+        return self.shells / session_id / "outputs"
+
+    @property
+    def relocations(self) -> Path:
+        return self.root / "relocations.json"
+
+
+@dataclass(frozen=True)
 class RunFolder:
     """The folder of one run."""
 
@@ -102,7 +202,8 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
-        self.index = Index(self.root / "index.sqlite")
+        self.layout = StoreLayout(self.root)
+        self.index = Index(self.layout.index)
 
     @classmethod
     def locate(cls, explicit: Path | str | None = None, near: Path | None = None) -> Store:
@@ -117,21 +218,21 @@ class Store:
 
     @property
     def exists(self) -> bool:
-        return (self.root / "store.json").is_file()
+        return self.layout.marker.is_file()
 
     def create(self) -> None:
         """Make the folder a store (idempotent; also completes a store unpacked from an artifact)."""
         try:
-            for sub in ("runs", "points", "plans", "blobs/sha256"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            for folder in (self.layout.runs, self.layout.points, self.layout.plans, self.layout.blobs):
+                folder.mkdir(parents=True, exist_ok=True)
             if self.exists:
                 return
             # A store inside a git tree must not make the tree dirty.
-            gitignore = self.root / ".gitignore"
+            gitignore = self.layout.gitignore
             if not gitignore.exists():
                 gitignore.write_text("# repro's store: runs, logs and outputs are not source\n*\n")
             self.index.put_many([])  # creates the index (WAL, schema) before any parallel writer
-            atomic_write(self.root / "store.json", json.dumps({"repro_store": STORE_FORMAT}).encode() + b"\n")
+            atomic_write(self.layout.marker, json.dumps({"repro_store": STORE_FORMAT}).encode() + b"\n")
         except OSError as exc:
             raise StoreError(f"cannot create the store at {self.root}: {exc.strerror}") from exc
 
@@ -146,7 +247,7 @@ class Store:
         self.create()
         for _ in range(100):
             run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
-            path = self.root / "runs" / run_id
+            path = self.layout.run(run_id)
             try:
                 path.mkdir()
             except FileExistsError:
@@ -156,10 +257,10 @@ class Store:
             if outputs_mode != 0o755:
                 (path / "outputs").chmod(outputs_mode)
             return RunFolder(run_id, path)
-        raise StoreError(f"cannot allocate a run id under {self.root / 'runs'}")
+        raise StoreError(f"cannot allocate a run id under {self.layout.runs}")
 
     def run_folder(self, run_id: str) -> RunFolder:
-        return RunFolder(run_id, self.root / "runs" / run_id)
+        return RunFolder(run_id, self.layout.run(run_id))
 
     def write_record(self, record: RunRecord) -> None:
         """Write ``record`` atomically and index it; a final record is never overwritten."""
@@ -199,7 +300,7 @@ class Store:
 
     def resolve(self, ref: str) -> str:
         """A run id from a unique prefix of it."""
-        if (self.root / "runs" / ref / "record.json").is_file():
+        if self.run_folder(ref).record.is_file():
             return ref
         matches = self.index.ids_starting_with(ref) if self.exists else []
         if len(matches) == 1:
@@ -210,17 +311,26 @@ class Store:
 
     def records(self) -> Iterator[RunRecord]:
         """Every readable record on disk (corrupt ones are skipped)."""
-        runs = self.root / "runs"
+        runs = self.layout.runs
         if not runs.is_dir():
             return
         for folder in sorted(runs.iterdir()):
             try:
-                yield RunRecord.model_validate_json((folder / "record.json").read_bytes())
+                yield RunRecord.model_validate_json(self.run_folder(folder.name).record.read_bytes())
             except (OSError, ValidationError):
                 continue
 
     def runs(self, limit: int | None = None, name: str | None = None) -> list[IndexRow]:
         return self.index.rows(limit=limit, name=name) if self.exists else []
+
+    def latest_succeeded(self) -> list[str]:
+        """The newest succeeded run of every point key in the store, oldest first (what
+        ``verify --all`` and ``pack --all`` take)."""
+        seen: dict[str, str] = {}
+        for row in self.runs():  # newest first
+            if row.status is Status.SUCCEEDED and row.key not in seen:
+                seen[row.key] = row.id
+        return sorted(seen.values())
 
     def rebuild_index(self) -> int:
         """Rebuild the index from the records on disk; return how many runs it holds."""
@@ -234,34 +344,44 @@ class Store:
         """Where recorded repositories and inputs are now (``relocations.json``, written by
         ``repro unpack``): ``{"repositories": {old root: path}, "inputs": {digest: path}}``."""
         try:
-            data = json.loads((self.root / "relocations.json").read_text())
+            data = json.loads(self.layout.relocations.read_text())
         except FileNotFoundError:
             return {"repositories": {}, "inputs": {}}
         except (OSError, ValueError) as exc:
-            raise StoreError(f"{self.root / 'relocations.json'} is unreadable ({exc}); fix or delete it") from exc
+            raise StoreError(f"{self.layout.relocations} is unreadable ({exc}); fix or delete it") from exc
         return {
             "repositories": dict(data.get("repositories") or {}),
             "inputs": dict(data.get("inputs") or {}),
         }
 
+    def write_relocations(self, repositories: dict[str, str], inputs: dict[str, str]) -> None:
+        """Say where recorded repositories (old root → path) and inputs (digest → path) are now."""
+        data = {"repositories": repositories, "inputs": inputs}
+        atomic_write(self.layout.relocations, json.dumps(data, indent=2).encode() + b"\n")
+
     def digest_cache(self) -> StatCache | None:
         """The stat-keyed digest cache of this store (None while the store does not exist)."""
-        return StatCache(self.root / "cache" / "digests.sqlite") if self.exists else None
+        return StatCache(self.layout.digest_cache) if self.exists else None
 
     # -- points and blobs -------------------------------------------------------------------------
 
     def point_marker(self, key: str) -> Path:
         """The file that says which run last succeeded for ``key`` (a Snakemake job's output)."""
-        return self.root / "points" / f"{key}.json"
+        return self.layout.point_marker(key)
 
     def mark_point(self, key: str, run_id: str) -> None:
-        marker = {"run": run_id, "record": f"runs/{run_id}/record.json", "outputs": f"runs/{run_id}/outputs"}
+        folder = self.run_folder(run_id)
+        marker = {
+            "run": run_id,
+            "record": folder.record.relative_to(self.root).as_posix(),
+            "outputs": folder.outputs.relative_to(self.root).as_posix(),
+        }
         atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n")
 
     def put_blob(self, data: bytes) -> Path:
         """Store ``data`` once by its sha256 and return its path."""
         digest = hashlib.sha256(data).hexdigest()
-        path = self.root / "blobs" / "sha256" / digest
+        path = self.layout.blob(digest)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, data)

@@ -31,7 +31,7 @@ from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
 from repro.plan import Plan, PlannedPoint, build_plan
 from repro.runner.engine import connect
-from repro.store.archive import ImageArchive
+from repro.store.images import ImageArchive
 from repro.store.store import Store
 
 __all__ = ["Experiment", "experiment", "outputs", "rules"]
@@ -83,7 +83,7 @@ def experiment(
     plan = build_plan(loaded, chosen, parse_sets(sets), force=True)  # git state always: the plan is named by it
     engine = connect()
     try:
-        image = image_record(loaded, engine, ImageArchive(chosen.root))
+        image = image_record(loaded, engine, ImageArchive(chosen.layout))
     finally:
         engine.close()
     identity = json.dumps(

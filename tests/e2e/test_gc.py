@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from repro.ops.gc import BUILT_LABEL, STORE_LABEL
+from repro.runner import labels
 from tests.conftest import Image, Project
 
 pytestmark = pytest.mark.docker
@@ -20,7 +20,7 @@ def repro_built_image(client: docker.DockerClient, busybox: Image, content: str,
     with tempfile.TemporaryDirectory() as context:
         (Path(context) / "content.txt").write_text(content)
         (Path(context) / "Dockerfile").write_text(
-            f'FROM {busybox.id}\nLABEL {BUILT_LABEL}=1 {STORE_LABEL}="{store}"\nCOPY content.txt /content.txt\n'
+            f'FROM {busybox.id}\nLABEL {labels.BUILT}=1 {labels.STORE}="{store}"\nCOPY content.txt /content.txt\n'
         )
         image, _ = client.images.build(path=context, rm=True)
     return str(image.id)

@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from repro.store import Store
-from repro.store.archive import ImageArchive
+from repro.store.images import ImageArchive
 from tests.conftest import Image, Project, Registry, build_variant, push, remove_image
 
 pytestmark = pytest.mark.docker
@@ -183,9 +183,9 @@ def test_a_tampered_archive_is_refused_and_nothing_is_loaded(
     project.commit()
     assert project.repro("run", "exp.yaml", "--archive").code == 0
     original = only_run(project)
-    entry = ImageArchive(project.store).get(image_id)
+    entry = ImageArchive(Store(project.store).layout).get(image_id)
     assert entry is not None
-    layer = ImageArchive(project.store).blobs / entry.layers[-1].removeprefix("sha256:")
+    layer = ImageArchive(Store(project.store).layout).blobs / entry.layers[-1].removeprefix("sha256:")
     layer.chmod(0o644)
     data = bytearray(layer.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -311,7 +311,7 @@ def test_a_layer_shared_by_two_archived_images_is_stored_once(
     layers = [set(image["layers"]) for image in report["images"]]
     shared = layers[0] & layers[1]
     assert shared, "both images sit on the busybox layers"
-    archive = ImageArchive(project.store)
+    archive = ImageArchive(Store(project.store).layout)
     shared_bytes = sum((archive.blobs / d.removeprefix("sha256:")).stat().st_size for d in shared)
     assert report["disk_bytes"] == report["image_bytes"] - shared_bytes
     # Archiving again adds nothing.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.metrics import MetricsError, parse_gem5_stats, read_metrics, same_metrics
+from repro.results.metrics import MetricsError, parse_gem5_stats, read_metrics, same_metrics
 
 DATA = Path(__file__).parent.parent / "data"
 

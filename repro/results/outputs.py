@@ -91,7 +91,7 @@ def compare_outputs(
 
 
 def _by_metrics(path: str, old: str | None, new: str | None, rule: MetricsRule) -> FileComparison:
-    from repro.metrics import MetricsError, read_metrics, same_metrics
+    from repro.results.metrics import MetricsError, read_metrics, same_metrics
 
     try:
         differing = same_metrics(

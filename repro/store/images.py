@@ -6,11 +6,9 @@ layer shared by several images is stored once. Loading first checks every part a
 name and the chain config → layers, so a corrupted or tampered archive is refused before the
 engine sees a byte of it; after loading, the engine's image ID must be the archived one.
 
-Layout under the store::
-
-    images/
-      blobs/sha256/<hex>      configs and layers, content-addressed, read-only
-      <image id hex>.json     what makes up one image (config, layers, tags, digests)
+The paths are the store's (:class:`repro.store.store.StoreLayout`); moving images in and out
+of an engine is the runner's (:mod:`repro.runner.transfer`): this module only reads and writes
+the archive's own files.
 """
 
 from __future__ import annotations
@@ -23,17 +21,17 @@ import posixpath
 import secrets
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from repro.errors import EngineError, ImageError, StoreError
+from repro.errors import ImageError, StoreError
 from repro.provenance.hashing import hash_file
-from repro.runner.engine import Engine
-from repro.store.store import atomic_write
+from repro.store.store import StoreLayout, atomic_write
 
 __all__ = ["ArchiveError", "ArchivedImage", "ImageArchive"]
 
@@ -86,14 +84,15 @@ class _ChunkReader(io.RawIOBase):
 class ImageArchive:
     """The ``images/`` folder of a store."""
 
-    def __init__(self, store_root: Path) -> None:
-        self.root = store_root / "images"
-        self.blobs = self.root / "blobs" / "sha256"
+    def __init__(self, layout: StoreLayout) -> None:
+        self.layout = layout
+        self.root = layout.images
+        self.blobs = layout.image_blobs
 
     # -- reading --------------------------------------------------------------------------------
 
     def entry_path(self, image_id: str) -> Path:
-        return self.root / f"{image_id.removeprefix('sha256:')}.json"
+        return self.layout.image_entry(image_id)
 
     def get(self, image_id: str) -> ArchivedImage | None:
         path = self.entry_path(image_id)
@@ -122,18 +121,12 @@ class ImageArchive:
                 return entry
         return None
 
-    def find(self, image_id: str | None, repository_digest: str | None) -> tuple[str, list[str]] | None:
-        """The archived image with this ID, or that had this ``repo@sha256:…`` (runner's protocol)."""
+    def find(self, image_id: str | None, repository_digest: str | None) -> ArchivedImage | None:
+        """The archived image with this ID, or that had this ``repo@sha256:…``."""
         entry = self.get(image_id) if image_id else None
         if entry is None and repository_digest:
             entry = self.find_by_digest(repository_digest)
-        return (entry.id, entry.repo_digests) if entry else None
-
-    def load_into(self, engine: Engine, image_id: str) -> None:
-        entry = self.get(image_id)
-        if entry is None:
-            raise ArchiveError(f"image {image_id} is not in the store's archive")
-        self.load(engine, entry)
+        return entry
 
     def disk_bytes(self) -> int:
         """Bytes the archive's blobs take on disk (each shared layer counted once)."""
@@ -143,25 +136,15 @@ class ImageArchive:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def add(self, engine: Engine, image_id: str, progress: Callable[[str], None] | None = None) -> ArchivedImage:
-        """Archive the engine's image ``image_id`` (idempotent); return its entry."""
+    def ingest(
+        self, chunks: Iterable[bytes], image_id: str, repo_tags: list[str], repo_digests: list[str]
+    ) -> ArchivedImage:
+        """Archive the image ``image_id`` from its ``docker save`` stream (idempotent)."""
         existing = self.get(image_id)
         if existing is not None:
             return existing
-        import docker.errors
-        import requests.exceptions
-
-        try:
-            attrs = engine.client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]  # untyped in types-docker
-            if progress:
-                progress(f"archiving {image_id[:19]}… ({attrs.get('Size', 0) / 1e6:.0f} MB)")
-            stream = engine.client.api.get_image(image_id, chunk_size=_CHUNK)
-            members = self._ingest(_ChunkReader(stream))
-        except docker.errors.ImageNotFound as exc:
-            raise ImageError(f"image {image_id} is not in the engine, so it cannot be archived") from exc
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise EngineError(f"the engine failed to export image {image_id[:19]}…: {exc}") from exc
-        entry = self._entry_from(image_id, members, attrs)
+        members = self._ingest(_ChunkReader(chunks))
+        entry = self._entry_from(image_id, members, repo_tags, repo_digests)
         atomic_write(self.entry_path(image_id), entry.model_dump_json(indent=2).encode() + b"\n")
         return entry
 
@@ -225,7 +208,9 @@ class ImageArchive:
             atomic_write(target, value, mode=0o444)
         return digest
 
-    def _entry_from(self, image_id: str, members: dict[str, str | bytes], attrs: dict[str, Any]) -> ArchivedImage:
+    def _entry_from(
+        self, image_id: str, members: dict[str, str | bytes], repo_tags: list[str], repo_digests: list[str]
+    ) -> ArchivedImage:
         manifest_raw = members.get("manifest.json")
         if not isinstance(manifest_raw, bytes):
             raise StoreError(f"the engine's export of {image_id[:19]}… has no manifest.json; cannot archive it")
@@ -241,8 +226,8 @@ class ImageArchive:
         return ArchivedImage(
             id=image_id,
             layers=layers,
-            repo_tags=list(attrs.get("RepoTags") or []),
-            repo_digests=list(attrs.get("RepoDigests") or []),
+            repo_tags=list(repo_tags),
+            repo_digests=list(repo_digests),
             bytes=size,
             archived_at=datetime.now(UTC),
         )
@@ -265,36 +250,30 @@ class ImageArchive:
         if config.get("rootfs", {}).get("diff_ids") != entry.layers:
             raise ArchiveError(f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it")
 
-    def load(self, engine: Engine, entry: ArchivedImage) -> None:
-        """Verify, then load ``entry`` into the engine (untagged: loading never moves a tag)."""
+    @contextmanager
+    def bundle(self, entry: ArchivedImage) -> Iterator[Path]:
+        """``entry`` as a ``docker load`` tar (untagged: loading never moves a tag), verified
+        first; the file is removed afterwards."""
         self.verify(entry)
-        import docker.errors
-        import requests.exceptions
-
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        bundle = tmp / f"load-{secrets.token_hex(6)}.tar"
+        scratch = self.layout.images_scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        path = scratch / f"load-{secrets.token_hex(6)}.tar"
         try:
-            self._write_bundle(entry, bundle)
-            with bundle.open("rb") as data:
-                for event in engine.client.api.load_image(data):  # type: ignore[no-untyped-call]  # untyped in types-docker
-                    if isinstance(event, dict) and event.get("error"):
-                        raise ArchiveError(f"the engine refused the archived image: {event['error']}")
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise EngineError(f"the engine failed to load the archived image {entry.id[:19]}…: {exc}") from exc
+            self._write_bundle(entry, path)
+            yield path
         finally:
-            bundle.unlink(missing_ok=True)
-        loaded = engine.client.api.inspect_image(entry.id)  # type: ignore[no-untyped-call]  # untyped in types-docker
-        if loaded.get("Id") != entry.id:
-            raise ArchiveError(f"the engine loaded {loaded.get('Id')} instead of {entry.id}")
-        self._remember_loaded(entry.id)
+            path.unlink(missing_ok=True)
 
-    def _remember_loaded(self, image_id: str) -> None:
-        """Note that repro put this (untagged) image into the engine: ``repro gc`` may take it back."""
-        path = self.root / "loaded.json"
-        loaded = set(json.loads(path.read_text())) if path.is_file() else set()
+    def loaded(self) -> set[str]:
+        """Images repro loaded into the engine from this archive (``repro gc`` may take them back)."""
+        path = self.layout.images_loaded
+        return set(json.loads(path.read_text())) if path.is_file() else set()
+
+    def remember_loaded(self, image_id: str) -> None:
+        """Note that repro put this (untagged) image into the engine."""
+        loaded = self.loaded()
         loaded.add(image_id)
-        atomic_write(path, json.dumps(sorted(loaded)).encode() + b"\n")
+        atomic_write(self.layout.images_loaded, json.dumps(sorted(loaded)).encode() + b"\n")
 
     def _write_bundle(self, entry: ArchivedImage, path: Path) -> None:
         manifest = [

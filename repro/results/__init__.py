@@ -1,0 +1,1 @@
+"""Results: the numbers a run's output files hold, and how two runs' outputs compare."""
