@@ -4,6 +4,10 @@ Everything the points of one ``repro run`` have in common is established once, b
 container starts: the image (found and verified), the git state, and the content digest of
 each mount. The plan is written to the store as JSON, which is how Snakemake jobs — threads of
 this process, or processes on cluster nodes — learn what to run.
+
+This module owns the plan: building it (:func:`build_plan`), pinning it to the image and the
+engine that will run it (:func:`find_image`, :meth:`Plan.pinned_to`), its id
+(:func:`new_plan_id`) and where it is written (:meth:`Plan.write`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,18 @@ from repro.manifest.points import Point, Settings, expand_points, make_point, po
 from repro.provenance.git import git_state
 from repro.provenance.hashing import hash_tree
 from repro.provenance.statcache import StatCache
+from repro.runner.engine import Engine
+from repro.runner.image import resolve_image
+from repro.store.images import ImageArchive
 from repro.store.record import GitRecord, ImageRecord, InputRecord
 from repro.store.store import Store, atomic_write
 
-__all__ = ["Plan", "PlannedPoint", "build_plan", "hash_inputs", "load_plan"]
+__all__ = ["Plan", "PlannedPoint", "build_plan", "find_image", "hash_inputs", "load_plan", "new_plan_id"]
+
+
+def new_plan_id() -> str:
+    """A fresh plan id that sorts by creation time."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
 
 
 class PlannedPoint(BaseModel):
@@ -74,9 +86,24 @@ class Plan(BaseModel):
         """The resolved point behind ``planned``."""
         return make_point(manifest.model, planned.params, planned.index, self.axes)
 
-    def write(self, store: Store) -> Path:
+    def pinned_to(self, image: ImageRecord, engine: Engine) -> Plan:
+        """This plan, run by ``engine`` with the verified ``image`` (what its jobs connect to)."""
+        return self.model_copy(
+            update={
+                "image": image,
+                "engine_host": engine.host,
+                "engine_api": engine.api_version,
+                "engine_runtime": engine.runtime,
+            }
+        )
+
+    def write(self, store: Store, *, once: bool = False) -> Path:
+        """Write the plan into ``store``; with ``once``, keep a plan file already there (plans
+        named by content: the same content, written by another process)."""
         store.create()
-        path = store.root / "plans" / f"{self.id}.json"
+        path = store.layout.plan(self.id)
+        if once and path.exists():
+            return path
         try:
             atomic_write(path, self.model_dump_json().encode())
         except OSError as exc:
@@ -98,7 +125,6 @@ def build_plan(
     *,
     force: bool = False,
     dry_run: bool = False,
-    image: ImageRecord | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Plan:
     """Expand ``manifest`` into keyed points and decide which already succeeded.
@@ -139,14 +165,13 @@ def build_plan(
             manifest_path=_relative(manifest.path.resolve(), state.root),
         )
     return Plan(
-        id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}",
+        id=new_plan_id(),
         created_at=datetime.now(UTC),
         store=str(store.root),
         manifest_path=str(manifest.path),
         manifest_sha256=manifest.sha256,
         manifest_name=model.name,
         axes=axes,
-        image=image,
         git=git_record,
         diff_blob=diff_blob,
         inputs=inputs,
@@ -155,6 +180,27 @@ def build_plan(
             for p, key in keyed
         ],
         force=force,
+    )
+
+
+def find_image(
+    manifest: ManifestFile,
+    engine: Engine,
+    archive: ImageArchive | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ImageRecord:
+    """Find and verify the manifest's pinned image (the engine, a registry, or the archive)."""
+    pin = manifest.model.image
+    facts = resolve_image(engine, pin, archive=archive, progress=progress)
+    return ImageRecord(
+        reference=pin.name if pin.kind == "id" else f"{pin.name}@{pin.digest}",
+        pin_kind=pin.kind,
+        pinned=pin.digest,
+        id=facts.id,
+        repo_digests=list(facts.repo_digests),
+        os=facts.os,
+        architecture=facts.architecture,
+        variant=facts.variant,
     )
 
 

@@ -28,7 +28,6 @@ from repro.artifact.guide import evaluation_guide
 from repro.artifact.rocrate import crate_metadata
 from repro.errors import ReproError, UsageError
 from repro.manifest.load import load_manifest
-from repro.ops.verify import latest_succeeded
 from repro.provenance.hashing import hash_tree
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
@@ -94,7 +93,7 @@ def select_runs(store: Store, refs: Sequence[str], manifests: Sequence[str], eve
         raise UsageError("give run ids, --manifest MANIFEST, or --all (one of them)")
     if refs:
         return [store.load(store.resolve(ref)) for ref in refs]
-    newest = [store.load(run_id) for run_id in latest_succeeded(store)]
+    newest = [store.load(run_id) for run_id in store.latest_succeeded()]
     if every:
         return newest
     names = {load_manifest(path).model.name for path in manifests}

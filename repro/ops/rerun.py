@@ -16,7 +16,6 @@ one rebuilt tree, one Snakemake invocation, ``jobs`` containers at a time.
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +25,11 @@ from pathlib import Path
 from repro.errors import Interrupted, ReproError, SetupError
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import make_point, point_key
-from repro.plan import Plan, PlannedPoint
+from repro.plan import Plan, PlannedPoint, new_plan_id
 from repro.provenance.git import rebuilt_tree
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.provenance.statcache import StatCache
-from repro.runner.engine import connect
+from repro.runner.engine import Engine, connect
 from repro.runner.image import resolve_recorded
 from repro.store.images import ImageArchive
 from repro.store.record import ImageRecord, InputRecord, RunRecord
@@ -159,32 +158,29 @@ def _rerun_group(
                     reproduces=original.id,
                 )
             )
-        image, engine_host, engine_api, engine_runtime = _recorded_image(store, first, report)
+        image, engine = _recorded_image(store, first, report)
         diff = store.run_folder(first.id).path / "git.diff"
         plan = Plan(
-            id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}",
+            id=new_plan_id(),
             created_at=datetime.now(UTC),
             store=str(store.root),
             manifest_path=str(manifest.path),
             manifest_sha256=manifest.sha256,
             manifest_name=manifest.model.name,
             axes=[],
-            image=image,
-            engine_host=engine_host,
-            engine_api=engine_api,
-            engine_runtime=engine_runtime,
             git=first.git,
             diff_blob=str(store.put_blob(diff.read_bytes())) if first.git and first.git.diff else None,
             inputs=inputs,
             points=points,
             force=True,
-        )
+        ).pinned_to(image, engine)
         return drive(plan, manifest, store, jobs=jobs, report=report, verbose=verbose)
 
 
 def _recorded_image(
     store: Store, original: RunRecord, report: Callable[[Event | str], None] | None
-) -> tuple[ImageRecord, str, str, str]:
+) -> tuple[ImageRecord, Engine]:
+    """The image ``original`` ran, found and verified, and the engine that has it."""
     engine = connect()
     try:
         engine.check_network(original.container.network)
@@ -199,7 +195,7 @@ def _recorded_image(
         engine.close()
     digests = list(facts.repo_digests) or original.image.repo_digests
     image = original.image.model_copy(update={"repo_digests": digests})
-    return image, engine.host, engine.api_version, engine.runtime
+    return image, engine
 
 
 @contextmanager

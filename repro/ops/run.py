@@ -8,18 +8,17 @@ from pathlib import Path
 
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import parse_sets
-from repro.plan import Plan, build_plan
-from repro.runner.engine import Engine, connect
-from repro.runner.image import resolve_image
+from repro.plan import Plan, build_plan, find_image
+from repro.runner.engine import connect
 from repro.runner.transfer import export_image
 from repro.store.images import ImageArchive
-from repro.store.record import ImageRecord, RunRecord, Status
+from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.bridge import Executor
 from repro.workflow.driver import drive
 from repro.workflow.session import Event
 
-__all__ = ["RunResult", "image_record", "plan_run", "run"]
+__all__ = ["RunResult", "plan_run", "run"]
 
 
 @dataclass
@@ -43,27 +42,6 @@ class RunResult:
     def missing(self) -> int:
         """Points that should have run but left no record (cancelled before they started)."""
         return len(self.plan.to_run) - len(self.records)
-
-
-def image_record(
-    manifest: ManifestFile,
-    engine: Engine,
-    archive: ImageArchive | None = None,
-    report: Callable[[str], None] | None = None,
-) -> ImageRecord:
-    """Find and verify the manifest's pinned image (the engine, a registry, or the archive)."""
-    pin = manifest.model.image
-    facts = resolve_image(engine, pin, archive=archive, progress=report)
-    return ImageRecord(
-        reference=pin.name if pin.kind == "id" else f"{pin.name}@{pin.digest}",
-        pin_kind=pin.kind,
-        pinned=pin.digest,
-        id=facts.id,
-        repo_digests=list(facts.repo_digests),
-        os=facts.os,
-        architecture=facts.architecture,
-        variant=facts.variant,
-    )
 
 
 def plan_run(
@@ -107,21 +85,14 @@ def run(
     archive = ImageArchive(chosen.layout)
     try:
         engine.check_network(manifest.model.network)
-        image = image_record(manifest, engine, archive, report)
+        image = find_image(manifest, engine, archive, report)
         if keep_image:
             export_image(engine, archive, image.id, report)
     finally:
         engine.close()
     if archive.get(image.id) is not None:
         image = image.model_copy(update={"archive": str(archive.entry_path(image.id).relative_to(chosen.root))})
-    plan = plan.model_copy(
-        update={
-            "image": image,
-            "engine_host": engine.host,
-            "engine_api": engine.api_version,
-            "engine_runtime": engine.runtime,
-        }
-    )
+    plan = plan.pinned_to(image, engine)
     result.plan = plan
     result.records, result.interrupted = drive(
         plan, manifest, chosen, jobs=jobs, report=report, executor=executor, verbose=verbose

@@ -56,15 +56,6 @@ def _compare(store: Store, original: RunRecord, rerun: RunRecord | None) -> list
     return compare_outputs(original.outputs, rerun.outputs if rerun else None, files, rule)
 
 
-def latest_succeeded(store: Store) -> list[str]:
-    """The newest succeeded run of every point key in the store, oldest first."""
-    seen: dict[str, str] = {}
-    for row in store.runs():  # newest first
-        if row.status is Status.SUCCEEDED and row.key not in seen:
-            seen[row.key] = row.id
-    return sorted(seen.values())
-
-
 def verify(
     refs: Sequence[str] = (),
     *,
@@ -82,7 +73,7 @@ def verify(
     chosen.require()
     if every == bool(refs):
         raise UsageError("give run ids, or --all (not both)")
-    run_ids = latest_succeeded(chosen) if every else [chosen.resolve(ref) for ref in refs]
+    run_ids = chosen.latest_succeeded() if every else [chosen.resolve(ref) for ref in refs]
     originals = [chosen.load(run_id) for run_id in run_ids]
     verdicts = []
     for result in rerun_records(chosen, originals, jobs=jobs, report=report, verbose=verbose):

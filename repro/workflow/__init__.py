@@ -29,7 +29,7 @@ from typing import Any
 
 from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
-from repro.plan import Plan, PlannedPoint, build_plan
+from repro.plan import PlannedPoint, build_plan, find_image
 from repro.runner.engine import connect
 from repro.store.images import ImageArchive
 from repro.store.store import Store
@@ -75,15 +75,13 @@ def experiment(
     """Plan ``manifest`` (image verified, inputs hashed, keys computed) and register the plan in
     ``config`` for repro's rules. The same state always gives the same plan file, so the job
     processes Snakemake starts, which parse the Snakefile again, find what the main one wrote."""
-    from repro.ops.run import image_record
-
     loaded = load_manifest(manifest)
     chosen = Store.locate(store, loaded.folder)
     chosen.create()
     plan = build_plan(loaded, chosen, parse_sets(sets), force=True)  # git state always: the plan is named by it
     engine = connect()
     try:
-        image = image_record(loaded, engine, ImageArchive(chosen.layout))
+        image = find_image(loaded, engine, ImageArchive(chosen.layout))
     finally:
         engine.close()
     identity = json.dumps(
@@ -95,27 +93,16 @@ def experiment(
             plan.git.diff_sha256 if plan.git else None,
         ]
     )
-    plan = plan.model_copy(
+    plan = plan.pinned_to(image, engine).model_copy(
         update={
             "id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16],
             "created_at": datetime.now(UTC),
-            "image": image,
-            "engine_host": engine.host,
-            "engine_api": engine.api_version,
-            "engine_runtime": engine.runtime,
             "points": [p.model_copy(update={"done_by": None}) for p in plan.points],
         }
     )
-    path = _write_once(plan, chosen)
+    path = plan.write(chosen, once=True)
     section = config.setdefault("repro", {})
     registered = section.setdefault("plans", [])
     if str(path) not in registered:
         registered.append(str(path))
     return Experiment(plan_path=path, store=chosen, points=tuple(plan.points))
-
-
-def _write_once(plan: Plan, store: Store) -> Path:
-    path = store.root / "plans" / f"{plan.id}.json"
-    if not path.exists():
-        plan.write(store)
-    return path

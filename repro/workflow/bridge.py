@@ -3,7 +3,7 @@
 Jobs run as threads of this process (``use_threads``): Snakemake would otherwise start a new
 Python process per ``run:`` job, re-importing Snakemake and re-parsing the workflow (about two
 seconds each). Snakemake itself runs in a worker thread, which keeps the main thread free to
-receive Ctrl-C and SIGTERM and to stop the containers (see :mod:`repro.api`).
+receive Ctrl-C and SIGTERM and to stop the containers (see :mod:`repro.workflow.driver`).
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ def execute_plan(
     jobs: int,
     executor: Executor = LOCAL,
     verbose: bool = False,
-) -> bool:
-    """Run the rule for each target marker; return False when some point failed."""
+) -> None:
+    """Run the rule for each target marker. A point that failed is not an error here: its
+    record says what happened, and the caller reads the records."""
     from snakemake.api import SnakemakeApi
     from snakemake.exceptions import WorkflowError
     from snakemake.resources import Resources
@@ -143,9 +144,8 @@ def execute_plan(
             )
     except WorkflowError as exc:
         if "did not complete successfully" in str(exc):
-            return False
+            return
         raise SnakemakeFailed(f"Snakemake failed: {str(exc).splitlines()[0]}") from exc
     finally:
         # Snakemake leaves its handlers on the root logger; repro's output stays its own.
         logging.getLogger("snakemake").handlers.clear()
-    return True

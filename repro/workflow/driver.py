@@ -7,24 +7,20 @@ write ``interrupted`` records and no new container starts.
 
 from __future__ import annotations
 
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from repro.errors import ReproError
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan
 from repro.store.record import RunRecord
 from repro.store.store import Store
-from repro.workflow.session import Event, PlanReady, Session, activate
+from repro.workflow.session import Event, PlanReady, Session, activate, cancel_on_signals
 
 if TYPE_CHECKING:
     from repro.workflow.bridge import Executor
 
-__all__ = ["cancel_on_signals", "drive"]
+__all__ = ["drive"]
 
 
 def drive(
@@ -79,29 +75,4 @@ def _in_worker(work: Callable[[], object], session: Session) -> None:
     while worker.is_alive():
         worker.join(timeout=0.2)
     if failure:
-        error = failure[0]
-        if isinstance(error, ReproError):
-            raise error
-        raise error
-
-
-@contextmanager
-def cancel_on_signals(session: Session) -> Iterator[threading.Event]:
-    """While running, SIGINT, SIGTERM and SIGHUP (a closed terminal) cancel the session,
-    killing its containers."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        interrupted.set()
-        name = signal.Signals(signum).name
-        threading.Thread(target=session.cancellation.cancel, args=(f"interrupted by {name}",), daemon=True).start()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield interrupted
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        raise failure[0]

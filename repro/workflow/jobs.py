@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import repro
-from repro.errors import ReproError, StoreError
+from repro.errors import ReproError, SetupError, UsageError
 from repro.execute import execute_point
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan, PlannedPoint
 from repro.runner.engine import connect
 from repro.store.record import Status
 from repro.store.store import Store
-from repro.workflow.driver import cancel_on_signals
-from repro.workflow.session import PointFinished, PointStarted, Session, current
+from repro.workflow.session import PointFinished, PointStarted, Session, cancel_on_signals, current
 
 __all__ = ["KEY_PATTERN", "PointFailed", "RuleContext", "context", "rules_file", "run_job"]
 
@@ -38,7 +37,7 @@ def rules_file() -> Path:
     for candidate in (package / "workflows" / "repro.smk", package.parent / "workflows" / "repro.smk"):
         if candidate.is_file():
             return candidate
-    raise StoreError(f"repro's Snakemake rules are missing from {package}; reinstall repro")
+    raise SetupError(f"repro's Snakemake rules are missing from {package}; reinstall repro")
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class RuleContext:
 
     @property
     def marker_pattern(self) -> str:
-        return str(self.store.root / "points" / "{key}.json")
+        return str(self.store.point_marker("{key}"))
 
     def lookup(self, key: str) -> tuple[Path, PlannedPoint]:
         session = current()
@@ -61,7 +60,7 @@ class RuleContext:
             for planned in session.plan(path).points:
                 if planned.key == key:
                     return path, planned
-        raise StoreError(f"no plan of this workflow has a point with key {key}")
+        raise UsageError(f"no plan of this workflow has a point with key {key}")
 
 
 def context(config: Mapping[str, Any]) -> RuleContext:
@@ -72,7 +71,7 @@ def context(config: Mapping[str, Any]) -> RuleContext:
     if isinstance(section, Mapping):
         paths = list(section.get("plans") or []) + ([section["plan"]] if section.get("plan") else [])
     if not paths:
-        raise StoreError(
+        raise UsageError(
             "repro's rules need config repro.plan or repro.plans: call "
             "repro.workflow.experiment(MANIFEST, config) before `include: repro.workflow.rules()`"
         )
@@ -80,7 +79,7 @@ def context(config: Mapping[str, Any]) -> RuleContext:
     plans = [current().plan(path) for path in plan_paths]
     stores = {plan.store for plan in plans}
     if len(stores) != 1:
-        raise StoreError(f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})")
+        raise UsageError(f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})")
     manifests = [current().manifest(Path(plan.manifest_path)).model for plan in plans]
     cpus = [m.resources.cpus for m in manifests if m.resources.cpus]
     memory = [m.resources.memory_bytes for m in manifests if m.resources.memory_bytes]
@@ -105,7 +104,7 @@ def run_job(ctx: RuleContext, key: str) -> None:
     plan = session.plan(plan_path)
     manifest = session.manifest(Path(plan.manifest_path))
     if manifest.sha256 != plan.manifest_sha256:
-        raise StoreError(f"{manifest.path} changed after the run was planned; run it again")
+        raise UsageError(f"{manifest.path} changed after the run was planned; run it again")
     session.cancellation.check()
     # In a job process of its own (a user's `snakemake`, a cluster node) this is the main
     # thread, and a SIGTERM from Snakemake or the scheduler must stop the container too.

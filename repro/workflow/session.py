@@ -1,4 +1,5 @@
-"""What the jobs of one process share: cancellation, progress reporting, cached plans.
+"""What the jobs of one process share: cancellation (and the signals that trigger it), progress
+reporting, cached plans.
 
 ``repro run`` activates a session before handing the plan to Snakemake; the rule's jobs,
 running as threads of the same process, find it with :func:`current`. A job in another
@@ -7,11 +8,13 @@ process (a cluster node) gets a fresh session of its own.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
 from repro.manifest.load import ManifestFile, load_manifest
@@ -19,7 +22,7 @@ from repro.plan import Plan, load_plan
 from repro.runner.container import Cancellation
 from repro.store.record import RunRecord
 
-__all__ = ["Event", "PlanReady", "PointFinished", "PointStarted", "Session", "activate", "current"]
+__all__ = ["Event", "PlanReady", "PointFinished", "PointStarted", "Session", "activate", "cancel_on_signals", "current"]
 
 
 _T = TypeVar("_T")
@@ -105,3 +108,25 @@ def activate(session: Session) -> Iterator[Session]:
     finally:
         with _current_lock:
             _current = previous
+
+
+@contextmanager
+def cancel_on_signals(session: Session) -> Iterator[threading.Event]:
+    """While running, SIGINT, SIGTERM and SIGHUP (a closed terminal) cancel the session,
+    killing its containers."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        interrupted.set()
+        name = signal.Signals(signum).name
+        threading.Thread(target=session.cancellation.cancel, args=(f"interrupted by {name}",), daemon=True).start()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield interrupted
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
