@@ -1,29 +1,140 @@
 """repro's library API: what each command does, without printing anything.
 
-Progress reaches the caller through a ``report`` callback; results come back as values;
-problems are raised as :class:`repro.errors.ReproError` subclasses.
+Every command of the ``repro`` CLI is one function here (the CLI calls nothing else), with the
+result type it returns and the types those results carry (records, plans, progress events).
+Progress reaches the caller through a ``progress`` callback; results come back as values
+(``…Result``); problems are raised as :class:`repro.errors.ReproError` subclasses.
+
+Names are imported on first use, so that ``import repro.api`` costs nothing: a command pays
+only for the modules it needs.
 """
 
-from repro.ops.archive import ArchiveReport, archive
-from repro.ops.diff import RunDiff, diff
-from repro.ops.lock import lock
-from repro.ops.rerun import RerunResult, rerun
-from repro.ops.run import RunResult, plan_run, run
-from repro.ops.validate import validate
-from repro.ops.verify import Verdict, verify
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from repro.manifest.load import ManifestFile
+    from repro.ops.archive import ArchiveResult, archive
+    from repro.ops.build import BuildResult, build
+    from repro.ops.diff import RunDiff, diff
+    from repro.ops.export import export_rocrate
+    from repro.ops.gc import GcResult, gc
+    from repro.ops.lock import LockResult, lock
+    from repro.ops.pack import PackResult, pack
+    from repro.ops.query import LogResult, ReindexResult, ShowResult, log, reindex, show
+    from repro.ops.report import ReportResult, report
+    from repro.ops.rerun import RerunResult, rerun
+    from repro.ops.run import RunResult, plan_run, run
+    from repro.ops.shell import shell
+    from repro.ops.unpack import UnpackResult, unpack
+    from repro.ops.validate import validate
+    from repro.ops.verify import Verdict, verify
+    from repro.plan import Plan
+    from repro.runner.engine import use_runtime
+    from repro.store.index import IndexRow
+    from repro.store.record import RunRecord, Status
+    from repro.workflow.bridge import Executor
+    from repro.workflow.session import Event, PlanReady, PointFinished, PointStarted
+
+_WHERE = {
+    "ArchiveResult": "repro.ops.archive",
+    "archive": "repro.ops.archive",
+    "BuildResult": "repro.ops.build",
+    "build": "repro.ops.build",
+    "RunDiff": "repro.ops.diff",
+    "diff": "repro.ops.diff",
+    "export_rocrate": "repro.ops.export",
+    "GcResult": "repro.ops.gc",
+    "gc": "repro.ops.gc",
+    "LockResult": "repro.ops.lock",
+    "lock": "repro.ops.lock",
+    "PackResult": "repro.ops.pack",
+    "pack": "repro.ops.pack",
+    "LogResult": "repro.ops.query",
+    "ReindexResult": "repro.ops.query",
+    "ShowResult": "repro.ops.query",
+    "log": "repro.ops.query",
+    "reindex": "repro.ops.query",
+    "show": "repro.ops.query",
+    "ReportResult": "repro.ops.report",
+    "report": "repro.ops.report",
+    "RerunResult": "repro.ops.rerun",
+    "rerun": "repro.ops.rerun",
+    "RunResult": "repro.ops.run",
+    "plan_run": "repro.ops.run",
+    "run": "repro.ops.run",
+    "shell": "repro.ops.shell",
+    "UnpackResult": "repro.ops.unpack",
+    "unpack": "repro.ops.unpack",
+    "validate": "repro.ops.validate",
+    "Verdict": "repro.ops.verify",
+    "verify": "repro.ops.verify",
+    "ManifestFile": "repro.manifest.load",
+    "Plan": "repro.plan",
+    "use_runtime": "repro.runner.engine",
+    "IndexRow": "repro.store.index",
+    "RunRecord": "repro.store.record",
+    "Status": "repro.store.record",
+    "Executor": "repro.workflow.bridge",
+    "Event": "repro.workflow.session",
+    "PlanReady": "repro.workflow.session",
+    "PointFinished": "repro.workflow.session",
+    "PointStarted": "repro.workflow.session",
+}
 
 __all__ = [
-    "ArchiveReport",
+    "ArchiveResult",
+    "BuildResult",
+    "Event",
+    "Executor",
+    "GcResult",
+    "IndexRow",
+    "LockResult",
+    "LogResult",
+    "ManifestFile",
+    "PackResult",
+    "Plan",
+    "PlanReady",
+    "PointFinished",
+    "PointStarted",
+    "ReindexResult",
+    "ReportResult",
     "RerunResult",
     "RunDiff",
+    "RunRecord",
     "RunResult",
+    "ShowResult",
+    "Status",
+    "UnpackResult",
     "Verdict",
     "archive",
+    "build",
     "diff",
+    "export_rocrate",
+    "gc",
     "lock",
+    "log",
+    "pack",
     "plan_run",
+    "reindex",
+    "report",
     "rerun",
     "run",
+    "shell",
+    "show",
+    "unpack",
+    "use_runtime",
     "validate",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'repro.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value

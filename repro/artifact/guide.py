@@ -5,13 +5,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from repro.artifact.index import ArtifactIndex
 from repro.store.record import RunRecord
-from repro.units import format_bytes, format_duration
-
-if TYPE_CHECKING:
-    from repro.artifact.pack import ArtifactIndex
+from repro.text import format_bytes, format_duration
 
 __all__ = ["evaluation_guide"]
 

@@ -1,88 +1,90 @@
-"""Turning results into text: tables for people, JSON for programs."""
+"""Everything the CLI says: human text for stderr, tables and JSON shapes for stdout.
+
+Data (tables, ``--json``) goes to stdout through :func:`out`; messages for people go to
+stderr through :func:`err` and :func:`note`. The JSON shapes printed here are part of repro's
+interface (scripts parse them): they change only on purpose (see ``tests/golden``).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from repro.ops.diff import RunDiff
-from repro.ops.verify import Verdict
-from repro.plan import Plan
-from repro.store.index import IndexRow
-from repro.store.record import RunRecord, Status
-from repro.units import format_bytes, format_duration
-from repro.workflow.session import Event, PlanReady, PointFinished, PointStarted
+from repro.text import display_path, format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from repro.api import (
+        ArchiveResult,
+        BuildResult,
+        GcResult,
+        IndexRow,
+        LockResult,
+        ManifestFile,
+        PackResult,
+        Plan,
+        RunDiff,
+        RunRecord,
+        RunResult,
+        UnpackResult,
+        Verdict,
+    )
 
 __all__ = [
-    "Progress",
+    "archive_json",
+    "archive_lines",
+    "build_lines",
+    "diff_json",
     "diff_text",
-    "format_bytes",
-    "format_duration",
+    "dry_run_summary",
+    "dump_json",
+    "err",
+    "gc_output",
+    "locked",
+    "note",
+    "out",
+    "pack_lines",
     "plan_table",
+    "record_json",
     "record_text",
+    "run_json",
+    "run_summary",
     "runs_table",
     "table",
+    "unpack_lines",
+    "validated",
+    "verdict_json",
+    "verdicts_summary",
     "verdicts_table",
 ]
 
 
-def verdicts_table(verdicts: Sequence[Verdict]) -> str:
-    rows = []
-    details = []
-    for verdict in verdicts:
-        counts: dict[str, int] = {}
-        for item in verdict.files:
-            counts[item.state] = counts.get(item.state, 0) + 1
-        summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "-"
-        if verdict.error:
-            summary = verdict.error
-        rows.append(
-            [
-                verdict.original.id,
-                verdict.original.point.label,
-                verdict.state,
-                verdict.rerun.id if verdict.rerun else "-",
-                summary,
-            ]
-        )
-        for item in verdict.files:
-            if item.state != "identical" or item.note:
-                note = f"  ({item.note})" if item.note else ""
-                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
-    text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
-    return text + ("\n\n" + "\n".join(details) if details else "")
+def out(text: str, end: str = "\n") -> None:
+    """Data for programs and pipes: stdout."""
+    print(text, end=end, flush=True)
 
 
-def diff_text(result: RunDiff) -> str:
-    lines = [f"--- {result.a.id}  ({result.a.point.label})", f"+++ {result.b.id}  ({result.b.point.label})"]
-    section = None
-    for change in result.changes:
-        if change.section != section:
-            section = change.section
-            lines.append(f"{section}:")
-        lines.append(f"  {change.field}: {change.a!r} → {change.b!r}")
-    differing = [f for f in result.outputs if f.state != "identical"]
-    lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
-    lines += [f"  {f.state:<10} {f.path}" for f in differing]
-    return "\n".join(lines)
+def err(text: str) -> None:
+    """A message for people: stderr."""
+    print(text, file=sys.stderr, flush=True)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+def note(message: str) -> None:
+    """A library progress message, as the CLI shows it."""
+    err(f"repro: {message}")
 
 
-def runs_table(rows: Sequence[IndexRow]) -> str:
-    return table(
-        ["RUN", "NAME", "STATUS", "DURATION", "POINT"],
-        [[r.id, r.name, r.status.value, format_duration(r.duration), r.label] for r in rows],
-    )
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+# -- run -------------------------------------------------------------------------------------
 
 
 def plan_table(plan: Plan) -> str:
@@ -91,6 +93,67 @@ def plan_table(plan: Plan) -> str:
         action = "run" if plan.force or point.done_by is None else f"skip (succeeded in {point.done_by})"
         rows.append([point.label, point.key[:12], action])
     return table(["POINT", "KEY", "ACTION"], rows)
+
+
+def dry_run_summary(result: RunResult) -> str:
+    plan = result.plan
+    todo = len(plan.to_run)
+    return (
+        f"repro: {plan.manifest_name}: {len(plan.points)} points, {todo} would run, "
+        f"{len(plan.points) - todo} already succeeded (store {result.store.root}); nothing was started"
+    )
+
+
+def run_json(result: RunResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "plan": plan.id,
+        "points": len(plan.points),
+        "skipped": result.skipped,
+        "runs": [
+            {"id": r.id, "label": r.point.label, "status": r.status.value, "key": r.point.key} for r in result.records
+        ],
+        "interrupted": result.interrupted,
+    }
+
+
+def run_summary(result: RunResult) -> str:
+    plan = result.plan
+    succeeded = len(result.records) - len(result.failed)
+    summary = f"repro: {plan.manifest_name}: {len(plan.points)} points: {succeeded} succeeded"
+    if result.failed:
+        summary += f", {len(result.failed)} failed"
+    if result.skipped:
+        summary += f", {result.skipped} already succeeded (--force runs them again)"
+    if result.missing:
+        summary += f", {result.missing} not started"
+    return f"{summary}; store {display_path(result.store.root)}"
+
+
+def validated(manifest: ManifestFile) -> str:
+    return f"ok: {display_path(manifest.path)}: {manifest.model.name}, {plural(manifest.point_count, 'point')}"
+
+
+def locked(result: LockResult, *, check: bool) -> str:
+    if result.changed:
+        return f"locked {result.path}: image {result.before} → {result.pin}"
+    if check and not result.pinned_before:
+        return f"unpinned {result.path}: image {result.before} (pin it: repro lock {result.path})"
+    return f"ok: {result.path}: image already pinned"
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def record_json(record: RunRecord) -> str:
+    return record.model_dump_json(indent=2)
+
+
+def runs_table(rows: Sequence[IndexRow]) -> str:
+    return table(
+        ["RUN", "NAME", "STATUS", "DURATION", "POINT"],
+        [[r.id, r.name, r.status.value, format_duration(r.duration), r.label] for r in rows],
+    )
 
 
 def record_text(record: RunRecord) -> str:
@@ -140,42 +203,163 @@ def record_text(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
-class Progress:
-    """Prints each point as it finishes; on a terminal, numbered."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.total = 0
-        self.done = 0
-        self.stream = stream or sys.stderr
-        self.numbered = self.stream.isatty()
-
-    def __call__(self, event: Event | str) -> None:
-        if isinstance(event, str):
-            self._line(f"repro: {event}")
-        elif isinstance(event, PlanReady):
-            self.total = event.to_run
-            skipped = event.points - event.to_run
-            note = f", {skipped} already succeeded" if skipped else ""
-            self._line(f"repro: {event.name}: {event.points} points{note}; running {event.to_run} with -j {event.jobs}")
-        elif isinstance(event, PointStarted):
-            if self.numbered:
-                self._line(f"  start  {event.label}")
-        elif isinstance(event, PointFinished):
-            self.done += 1
-            record = event.record
-            prefix = f"[{self.done}/{self.total}] " if self.numbered else ""
-            mark = "ok  " if record.status is Status.SUCCEEDED else "FAIL"
-            detail = f"exit {record.exit_code}" if record.exit_code not in (None, 0) else ""
-            if record.error:
-                detail = record.error
-            self._line(
-                f"  {prefix}{mark} {record.point.label}  {record.status.value}  "
-                f"{format_duration(record.duration_seconds)}  {record.id}  {detail}".rstrip()
-            )
-
-    def _line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+# -- verify and diff -------------------------------------------------------------------------
 
 
-def dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, default=str)
+def verdicts_table(verdicts: Sequence[Verdict]) -> str:
+    rows = []
+    details = []
+    for verdict in verdicts:
+        counts: dict[str, int] = {}
+        for item in verdict.files:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "-"
+        if verdict.error:
+            summary = verdict.error
+        rows.append(
+            [
+                verdict.original.id,
+                verdict.original.point.label,
+                verdict.state,
+                verdict.rerun.id if verdict.rerun else "-",
+                summary,
+            ]
+        )
+        for item in verdict.files:
+            if item.state != "identical" or item.note:
+                note = f"  ({item.note})" if item.note else ""
+                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
+    text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
+    return text + ("\n\n" + "\n".join(details) if details else "")
+
+
+def verdict_json(verdict: Verdict) -> dict[str, object]:
+    return {
+        "run": verdict.original.id,
+        "point": verdict.original.point.label,
+        "verdict": verdict.state,
+        "rerun": verdict.rerun.id if verdict.rerun else None,
+        "error": verdict.error,
+        "files": [
+            {"path": f.path, "state": f.state, "expected": f.expected, "found": f.found, "note": f.note}
+            for f in verdict.files
+        ],
+    }
+
+
+def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
+    states = [v.state for v in verdicts]
+    return (
+        f"repro: {states.count('reproduced')} reproduced, {states.count('differs')} differ, "
+        f"{states.count('failed')} failed, {states.count('error')} could not be rerun"
+    )
+
+
+def diff_text(result: RunDiff) -> str:
+    lines = [f"--- {result.a.id}  ({result.a.point.label})", f"+++ {result.b.id}  ({result.b.point.label})"]
+    section = None
+    for change in result.changes:
+        if change.section != section:
+            section = change.section
+            lines.append(f"{section}:")
+        lines.append(f"  {change.field}: {change.a!r} → {change.b!r}")
+    differing = [f for f in result.outputs if f.state != "identical"]
+    lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
+    lines += [f"  {f.state:<10} {f.path}" for f in differing]
+    return "\n".join(lines)
+
+
+def diff_json(result: RunDiff) -> dict[str, Any]:
+    return {
+        "a": result.a.id,
+        "b": result.b.id,
+        "changes": [{"section": c.section, "field": c.field, "a": c.a, "b": c.b} for c in result.changes],
+        "outputs": [{"path": f.path, "state": f.state, "a": f.expected, "b": f.found} for f in result.outputs],
+    }
+
+
+# -- images, artifacts, clean-up -------------------------------------------------------------
+
+
+def archive_json(result: ArchiveResult) -> dict[str, Any]:
+    return {
+        "images": [e.model_dump(mode="json") for e in result.images],
+        "failed": [{"image": i, "error": e} for i, e in result.failed],
+        "disk_bytes": result.disk_bytes_after,
+        "added_bytes": result.disk_bytes_after - result.disk_bytes_before,
+        "image_bytes": result.image_bytes,
+    }
+
+
+def archive_lines(result: ArchiveResult) -> Iterator[str]:
+    for entry in result.images:
+        tags = ", ".join(entry.repo_tags) or "(untagged)"
+        yield f"archived {entry.id[:19]}… {tags}: {format_bytes(entry.bytes)}"
+    for image_id, reason in result.failed:
+        yield f"repro: error: {image_id[:19]}…: {reason}"
+    yield (
+        f"repro: archive holds {format_bytes(result.disk_bytes_after)} on disk "
+        f"(+{format_bytes(result.disk_bytes_after - result.disk_bytes_before)}); the images it holds "
+        f"would take {format_bytes(result.image_bytes)} as separate copies"
+    )
+
+
+def pack_lines(result: PackResult) -> Iterator[str]:
+    parts = sum(v for k, v in result.parts_bytes.items() if k != "images in the artifact")
+    yield (
+        f"repro: packed {len(result.runs)} runs into {result.path}: {format_bytes(result.bytes)} "
+        f"(its parts on their own: {format_bytes(parts)}: "
+        + ", ".join(f"{name} {format_bytes(size)}" for name, size in result.parts_bytes.items())
+        + ")"
+    )
+    missing = [e for e in result.index.inputs if e.packed is None]
+    if missing:
+        yield f"repro: {len(missing)} input(s) over the size limit are listed in EVALUATION.md, not packed"
+
+
+def unpack_lines(result: UnpackResult, folder: Path) -> Iterator[str]:
+    yield f"repro: unpacked {len(result.index.runs)} runs into {folder} (store {result.store.root})"
+    if result.inputs_to_fetch:
+        yield f"repro: {len(result.inputs_to_fetch)} input(s) must be fetched first: see {folder}/EVALUATION.md"
+    yield f"repro: next: cd {folder} && repro verify --all"
+
+
+def build_lines(result: BuildResult) -> Iterator[str]:
+    record = result.record
+    yield (
+        f"repro: built {record.tag} ({record.image_id[:19]}…) from {record.context_files} files, "
+        f"{record.context_bytes / 1e6:.1f} MB; build recorded in {display_path(result.record_path)}"
+    )
+    for manifest in result.locked:
+        yield f"repro: pinned {record.tag} (id {record.image_id[:19]}…) into {manifest}"
+
+
+def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:
+    """What ``repro gc`` removed (stdout) and kept or failed to remove (stderr)."""
+    verb = "would remove" if dry_run else "removed"
+    for container_id, name in result.containers:
+        out(f"{verb} container {container_id[:12]} ({name})")
+    for image_id, size in result.images:
+        out(f"{verb} image {image_id[:19]}… ({format_bytes(size)})")
+    for image_id in result.kept_pinned:
+        note(f"kept image {image_id[:19]}…: a record or the archive needs it (--include-pinned removes it)")
+    if build_cache:
+        out(f"{verb} build cache ({format_bytes(result.build_cache_bytes)})")
+    for failure in result.failures:
+        err(f"repro: error: {failure}")
+    err(
+        f"repro: {verb} {len(result.containers)} container(s), {len(result.images)} image(s); "
+        f"{format_bytes(result.freed_bytes)} {'to free' if dry_run else 'freed'}"
+    )
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)

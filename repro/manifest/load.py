@@ -13,8 +13,9 @@ from repro.errors import ManifestError
 from repro.manifest.checks import check_manifest, resolve_source
 from repro.manifest.model import Manifest
 from repro.manifest.yamlfile import Located, YamlProblem, format_loc, load_located
+from repro.text import display_path
 
-__all__ = ["ManifestFile", "display_path", "load_manifest"]
+__all__ = ["ManifestFile", "load_manifest"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class ManifestFile:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    @property
+    def point_count(self) -> int:
+        """How many points the manifest expands to."""
+        from repro.manifest.points import count_points
+
+        return count_points(self.model)
 
     def mount_source(self, index: int) -> Path:
         """The absolute host path of ``mounts[index]``."""
@@ -72,15 +80,6 @@ def load_manifest(path: Path | str, *, require_sources: bool = True) -> Manifest
     if problems:
         raise ManifestError(problems)
     return ManifestFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), model=manifest)
-
-
-def display_path(path: Path) -> str:
-    """``path`` as messages show it: relative to the current folder when inside it."""
-    path = path.absolute()
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _describe(exc: ValidationError, located: Located, shown: str) -> list[str]:

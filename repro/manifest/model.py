@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from repro.units import parse_duration, parse_memory
+from repro.text import parse_duration, parse_memory
 
 __all__ = [
     "Env",

@@ -13,11 +13,11 @@ from repro.runner.transfer import export_image
 from repro.store.images import ArchivedImage, ImageArchive
 from repro.store.store import Store
 
-__all__ = ["ArchiveReport", "archive"]
+__all__ = ["ArchiveResult", "archive"]
 
 
 @dataclass
-class ArchiveReport:
+class ArchiveResult:
     images: list[ArchivedImage] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     """(image id, why) for images that could not be archived."""
@@ -35,8 +35,8 @@ def archive(
     *,
     every: bool = False,
     store: Path | str | None = None,
-    report: Callable[[str], None] | None = None,
-) -> ArchiveReport:
+    progress: Callable[[str], None] | None = None,
+) -> ArchiveResult:
     """Archive the images of the runs ``refs`` (``every``: of every run in the store)."""
     chosen = Store.locate(store)
     chosen.require()
@@ -47,14 +47,14 @@ def archive(
     )
     images = {record.image.id: record.image.repo_digests for record in records}
     store_archive = ImageArchive(chosen.layout)
-    result = ArchiveReport(disk_bytes_before=store_archive.disk_bytes())
+    result = ArchiveResult(disk_bytes_before=store_archive.disk_bytes())
     engine = connect()
     try:
         for image_id, digests in images.items():
             try:
                 if store_archive.get(image_id) is None:
-                    resolve_recorded(engine, image_id, digests, progress=report)
-                result.images.append(export_image(engine, store_archive, image_id, report))
+                    resolve_recorded(engine, image_id, digests, progress=progress)
+                result.images.append(export_image(engine, store_archive, image_id, progress))
             except ReproError as exc:
                 result.failed.append((image_id, str(exc)))
     finally:

@@ -116,7 +116,7 @@ def build(
     lock_manifests: list[str] | None = None,
     store: Path | str | None = None,
     warn_bytes: int = DEFAULT_WARN_BYTES,
-    report: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``context`` as ``tag``; record the build; pin the image into ``lock_manifests``."""
     import docker.errors
@@ -129,9 +129,9 @@ def build(
     files = _context_files(folder, dockerfile)
     total = sum(size for _, size in files)
     largest = sorted(files, key=lambda item: -item[1])[:5]
-    if total > warn_bytes and report:
+    if total > warn_bytes and progress:
         names = ", ".join(f"{name} ({size / 1e6:.0f} MB)" for name, size in largest)
-        report(
+        progress(
             f"warning: the build context is {total / 1e6:.0f} MB; biggest: {names} — keep large data out of "
             "images (.dockerignore it, and mount it in the manifest instead)"
         )
@@ -157,8 +157,8 @@ def build(
             ):
                 if "error" in event:
                     raise ImageError(f"the build of {tag} failed: {str(event['error']).strip()}")
-                if report and event.get("stream", "").strip():
-                    report(event["stream"].rstrip())
+                if progress and event.get("stream", "").strip():
+                    progress(event["stream"].rstrip())
                 aux = event.get("aux") or {}
                 if "ID" in aux:
                     image_id = aux["ID"]

@@ -17,11 +17,11 @@ from repro.runner.engine import Engine, connect
 from repro.store.images import ImageArchive
 from repro.store.store import Store
 
-__all__ = ["GcReport", "gc"]
+__all__ = ["GcResult", "gc"]
 
 
 @dataclass
-class GcReport:
+class GcResult:
     containers: list[tuple[str, str]] = field(default_factory=list)
     """(id, name) of containers removed (or that would be, in a dry run)."""
     images: list[tuple[str, int]] = field(default_factory=list)
@@ -48,36 +48,36 @@ def gc(
     dry_run: bool = False,
     include_pinned: bool = False,
     build_cache: bool = False,
-) -> GcReport:
+) -> GcResult:
     chosen = Store.locate(store)
-    report = GcReport()
+    result = GcResult()
     engine = connect()
     try:
-        _containers(engine, report, dry_run)
-        _images(engine, chosen, report, dry_run, include_pinned)
+        _containers(engine, result, dry_run)
+        _images(engine, chosen, result, dry_run, include_pinned)
         if build_cache:
-            _build_cache(engine, report, dry_run)
+            _build_cache(engine, result, dry_run)
     finally:
         engine.close()
-    return report
+    return result
 
 
-def _containers(engine: Engine, report: GcReport, dry_run: bool) -> None:
+def _containers(engine: Engine, result: GcResult, dry_run: bool) -> None:
     import docker.errors
 
     stopped: list[Any] = engine.client.containers.list(
         all=True, filters={"label": labels.RUN, "status": ["created", "exited", "dead"]}
     )
     for container in stopped:
-        report.containers.append((container.id, container.name))
+        result.containers.append((container.id, container.name))
         if not dry_run:
             try:
                 container.remove(force=True, v=True)
             except docker.errors.APIError as exc:
-                report.failures.append(f"container {container.name}: {exc.explanation or exc}")
+                result.failures.append(f"container {container.name}: {exc.explanation or exc}")
 
 
-def _images(engine: Engine, store: Store, report: GcReport, dry_run: bool, include_pinned: bool) -> None:
+def _images(engine: Engine, store: Store, result: GcResult, dry_run: bool, include_pinned: bool) -> None:
     import docker.errors
 
     loaded = ImageArchive(store.layout).loaded()
@@ -89,26 +89,26 @@ def _images(engine: Engine, store: Store, report: GcReport, dry_run: bool, inclu
         if not built_here and image_id not in loaded:
             continue  # not repro's, or another store's: its records are not known here
         if image_id in pinned and not include_pinned:
-            report.kept_pinned.append(image_id)
+            result.kept_pinned.append(image_id)
             continue
-        report.images.append((image_id, int(image.attrs.get("Size", 0))))
+        result.images.append((image_id, int(image.attrs.get("Size", 0))))
         if not dry_run:
             try:
                 engine.client.images.remove(image_id, noprune=False)
             except docker.errors.APIError as exc:
-                report.failures.append(f"image {image_id[:19]}…: {exc.explanation or exc}")
+                result.failures.append(f"image {image_id[:19]}…: {exc.explanation or exc}")
 
 
-def _build_cache(engine: Engine, report: GcReport, dry_run: bool) -> None:
+def _build_cache(engine: Engine, result: GcResult, dry_run: bool) -> None:
     import docker.errors
 
     if dry_run:
         usage = engine.client.api.df()
-        report.build_cache_bytes = sum(int(item.get("Size", 0)) for item in usage.get("BuildCache") or [])
+        result.build_cache_bytes = sum(int(item.get("Size", 0)) for item in usage.get("BuildCache") or [])
         return
     try:
         pruned = engine.client.api.prune_builds()
     except docker.errors.APIError as exc:
-        report.failures.append(f"build cache: {exc.explanation or exc}")
+        result.failures.append(f"build cache: {exc.explanation or exc}")
         return
-    report.build_cache_bytes = int(pruned.get("SpaceReclaimed") or 0)
+    result.build_cache_bytes = int(pruned.get("SpaceReclaimed") or 0)

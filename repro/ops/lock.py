@@ -6,15 +6,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from repro.errors import ManifestError
-from repro.manifest.load import display_path
 from repro.manifest.lock import LockResult, lock_text
 from repro.manifest.model import ImagePin
 from repro.ops.validate import validate
 from repro.runner.engine import Engine, connect
 from repro.runner.image import pin_for_tag
 from repro.store.store import atomic_write
+from repro.text import display_path
 
-__all__ = ["lock"]
+__all__ = ["LockResult", "lock"]
 
 
 def lock(

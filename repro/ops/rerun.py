@@ -57,13 +57,15 @@ def rerun(
     ref: str,
     *,
     store: Path | str | None = None,
-    report: Callable[[Event | str], None] | None = None,
+    progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> RerunResult:
     """Rerun the run ``ref`` (an id or a unique prefix); raise if it cannot be rerun."""
     chosen = Store.locate(store)
     chosen.require()
-    (result,) = rerun_records(chosen, [chosen.load(chosen.resolve(ref))], report=report, verbose=verbose, strict=True)
+    (result,) = rerun_records(
+        chosen, [chosen.load(chosen.resolve(ref))], progress=progress, verbose=verbose, strict=True
+    )
     return result
 
 
@@ -72,7 +74,7 @@ def rerun_records(
     originals: Sequence[RunRecord],
     *,
     jobs: int = 1,
-    report: Callable[[Event | str], None] | None = None,
+    progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
     strict: bool = False,
 ) -> list[RerunResult]:
@@ -84,7 +86,7 @@ def rerun_records(
     results = {original.id: RerunResult(original) for original in originals}
     for group in _groups(originals):
         try:
-            records, interrupted = _rerun_group(store, group, jobs=jobs, report=report, verbose=verbose)
+            records, interrupted = _rerun_group(store, group, jobs=jobs, progress=progress, verbose=verbose)
         except Interrupted:
             raise
         except ReproError as exc:
@@ -128,7 +130,7 @@ def _rerun_group(
     group: list[RunRecord],
     *,
     jobs: int,
-    report: Callable[[Event | str], None] | None,
+    progress: Callable[[Event | str], None] | None,
     verbose: bool,
 ) -> tuple[list[RunRecord], bool]:
     first = group[0]
@@ -158,7 +160,7 @@ def _rerun_group(
                     reproduces=original.id,
                 )
             )
-        image, engine = _recorded_image(store, first, report)
+        image, engine = _recorded_image(store, first, progress)
         diff = store.run_folder(first.id).path / "git.diff"
         plan = Plan(
             id=new_plan_id(),
@@ -174,11 +176,11 @@ def _rerun_group(
             points=points,
             force=True,
         ).pinned_to(image, engine)
-        return drive(plan, manifest, store, jobs=jobs, report=report, verbose=verbose)
+        return drive(plan, manifest, store, jobs=jobs, progress=progress, verbose=verbose)
 
 
 def _recorded_image(
-    store: Store, original: RunRecord, report: Callable[[Event | str], None] | None
+    store: Store, original: RunRecord, progress: Callable[[Event | str], None] | None
 ) -> tuple[ImageRecord, Engine]:
     """The image ``original`` ran, found and verified, and the engine that has it."""
     engine = connect()
@@ -189,7 +191,7 @@ def _recorded_image(
             original.image.id,
             original.image.repo_digests,
             archive=ImageArchive(store.layout),
-            progress=report,
+            progress=progress,
         )
     finally:
         engine.close()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repro.manifest.load import ManifestFile, load_manifest
+from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
 from repro.plan import Plan, build_plan, find_image
 from repro.runner.engine import connect
@@ -23,7 +23,8 @@ __all__ = ["RunResult", "plan_run", "run"]
 
 @dataclass
 class RunResult:
-    """What ``repro run`` did: the plan, the records of the runs it made, and whether it was cut short."""
+    """What ``repro run`` did (or, for a dry run, would do): the plan, the records of the runs it
+    made, and whether it was cut short."""
 
     plan: Plan
     store: Store
@@ -50,12 +51,12 @@ def plan_run(
     store: Path | str | None = None,
     sets: Sequence[str] = (),
     force: bool = False,
-) -> tuple[ManifestFile, Store, Plan]:
+) -> RunResult:
     """Plan without running: points, keys, and which ones already succeeded (no engine needed)."""
     manifest = load_manifest(manifest_path)
     chosen = Store.locate(store, manifest.folder)
     plan = build_plan(manifest, chosen, parse_sets(sets), force=force, dry_run=True)
-    return manifest, chosen, plan
+    return RunResult(plan=plan, store=chosen)
 
 
 def run(
@@ -67,7 +68,7 @@ def run(
     force: bool = False,
     keep_image: bool = False,
     executor: Executor | None = None,
-    report: Callable[[Event | str], None] | None = None,
+    progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> RunResult:
     """Run every point of a manifest that has not yet succeeded (all of them with ``force``).
@@ -77,7 +78,7 @@ def run(
     manifest = load_manifest(manifest_path)
     settings = parse_sets(sets)
     chosen = Store.locate(store, manifest.folder)
-    plan = build_plan(manifest, chosen, settings, force=force, progress=report)
+    plan = build_plan(manifest, chosen, settings, force=force, progress=progress)
     result = RunResult(plan=plan, store=chosen)
     if not plan.to_run:
         return result
@@ -85,9 +86,9 @@ def run(
     archive = ImageArchive(chosen.layout)
     try:
         engine.check_network(manifest.model.network)
-        image = find_image(manifest, engine, archive, report)
+        image = find_image(manifest, engine, archive, progress)
         if keep_image:
-            export_image(engine, archive, image.id, report)
+            export_image(engine, archive, image.id, progress)
     finally:
         engine.close()
     if archive.get(image.id) is not None:
@@ -95,6 +96,6 @@ def run(
     plan = plan.pinned_to(image, engine)
     result.plan = plan
     result.records, result.interrupted = drive(
-        plan, manifest, chosen, jobs=jobs, report=report, executor=executor, verbose=verbose
+        plan, manifest, chosen, jobs=jobs, progress=progress, executor=executor, verbose=verbose
     )
     return result

@@ -62,7 +62,7 @@ def verify(
     every: bool = False,
     jobs: int = 1,
     store: Path | str | None = None,
-    report: Callable[[Event | str], None] | None = None,
+    progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> list[Verdict]:
     """Rerun each run (``every``: the newest succeeded run of each point) and compare outputs.
@@ -76,7 +76,7 @@ def verify(
     run_ids = chosen.latest_succeeded() if every else [chosen.resolve(ref) for ref in refs]
     originals = [chosen.load(run_id) for run_id in run_ids]
     verdicts = []
-    for result in rerun_records(chosen, originals, jobs=jobs, report=report, verbose=verbose):
+    for result in rerun_records(chosen, originals, jobs=jobs, progress=progress, verbose=verbose):
         verdict = Verdict(result.original, rerun=result.record, error=result.error)
         if result.error is None:
             verdict.files = _compare(chosen, result.original, result.record)

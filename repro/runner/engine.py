@@ -22,7 +22,7 @@ from repro.errors import EngineError, UsageError
 if TYPE_CHECKING:
     import docker
 
-__all__ = ["RUNTIME_ENV", "Engine", "Runtime", "chosen_runtime", "connect"]
+__all__ = ["RUNTIME_ENV", "Engine", "Runtime", "chosen_runtime", "connect", "use_runtime"]
 
 _TIMEOUT = 60
 _MIN_API = "1.24"  # the oldest API the docker SDK speaks; enough to ask the engine for its own
@@ -55,6 +55,12 @@ class Engine:
                 "network: bridge under rootless Podman needs slirp4netns or pasta — "
                 "install one (apt install slirp4netns), or use network: none"
             )
+
+
+def use_runtime(runtime: str) -> None:
+    """Make ``runtime`` the engine of this process and of the job processes it starts (a user's
+    ``snakemake``, cluster nodes), which read the same variable."""
+    os.environ[RUNTIME_ENV] = runtime
 
 
 def chosen_runtime(runtime: str | None = None) -> Runtime:

@@ -29,7 +29,7 @@ def drive(
     store: Store,
     *,
     jobs: int,
-    report: Callable[[Event | str], None] | None,
+    progress: Callable[[Event | str], None] | None,
     executor: Executor | None = None,
     verbose: bool = False,
 ) -> tuple[list[RunRecord], bool]:
@@ -37,7 +37,7 @@ def drive(
     from repro.workflow.bridge import LOCAL, execute_plan
 
     plan_path = plan.write(store)
-    session = Session(report=report)
+    session = Session(progress=progress)
     session.emit(PlanReady(plan.manifest_name, len(plan.points), len(plan.to_run), max(1, jobs)))
     session.remember(plan_path, plan)
     session.remember_manifest(manifest)

@@ -53,14 +53,14 @@ Event = PlanReady | PointStarted | PointFinished
 @dataclass
 class Session:
     cancellation: Cancellation = field(default_factory=Cancellation)
-    report: Callable[[Event], None] | None = None
+    progress: Callable[[Event], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plans: dict[Path, Plan] = field(default_factory=dict)
     _manifests: dict[Path, ManifestFile] = field(default_factory=dict)
 
     def emit(self, event: Event) -> None:
-        if self.report is not None:
-            self.report(event)
+        if self.progress is not None:
+            self.progress(event)
 
     def plan(self, path: Path) -> Plan:
         """The plan at ``path``, read once per process."""

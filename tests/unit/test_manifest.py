@@ -9,7 +9,7 @@ import pytest
 
 from repro.errors import ManifestError
 from repro.manifest import load_manifest
-from repro.units import parse_duration, parse_memory
+from repro.text import parse_duration, parse_memory
 from tests.conftest import Project
 
 IMAGE_ID = "sha256:" + "a" * 64

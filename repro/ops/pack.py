@@ -1,31 +1,24 @@
 """``repro pack``: one archive an evaluator can take to a clean machine.
 
-Layout of the archive (a tar; ``.tar.gz`` when the name says so)::
-
-    repro-artifact/
-      EVALUATION.md             what to install, the commands, expected times and results
-      ro-crate-metadata.json    Process Run Crate metadata of the runs
-      artifact.json             what is where: runs, repositories, inputs (packed or to fetch)
-      store/                    a repro store: the runs' folders and the archived images
-      code/<name>.bundle        a git bundle per repository, holding the recorded commits
-      inputs/<digest>/          each input's content, when no larger than the limit
+The runs chosen, their images (archived first), one git bundle per repository holding exactly
+the recorded commits, and the inputs up to a size limit; the archive's layout and index are
+:mod:`repro.artifact.index`'s.
 """
 
 from __future__ import annotations
 
-import io
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from repro import __version__
 from repro.artifact.guide import evaluation_guide
+from repro.artifact.index import TOP, ArtifactIndex, InputEntry, RepositoryEntry
 from repro.artifact.rocrate import crate_metadata
+from repro.artifact.tarball import add_bytes, add_images, add_tree
 from repro.errors import ReproError, UsageError
 from repro.manifest.load import load_manifest
 from repro.provenance.hashing import hash_tree
@@ -36,48 +29,13 @@ from repro.store.images import ImageArchive
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
-__all__ = ["ArtifactIndex", "PackReport", "pack"]
+__all__ = ["DEFAULT_INPUT_LIMIT", "PackResult", "pack", "select_runs"]
 
-TOP = "repro-artifact"
 DEFAULT_INPUT_LIMIT = 1 << 30
 
 
-class RepositoryEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    root: str
-    """Where the repository was when the runs were recorded."""
-    bundle: str
-    commits: list[str]
-
-
-class InputEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    digest: str
-    bytes: int
-    source: str
-    """Where the input was when the runs were recorded."""
-    packed: str | None
-    """Its path in the artifact, or None when it was over the size limit (to be fetched)."""
-    single_file: bool = False
-
-
-class ArtifactIndex(BaseModel):
-    """``artifact.json``: what the artifact holds and where."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    artifact_version: int = 1
-    repro: str
-    runs: list[str]
-    repositories: list[RepositoryEntry]
-    inputs: list[InputEntry]
-    images: list[str]
-
-
 @dataclass
-class PackReport:
+class PackResult:
     path: Path
     runs: list[RunRecord]
     index: ArtifactIndex
@@ -111,18 +69,18 @@ def pack(
     output: Path | str,
     store: Path | str | None = None,
     max_input_bytes: int = DEFAULT_INPUT_LIMIT,
-    report: Callable[[str], None] | None = None,
-) -> PackReport:
+    progress: Callable[[str], None] | None = None,
+) -> PackResult:
     """Write an artifact holding the selected runs and everything needed to rerun them."""
     chosen = Store.locate(store)
     chosen.require()
     records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
     output = Path(output)
     archive = ImageArchive(chosen.layout)
-    _archive_images(chosen, archive, records, report)
+    _archive_images(archive, records, progress)
     with tempfile.TemporaryDirectory(prefix="repro-pack-") as scratch:
-        repositories = _bundles(records, Path(scratch), report)
-        inputs = _inputs(records, max_input_bytes, chosen, report)
+        repositories = _bundles(records, Path(scratch), progress)
+        inputs = _inputs(records, max_input_bytes, chosen, progress)
         index = ArtifactIndex(
             repro=__version__,
             runs=[r.id for r in records],
@@ -130,7 +88,7 @@ def pack(
             inputs=[entry for entry, _ in inputs],
             images=sorted({r.image.id for r in records}),
         )
-        result = PackReport(path=output, runs=records, index=index)
+        result = PackResult(path=output, runs=records, index=index)
         mode = "w:gz" if output.name.endswith((".tar.gz", ".tgz")) else "w"
         try:
             parts = _write(output, mode, chosen, archive, records, index, repositories, inputs)
@@ -153,18 +111,19 @@ def _write(
     inputs: list[tuple[InputEntry, Path | None]],
 ) -> dict[str, int]:
     with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
-        _add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
-        _add_bytes(tar, "ro-crate-metadata.json", _crate(records).encode())
-        _add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
-        _add_bytes(tar, "store/store.json", (chosen.root / "store.json").read_bytes())
+        add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
+        add_bytes(tar, "ro-crate-metadata.json", _crate(records).encode())
+        add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
+        add_bytes(tar, _in_store(chosen, chosen.layout.marker), chosen.layout.marker.read_bytes())
         run_bytes = sum(
-            _add_tree(tar, chosen.run_folder(record.id).path, f"store/runs/{record.id}") for record in records
+            add_tree(tar, folder, _in_store(chosen, folder))
+            for folder in (chosen.run_folder(record.id).path for record in records)
         )
-        image_bytes = _add_images(tar, archive, index.images)
+        image_bytes = add_images(tar, archive, index.images, _in_store(chosen, chosen.root))
         for repository, bundle in repositories:
             tar.add(bundle, arcname=f"{TOP}/{repository.bundle}")
         input_bytes = sum(
-            _add_tree(tar, source, entry.packed)
+            add_tree(tar, source, entry.packed)
             for entry, source in inputs
             if entry.packed is not None and source is not None
         )
@@ -177,6 +136,12 @@ def _write(
     }
 
 
+def _in_store(store: Store, path: Path) -> str:
+    """Where a path of the store goes in the artifact (its store keeps the store's layout)."""
+    relative = path.relative_to(store.root).as_posix()
+    return "store" if relative == "." else f"store/{relative}"
+
+
 def _crate(records: Sequence[RunRecord]) -> str:
     return crate_metadata(
         records,
@@ -187,7 +152,7 @@ def _crate(records: Sequence[RunRecord]) -> str:
 
 
 def _archive_images(
-    store: Store, archive: ImageArchive, records: Sequence[RunRecord], report: Callable[[str], None] | None
+    archive: ImageArchive, records: Sequence[RunRecord], progress: Callable[[str], None] | None
 ) -> None:
     missing = {r.image.id: r.image.repo_digests for r in records if archive.get(r.image.id) is None}
     if not missing:
@@ -195,14 +160,14 @@ def _archive_images(
     engine = connect()
     try:
         for image_id, digests in missing.items():
-            resolve_recorded(engine, image_id, digests, archive=archive, progress=report)
-            export_image(engine, archive, image_id, report)
+            resolve_recorded(engine, image_id, digests, archive=archive, progress=progress)
+            export_image(engine, archive, image_id, progress)
     finally:
         engine.close()
 
 
 def _bundles(
-    records: Sequence[RunRecord], scratch: Path, report: Callable[[str], None] | None
+    records: Sequence[RunRecord], scratch: Path, progress: Callable[[str], None] | None
 ) -> list[tuple[RepositoryEntry, Path]]:
     """One git bundle per repository, holding exactly the recorded commits (no other history
     than what they reach, no branches, nothing of the user's refs)."""
@@ -212,8 +177,8 @@ def _bundles(
             commits.setdefault(record.git.root, set()).add(record.git.commit)
     bundles = []
     for number, (root, wanted) in enumerate(sorted(commits.items())):
-        if report:
-            report(f"bundling {len(wanted)} commit(s) of {root}")
+        if progress:
+            progress(f"bundling {len(wanted)} commit(s) of {root}")
         mirror = scratch / f"mirror-{number}"
         bundle = scratch / f"{number}-{Path(root).name}.bundle"
         subprocess.run(["git", "init", "--quiet", "--bare", str(mirror)], check=True)
@@ -232,7 +197,7 @@ def _bundles(
 
 
 def _inputs(
-    records: Sequence[RunRecord], limit: int, store: Store, report: Callable[[str], None] | None
+    records: Sequence[RunRecord], limit: int, store: Store, progress: Callable[[str], None] | None
 ) -> list[tuple[InputEntry, Path | None]]:
     """Each distinct input: packed (checked against its recorded digest) or listed to fetch."""
     seen: dict[str, tuple[InputEntry, Path | None]] = {}
@@ -255,8 +220,8 @@ def _inputs(
                         if candidate.exists() and hash_tree(candidate, hasher=cache).digest == item.digest:
                             found = candidate
                             break
-                    if found is None and report:
-                        report(f"input {item.source}: no copy with its recorded content; listed to fetch")
+                    if found is None and progress:
+                        progress(f"input {item.source}: no copy with its recorded content; listed to fetch")
                 packable = found is not None
                 source = found or source
                 hex_digest = item.digest.removeprefix("sha256:")
@@ -272,42 +237,3 @@ def _inputs(
         if cache is not None:
             cache.close()
     return [seen[digest] for digest in sorted(seen)]
-
-
-def _add_images(tar: tarfile.TarFile, archive: ImageArchive, image_ids: Iterable[str]) -> int:
-    added: set[str] = set()
-    total = 0
-    for image_id in image_ids:
-        entry = archive.get(image_id)
-        assert entry is not None, "images were archived before packing"
-        tar.add(archive.entry_path(image_id), arcname=f"{TOP}/store/images/{archive.entry_path(image_id).name}")
-        for digest in (entry.id, *entry.layers):
-            name = digest.removeprefix("sha256:")
-            if name in added:
-                continue
-            added.add(name)
-            blob = archive.blobs / name
-            tar.add(blob, arcname=f"{TOP}/store/images/blobs/sha256/{name}")
-            total += blob.stat().st_size
-    return total
-
-
-def _add_tree(tar: tarfile.TarFile, source: Path, arcname: str) -> int:
-    total = 0
-    if source.is_file():
-        tar.add(source, arcname=f"{TOP}/{arcname}", recursive=False)
-        return source.stat().st_size
-    for path in sorted([source, *source.rglob("*")]):
-        relative = path.relative_to(source)
-        name = f"{TOP}/{arcname}" + (f"/{relative.as_posix()}" if str(relative) != "." else "")
-        tar.add(path, arcname=name, recursive=False)
-        if path.is_file() and not path.is_symlink():
-            total += path.stat().st_size
-    return total
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(f"{TOP}/{name}")
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))

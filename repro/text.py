@@ -1,15 +1,17 @@
-"""Sizes and durations: read as users write them, shown one way everywhere.
+"""Values as people write and read them: sizes, durations, paths — one way everywhere.
 
 Reading: ``2g``, ``512m``, ``1.5GiB`` (binary units, as Docker reads them) and ``90s``,
 ``1h30m``, ``2d``. Showing: bytes in decimal units (``317.9 MB``, as ``df -H`` and ``docker``
-print them) and durations as ``4.2s``, ``3m05s``, ``2h10m``.
+print them), durations as ``4.2s``, ``3m05s``, ``2h10m``, and paths relative to the current
+folder when they are inside it.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-__all__ = ["format_bytes", "format_duration", "parse_duration", "parse_memory"]
+__all__ = ["display_path", "format_bytes", "format_duration", "parse_duration", "parse_memory"]
 
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
@@ -68,3 +70,12 @@ def format_bytes(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"  # pragma: no cover - the loop returns
+
+
+def display_path(path: Path) -> str:
+    """``path`` as messages show it: relative to the current folder when inside it."""
+    path = path.absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,4 +1,4 @@
-"""``repro report``: a self-contained page of runs, their metrics, and a plot.
+"""The report page: runs, their metrics, and a plot, as self-contained HTML or Markdown.
 
 The HTML page needs nothing but itself: styles inline, the plot as inline SVG, no script, no
 font or image from anywhere. The Markdown variant writes the plot as an SVG file beside it.
@@ -12,7 +12,6 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from repro.errors import UsageError
 from repro.manifest.points import format_scalar
@@ -20,7 +19,7 @@ from repro.results.metrics import Dump, MetricsError, read_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
-__all__ = ["ReportRow", "build_report", "render_html", "render_markdown", "svg_plot"]
+__all__ = ["ReportRow", "build_report", "choose_axes", "render_html", "render_markdown", "svg_plot"]
 
 
 @dataclass(frozen=True)
@@ -212,31 +211,3 @@ def render_markdown(rows: Sequence[ReportRow], metrics: Sequence[str], plot_file
     for row in rows:
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(row, params, metrics)) + " |")
     return "\n".join(lines) + "\n"
-
-
-def write_report(
-    store: Store,
-    records: Sequence[RunRecord],
-    output: Path,
-    *,
-    fmt: str = "html",
-    metrics: Sequence[str] = (),
-    x: str | None = None,
-) -> Path:
-    """Write the report; return its path."""
-    if not records:
-        raise UsageError("no runs to report on")
-    rows = build_report(store, records)
-    metric, axis = choose_axes(rows, metrics[0] if metrics else None, x)
-    shown = list(metrics) or ([metric] if metric else [])
-    plot = svg_plot(rows, metric, axis) if metric and axis else None
-    title = "repro report: " + ", ".join(sorted({r.manifest.name for r in records}))
-    if fmt == "md":
-        plot_file = None
-        if plot:
-            plot_file = output.with_suffix(".svg").name
-            output.with_suffix(".svg").write_text(plot + "\n")
-        output.write_text(render_markdown(rows, shown, plot_file, title))
-    else:
-        output.write_text(render_html(rows, shown, plot, title))
-    return output

@@ -1,0 +1,65 @@
+"""The ``repro`` commands: one module each, in the order ``repro --help`` lists them.
+
+A command module has a ``NAME``, a ``HELP`` line, ``add_arguments(parser)`` and
+``handle(namespace) -> exit code``; its handler turns the namespace into its typed
+``Options``, calls one :mod:`repro.api` function and hands the result to
+:mod:`repro.cli.render`. A new command is one module in :mod:`repro.ops`, one here, and one
+line in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Protocol
+
+from repro.cli.commands import (
+    archive,
+    build,
+    diff,
+    export,
+    gc,
+    lock,
+    log,
+    pack,
+    reindex,
+    report,
+    rerun,
+    run,
+    shell,
+    show,
+    unpack,
+    validate,
+    verify,
+)
+
+__all__ = ["COMMANDS", "Command"]
+
+
+class Command(Protocol):
+    NAME: str
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def handle(self, namespace: argparse.Namespace) -> int: ...
+
+
+COMMANDS: tuple[Command, ...] = (
+    run,
+    validate,
+    lock,
+    archive,
+    rerun,
+    verify,
+    diff,
+    pack,
+    unpack,
+    export,
+    build,
+    shell,
+    report,
+    gc,
+    log,
+    show,
+    reindex,
+)

@@ -1,0 +1,51 @@
+"""``repro pack RUN…|--manifest M…|--all -o FILE``: one archive for an artifact evaluator."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from repro.cli.options import Common, size, typed
+from repro.errors import EXIT_OK
+
+NAME = "pack"
+HELP = "one archive for an artifact evaluator"
+
+
+@dataclass(frozen=True)
+class Options(Common):
+    runs: list[str] = field(default_factory=list)
+    manifest: list[str] = field(default_factory=list)
+    all: bool = False
+    output: str = ""
+    max_input_size: str | None = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", metavar="RUN")
+    parser.add_argument("--manifest", action="append", default=[], metavar="MANIFEST", help="its newest runs")
+    parser.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="artifact.tar (or .tar.gz)")
+    parser.add_argument(
+        "--max-input-size", metavar="SIZE", help="larger inputs are listed with their digest, not packed (default 1g)"
+    )
+
+
+def handle(namespace: argparse.Namespace) -> int:
+    from repro import api
+    from repro.cli import render
+
+    options = typed(Options, namespace)
+    limit = size(options.max_input_size, "--max-input-size")
+    result = api.pack(
+        options.runs,
+        manifests=options.manifest,
+        every=options.all,
+        output=options.output,
+        store=options.store,
+        progress=render.note,
+        **({"max_input_bytes": limit} if limit is not None else {}),
+    )
+    for line in render.pack_lines(result):
+        render.err(line)
+    return EXIT_OK

@@ -1,0 +1,101 @@
+"""``repro run MANIFEST``: run a manifest's points that have not yet succeeded."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.cli.options import Common, pairs, typed
+from repro.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+NAME = "run"
+HELP = "run a manifest's points (skips succeeded ones)"
+
+
+@dataclass(frozen=True)
+class Options(Common):
+    manifest: Path = Path()
+    set: list[str] = field(default_factory=list)
+    jobs: int = 1
+    dry_run: bool = False
+    force: bool = False
+    archive: bool = False
+    json: bool = False
+    executor: str = "local"
+    executor_option: list[str] = field(default_factory=list)
+    default_resource: list[str] = field(default_factory=list)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", type=Path, metavar="MANIFEST")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter; KEY=[A,B] sweeps it",
+    )
+    parser.add_argument("-j", "--jobs", "--cores", type=int, default=1, metavar="N", help="points run at once")
+    parser.add_argument("--dry-run", "-n", action="store_true", help="show the plan; start nothing")
+    parser.add_argument("--force", action="store_true", help="run points again even if they succeeded")
+    parser.add_argument("--archive", action="store_true", help="keep the image in the store first (repro archive)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument(
+        "--executor",
+        default="local",
+        metavar="NAME",
+        help="a Snakemake executor plugin to run the points with (e.g. slurm); -j is then the number of jobs",
+    )
+    parser.add_argument(
+        "--executor-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the executor plugin (e.g. status_command=squeue)",
+    )
+    parser.add_argument(
+        "--default-resource",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a default resource for every job (e.g. slurm_partition=debug, slurm_account=lab)",
+    )
+
+
+def handle(namespace: argparse.Namespace) -> int:
+    from repro import api
+    from repro.cli import render
+    from repro.cli.progress import Progress
+
+    options = typed(Options, namespace)
+    if options.dry_run:
+        planned = api.plan_run(options.manifest, store=options.store, sets=options.set, force=options.force)
+        if options.json:
+            render.out(render.dump_json(planned.plan.model_dump(mode="json")))
+        else:
+            render.out(render.plan_table(planned.plan))
+            render.err(render.dry_run_summary(planned))
+        return EXIT_OK
+    result = api.run(
+        options.manifest,
+        store=options.store,
+        sets=options.set,
+        jobs=options.jobs,
+        force=options.force,
+        keep_image=options.archive,
+        executor=api.Executor(
+            name=options.executor,
+            options=pairs(options.executor_option, "--executor-option"),
+            default_resources=tuple(options.default_resource),
+        ),
+        progress=Progress(),
+        verbose=options.verbose,
+    )
+    if options.json:
+        render.out(render.dump_json(render.run_json(result)))
+    render.err(render.run_summary(result))
+    if result.interrupted:
+        render.err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.failed or result.missing else EXIT_OK

@@ -1,0 +1,32 @@
+"""``repro validate MANIFEST…``: check manifests without running them."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.cli.options import Common, typed
+from repro.errors import EXIT_OK
+
+NAME = "validate"
+HELP = "check manifests without running them"
+
+
+@dataclass(frozen=True)
+class Options(Common):
+    manifests: list[Path] = field(default_factory=list)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST")
+
+
+def handle(namespace: argparse.Namespace) -> int:
+    from repro import api
+    from repro.cli import render
+
+    options = typed(Options, namespace)
+    for manifest in api.validate(options.manifests):
+        render.err(render.validated(manifest))
+    return EXIT_OK
