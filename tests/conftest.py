@@ -1,7 +1,6 @@
-"""Shared set-up: a real Docker engine, an image built offline, git projects in temp folders.
-
-Tests that need the engine fail (they are not skipped) when none answers: `scripts/setup-host`
-starts one. The busybox image is built here from Debian's static busybox, FROM scratch.
+"""Shared set-up for every test: git projects in temp folders driven through the real CLI,
+and the golden files. Tests that need a container engine live in ``tests/e2e`` (fixtures in
+``tests/e2e/conftest.py``); ``tests/unit`` needs none.
 """
 
 from __future__ import annotations
@@ -12,21 +11,28 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 import yaml
 
 from repro.cli.main import main
+from repro.provenance.host import host_facts, tool_versions
+from repro.store.record import (
+    ContainerRecord,
+    ImageRecord,
+    ManifestRecord,
+    PointRecord,
+    ResourcesRecord,
+    RunRecord,
+    Status,
+)
 
-BUSYBOX = Path("/bin/busybox")
-LABEL_STORE = "org.repro.store"
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -50,43 +56,6 @@ class Image:
     @property
     def pin(self) -> dict[str, str]:
         return {"name": self.name, "id": self.id}
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        pytest.fail(f"these tests need a Docker engine ({exc}); start one: sudo scripts/setup-host")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def busybox(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Image:
-    """A 2 MB image: Debian's static busybox in an otherwise empty image."""
-    if not BUSYBOX.is_file():
-        pytest.fail("Debian's busybox-static is needed (/bin/busybox); install it: sudo scripts/setup-host")
-    context = tmp_path_factory.mktemp("busybox")
-    shutil.copy(BUSYBOX, context / "busybox")
-    (context / "Dockerfile").write_text(
-        textwrap.dedent(
-            """\
-            FROM scratch
-            COPY busybox /bin/busybox
-            RUN ["/bin/busybox", "--install", "-s", "/bin"]
-            CMD ["/bin/sh"]
-            """
-        )
-    )
-    image, _ = docker_client.images.build(path=str(context), tag="repro-test/busybox:1", rm=True)
-    return Image(name="repro-test/busybox:1", id=str(image.id))
-
-
-def repro_containers(client: docker.DockerClient, store: Path) -> list[Any]:
-    """Containers (running or not) that a run in ``store`` created."""
-    return client.containers.list(all=True, filters={"label": f"{LABEL_STORE}={store}"})
 
 
 @dataclass
@@ -173,17 +142,6 @@ def project(tmp_path: Path) -> Project:
     return proj
 
 
-@pytest.fixture
-def docker_project(project: Project, busybox: Image, docker_client: docker.DockerClient) -> Iterator[Project]:
-    """A project whose manifests use the real busybox image; checks no container is left."""
-    project.image = busybox
-    yield project
-    leftovers = repro_containers(docker_client, project.store)
-    for container in leftovers:
-        container.remove(force=True)
-    assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
-
-
 def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
     """Poll ``predicate`` until it returns something truthy."""
     deadline = time.monotonic() + timeout
@@ -193,224 +151,6 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> An
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-
-
-# -- a non-root user that may use the engine --------------------------------------------------
-
-NONROOT_USER = "repro-tester"
-NONROOT_VENV = Path("/opt/repro-tests/venv")
-CHECKOUT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
-    repro: Path
-    """The `repro` command installed where this user can run it."""
-
-    def own(self, path: Path) -> None:
-        subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
-
-    @property
-    def runtime_dir(self) -> Path:
-        return Path(f"/tmp/{self.name}-run")
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": f"/home/{self.name}",
-            "LANG": "C.UTF-8",
-            "XDG_RUNTIME_DIR": str(self.runtime_dir),
-        }
-
-    def command(self, args: list[str]) -> list[str]:
-        """``args`` as this user: setpriv execs, so the process started is the command itself."""
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        return [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--", *args]
-
-    def run(self, args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command(args), cwd=cwd, env=self.env(), capture_output=True, text=True, **kwargs)
-
-    def spawn(self, args: list[str], cwd: Path) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.command(args),
-            cwd=cwd,
-            env=self.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-
-def venv_with_repro(venv: Path, requirement: str) -> Path:
-    """A venv (Debian's python3: readable by every user) holding this checkout's repro, with
-    ``requirement``'s dependencies; returns its ``repro`` command."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], capture_output=True, text=True)
-        if made.returncode != 0:
-            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
-    # Dependencies once; then this checkout's repro itself, every session.
-    for args in ([requirement], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-            capture_output=True,
-            text=True,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
-    return venv / "bin" / "repro"
-
-
-@pytest.fixture(scope="session")
-def nonroot_user(docker_client: docker.DockerClient) -> User:
-    """An unprivileged user in the docker group, with repro installed in a venv it can read.
-
-    The machine's default Python lives in root's home, which other users cannot read, so the
-    venv is built on Debian's python3 and holds this checkout's repro.
-    """
-    if os.geteuid() != 0:
-        pytest.fail("creating the test user needs root; run the suite as root (as CI does)")
-    import grp
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(NONROOT_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--groups", "docker", NONROOT_USER], check=True)
-        entry = pwd.getpwnam(NONROOT_USER)
-    if NONROOT_USER not in grp.getgrnam("docker").gr_mem:
-        subprocess.run(["usermod", "--append", "--groups", "docker", NONROOT_USER], check=True)
-    user = User(NONROOT_USER, entry.pw_uid, entry.pw_gid, venv_with_repro(NONROOT_VENV, str(CHECKOUT)))
-    user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
-    os.chown(user.runtime_dir, user.uid, user.gid)
-    return user
-
-
-@pytest.fixture
-def nonroot_project(nonroot_user: User, busybox: Image, docker_client: docker.DockerClient) -> Iterator[Project]:
-    """A git project owned by the non-root user (outside root's private temp folders)."""
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="repro-nonroot-", dir="/tmp"))
-    make_repo(root)
-    proj = Project(root=root, image=busybox)
-    proj.write("README", "experiment\n")
-    proj.commit("initial")
-    nonroot_user.own(root)
-    yield proj
-    leftovers = repro_containers(docker_client, proj.store)
-    for container in leftovers:
-        container.remove(force=True)
-    shutil.rmtree(root, ignore_errors=True)
-    assert not leftovers
-
-
-# -- a registry on loopback (Debian's docker-registry) ----------------------------------------
-
-
-@dataclass
-class Registry:
-    """A private registry on 127.0.0.1, which the engine trusts over plain HTTP."""
-
-    host: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_registry(folder: Path) -> Registry:
-    server = shutil.which("docker-registry")
-    if server is None:
-        pytest.fail("Debian's docker-registry is needed; install it: sudo scripts/setup-host")
-    port = free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}, delete: {{enabled: true}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-        "log: {level: error}\n"
-    )
-    log = (folder / "registry.log").open("wb")
-    process = subprocess.Popen([server, "serve", str(config)], stdout=log, stderr=log)
-    log.close()
-    registry = Registry(f"127.0.0.1:{port}", process)
-
-    def answers() -> bool:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"http://{registry.host}/v2/", timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    wait_for(answers, timeout=30)
-    return registry
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    server = start_registry(tmp_path_factory.mktemp("registry"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def private_registry(tmp_path: Path) -> Iterator[Registry]:
-    """A registry of this test's own, which it may stop."""
-    server = start_registry(tmp_path / "registry")
-    yield server
-    server.stop()
-
-
-def build_variant(client: docker.DockerClient, busybox: Image, tag: str, content: str) -> str:
-    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as context:
-        (Path(context) / "content.txt").write_text(content)
-        (Path(context) / "Dockerfile").write_text(f"FROM {busybox.id}\nCOPY content.txt /content.txt\n")
-        image, _ = client.images.build(path=context, tag=tag, rm=True)
-    return str(image.id)
-
-
-def push(client: docker.DockerClient, reference: str) -> str:
-    """Push ``repo:tag`` and return the registry (manifest) digest."""
-    repository, tag = reference.rsplit(":", 1)
-    for event in client.api.push(repository, tag=tag, stream=True, decode=True):
-        if "error" in event:
-            raise AssertionError(f"push of {reference} failed: {event['error']}")
-    digests = client.images.get(reference).attrs["RepoDigests"]
-    (digest,) = [d.split("@", 1)[1] for d in digests if d.startswith(repository + "@")]
-    return str(digest)
-
-
-def remove_image(client: docker.DockerClient, image_id: str) -> None:
-    client.images.remove(image_id, force=True)
-    assert _gone(client, image_id)
-
-
-def _gone(client: docker.DockerClient, image_id: str) -> bool:
-    try:
-        client.images.get(image_id)
-    except docker.errors.ImageNotFound:
-        return True
-    return False
 
 
 # -- golden files -------------------------------------------------------------------------------
@@ -437,3 +177,43 @@ def fixed_store(tmp_path: Path) -> Path:
     store = tmp_path / "store"
     shutil.copytree(FIXED_STORE, store)
     return store
+
+
+# -- records made by hand (unit tests) ------------------------------------------------------------
+
+
+def make_record(run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
+    """A small, valid record (no run behind it): fields not given are placeholders."""
+    return RunRecord(
+        id=run_id,
+        status=status,
+        exit_code=0,
+        started_at=datetime(2026, 11, 1, tzinfo=UTC),
+        point=PointRecord(key=key, label="n=1", index=0, params={"n": 1}),
+        manifest=ManifestRecord(path="/x/exp.yaml", sha256="0" * 64, name="exp", resolved={}),
+        image=ImageRecord(
+            reference="lab/x",
+            pin_kind="id",
+            pinned="sha256:" + "1" * 64,
+            id="sha256:" + "1" * 64,
+            repo_digests=[],
+            os="linux",
+            architecture="amd64",
+        ),
+        container=ContainerRecord(
+            command=["true"],
+            env={},
+            workdir=None,
+            user="1:1",
+            user_mode="host",
+            network="none",
+            hostname="repro",
+            outputs="/out",
+            resources=ResourcesRecord(),
+        ),
+        git=None,
+        inputs=[],
+        host=host_facts(),
+        versions=tool_versions(),
+        **extra,  # type: ignore[arg-type]
+    )

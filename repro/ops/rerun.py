@@ -37,7 +37,7 @@ from repro.store.store import Store
 from repro.workflow.driver import drive
 from repro.workflow.session import Event
 
-__all__ = ["RerunError", "RerunResult", "rerun", "rerun_records"]
+__all__ = ["RerunError", "RerunResult", "rerun", "rerun_batches", "rerun_records"]
 
 
 class RerunError(SetupError):
@@ -84,7 +84,7 @@ def rerun_records(
     Raises :class:`Interrupted` when the user interrupts.
     """
     results = {original.id: RerunResult(original) for original in originals}
-    for group in _groups(originals):
+    for group in rerun_batches(originals):
         try:
             records, interrupted = _rerun_group(store, group, jobs=jobs, progress=progress, verbose=verbose)
         except Interrupted:
@@ -113,8 +113,10 @@ def _group_key(record: RunRecord) -> tuple[object, ...]:
     )
 
 
-def _groups(originals: Sequence[RunRecord]) -> Iterator[list[RunRecord]]:
-    """Runs that can share one rebuilt tree and one plan (a plan holds each key once)."""
+def rerun_batches(originals: Sequence[RunRecord]) -> Iterator[list[RunRecord]]:
+    """``originals`` in batches that can share one rebuilt tree and one plan: the same code,
+    manifest, image and inputs; a plan holds each point key once, so a key seen again starts
+    a new batch."""
     groups: dict[tuple[object, ...], list[list[RunRecord]]] = {}
     for original in originals:
         batches = groups.setdefault(_group_key(original), [[]])

@@ -13,7 +13,8 @@ import docker
 import pytest
 
 from repro.store import Store
-from tests.conftest import Image, Project, build_variant, remove_image
+from tests.conftest import Image, Project
+from tests.e2e.conftest import build_variant, remove_image
 
 pytestmark = pytest.mark.docker
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import Project, User
+from tests.conftest import Project
+from tests.e2e.conftest import User
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -10,7 +10,8 @@ import docker
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import Project, repro_containers
+from tests.conftest import Project
+from tests.e2e.conftest import repro_containers
 
 pytestmark = pytest.mark.docker
 

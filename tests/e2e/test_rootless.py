@@ -13,7 +13,8 @@ import docker
 import pytest
 
 from repro.store import Store
-from tests.conftest import Image, Project, User, build_variant, remove_image, wait_for
+from tests.conftest import Image, Project, wait_for
+from tests.e2e.conftest import User, build_variant, remove_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

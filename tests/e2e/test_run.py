@@ -12,7 +12,8 @@ import docker
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import Project, repro_containers, wait_for
+from tests.conftest import Project, wait_for
+from tests.e2e.conftest import repro_containers
 
 pytestmark = pytest.mark.docker
 

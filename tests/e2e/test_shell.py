@@ -14,7 +14,8 @@ import docker
 import pytest
 
 from repro.store import Store
-from tests.conftest import Project, repro_containers
+from tests.conftest import Project
+from tests.e2e.conftest import repro_containers
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,8 @@ import docker
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import CHECKOUT, Project, repro_containers, venv_with_repro, wait_for
+from tests.conftest import CHECKOUT, Project, wait_for
+from tests.e2e.conftest import repro_containers, venv_with_repro
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

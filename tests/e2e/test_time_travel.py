@@ -14,7 +14,8 @@ import pytest
 
 from repro.store import Store
 from repro.store.images import ImageArchive
-from tests.conftest import Image, Project, Registry, build_variant, push, remove_image
+from tests.conftest import Image, Project
+from tests.e2e.conftest import Registry, build_variant, push, remove_image
 
 pytestmark = pytest.mark.docker
 

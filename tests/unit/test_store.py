@@ -4,51 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from repro.errors import StoreError, UsageError
-from repro.provenance.host import host_facts, tool_versions
-from repro.store import RunRecord, Status, Store
-from repro.store.record import ContainerRecord, ImageRecord, ManifestRecord, PointRecord, ResourcesRecord
-
-
-def make_record(run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
-    return RunRecord(
-        id=run_id,
-        status=status,
-        exit_code=0,
-        started_at=datetime(2026, 11, 1, tzinfo=UTC),
-        point=PointRecord(key=key, label="n=1", index=0, params={"n": 1}),
-        manifest=ManifestRecord(path="/x/exp.yaml", sha256="0" * 64, name="exp", resolved={}),
-        image=ImageRecord(
-            reference="lab/x",
-            pin_kind="id",
-            pinned="sha256:" + "1" * 64,
-            id="sha256:" + "1" * 64,
-            repo_digests=[],
-            os="linux",
-            architecture="amd64",
-        ),
-        container=ContainerRecord(
-            command=["true"],
-            env={},
-            workdir=None,
-            user="1:1",
-            user_mode="host",
-            network="none",
-            hostname="repro",
-            outputs="/out",
-            resources=ResourcesRecord(),
-        ),
-        git=None,
-        inputs=[],
-        host=host_facts(),
-        versions=tool_versions(),
-        **extra,  # type: ignore[arg-type]
-    )
+from repro.store import Status, Store
+from tests.conftest import make_record
 
 
 @pytest.fixture

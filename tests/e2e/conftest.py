@@ -1,0 +1,290 @@
+"""Shared set-up for the end-to-end tests: a real Docker engine, an image built offline, a
+non-root user, a registry on loopback.
+
+Tests that need the engine fail (they are not skipped) when none answers: `scripts/setup-host`
+starts one. The busybox image is built here from Debian's static busybox, FROM scratch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from repro.runner import labels
+from tests.conftest import CHECKOUT, Image, Project, make_repo, wait_for
+
+BUSYBOX = Path("/bin/busybox")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"these tests need a Docker engine ({exc}); start one: sudo scripts/setup-host")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """A 2 MB image: Debian's static busybox in an otherwise empty image."""
+    if not BUSYBOX.is_file():
+        pytest.fail("Debian's busybox-static is needed (/bin/busybox); install it: sudo scripts/setup-host")
+    context = tmp_path_factory.mktemp("busybox")
+    shutil.copy(BUSYBOX, context / "busybox")
+    (context / "Dockerfile").write_text(
+        textwrap.dedent(
+            """\
+            FROM scratch
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            CMD ["/bin/sh"]
+            """
+        )
+    )
+    image, _ = docker_client.images.build(path=str(context), tag="repro-test/busybox:1", rm=True)
+    return Image(name="repro-test/busybox:1", id=str(image.id))
+
+
+def repro_containers(client: docker.DockerClient, store: Path) -> list[Any]:
+    """Containers (running or not) that a run in ``store`` created."""
+    return client.containers.list(all=True, filters={"label": f"{labels.STORE}={store}"})
+
+
+@pytest.fixture
+def docker_project(project: Project, busybox: Image, docker_client: docker.DockerClient) -> Iterator[Project]:
+    """A project whose manifests use the real busybox image; checks no container is left."""
+    project.image = busybox
+    yield project
+    leftovers = repro_containers(docker_client, project.store)
+    for container in leftovers:
+        container.remove(force=True)
+    assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
+
+
+# -- a non-root user that may use the engine --------------------------------------------------
+
+NONROOT_USER = "repro-tester"
+NONROOT_VENV = Path("/opt/repro-tests/venv")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    gid: int
+    repro: Path
+    """The `repro` command installed where this user can run it."""
+
+    def own(self, path: Path) -> None:
+        subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
+
+    @property
+    def runtime_dir(self) -> Path:
+        return Path(f"/tmp/{self.name}-run")
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": f"/home/{self.name}",
+            "LANG": "C.UTF-8",
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+        }
+
+    def command(self, args: list[str]) -> list[str]:
+        """``args`` as this user: setpriv execs, so the process started is the command itself."""
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        return [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--", *args]
+
+    def run(self, args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(args), cwd=cwd, env=self.env(), capture_output=True, text=True, **kwargs)
+
+    def spawn(self, args: list[str], cwd: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(args),
+            cwd=cwd,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def venv_with_repro(venv: Path, requirement: str) -> Path:
+    """A venv (Debian's python3: readable by every user) holding this checkout's repro, with
+    ``requirement``'s dependencies; returns its ``repro`` command."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
+    # Dependencies once; then this checkout's repro itself, every session.
+    for args in ([requirement], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+            capture_output=True,
+            text=True,
+        )
+        if installed.returncode != 0:
+            pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
+    return venv / "bin" / "repro"
+
+
+@pytest.fixture(scope="session")
+def nonroot_user(docker_client: docker.DockerClient) -> User:
+    """An unprivileged user in the docker group, with repro installed in a venv it can read.
+
+    The machine's default Python lives in root's home, which other users cannot read, so the
+    venv is built on Debian's python3 and holds this checkout's repro.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("creating the test user needs root; run the suite as root (as CI does)")
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(NONROOT_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--groups", "docker", NONROOT_USER], check=True)
+        entry = pwd.getpwnam(NONROOT_USER)
+    if NONROOT_USER not in grp.getgrnam("docker").gr_mem:
+        subprocess.run(["usermod", "--append", "--groups", "docker", NONROOT_USER], check=True)
+    user = User(NONROOT_USER, entry.pw_uid, entry.pw_gid, venv_with_repro(NONROOT_VENV, str(CHECKOUT)))
+    user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chown(user.runtime_dir, user.uid, user.gid)
+    return user
+
+
+@pytest.fixture
+def nonroot_project(nonroot_user: User, busybox: Image, docker_client: docker.DockerClient) -> Iterator[Project]:
+    """A git project owned by the non-root user (outside root's private temp folders)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="repro-nonroot-", dir="/tmp"))
+    make_repo(root)
+    proj = Project(root=root, image=busybox)
+    proj.write("README", "experiment\n")
+    proj.commit("initial")
+    nonroot_user.own(root)
+    yield proj
+    leftovers = repro_containers(docker_client, proj.store)
+    for container in leftovers:
+        container.remove(force=True)
+    shutil.rmtree(root, ignore_errors=True)
+    assert not leftovers
+
+
+# -- a registry on loopback (Debian's docker-registry) ----------------------------------------
+
+
+@dataclass
+class Registry:
+    """A private registry on 127.0.0.1, which the engine trusts over plain HTTP."""
+
+    host: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_registry(folder: Path) -> Registry:
+    server = shutil.which("docker-registry")
+    if server is None:
+        pytest.fail("Debian's docker-registry is needed; install it: sudo scripts/setup-host")
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+        "log: {level: error}\n"
+    )
+    log = (folder / "registry.log").open("wb")
+    process = subprocess.Popen([server, "serve", str(config)], stdout=log, stderr=log)
+    log.close()
+    registry = Registry(f"127.0.0.1:{port}", process)
+
+    def answers() -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://{registry.host}/v2/", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_for(answers, timeout=30)
+    return registry
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    server = start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry of this test's own, which it may stop."""
+    server = start_registry(tmp_path / "registry")
+    yield server
+    server.stop()
+
+
+def build_variant(client: docker.DockerClient, busybox: Image, tag: str, content: str) -> str:
+    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as context:
+        (Path(context) / "content.txt").write_text(content)
+        (Path(context) / "Dockerfile").write_text(f"FROM {busybox.id}\nCOPY content.txt /content.txt\n")
+        image, _ = client.images.build(path=context, tag=tag, rm=True)
+    return str(image.id)
+
+
+def push(client: docker.DockerClient, reference: str) -> str:
+    """Push ``repo:tag`` and return the registry (manifest) digest."""
+    repository, tag = reference.rsplit(":", 1)
+    for event in client.api.push(repository, tag=tag, stream=True, decode=True):
+        if "error" in event:
+            raise AssertionError(f"push of {reference} failed: {event['error']}")
+    digests = client.images.get(reference).attrs["RepoDigests"]
+    (digest,) = [d.split("@", 1)[1] for d in digests if d.startswith(repository + "@")]
+    return str(digest)
+
+
+def remove_image(client: docker.DockerClient, image_id: str) -> None:
+    client.images.remove(image_id, force=True)
+    assert _gone(client, image_id)
+
+
+def _gone(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.images.get(image_id)
+    except docker.errors.ImageNotFound:
+        return True
+    return False

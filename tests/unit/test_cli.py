@@ -1,0 +1,117 @@
+"""The command line: every command registered, documented and parsed into typed options."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from repro import api
+from repro.cli.commands import COMMANDS
+from repro.cli.main import build_parser, main
+from repro.cli.options import Common, pairs, typed
+from repro.errors import EXIT_INPUT, UsageError
+from tests.conftest import CHECKOUT
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    readme = (CHECKOUT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `repro ([a-z]+)", readme, re.MULTILINE))
+    assert {command.NAME for command in COMMANDS} <= documented
+
+
+def test_every_command_module_has_options_and_a_docstring() -> None:
+    for command in COMMANDS:
+        options = getattr(command, "Options", None)
+        assert options is not None, command.NAME
+        assert issubclass(options, Common), command.NAME
+        assert dataclasses.is_dataclass(options)
+        assert (command.__doc__ or "").startswith(f"``repro {command.NAME}"), command.NAME
+
+
+def test_every_api_name_resolves() -> None:
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    with pytest.raises(AttributeError):
+        api.no_such_thing  # noqa: B018 - the lookup is what is tested
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--store", "/s", "-v", "run", "exp.yaml"],
+        ["run", "exp.yaml", "--store", "/s", "-v"],
+        ["--store", "/elsewhere", "run", "--store", "/s", "exp.yaml", "-v"],
+    ],
+)
+def test_common_options_may_come_before_or_after_the_command(argv: list[str]) -> None:
+    from repro.cli.commands.run import Options
+
+    options = typed(Options, build_parser().parse_args(argv))
+    assert (options.store, options.verbose, options.manifest) == ("/s", True, Path("exp.yaml"))
+
+
+def test_run_options_are_typed_with_their_defaults() -> None:
+    from repro.cli.commands.run import Options
+
+    namespace = build_parser().parse_args(["run", "exp.yaml", "-j", "3", "--set", "a=1", "--set", "b=[1,2]"])
+    options = typed(Options, namespace)
+    assert options == Options(manifest=Path("exp.yaml"), jobs=3, set=["a=1", "b=[1,2]"])
+    assert options.executor == "local"
+    assert options.runtime is None
+
+
+def test_typed_takes_only_its_own_fields() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Small(Common):
+        json: bool = False
+
+    namespace = argparse.Namespace(json=True, store=None, verbose=False, runtime=None, command="log", limit=3)
+    assert typed(Small, namespace) == Small(json=True)
+
+
+def test_name_value_pairs() -> None:
+    assert pairs(["a=1", "b = x=y"], "--opt") == {"a": "1", "b": " x=y"}
+    with pytest.raises(UsageError, match="--opt 'nope': expected NAME=VALUE"):
+        pairs(["nope"], "--opt")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["run"], "the following arguments are required: MANIFEST"),
+        (["run", "exp.yaml", "-j", "many"], "invalid int value: 'many'"),
+        (
+            ["pack", "--all", "-o", "a.tar", "--max-input-size", "lots"],
+            "--max-input-size lots: 'lots' is not a memory size",
+        ),
+        (["build", ".", "-t", "x:1", "--context-warn", "0"], "--context-warn 0: must be positive"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
+    code, out, err = run_cli(*argv)
+    assert code == EXIT_INPUT
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("repro: error: ")
+    assert message in line
+    assert "Traceback" not in err
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    code, _, err = run_cli()
+    assert code == EXIT_INPUT
+    assert "COMMAND" in err
