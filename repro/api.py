@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from repro.ops.export import export_rocrate
     from repro.ops.gc import GcResult, gc
     from repro.ops.lock import LockResult, lock
+    from repro.ops.logs import logs
     from repro.ops.pack import PackResult, pack
+    from repro.ops.ps import PsResult, RunningPoint, ps
     from repro.ops.query import LogResult, ReindexResult, ShowResult, log, reindex, show
     from repro.ops.report import ReportResult, report
     from repro.ops.rerun import RerunResult, rerun
-    from repro.ops.run import RunResult, plan_run, run
+    from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
     from repro.ops.shell import shell
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from repro.store.index import IndexRow
     from repro.store.record import RunRecord, Status
     from repro.workflow.bridge import Executor
-    from repro.workflow.session import Event, PlanReady, PointFinished, PointStarted
+    from repro.workflow.session import Event, PlanReady, PointAdopting, PointFinished, PointStarted, PointWaiting
 
 _WHERE = {
     "ArchiveResult": "repro.ops.archive",
@@ -50,8 +52,12 @@ _WHERE = {
     "gc": "repro.ops.gc",
     "LockResult": "repro.ops.lock",
     "lock": "repro.ops.lock",
+    "logs": "repro.ops.logs",
     "PackResult": "repro.ops.pack",
     "pack": "repro.ops.pack",
+    "PsResult": "repro.ops.ps",
+    "RunningPoint": "repro.ops.ps",
+    "ps": "repro.ops.ps",
     "LogResult": "repro.ops.query",
     "ReindexResult": "repro.ops.query",
     "ShowResult": "repro.ops.query",
@@ -63,7 +69,9 @@ _WHERE = {
     "RerunResult": "repro.ops.rerun",
     "rerun": "repro.ops.rerun",
     "RunResult": "repro.ops.run",
+    "drive_plan": "repro.ops.run",
     "plan_run": "repro.ops.run",
+    "prepare_run": "repro.ops.run",
     "run": "repro.ops.run",
     "shell": "repro.ops.shell",
     "UnpackResult": "repro.ops.unpack",
@@ -80,9 +88,13 @@ _WHERE = {
     "Executor": "repro.workflow.bridge",
     "Event": "repro.workflow.session",
     "PlanReady": "repro.workflow.session",
+    "PointAdopting": "repro.workflow.session",
     "PointFinished": "repro.workflow.session",
     "PointStarted": "repro.workflow.session",
+    "PointWaiting": "repro.workflow.session",
 }
+"""Where each name of the API is defined. The ``TYPE_CHECKING`` imports above and ``__all__``
+below say the same for type checkers and readers; a unit test keeps the three in step."""
 
 __all__ = [
     "ArchiveResult",
@@ -97,14 +109,18 @@ __all__ = [
     "PackResult",
     "Plan",
     "PlanReady",
+    "PointAdopting",
     "PointFinished",
     "PointStarted",
+    "PointWaiting",
+    "PsResult",
     "ReindexResult",
     "ReportResult",
     "RerunResult",
     "RunDiff",
     "RunRecord",
     "RunResult",
+    "RunningPoint",
     "ShowResult",
     "Status",
     "UnpackResult",
@@ -112,12 +128,16 @@ __all__ = [
     "archive",
     "build",
     "diff",
+    "drive_plan",
     "export_rocrate",
     "gc",
     "lock",
     "log",
+    "logs",
     "pack",
     "plan_run",
+    "prepare_run",
+    "ps",
     "reindex",
     "report",
     "rerun",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         PackResult,
         Plan,
         RunDiff,
+        RunningPoint,
         RunRecord,
         RunResult,
         UnpackResult,
@@ -36,6 +38,8 @@ __all__ = [
     "archive_json",
     "archive_lines",
     "build_lines",
+    "detached_json",
+    "detached_lines",
     "diff_json",
     "diff_text",
     "dry_run_summary",
@@ -45,12 +49,15 @@ __all__ = [
     "locked",
     "note",
     "out",
+    "out_bytes",
     "pack_lines",
     "plan_table",
     "record_json",
     "record_text",
     "run_json",
     "run_summary",
+    "running_json",
+    "running_table",
     "runs_table",
     "table",
     "unpack_lines",
@@ -64,6 +71,17 @@ __all__ = [
 def out(text: str, end: str = "\n") -> None:
     """Data for programs and pipes: stdout."""
     print(text, end=end, flush=True)
+
+
+def out_bytes(data: bytes) -> None:
+    """Bytes as a program printed them (a run's log), to stdout, at once."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # stdout replaced by a text stream (tests, embedding)
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        sys.stdout.flush()
+        return
+    buffer.write(data)
+    buffer.flush()
 
 
 def err(text: str) -> None:
@@ -111,7 +129,15 @@ def run_json(result: RunResult) -> dict[str, Any]:
         "points": len(plan.points),
         "skipped": result.skipped,
         "runs": [
-            {"id": r.id, "label": r.point.label, "status": r.status.value, "key": r.point.key} for r in result.records
+            {
+                "id": e.record.id,
+                "label": e.record.point.label,
+                "status": e.record.status.value,
+                "key": e.record.point.key,
+                "waited": e.how == "waited",
+                "adopted": e.how == "adopted",
+            }
+            for e in result.finished
         ],
         "interrupted": result.interrupted,
     }
@@ -119,15 +145,72 @@ def run_json(result: RunResult) -> dict[str, Any]:
 
 def run_summary(result: RunResult) -> str:
     plan = result.plan
-    succeeded = len(result.records) - len(result.failed)
-    summary = f"repro: {plan.manifest_name}: {len(plan.points)} points: {succeeded} succeeded"
+    succeeded = len(result.records) - len(result.failed) - len(result.stopped)
+    summary = f"repro: {plan.manifest_name}: {plural(len(plan.points), 'point')}: {succeeded} succeeded"
     if result.failed:
         summary += f", {len(result.failed)} failed"
+    if result.stopped:
+        summary += f", {len(result.stopped)} interrupted"
     if result.skipped:
         summary += f", {result.skipped} already succeeded (--force runs them again)"
     if result.missing:
         summary += f", {result.missing} not started"
     return f"{summary}; store {display_path(result.store.root)}"
+
+
+def detached_json(result: RunResult, pid: int) -> dict[str, Any]:
+    return {
+        "plan": result.plan.id,
+        "driver": {"pid": pid, "log": str(result.driver_log)},
+        "queued": [{"label": p.label, "key": p.key} for p in result.plan.to_run],
+    }
+
+
+def detached_lines(result: RunResult, pid: int) -> Iterator[str]:
+    plan = result.plan
+    yield (
+        f"repro: {plan.manifest_name}: {plural(len(plan.to_run), 'point')} queued for a background driver "
+        f"(pid {pid}), plan {plan.id}"
+    )
+    for point in plan.to_run:
+        yield f"  queued  {point.label}  {point.key[:12]}"
+    yield "repro: follow them with: repro ps; repro logs -f RUN (run ids appear in repro ps)"
+    yield f"repro: the driver's own output: {display_path(result.driver_log)}"
+
+
+def running_json(point: RunningPoint) -> dict[str, Any]:
+    record = point.record
+    driver = record.driver
+    return {
+        "id": record.id,
+        "key": record.point.key,
+        "point": record.point.label,
+        "manifest": record.manifest.name,
+        "status": point.state,
+        "started_at": record.started_at.astimezone(UTC).isoformat(),
+        "elapsed_seconds": round(point.elapsed_seconds, 3),
+        "container": record.container.id,
+        "driver": {"host": driver.host, "pid": driver.pid} if driver else None,
+    }
+
+
+def running_table(points: Sequence[RunningPoint]) -> str:
+    rows = []
+    for point in points:
+        record = point.record
+        started = record.started_at.astimezone()
+        rows.append(
+            [
+                record.id,
+                record.point.label,
+                point.state,
+                f"{started:%Y-%m-%d %H:%M:%S}",
+                format_duration(point.elapsed_seconds),
+                (record.container.id or "-")[:12],
+                f"{record.driver.pid}@{record.driver.host}" if record.driver else "-",
+            ]
+        )
+    return table(["RUN", "POINT", "STATUS", "STARTED", "ELAPSED", "CONTAINER", "DRIVER"], rows)
 
 
 def validated(manifest: ManifestFile) -> str:

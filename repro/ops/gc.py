@@ -1,6 +1,7 @@
 """``repro gc``: the shared machine's clean-up, made safe.
 
-Removed: stopped containers that carry repro's labels (a run killed with SIGKILL leaves one),
+First, runs whose driver died are reconciled (their ended containers finish their records).
+Removed: stopped containers labelled with this store (a run killed with SIGKILL leaves one),
 and dangling images that repro made for this store (``repro build`` labels them with the store;
 images loaded from the store's archive are listed in it) — but never an image that a record of
 the store or its archive needs, unless asked (``include_pinned``). Build cache only on request.
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repro.execute.orphans import reconcile, running_records
 from repro.runner import labels
 from repro.runner.engine import Engine, connect
 from repro.store.images import ImageArchive
+from repro.store.record import RunRecord
 from repro.store.store import Store
 
 __all__ = ["GcResult", "gc"]
@@ -30,6 +33,8 @@ class GcResult:
     """Dangling repro images kept because a record or the archive needs them."""
     build_cache_bytes: int = 0
     failures: list[str] = field(default_factory=list)
+    finished: list[RunRecord] = field(default_factory=list)
+    """Runs of dead drivers whose containers had ended: finished from them before clean-up."""
 
     @property
     def freed_bytes(self) -> int:
@@ -51,9 +56,11 @@ def gc(
 ) -> GcResult:
     chosen = Store.locate(store)
     result = GcResult()
+    if not dry_run and chosen.exists:
+        result.finished = reconcile(chosen).finished  # a dead driver's container is its run's evidence first
     engine = connect()
     try:
-        _containers(engine, result, dry_run)
+        _containers(engine, chosen, result, dry_run)
         _images(engine, chosen, result, dry_run, include_pinned)
         if build_cache:
             _build_cache(engine, result, dry_run)
@@ -62,13 +69,18 @@ def gc(
     return result
 
 
-def _containers(engine: Engine, result: GcResult, dry_run: bool) -> None:
+def _containers(engine: Engine, store: Store, result: GcResult, dry_run: bool) -> None:
+    """Stopped containers of this store's runs and shells; never another store's, and never the
+    container of a run whose record still says running (its driver, or an adopter, needs it)."""
     import docker.errors
 
     stopped: list[Any] = engine.client.containers.list(
-        all=True, filters={"label": labels.RUN, "status": ["created", "exited", "dead"]}
+        all=True, filters={"label": f"{labels.STORE}={store.root}", "status": ["created", "exited", "dead"]}
     )
+    running = {record.id for record in running_records(store)}
     for container in stopped:
+        if (container.labels or {}).get(labels.RUN) in running:
+            continue
         result.containers.append((container.id, container.name))
         if not dry_run:
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from repro.execute.orphans import reconcile
 from repro.store.index import IndexRow
 from repro.store.record import RunRecord
 from repro.store.store import Store
@@ -39,6 +40,8 @@ class ReindexResult:
 def log(*, limit: int | None = None, name: str | None = None, store: Path | str | None = None) -> LogResult:
     """The store's runs, newest first (``limit`` of them; only the manifest ``name``'s)."""
     chosen = Store.locate(store)
+    if chosen.exists:
+        reconcile(chosen)  # a dead driver's run must not be listed as running
     return LogResult(store=chosen, rows=chosen.runs(limit=limit, name=name))
 
 

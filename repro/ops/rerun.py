@@ -34,7 +34,7 @@ from repro.runner.image import resolve_recorded
 from repro.store.images import ImageArchive
 from repro.store.record import ImageRecord, InputRecord, RunRecord
 from repro.store.store import Store
-from repro.workflow.driver import drive
+from repro.workflow.driver import Driven, drive
 from repro.workflow.session import Event
 
 __all__ = ["RerunError", "RerunResult", "rerun", "rerun_batches", "rerun_records"]
@@ -86,7 +86,7 @@ def rerun_records(
     results = {original.id: RerunResult(original) for original in originals}
     for group in rerun_batches(originals):
         try:
-            records, interrupted = _rerun_group(store, group, jobs=jobs, progress=progress, verbose=verbose)
+            driven = _rerun_group(store, group, jobs=jobs, progress=progress, verbose=verbose)
         except Interrupted:
             raise
         except ReproError as exc:
@@ -95,10 +95,10 @@ def rerun_records(
             for original in group:
                 results[original.id].error = str(exc)
             continue
-        by_key = {record.point.key: record for record in records}
+        by_key = {record.point.key: record for record in driven.records}
         for original in group:
             results[original.id].record = by_key.get(original.point.key)
-        if interrupted:
+        if driven.interrupted:
             raise Interrupted("interrupted; the runs so far are recorded")
     return [results[original.id] for original in originals]
 
@@ -134,7 +134,7 @@ def _rerun_group(
     jobs: int,
     progress: Callable[[Event | str], None] | None,
     verbose: bool,
-) -> tuple[list[RunRecord], bool]:
+) -> Driven:
     first = group[0]
     with _manifest_as_it_was(store, first) as manifest:
         cache = store.digest_cache()

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from repro.errors import UsageError
-from repro.execute import point_container
+from repro.execute.point import point_container
 from repro.manifest.load import load_manifest
 from repro.manifest.points import expand_points, parse_sets
 from repro.runner import labels

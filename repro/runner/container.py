@@ -15,12 +15,13 @@ import math
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from repro.errors import EngineError, Interrupted
+from repro.runner import labels
 from repro.runner.engine import Engine
 
 __all__ = [
@@ -29,9 +30,13 @@ __all__ = [
     "Cancellation",
     "ContainerOutcome",
     "ContainerSpec",
+    "adopt_container",
     "create_container",
+    "follow_log",
     "host_config",
+    "remove_container",
     "run_container",
+    "run_containers",
 ]
 
 _log = logging.getLogger(__name__)
@@ -76,6 +81,8 @@ class ContainerOutcome:
     state: Literal["exited", "timeout", "interrupted"]
     exit_code: int | None
     container_id: str
+    oom_killed: bool = False
+    """The engine killed it for going over its memory limit."""
     removal_error: str | None = None
     """Set when the container could not be removed (the run's result stands)."""
 
@@ -191,13 +198,17 @@ def run_container(
     stdout: Path,
     stderr: Path,
     cancellation: Cancellation,
+    on_created: Callable[[str], None] | None = None,
 ) -> ContainerOutcome:
-    """Run ``spec`` to the end, streaming its output to ``stdout``/``stderr``; always remove it."""
+    """Run ``spec`` to the end, streaming its output to ``stdout``/``stderr`` as it comes;
+    always remove it. ``on_created(container_id)`` is called before the container starts."""
 
     cancellation.check()
     container_id = create_container(engine, spec)
     cancellation.register(engine, container_id)
     try:
+        if on_created is not None:
+            on_created(container_id)
         outcome = _run_created(engine, spec, container_id, stdout, stderr, cancellation)
     except BaseException:
         cancellation.unregister(container_id)
@@ -242,29 +253,136 @@ def _run_created(
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise EngineError(f"the container did not start: {_explain(exc)}") from exc
         started_container = True
-        started = time.monotonic()
         if cancellation.cancelled:  # cancelled between the check and the start: stop it ourselves
             _kill(engine, container_id)
-        state: Literal["exited", "timeout", "interrupted"] = "exited"
-        try:
-            limit = None if spec.timeout_seconds is None else max(1, math.ceil(spec.timeout_seconds))
-            result = api.wait(container_id, timeout=limit)
-        except requests.exceptions.RequestException as exc:
-            elapsed = time.monotonic() - started
-            if spec.timeout_seconds is None or elapsed < spec.timeout_seconds * 0.99:
-                raise EngineError(f"lost the engine while waiting for the container: {_explain(exc)}") from exc
-            _kill(engine, container_id)
-            state = "timeout"
-            result = api.wait(container_id, timeout=60)
-        exit_code = result.get("StatusCode")
-        # Killed by the cancellation (SIGKILL: 137), not a program that happened to end meanwhile.
-        if cancellation.cancelled and state == "exited" and exit_code == 137:
-            state = "interrupted"
+        outcome = _await_exit(engine, container_id, spec.timeout_seconds, cancellation)
     finally:
         pump.finish(started=started_container)
+    return outcome
+
+
+def _await_exit(
+    engine: Engine, container_id: str, timeout_seconds: float | None, cancellation: Cancellation
+) -> ContainerOutcome:
+    """Wait for the started container to end (killing it after ``timeout_seconds``)."""
+    import requests.exceptions
+
+    api = engine.client.api
+    started = time.monotonic()
+    state: Literal["exited", "timeout", "interrupted"] = "exited"
+    try:
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise requests.exceptions.ReadTimeout("no time left")
+        limit = None if timeout_seconds is None else max(1, math.ceil(timeout_seconds))
+        result = api.wait(container_id, timeout=limit)
+    except requests.exceptions.RequestException as exc:
+        elapsed = time.monotonic() - started
+        if timeout_seconds is None or elapsed < timeout_seconds * 0.99:
+            raise EngineError(f"lost the engine while waiting for the container: {_explain(exc)}") from exc
+        _kill(engine, container_id)
+        state = "timeout"
+        result = api.wait(container_id, timeout=60)
+    exit_code = result.get("StatusCode")
+    # Killed by the cancellation (SIGKILL: 137), not a program that happened to end meanwhile.
+    if cancellation.cancelled and state == "exited" and exit_code == 137:
+        state = "interrupted"
     return ContainerOutcome(
-        state=state, exit_code=int(exit_code) if exit_code is not None else None, container_id=container_id
+        state=state,
+        exit_code=int(exit_code) if exit_code is not None else None,
+        container_id=container_id,
+        oom_killed=_oom_killed(engine, container_id),
     )
+
+
+def _oom_killed(engine: Engine, container_id: str) -> bool:
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        state = engine.client.api.inspect_container(container_id).get("State") or {}
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return False
+    return bool(state.get("OOMKilled"))
+
+
+def run_containers(engine: Engine, run_id: str) -> list[dict[str, Any]]:
+    """The containers (running or not) the engine has for the run ``run_id``, by its label."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        found: list[dict[str, Any]] = engine.client.api.containers(
+            all=True, filters={"label": f"{labels.RUN}={run_id}"}
+        )
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine did not list containers: {_explain(exc)}") from exc
+    return found
+
+
+def adopt_container(
+    engine: Engine,
+    container_id: str,
+    stdout: Path,
+    stderr: Path,
+    timeout_seconds: float | None,
+    cancellation: Cancellation,
+) -> ContainerOutcome:
+    """See a container another driver started through to its end, as :func:`run_container` would
+    have: wait (killing it when ``timeout_seconds`` are used up), rewrite its logs from the
+    engine's own copy (the dead driver's lost their tail), and remove it."""
+    cancellation.register(engine, container_id)
+    try:
+        if cancellation.cancelled:
+            _kill(engine, container_id)
+        outcome = _await_exit(engine, container_id, timeout_seconds, cancellation)
+        _copy_engine_log(engine, container_id, stdout, stderr)
+    except BaseException:
+        cancellation.unregister(container_id)
+        raise
+    cancellation.unregister(container_id)
+    try:
+        _remove(engine, container_id)
+    except EngineError as removal:
+        return dataclasses.replace(outcome, removal_error=str(removal))
+    return outcome
+
+
+def _copy_engine_log(engine: Engine, container_id: str, stdout: Path, stderr: Path) -> None:
+    import docker.errors
+    import requests.exceptions
+
+    for path, which in ((stdout, "stdout"), (stderr, "stderr")):
+        temporary = path.with_name(f".{path.name}.engine")
+        try:
+            with temporary.open("wb") as out:
+                for chunk in follow_log(engine, container_id, which, follow=False):
+                    out.write(chunk)
+            temporary.replace(path)
+        except (EngineError, docker.errors.APIError, requests.exceptions.RequestException, OSError) as exc:
+            temporary.unlink(missing_ok=True)  # keep the driver's partial copy: better than none
+            _log.warning("could not read the engine's log of %s: %s", container_id[:12], exc)
+
+
+def follow_log(
+    engine: Engine, container_id: str, which: str = "stdout", *, follow: bool = True, tail: int | None = None
+) -> Iterator[bytes]:
+    """The engine's own log of one stream of the container (its last ``tail`` lines), as it
+    grows (``follow``)."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        stream = engine.client.api.logs(
+            container_id,
+            stdout=which == "stdout",
+            stderr=which == "stderr",
+            stream=True,
+            follow=follow,
+            tail="all" if tail is None else tail,
+        )
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine has no log of container {container_id[:12]}: {_explain(exc)}") from exc
+    yield from stream
 
 
 class _LogPump(threading.Thread):
@@ -273,7 +391,8 @@ class _LogPump(threading.Thread):
     def __init__(self, sock: Any, stdout: Path, stderr: Path) -> None:
         super().__init__(name="repro-logs", daemon=True)
         self._sock = sock
-        self._files = {_STDOUT: stdout.open("wb"), _STDERR: stderr.open("wb")}
+        # Unbuffered: each piece of output reaches the file (and `repro logs -f`) as it arrives.
+        self._files = {_STDOUT: stdout.open("wb", buffering=0), _STDERR: stderr.open("wb", buffering=0)}
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -300,6 +419,11 @@ class _LogPump(threading.Thread):
             if handle is not None:
                 with contextlib.suppress(OSError):
                     handle.close()
+
+
+def remove_container(engine: Engine, container_id: str) -> None:
+    """Remove the container (running or not), retrying a busy engine; gone already is fine."""
+    _remove(engine, container_id)
 
 
 def _remove(engine: Engine, container_id: str) -> None:

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
 
 
@@ -170,6 +171,26 @@ class Index:
             args.append(limit)
         with self._cursor() as db:
             return [_row(values) for values in db.execute(query, args)]
+
+    def rows_for_key(self, key: str, limit: int | None = None) -> list[IndexRow]:
+        """The runs of the point ``key``, newest first."""
+        query = "SELECT * FROM runs WHERE key = ? ORDER BY started_at DESC, id DESC"
+        args: list[object] = [key]
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        with self._cursor() as db:
+            return [_row(values) for values in db.execute(query, args)]
+
+    def running(self, key: str | None = None) -> list[IndexRow]:
+        """Runs whose record says ``running`` (of the point ``key``, if given), oldest first."""
+        query = "SELECT * FROM runs WHERE status = 'running'"
+        args: list[object] = []
+        if key is not None:
+            query += " AND key = ?"
+            args.append(key)
+        with self._cursor() as db:
+            return [_row(values) for values in db.execute(query + " ORDER BY started_at, id", args)]
 
     def ids_starting_with(self, prefix: str) -> list[str]:
         with self._cursor() as db:

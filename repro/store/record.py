@@ -1,8 +1,13 @@
 """The run record: one JSON document per run that says exactly what ran and what came out.
 
 This model is the schema; ``record.json`` is its serialisation. A record is written when a
-run starts (status ``running``) and replaced once, atomically, when it ends; after that it is
-final and never edited. ``schema_version`` changes whenever a field changes meaning.
+run starts (status ``running``), again when its container exists, and once more, atomically,
+when it ends; after that it is final and never edited. ``schema_version`` changes whenever a
+field is added or changes meaning; readers accept every older version.
+
+Versions: 1 (repro 0.1.0); 2 adds ``driver``, ``container.id``, ``adopted`` and ``oom_killed``
+(a running record says which process drives it and which container it runs, so a later
+command can tell a live run from an orphan).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
+from repro.provenance.process import DriverFacts
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,7 +37,7 @@ __all__ = [
     "Status",
 ]
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
 
 
 class Status(StrEnum):
@@ -88,6 +94,8 @@ class ResourcesRecord(_Part):
 
 
 class ContainerRecord(_Part):
+    id: str | None = None
+    """The engine's container id, once it exists (schema 2)."""
     command: list[str]
     env: dict[str, str]
     """As passed to the container; secret values replaced by ``<secret: …>``."""
@@ -152,12 +160,18 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     id: str
     status: Status
     exit_code: int | None = None
     error: str | None = None
     """Why the run failed before or around the container (not the program's own failure)."""
+    oom_killed: bool = False
+    """The engine killed the container for going over its memory limit."""
+    driver: DriverFacts | None = None
+    """The process that ran (or runs) the point (schema 2)."""
+    adopted: bool = False
+    """The driver died; a later repro command saw the container to its end and wrote this."""
     started_at: datetime
     ended_at: datetime | None = None
     duration_seconds: float | None = None

@@ -14,7 +14,9 @@ git root by default::
         git.diff                 the uncommitted changes, when the tree was dirty
         outputs/                 the container's output folder (the only writable mount)
       points/<key>.json          the newest succeeded run of each point (Snakemake's job output)
+      leases/<key>.lock          held (flock) by the driver running the point: one runner per point
       plans/<id>.json            the points handed to Snakemake for one `repro run`
+      drivers/<plan id>.log      what a detached driver (`repro run --detach`) printed
       blobs/sha256/<hex>         content-addressed files shared by runs (diffs)
       cache/digests.sqlite       input digests by file status (a cache: may be deleted)
       images/                    images kept by `repro archive` (see repro.store.images)
@@ -46,7 +48,8 @@ from pydantic import ValidationError
 from repro.errors import StoreError, UsageError
 from repro.provenance.statcache import StatCache
 from repro.store.index import Index, IndexRow
-from repro.store.record import RunRecord, Status
+from repro.store.leases import PointLease
+from repro.store.record import SCHEMA_VERSION, RunRecord, Status
 
 __all__ = ["STORE_ENV", "RunFolder", "Store", "StoreLayout", "atomic_write", "find_git_root"]
 
@@ -117,6 +120,12 @@ class StoreLayout:
 
     def point_marker(self, key: str) -> Path:
         return self.points / f"{key}.json"
+
+    def lease(self, key: str) -> Path:
+        return self.root / "leases" / f"{key}.lock"
+
+    def driver_log(self, plan_id: str) -> Path:
+        return self.root / "drivers" / f"{plan_id}.log"
 
     @property
     def plans(self) -> Path:
@@ -262,12 +271,15 @@ class Store:
     def run_folder(self, run_id: str) -> RunFolder:
         return RunFolder(run_id, self.layout.run(run_id))
 
-    def write_record(self, record: RunRecord) -> None:
-        """Write ``record`` atomically and index it; a final record is never overwritten."""
+    def write_record(self, record: RunRecord) -> RunRecord:
+        """Write ``record`` atomically and index it; return it as written. A final record is
+        never overwritten."""
         folder = self.run_folder(record.id)
         existing = self._read_status(folder.record)
         if existing is not None and existing != "running":
             raise StoreError(f"record {record.id} is final ({existing}); records are never edited")
+        # Written by this repro: in this repro's schema, whatever version the record was read in.
+        record = record.model_copy(update={"schema_version": SCHEMA_VERSION})
         data = record.model_dump_json(indent=2).encode() + b"\n"
         try:
             atomic_write(folder.record, data)
@@ -279,6 +291,7 @@ class Store:
             # The record on disk is the truth and is safe; the index is a cache that
             # `repro reindex` rebuilds. Losing an index row must not lose the run.
             _log.warning("%s (record %s is written)", exc, record.id)
+        return record
 
     @staticmethod
     def _read_status(path: Path) -> str | None:
@@ -368,6 +381,10 @@ class Store:
     def point_marker(self, key: str) -> Path:
         """The file that says which run last succeeded for ``key`` (a Snakemake job's output)."""
         return self.layout.point_marker(key)
+
+    def lease(self, key: str) -> PointLease:
+        """The lease whose holder alone may run the point ``key`` (see :mod:`repro.store.leases`)."""
+        return PointLease(self.layout.lease(key))
 
     def mark_point(self, key: str, run_id: str) -> None:
         folder = self.run_folder(run_id)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan
 from repro.store.record import RunRecord
 from repro.store.store import Store
-from repro.workflow.session import Event, PlanReady, Session, activate, cancel_on_signals
+from repro.workflow.session import Event, PlanReady, PointFinished, Session, activate, cancel_on_signals
 
 if TYPE_CHECKING:
     from repro.workflow.bridge import Executor
 
-__all__ = ["drive"]
+__all__ = ["Driven", "drive"]
 
 
 def drive(
@@ -32,8 +33,8 @@ def drive(
     progress: Callable[[Event | str], None] | None,
     executor: Executor | None = None,
     verbose: bool = False,
-) -> tuple[list[RunRecord], bool]:
-    """Run the plan's points; return the records they left and whether it was interrupted."""
+) -> Driven:
+    """Run the plan's points; return what became of them and whether it was interrupted."""
     from repro.workflow.bridge import LOCAL, execute_plan
 
     plan_path = plan.write(store)
@@ -49,14 +50,32 @@ def drive(
             ),
             session,
         )
-    return _records_of(store, plan), interrupted.is_set()
+    return Driven(_finished(store, plan, session), interrupted.is_set())
 
 
-def _records_of(store: Store, plan: Plan) -> list[RunRecord]:
-    keys = {p.key for p in plan.to_run}
-    since = plan.created_at.isoformat()
-    rows = [r for r in store.runs() if r.key in keys and r.started_at >= since]
-    return [store.load(r.id) for r in sorted(rows, key=lambda r: (r.started_at, r.id))]
+@dataclass(frozen=True)
+class Driven:
+    """What became of a plan's points: how each that ended did, and whether it was cut short."""
+
+    finished: list[PointFinished]
+    interrupted: bool
+
+    @property
+    def records(self) -> list[RunRecord]:
+        return [event.record for event in self.finished]
+
+
+def _finished(store: Store, plan: Plan, session: Session) -> list[PointFinished]:
+    """Each point's ending as its job reported it; for jobs in other processes (a cluster), the
+    records they left since the plan was made."""
+    found = dict(session.finished)
+    missing = {p.key for p in plan.to_run} - found.keys()
+    if missing:
+        since = plan.created_at.isoformat()
+        for row in store.runs():
+            if row.key in missing and row.started_at >= since and row.key not in found:
+                found[row.key] = PointFinished(store.load(row.id))
+    return sorted(found.values(), key=lambda e: (e.record.started_at, e.record.id))
 
 
 def _in_worker(work: Callable[[], object], session: Session) -> None:

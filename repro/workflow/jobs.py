@@ -6,6 +6,7 @@ tested and shared by every way in: ``repro run``, a user's own Snakefile, a clus
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,13 +15,23 @@ from typing import Any
 
 import repro
 from repro.errors import ReproError, SetupError, UsageError
-from repro.execute import execute_point
+from repro.execute.orphans import adopt, orphan_of
+from repro.execute.point import execute_point
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan, PlannedPoint
+from repro.provenance.process import DriverFacts
 from repro.runner.engine import connect
 from repro.store.record import Status
 from repro.store.store import Store
-from repro.workflow.session import PointFinished, PointStarted, Session, cancel_on_signals, current
+from repro.workflow.session import (
+    PointAdopting,
+    PointFinished,
+    PointStarted,
+    PointWaiting,
+    Session,
+    cancel_on_signals,
+    current,
+)
 
 __all__ = ["KEY_PATTERN", "PointFailed", "RuleContext", "context", "rules_file", "run_job"]
 
@@ -113,21 +124,63 @@ def run_job(ctx: RuleContext, key: str) -> None:
 
 
 def _run_point(ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile) -> None:
+    """Run the point once per store: under its lease, after any other driver that runs it (whose
+    result is then this one's), adopting the run of a driver that died."""
+    store = ctx.store
+    lease = store.lease(planned.key)
+    me = DriverFacts.current()
+    holder = {"pid": me.pid, "host": me.host, "plan": plan.id}
+    if not lease.try_acquire(holder):
+        other = lease.holder() or {}
+        session.emit(PointWaiting(planned.label, f"pid {other.get('pid', '?')}@{other.get('host', '?')}"))
+        lease.acquire(holder, check=session.cancellation.check)
+    try:
+        event = _settled_since(store, planned.key, plan)
+        if event is None:
+            event = _run_or_adopt(store, session, plan, planned, manifest)
+    finally:
+        lease.release()
+    event = dataclasses.replace(event, folder=store.run_folder(event.record.id).path)
+    session.emit(event)
+    record = event.record
+    if record.status is not Status.SUCCEEDED:
+        raise PointFailed(f"point {planned.label} {record.status.value} (run {record.id})")
+
+
+def _settled_since(store: Store, key: str, plan: Plan) -> PointFinished | None:
+    """The run another driver finished for ``key`` while this plan waited to run it, if any."""
+    for row in store.index.rows_for_key(key, limit=5):
+        if row.status is Status.RUNNING:
+            continue
+        record = store.load(row.id)
+        if record.ended_at is not None and record.ended_at >= plan.created_at:
+            return PointFinished(record, how="waited")
+    return None
+
+
+def _run_or_adopt(
+    store: Store, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile
+) -> PointFinished:
     engine = connect(plan.engine_host, api_version=plan.engine_api, runtime=plan.engine_runtime)
     try:
+        orphan = orphan_of(store, planned.key)
+        if orphan is not None:
+            folder = store.run_folder(orphan.id)
+            session.emit(PointAdopting(planned.label, orphan.id, folder.stdout, folder.stderr))
+            return PointFinished(adopt(store, orphan, engine, session.cancellation), how="adopted")
         record = execute_point(
-            ctx.store,
+            store,
             plan,
             manifest,
             planned,
             engine,
             session.cancellation,
-            on_start=lambda run_id: session.emit(PointStarted(label=planned.label, run_id=run_id)),
+            on_start=lambda folder: session.emit(
+                PointStarted(planned.label, folder.run_id, folder.stdout, folder.stderr)
+            ),
         )
+        return PointFinished(record)
     except ReproError as exc:
         raise PointFailed(str(exc)) from exc
     finally:
         engine.close()
-    session.emit(PointFinished(record))
-    if record.status is not Status.SUCCEEDED:
-        raise PointFailed(f"point {planned.label} {record.status.value} (run {record.id})")

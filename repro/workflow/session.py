@@ -15,14 +15,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.plan import Plan, load_plan
 from repro.runner.container import Cancellation
 from repro.store.record import RunRecord
 
-__all__ = ["Event", "PlanReady", "PointFinished", "PointStarted", "Session", "activate", "cancel_on_signals", "current"]
+__all__ = [
+    "Event",
+    "PlanReady",
+    "PointAdopting",
+    "PointFinished",
+    "PointStarted",
+    "PointWaiting",
+    "Session",
+    "activate",
+    "cancel_on_signals",
+    "current",
+]
 
 
 _T = TypeVar("_T")
@@ -30,6 +41,8 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class PlanReady:
+    """The plan is written; ``to_run`` of its ``points`` are handed to Snakemake."""
+
     name: str
     points: int
     to_run: int
@@ -38,16 +51,47 @@ class PlanReady:
 
 @dataclass(frozen=True)
 class PointStarted:
+    """A point's run has its record and folder; its container starts now."""
+
     label: str
     run_id: str
+    stdout: Path
+    stderr: Path
+
+
+@dataclass(frozen=True)
+class PointWaiting:
+    """Another driver runs this point: this one waits for it and takes its result."""
+
+    label: str
+    holder: str
+    """Who runs it, as ``pid N@host``."""
+
+
+@dataclass(frozen=True)
+class PointAdopting:
+    """The point's earlier driver died while its container ran: this driver sees it through."""
+
+    label: str
+    run_id: str
+    stdout: Path
+    stderr: Path
+
+
+How = Literal["ran", "waited", "adopted"]
 
 
 @dataclass(frozen=True)
 class PointFinished:
+    """A point ended: run here (``ran``), by another driver (``waited``), or adopted."""
+
     record: RunRecord
+    how: How = "ran"
+    folder: Path | None = None
+    """The run's folder (its logs and outputs), when it is in this store."""
 
 
-Event = PlanReady | PointStarted | PointFinished
+Event = PlanReady | PointStarted | PointWaiting | PointAdopting | PointFinished
 
 
 @dataclass
@@ -57,8 +101,13 @@ class Session:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plans: dict[Path, Plan] = field(default_factory=dict)
     _manifests: dict[Path, ManifestFile] = field(default_factory=dict)
+    finished: dict[str, PointFinished] = field(default_factory=dict)
+    """The points that ended in this process, by key."""
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, PointFinished):
+            with self._lock:
+                self.finished[event.record.point.key] = event
         if self.progress is not None:
             self.progress(event)
 

@@ -120,3 +120,62 @@ def test_ctrl_c_during_a_rootless_run_leaves_no_container(nonroot_project: Proje
     assert podman(podman_user, "ps", "--all", "--quiet", "--filter", label).stdout.strip() == ""
     (row,) = Store(project.store).runs()
     assert row.status.value == "interrupted"
+
+
+TICKS = ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done; echo {n} > /out/n"]
+
+
+def test_rootless_detach_then_logs_follow_the_point_to_its_end(nonroot_project: Project, podman_user: User) -> None:
+    project = nonroot_project
+    project.manifest(command=TICKS, params={"n": 1})
+    podman_user.own(project.root)
+
+    detached = rootless_repro(podman_user, project, "run", "exp.yaml", "--detach", "--json")
+
+    assert detached.returncode == 0, detached.stderr
+    listed = wait_for(
+        lambda: json.loads(rootless_repro(podman_user, project, "ps", "--json").stdout or "[]"), timeout=120
+    )
+    (point,) = listed
+    assert point["status"] == "running"
+    assert point["driver"]["pid"] == json.loads(detached.stdout)["driver"]["pid"]
+    followed = rootless_repro(podman_user, project, "logs", "-f", point["id"])
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout == "".join(f"tick {i}\n" for i in range(1, 7))
+    record = Store(project.store).load(point["id"])
+    assert record.status.value == "succeeded"
+    assert record.versions.runtime == "podman"
+
+
+def test_rootless_orphan_is_followed_and_adopted_not_run_again(nonroot_project: Project, podman_user: User) -> None:
+    project = nonroot_project
+    project.manifest(command=TICKS, params={"n": 2})
+    podman_user.own(project.root)
+    store = Store(project.store)
+    label = f"label=org.repro.store={project.store}"
+    driver = podman_user.spawn([str(podman_user.repro), "--runtime", "podman", "run", "exp.yaml"], project.root)
+    try:
+        wait_for(lambda: podman(podman_user, "ps", "--quiet", "--filter", label).stdout.strip(), 120)
+        wait_for(lambda: store.runs() and store.load(store.runs()[0].id).container.id, 60)
+        driver.send_signal(signal.SIGKILL)
+        driver.communicate(timeout=60)
+        (orphan,) = json.loads(rootless_repro(podman_user, project, "ps", "--json").stdout)
+        assert orphan["status"] == "orphaned"
+        follower = podman_user.spawn(
+            [str(podman_user.repro), "--runtime", "podman", "logs", "-f", orphan["id"]], project.root
+        )
+        again = rootless_repro(podman_user, project, "run", "exp.yaml", "--json")
+        followed, _ = follower.communicate(timeout=120)
+    finally:
+        driver.kill()
+    assert again.returncode == 0, again.stderr
+    (run,) = json.loads(again.stdout)["runs"]
+    assert run["adopted"] is True
+    assert follower.returncode == 0
+    assert "tick 6" in followed, "an orphan's log is followed in the engine's copy"
+    (row,) = store.runs()
+    record = store.load(row.id)
+    assert (record.id, record.status.value, record.adopted) == (orphan["id"], "succeeded", True)
+    assert (store.run_folder(record.id).outputs / "n").read_text() == "2\n"
+    assert store.run_folder(record.id).stdout.read_text().count("tick") == 6
+    assert podman(podman_user, "ps", "--all", "--quiet", "--filter", label).stdout.strip() == ""

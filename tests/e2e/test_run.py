@@ -50,7 +50,7 @@ def test_a_run_records_what_ran_and_its_records_are_true(
     run_id = only_run(project)
     folder = project.store / "runs" / run_id
     record = record_of(project, run_id)
-    assert record["schema_version"] == 1
+    assert record["schema_version"] == 2
     assert record["status"] == "succeeded"
     assert record["exit_code"] == 0
     assert record["point"]["params"] == {"greeting": "hi"}
@@ -205,6 +205,10 @@ def test_a_signal_mid_run_stops_the_container_and_records_interrupted(
     record = record_of(project, only_run(project))
     assert record["status"] == "interrupted"
     assert record["ended_at"] is not None
+    # Said as what it is: stopped on purpose, not a failure with exit code 137.
+    assert "FAIL" not in err
+    assert "137" not in err
+    assert "0 succeeded, 1 interrupted" in err
 
 
 def test_no_engine_is_exit_3_with_one_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -115,3 +115,15 @@ def test_no_command_prints_help_and_exits_2() -> None:
     code, _, err = run_cli()
     assert code == EXIT_INPUT
     assert "COMMAND" in err
+
+
+def test_the_api_says_where_each_name_is_what_type_checkers_read() -> None:
+    import ast
+
+    tree = ast.parse(Path(api.__file__).read_text())
+    (block,) = [node for node in tree.body if isinstance(node, ast.If)]  # if TYPE_CHECKING:
+    imported = {
+        alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert imported == api._WHERE
+    assert sorted(api.__all__) == sorted(api._WHERE)

@@ -38,10 +38,19 @@ def test_a_table_aligns_columns_and_trims_trailing_space() -> None:
 
 def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
     result = RunResult(plan=plan(4, done=1), store=Store(tmp_path / "s"))
-    result.records = [make_record("a", key="1" * 64), make_record("b", key="2" * 64, status=Status.FAILED)]
+    result.finished = [
+        PointFinished(make_record("a", key="1" * 64)),
+        PointFinished(make_record("b", key="2" * 64, status=Status.FAILED)),
+    ]
     summary = render.run_summary(result)
     assert summary.startswith("repro: exp: 4 points: 1 succeeded, 1 failed, 1 already succeeded")
     assert ", 1 not started;" in summary
+
+
+def test_an_interrupted_point_is_not_a_failure_and_one_point_is_singular(tmp_path: Path) -> None:
+    result = RunResult(plan=plan(1), store=Store(tmp_path / "s"))
+    result.finished = [PointFinished(make_record("a", status=Status.INTERRUPTED))]
+    assert render.run_summary(result).startswith("repro: exp: 1 point: 0 succeeded, 1 interrupted;")
 
 
 def test_the_dry_run_table_says_which_points_would_run(tmp_path: Path) -> None:
@@ -60,5 +69,5 @@ def test_progress_without_a_terminal_prints_one_line_per_finished_point() -> Non
     progress("hashing ./data")
     lines = stream.getvalue().splitlines()
     assert lines[0] == "repro: exp: 3 points, 1 already succeeded; running 2 with -j 2"
-    assert lines[1].split() == ["ok", "n=1", "succeeded", "-", "20261101-000000-aaaaaaaa"]
+    assert lines[1].split() == ["[1/2]", "ok", "n=1", "succeeded", "-", "20261101-000000-aaaaaaaa"]
     assert lines[2] == "repro: hashing ./data"

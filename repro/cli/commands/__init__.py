@@ -20,7 +20,9 @@ from repro.cli.commands import (
     gc,
     lock,
     log,
+    logs,
     pack,
+    ps,
     reindex,
     report,
     rerun,
@@ -46,6 +48,8 @@ class Command(Protocol):
 
 COMMANDS: tuple[Command, ...] = (
     run,
+    ps,
+    logs,
     validate,
     lock,
     archive,

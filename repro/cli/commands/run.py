@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repro.cli.options import Common, pairs, typed
 from repro.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+if TYPE_CHECKING:
+    from repro.api import Executor
 
 NAME = "run"
 HELP = "run a manifest's points (skips succeeded ones)"
@@ -25,6 +29,7 @@ class Options(Common):
     executor: str = "local"
     executor_option: list[str] = field(default_factory=list)
     default_resource: list[str] = field(default_factory=list)
+    detach: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="run points again even if they succeeded")
     parser.add_argument("--archive", action="store_true", help="keep the image in the store first (repro archive)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="plan and check, then leave the points to a background driver and return (see repro ps, repro logs -f)",
+    )
     parser.add_argument(
         "--executor",
         default="local",
@@ -77,21 +87,25 @@ def handle(namespace: argparse.Namespace) -> int:
             render.out(render.plan_table(planned.plan))
             render.err(render.dry_run_summary(planned))
         return EXIT_OK
-    result = api.run(
-        options.manifest,
-        store=options.store,
-        sets=options.set,
-        jobs=options.jobs,
-        force=options.force,
-        keep_image=options.archive,
-        executor=api.Executor(
-            name=options.executor,
-            options=pairs(options.executor_option, "--executor-option"),
-            default_resources=tuple(options.default_resource),
-        ),
-        progress=Progress(),
-        verbose=options.verbose,
+    executor = api.Executor(
+        name=options.executor,
+        options=pairs(options.executor_option, "--executor-option"),
+        default_resources=tuple(options.default_resource),
     )
+    if options.detach:
+        return _detach(options, executor)
+    with Progress() as progress:
+        result = api.run(
+            options.manifest,
+            store=options.store,
+            sets=options.set,
+            jobs=options.jobs,
+            force=options.force,
+            keep_image=options.archive,
+            executor=executor,
+            progress=progress,
+            verbose=options.verbose,
+        )
     if options.json:
         render.out(render.dump_json(render.run_json(result)))
     render.err(render.run_summary(result))
@@ -99,3 +113,50 @@ def handle(namespace: argparse.Namespace) -> int:
         render.err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.failed or result.missing else EXIT_OK
+
+
+def _detach(options: Options, executor: Executor) -> int:
+    """Plan and check here; leave the points to a driver in a session of its own."""
+    import json
+    import subprocess
+    import sys
+
+    from repro import api
+    from repro.cli import render
+    from repro.cli.progress import Progress
+
+    with Progress(live=False) as progress:
+        prepared = api.prepare_run(
+            options.manifest,
+            store=options.store,
+            sets=options.set,
+            force=options.force,
+            keep_image=options.archive,
+            progress=progress,
+        )
+    if prepared.plan_path is None:
+        render.err(render.run_summary(prepared))
+        return EXIT_OK
+    spec = {
+        "plan": str(prepared.plan_path),
+        "jobs": options.jobs,
+        "executor": executor.name,
+        "executor_options": dict(executor.options),
+        "default_resources": list(executor.default_resources),
+        "verbose": options.verbose,
+    }
+    log = prepared.driver_log
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        driver = subprocess.Popen(  # its own session: the terminal closing or SSH hanging up never reaches it
+            [sys.executable, "-m", "repro.cli.background", json.dumps(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    if options.json:
+        render.out(render.dump_json(render.detached_json(prepared, driver.pid)))
+    for line in render.detached_lines(prepared, driver.pid):
+        render.err(line)
+    return EXIT_OK

@@ -1,9 +1,10 @@
 """Execute one point: its container, its outputs' digests, and its record.
 
-The record is written when the run starts (status ``running``) and once more when it ends,
-whatever the ending: the container exited (``succeeded``/``failed``), ran out of time
-(``timeout``), was interrupted (``interrupted``), or could not run at all (``failed`` with an
-``error``). A succeeded run also updates the point's marker, which is what Snakemake sees.
+The record is written when the run starts (status ``running``, naming its driver), again when
+its container exists (naming the container), and once more when it ends, whatever the ending:
+the container exited (``succeeded``/``failed``), ran out of time (``timeout``), was
+interrupted (``interrupted``), or could not run at all (``failed`` with an ``error``). A
+succeeded run also updates the point's marker, which is what Snakemake sees.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from repro.errors import Interrupted, ReproError
+from repro.execute.finish import finish_run
 from repro.manifest.load import ManifestFile
-from repro.manifest.model import FailOn, SecretFromHost
+from repro.manifest.model import SecretFromHost
 from repro.manifest.points import Point
 from repro.plan import Plan, PlannedPoint
-from repro.provenance.hashing import hash_tree
 from repro.provenance.host import host_facts, tool_versions
+from repro.provenance.process import DriverFacts
 from repro.runner import labels
 from repro.runner.container import (
     HOME,
@@ -37,8 +39,6 @@ from repro.runner.engine import Engine
 from repro.store.record import (
     ContainerRecord,
     ManifestRecord,
-    OutputEntry,
-    OutputsRecord,
     PointRecord,
     ResourcesRecord,
     RunRecord,
@@ -46,7 +46,7 @@ from repro.store.record import (
 )
 from repro.store.store import RunFolder, Store
 
-__all__ = ["container_user", "execute_point", "failure_pattern", "point_container", "redacted_env"]
+__all__ = ["container_user", "execute_point", "point_container", "redacted_env"]
 
 _SECRET_NAME = re.compile(r"(?i)(secret|token|passw|credential|api_?key|private_?key|auth)")
 
@@ -93,9 +93,11 @@ def execute_point(
     planned: PlannedPoint,
     engine: Engine,
     cancellation: Cancellation,
-    on_start: Callable[[str], None] | None = None,
+    on_start: Callable[[RunFolder], None] | None = None,
 ) -> RunRecord:
-    """Run ``planned`` once and return its final record (already written to the store)."""
+    """Run ``planned`` once and return its final record (already written to the store).
+
+    ``on_start(folder)`` is called once the run has its folder and record."""
     assert plan.image is not None, "a plan that runs containers has a verified image"
     model = manifest.model
     point = plan.point(manifest, planned)
@@ -111,12 +113,18 @@ def execute_point(
     outcome: ContainerOutcome | None = None
     error: str | None = None
     interrupted = False
+
+    def created(container_id: str) -> None:
+        nonlocal record
+        record = record.model_copy(update={"container": record.container.model_copy(update={"id": container_id})})
+        store.write_record(record)
+
     try:
         if on_start is not None:
-            on_start(folder.run_id)
+            on_start(folder)
         if plan.diff_blob is not None:
             store.link_blob(Path(plan.diff_blob), folder.path / "git.diff")
-        outcome = run_container(engine, spec, folder.stdout, folder.stderr, cancellation)
+        outcome = run_container(engine, spec, folder.stdout, folder.stderr, cancellation, on_created=created)
     except Interrupted as exc:
         error, interrupted = str(exc), True
     except ReproError as exc:
@@ -124,13 +132,18 @@ def execute_point(
     except Exception as exc:  # an unexpected library or OS error: the record says what happened
         error = f"{type(exc).__name__}: {exc}"
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: still leave a final record
-        _finish(store, record, folder, None, f"{type(exc).__name__}", time.monotonic() - clock, interrupted=True)
+        finish_run(store, record, folder, None, f"{type(exc).__name__}", time.monotonic() - clock, interrupted=True)
         raise
-    if outcome is not None and outcome.removal_error:
-        error = outcome.removal_error
-    if error is None and outcome is not None and outcome.state == "exited" and outcome.exit_code == 0:
-        error = failure_pattern(model.fail_on, folder)
-    return _finish(store, record, folder, outcome, error, time.monotonic() - clock, interrupted=interrupted)
+    return finish_run(
+        store,
+        record,
+        folder,
+        outcome,
+        error,
+        time.monotonic() - clock,
+        interrupted=interrupted,
+        fail_on=model.fail_on,
+    )
 
 
 def _container_spec(
@@ -230,70 +243,5 @@ def _initial_record(
         inputs=plan.inputs,
         host=host_facts(),
         versions=tool_versions(engine),
+        driver=DriverFacts.current(),
     )
-
-
-def _finish(
-    store: Store,
-    record: RunRecord,
-    folder: RunFolder,
-    outcome: ContainerOutcome | None,
-    error: str | None,
-    duration: float,
-    *,
-    interrupted: bool,
-) -> RunRecord:
-    outputs, output_error = _hash_outputs(folder)
-    error = error or output_error
-    if interrupted or (outcome is not None and outcome.state == "interrupted"):
-        status = Status.INTERRUPTED
-    elif outcome is not None and outcome.state == "timeout":
-        status = Status.TIMEOUT
-    elif outcome is None or outcome.exit_code != 0 or (error is not None and outcome.removal_error is None):
-        status = Status.FAILED
-    else:
-        status = Status.SUCCEEDED
-    final = record.model_copy(
-        update={
-            "status": status,
-            "exit_code": outcome.exit_code if outcome else None,
-            "error": error,
-            "ended_at": datetime.now(UTC),
-            "duration_seconds": round(duration, 6),
-            "outputs": outputs,
-        }
-    )
-    store.write_record(final)
-    if status is Status.SUCCEEDED:
-        store.mark_point(final.point.key, final.id)
-    return final
-
-
-def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
-    """The first ``fail_on`` pattern found in the run's output, described; None when none is."""
-    for rule in rules:
-        if rule.file in ("stdout", "stderr"):
-            path = folder.stdout if rule.file == "stdout" else folder.stderr
-        else:
-            path = (folder.outputs / rule.file).resolve()
-            if not path.is_relative_to(folder.outputs.resolve()):
-                continue  # never read outside the run's own folder
-        if not path.is_file():
-            continue
-        regex = re.compile(rule.pattern)
-        with path.open(errors="replace") as handle:
-            for number, line in enumerate(handle, 1):
-                if regex.search(line):
-                    return f"{rule.file}:{number} matches fail_on {rule.pattern!r}: {line.strip()[:160]}"
-    return None
-
-
-def _hash_outputs(folder: RunFolder) -> tuple[OutputsRecord | None, str | None]:
-    try:
-        tree = hash_tree(folder.outputs)
-    except ReproError as exc:
-        return None, f"outputs could not be hashed: {exc}"
-    entries = [
-        OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target) for e in tree.entries
-    ]
-    return OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes), None

@@ -1,0 +1,44 @@
+"""Stores of many runs without running them: records are data, and the index is built from them.
+
+``make_store(folder, count)`` writes ``count`` run folders whose records are copies of one
+real-looking record (ids, keys, parameters and times varied) and builds the index from them
+with ``repro reindex``'s own code, so a 10,000-run store takes seconds, not 10,000 containers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from repro.provenance.process import DriverFacts
+from repro.store import Store
+
+__all__ = ["make_store"]
+
+_TEMPLATE = Path(__file__).resolve().parent.parent / "tests" / "data" / "store-v1" / "runs" / "20261128-082149-7bc0ac59"
+
+
+def make_store(folder: Path, count: int, *, running: int = 0) -> Store:
+    """A store at ``folder`` with ``count`` succeeded runs; the last ``running`` of them are
+    running, driven by this process (so they stay running while it lives)."""
+    store = Store(folder)
+    store.create()
+    template = json.loads((_TEMPLATE / "record.json").read_text())
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for number in range(count):
+        run_id = f"{(start + timedelta(minutes=number)):%Y%m%d-%H%M%S}-{number:08x}"
+        record = json.loads(json.dumps(template))
+        size, policy = number % 97, ("lru", "fifo", "random")[number % 3]
+        record.update(id=run_id, started_at=(start + timedelta(minutes=number)).isoformat())
+        record["point"].update(key=f"{number:064x}", label=f"size={size},policy={policy}", index=number)
+        record["point"]["params"] = {"size": size, "policy": policy, "scale": number / 7}
+        record["manifest"]["name"] = f"bench-{number % 4}"
+        if number >= count - running:
+            record.update(status="running", ended_at=None, duration_seconds=None, outputs=None)
+            record["driver"] = DriverFacts.current().model_dump()
+        path = store.layout.run(run_id)
+        (path / "outputs").mkdir(parents=True)
+        (path / "record.json").write_text(json.dumps(record))
+    store.rebuild_index()
+    return store

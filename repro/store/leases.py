@@ -1,0 +1,88 @@
+"""One point runs at most once at a time per store: whoever holds the point's lease runs it.
+
+A lease is an exclusive ``flock`` on ``leases/<key>.lock`` under the store. The kernel releases
+it when its holder dies, however it dies (``kill -9``, the OOM killer), so a lease never
+outlives a driver. ``flock`` locks belong to an open file, not to a process: two threads of one
+driver that open the file separately exclude each other too (classic ``fcntl`` record locks
+would not). The holder writes who it is into the file, for the others to say whom they wait for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from repro.errors import StoreError
+
+__all__ = ["PointLease"]
+
+
+class PointLease:
+    """The lease of one point of a store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self, holder: dict[str, Any]) -> bool:
+        """Take the lease if nobody holds it; say who holds it now (``holder``)."""
+        assert self._fd is None, "a lease is taken once"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o664)
+        except OSError as exc:
+            raise StoreError(f"cannot open the point's lease {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        data = json.dumps(holder).encode()
+        with contextlib.suppress(OSError):  # who holds it is a courtesy to others; the lock is the lease
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+        return True
+
+    def acquire(
+        self,
+        holder: dict[str, Any],
+        *,
+        check: Callable[[], None] = lambda: None,
+        poll: float = 0.25,
+    ) -> bool:
+        """Take the lease, waiting for its holder if need be; True when it had to wait.
+
+        ``check`` runs between polls and may raise (a cancelled run stops waiting).
+        """
+        waited = False
+        while not self.try_acquire(holder):
+            waited = True
+            check()
+            time.sleep(poll)
+        return waited
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds (or last held) the lease, as it said."""
+        try:
+            data = json.loads(self.path.read_bytes() or b"null")
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
