@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["display_path", "format_bytes", "format_duration", "parse_duration", "parse_memory"]
+__all__ = ["display_path", "format_bytes", "format_duration", "parse_duration", "parse_memory", "printable"]
 
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
@@ -79,3 +79,11 @@ def display_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def printable(text: str) -> str:
+    """``text`` as one line a terminal shows faithfully: newlines, tabs and other control
+    characters escaped (``\\n``, ``\\x00``), so no value can forge a row of a table."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from repro.errors import UsageError
 from repro.manifest.points import format_scalar
-from repro.results.metrics import Dump, MetricsError, read_metrics
+from repro.results.metrics import Dump, MetricsError, metrics_file, read_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
@@ -38,7 +38,8 @@ def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
         error = None
         if isinstance(spec, dict) and record.outputs is not None:
             try:
-                metrics = read_metrics(store.run_folder(record.id).outputs / str(spec["file"]), str(spec["format"]))[-1]
+                path = metrics_file(store.run_folder(record.id).outputs, str(spec["file"]))
+                metrics = read_metrics(path, str(spec["format"]))[-1]
             except MetricsError as exc:
                 error = str(exc)
         rows.append(ReportRow(record, metrics, error))

@@ -12,7 +12,7 @@ import string
 from collections.abc import Iterator
 from pathlib import Path
 
-from repro.manifest.model import Manifest
+from repro.manifest.model import Manifest, Mount
 
 __all__ = ["Problem", "check_manifest", "placeholders", "resolve_source", "sensitive_reason"]
 
@@ -102,24 +102,26 @@ def _check_mounts(manifest: Manifest, folder: Path, require_sources: bool) -> It
         if "{" in mount.source:
             yield (*loc, "source"), "placeholders are not allowed in mount sources"
             continue
-        source = resolve_source(mount.source, folder)
-        relative = not Path(mount.source).is_absolute()
-        if relative and not mount.allow_outside and not source.is_relative_to(folder.resolve()):
-            yield (
-                (*loc, "source"),
-                f"{mount.source} escapes the manifest's folder (set allow_outside: true if intended)",
-            )
-            continue
-        if not source.exists():
-            if require_sources:
-                yield (*loc, "source"), f"{mount.source} does not exist"
-            continue
-        reason = sensitive_reason(source)
-        if reason and not mount.allow_sensitive:
-            yield (
-                (*loc, "source"),
-                f"{mount.source} is sensitive ({reason}); set allow_sensitive: true if you mean it",
-            )
+        try:
+            yield from _check_source(mount, loc, folder, require_sources)
+        except (OSError, RuntimeError, ValueError) as exc:  # a loop of links, a path the kernel refuses
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            yield (*loc, "source"), f"{mount.source} cannot be checked ({reason}); mount a plain folder or file"
+
+
+def _check_source(mount: Mount, loc: tuple[str | int, ...], folder: Path, require_sources: bool) -> Iterator[Problem]:
+    source = resolve_source(mount.source, folder)
+    relative = not Path(mount.source).is_absolute()
+    if relative and not mount.allow_outside and not source.is_relative_to(folder.resolve()):
+        yield (*loc, "source"), f"{mount.source} escapes the manifest's folder (set allow_outside: true if intended)"
+        return
+    if not source.exists():
+        if require_sources:
+            yield (*loc, "source"), f"{mount.source} does not exist"
+        return
+    reason = sensitive_reason(source)
+    if reason and not mount.allow_sensitive:
+        yield (*loc, "source"), f"{mount.source} is sensitive ({reason}); set allow_sensitive: true if you mean it"
 
 
 def resolve_source(source: str, folder: Path) -> Path:

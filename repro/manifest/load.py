@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from pydantic import ValidationError
 from repro.errors import ManifestError
 from repro.manifest.checks import check_manifest, resolve_source
 from repro.manifest.model import Manifest
-from repro.manifest.yamlfile import Located, YamlProblem, format_loc, load_located
+from repro.manifest.points import MAX_POINTS, Point, Settings, expand_points, points_bound
+from repro.manifest.yamlfile import Loc, Located, YamlProblem, format_loc, load_located
 from repro.text import display_path
 
 __all__ = ["ManifestFile", "load_manifest"]
@@ -29,6 +31,8 @@ class ManifestFile:
     model: Manifest
     sources: tuple[Path, ...] | None = None
     """Where each mount's content is, when not where the manifest says (a rerun's verified copy)."""
+    lines: Mapping[Loc, int] = field(default_factory=dict, repr=False, compare=False)
+    """The line of each value of the file, by its path (``("resources", "cpus")``)."""
 
     @property
     def folder(self) -> Path:
@@ -36,10 +40,29 @@ class ManifestFile:
 
     @property
     def point_count(self) -> int:
-        """How many points the manifest expands to."""
-        from repro.manifest.points import count_points
+        """How many points the manifest expands to (at most :data:`MAX_POINTS`, or an error)."""
+        return len(self.points())
 
-        return count_points(self.model)
+    def problem(self, loc: Loc, message: str) -> ManifestError:
+        """An error about the value at ``loc``, as ``file:line: field: message``."""
+        line = Located(None, dict(self.lines)).line_of(loc)
+        return ManifestError([f"{display_path(self.path)}:{line}: {format_loc(loc)}: {message}"])
+
+    def points(self, settings: Settings | None = None, max_points: int = MAX_POINTS) -> list[Point]:
+        """Every point, once they are known to be at most ``max_points`` (counted from the axes,
+        before expanding anything)."""
+        bound = points_bound(self.model, settings)
+        if bound > max_points:
+            axes = [len(values) for values in self.model.sweep.values()] + [
+                len(v) for v in (settings or {}).values() if isinstance(v, list)
+            ]
+            shape = " × ".join(map(str, axes)) if axes else "explicit"
+            raise self.problem(
+                ("sweep",) if self.model.sweep else ("points",),
+                f"{bound:,} points ({shape}), more than --max-points {max_points:,}: "
+                "narrow the sweep, or raise --max-points if you mean it",
+            )
+        return list(expand_points(self.model, settings))
 
     def mount_source(self, index: int) -> Path:
         """The absolute host path of ``mounts[index]``."""
@@ -79,7 +102,7 @@ def load_manifest(path: Path | str, *, require_sources: bool = True) -> Manifest
     ]
     if problems:
         raise ManifestError(problems)
-    return ManifestFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), model=manifest)
+    return ManifestFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), model=manifest, lines=located.lines)
 
 
 def _describe(exc: ValidationError, located: Located, shown: str) -> list[str]:

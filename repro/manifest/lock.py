@@ -17,7 +17,7 @@ import yaml
 
 from repro.errors import ManifestError
 from repro.manifest.model import ImagePin
-from repro.manifest.yamlfile import _Loader
+from repro.manifest.yamlfile import YamlProblem, _Loader, construct
 
 __all__ = ["LockResult", "image_value", "is_pinned", "lock_text"]
 
@@ -46,7 +46,10 @@ def image_value(text: str, shown: str) -> tuple[object, int, int]:
         raise ManifestError([f"{shown}:1: (document): a manifest is a mapping"])
     for key, value in root.value:
         if isinstance(key, yaml.ScalarNode) and key.value == "image":
-            loaded = yaml.constructor.SafeConstructor().construct_object(value, deep=True)
+            try:
+                loaded = construct(value)
+            except YamlProblem as problem:
+                raise ManifestError([f"{shown}:{problem.line}: image: {problem.message}"]) from None
             return loaded, value.start_mark.index, value.end_mark.index
     raise ManifestError([f"{shown}:1: image: required, but missing"])
 

@@ -7,10 +7,12 @@ file system or several fields at once (placeholders, mount sources, sensitive pa
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,6 +24,7 @@ from pydantic import (
 from repro.text import parse_duration, parse_memory
 
 __all__ = [
+    "SECRET_NAME_PARTS",
     "Env",
     "EnvValue",
     "ImagePin",
@@ -30,6 +33,9 @@ __all__ = [
     "Resources",
     "Scalar",
     "SecretFromHost",
+    "SecretValue",
+    "check_scalar",
+    "is_secret",
     "split_name",
 ]
 
@@ -42,9 +48,19 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _scalar(value: Any) -> Scalar:
+    """A parameter value: text that prints as it reads, a finite number, or a boolean."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}")
+    if isinstance(value, str) and not value.isprintable():
+        raise ValueError(f"{value!r} holds a newline or control character; parameter values are printable text")
     if isinstance(value, (str, int, float, bool)):
         return value
     raise ValueError(f"must be a string, number or boolean, not {type(value).__name__}")
+
+
+def check_scalar(value: Any) -> Scalar:
+    """``value`` if it may be a parameter value (``--set`` values too); ValueError says why not."""
+    return _scalar(value)
 
 
 ScalarField = Annotated[Scalar, PlainValidator(_scalar)]
@@ -126,21 +142,69 @@ class SecretFromHost(_Strict):
     """An environment value taken from the invoking shell; never written to a record."""
 
     from_host: str = Field(pattern=rf"^{_ENV_NAME.pattern}$")
+    secret: Literal[True] = True
 
 
-EnvValue = str | SecretFromHost
+class SecretValue(_Strict):
+    """An environment value written in the manifest but marked secret: passed to the container,
+    redacted in records (the point key still depends on it)."""
+
+    value: str
+    secret: Literal[True]
+
+    @field_validator("value")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+EnvValue = str | SecretFromHost | SecretValue
+
+SECRET_NAME_PARTS = (
+    "PASS",
+    "PWD",
+    "SECRET",
+    "TOKEN",
+    "KEY",
+    "CRED",
+    "AUTH",
+    "PRIVATE",
+    "CERT",
+    "COOKIE",
+    "SESSION",
+    "SALT",
+    "SIGNATURE",
+)
+"""An environment variable whose name holds one of these (in any case) is a secret: its value is
+redacted in records. ``secret: true`` marks any other."""
+
+
+def is_secret(name: str, value: EnvValue) -> bool:
+    """Whether the environment entry ``name: value`` must never be written in clear."""
+    upper = name.upper()
+    return not isinstance(value, str) or any(part in upper for part in SECRET_NAME_PARTS)
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("holds a NUL character, which no program can receive")
+    return text
 
 
 def _env_value(value: Any) -> EnvValue:
-    if isinstance(value, SecretFromHost):
+    if isinstance(value, (SecretFromHost, SecretValue)):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}")
     if isinstance(value, (str, int, float)):
-        return str(value)
-    if isinstance(value, dict):
+        return _no_nul(str(value))
+    if isinstance(value, dict) and "from_host" in value:
         return SecretFromHost.model_validate(value)
-    raise ValueError("must be a string, a number, or {from_host: NAME}")
+    if isinstance(value, dict):
+        return SecretValue.model_validate(value)
+    raise ValueError("must be a string, a number, {from_host: NAME} or {value: TEXT, secret: true}")
 
 
 Env = dict[str, Annotated[EnvValue, PlainValidator(_env_value)]]
@@ -158,7 +222,7 @@ class Mount(_Strict):
     @field_validator("target")
     @classmethod
     def _absolute_target(cls, target: str) -> str:
-        return _container_path(target)
+        return _container_target(target)
 
 
 def _memory(value: Any) -> int | str | None:
@@ -179,11 +243,25 @@ def _timeout(value: Any) -> int | float | str | None:
     return value
 
 
+def _inside_outputs(path: str) -> str:
+    """A path relative to the run's output folder, that stays inside it."""
+    if path.startswith("/"):
+        raise ValueError(f"{path!r} must be relative to the output folder (not absolute)")
+    if ".." in path.replace("\\", "/").split("/"):
+        raise ValueError(f"{path!r} must stay inside the output folder (no '..')")
+    return path
+
+
 class Metrics(_Strict):
     """Where a point's numbers are: an output file and its format (see :mod:`repro.results.metrics`)."""
 
     file: str = Field(min_length=1)
     format: Literal["gem5-stats", "json", "csv"]
+
+    @field_validator("file")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        return _inside_outputs(path)
 
 
 class FailOn(_Strict):
@@ -193,6 +271,11 @@ class FailOn(_Strict):
     pattern: str
     file: str = "stdout"
     """``stdout``, ``stderr``, or a path in the output folder."""
+
+    @field_validator("file")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        return path if path in ("stdout", "stderr") else _inside_outputs(path)
 
     @field_validator("pattern")
     @classmethod
@@ -221,7 +304,7 @@ def _nondeterministic(value: Any) -> str | MetricsNondeterminism:
 class Resources(_Strict):
     """Limits for each point's container."""
 
-    cpus: float | None = Field(default=None, gt=0)
+    cpus: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     memory: Annotated[int | str | None, PlainValidator(_memory)] = None
     timeout: Annotated[int | float | str | None, PlainValidator(_timeout)] = None
 
@@ -232,6 +315,18 @@ class Resources(_Strict):
     @property
     def timeout_seconds(self) -> float | None:
         return None if self.timeout is None else parse_duration(self.timeout)
+
+
+_KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def _container_target(path: str) -> str:
+    """A container path that a mount or the output folder may take: not the kernel's own."""
+    path = _container_path(path)
+    for folder in _KERNEL_FOLDERS:
+        if path == folder or path.startswith(folder + "/"):
+            raise ValueError(f"{path} is inside {folder}, which the container's kernel interfaces own")
+    return path
 
 
 def _container_path(path: str) -> str:
@@ -250,7 +345,7 @@ class Manifest(_Strict):
     name: str = Field(pattern=rf"^{_NAME.pattern}$", max_length=100)
     description: str = ""
     image: Annotated[ImagePin, PlainValidator(ImagePin.parse)]
-    command: list[str] = Field(min_length=1)
+    command: list[Annotated[str, AfterValidator(_no_nul)]] = Field(min_length=1)
     params: dict[str, ScalarField] = Field(default_factory=dict)
     sweep: dict[str, list[ScalarField]] = Field(default_factory=dict)
     exclude: list[dict[str, ScalarField]] = Field(default_factory=list)
@@ -275,6 +370,19 @@ class Manifest(_Strict):
     @field_serializer("nondeterministic")
     def _nondeterministic_as_written(self, entries: list[str | MetricsNondeterminism]) -> list[Any]:
         return [entry if isinstance(entry, str) else entry.model_dump() for entry in entries]
+
+    @field_serializer("env")
+    def _env_without_secrets(self, env: dict[str, EnvValue]) -> dict[str, Any]:
+        # A dumped manifest never holds a secret in clear (and pydantic has no str schema to
+        # warn about for the secret forms).
+        return {
+            name: value
+            if isinstance(value, str)
+            else {"from_host": value.from_host}
+            if isinstance(value, SecretFromHost)
+            else {"value": "<secret: redacted>", "secret": True}
+            for name, value in env.items()
+        }
 
     @field_serializer("image")
     def _image_as_written(self, image: ImagePin) -> str | dict[str, str]:
@@ -319,7 +427,7 @@ class Manifest(_Strict):
     @field_validator("outputs")
     @classmethod
     def _outputs_path(cls, value: str) -> str:
-        value = _container_path(value)
+        value = _container_target(value)
         if value == "/":
             raise ValueError("the output folder cannot be the container's root")
         return value

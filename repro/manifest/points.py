@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from repro.errors import UsageError
-from repro.manifest.model import EnvValue, Manifest, Scalar, SecretFromHost
+from repro.manifest.model import EnvValue, Manifest, Scalar, SecretFromHost, SecretValue, check_scalar
 
 __all__ = [
     "KEY_VERSION",
+    "MAX_POINTS",
     "Point",
     "Settings",
     "count_points",
@@ -31,6 +33,7 @@ __all__ = [
     "make_point",
     "parse_sets",
     "point_key",
+    "points_bound",
 ]
 
 KEY_VERSION = 1
@@ -95,6 +98,11 @@ def parse_sets(pairs: Sequence[str]) -> dict[str, Scalar | list[Scalar]]:
                 raise UsageError(f"--set {pair!r}: a list needs at least one scalar value")
         elif not isinstance(value, (str, int, float, bool)):
             raise UsageError(f"--set {pair!r}: the value must be a scalar or a list of scalars")
+        try:
+            for item in value if isinstance(value, list) else [value]:
+                check_scalar(item)
+        except ValueError as exc:
+            raise UsageError(f"--set {pair!r}: {exc}") from None
         settings[name] = value
     return settings
 
@@ -145,13 +153,64 @@ def _combinations(manifest: Manifest, settings: Settings) -> tuple[list[dict[str
 
 
 def _matches(values: Mapping[str, Scalar], rule: Mapping[str, Scalar]) -> bool:
-    return all(
-        name in values and values[name] == value and type(values[name]) is type(value) for name, value in rule.items()
-    )
+    return all(name in values and _same(values[name], value) for name, value in rule.items())
+
+
+MAX_POINTS = 100_000
+r"""Above this many points a manifest (with its ``--set``\ s) is refused: ``--max-points`` raises it."""
+
+_EXACT_RULES = 12
+
+
+def points_bound(manifest: Manifest, settings: Settings | None = None) -> int:
+    """How many points the manifest can expand to — the grid after ``exclude`` plus the explicit
+    ``points`` — computed from the axes, without expanding anything (a sweep of 16 values on 10
+    axes is 16¹⁰ points: counting them one by one would never end)."""
+    fixed, axes = _axes(manifest, settings or {})
+    grid = math.prod(len(values) for values in axes.values()) if axes or not manifest.points else 0
+    rules = list(manifest.exclude) if grid else []
+    if len(rules) > _EXACT_RULES:
+        if grid > MAX_POINTS:
+            return grid  # too many rules to count their union exactly: the grid bounds it
+        return len(_combinations(manifest, settings or {})[0])
+    excluded = 0
+    # Inclusion-exclusion over the rules: each set of rules that agree matches a sub-grid.
+    for size in range(1, len(rules) + 1):
+        for chosen in itertools.combinations(rules, size):
+            matched = _sub_grid(fixed, axes, chosen)
+            excluded += matched if size % 2 else -matched
+    return grid - excluded + len(manifest.points)
+
+
+def _sub_grid(
+    fixed: Mapping[str, Scalar], axes: Mapping[str, list[Scalar]], rules: Sequence[Mapping[str, Scalar]]
+) -> int:
+    """How many grid combinations match every one of ``rules``."""
+    wanted: dict[str, Scalar] = {}
+    for rule in rules:
+        for name, value in rule.items():
+            if name in wanted and not _same(wanted[name], value):
+                return 0
+            wanted[name] = value
+    count = 1
+    for name, value in wanted.items():
+        if name in axes:
+            if not any(_same(value, candidate) for candidate in axes[name]):
+                return 0
+        elif name not in fixed or not _same(fixed[name], value):
+            return 0
+    for name, values in axes.items():
+        if name not in wanted:
+            count *= len(values)
+    return count
+
+
+def _same(a: Scalar, b: Scalar) -> bool:
+    return a == b and type(a) is type(b)
 
 
 def count_points(manifest: Manifest, settings: Settings | None = None) -> int:
-    """How many points the manifest expands to."""
+    """How many points the manifest expands to (expands them: bound it with :func:`points_bound`)."""
     return len(_combinations(manifest, settings or {})[0])
 
 
@@ -173,10 +232,7 @@ def make_point(manifest: Manifest, values: Mapping[str, Scalar], index: int, axe
         label=label,
         params=params,
         command=tuple(fill(word, params) for word in manifest.command),
-        env={
-            name: value if isinstance(value, SecretFromHost) else fill(value, params)
-            for name, value in manifest.env.items()
-        },
+        env={name: fill(value, params) if isinstance(value, str) else value for name, value in manifest.env.items()},
     )
 
 
@@ -187,7 +243,13 @@ def point_key(manifest: Manifest, point: Point, inputs: Mapping[str, str]) -> st
         "image": manifest.image.digest,
         "command": list(point.command),
         "env": {
-            name: {"from_host": value.from_host} if isinstance(value, SecretFromHost) else value
+            # A value marked secret keys the point like the same value unmarked: secrecy is how
+            # records show it, not what the experiment is.
+            name: {"from_host": value.from_host}
+            if isinstance(value, SecretFromHost)
+            else value.value
+            if isinstance(value, SecretValue)
+            else value
             for name, value in sorted(point.env.items())
         },
         "workdir": manifest.workdir,

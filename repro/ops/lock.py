@@ -8,6 +8,7 @@ from pathlib import Path
 from repro.errors import ManifestError
 from repro.manifest.lock import LockResult, lock_text
 from repro.manifest.model import ImagePin
+from repro.manifest.yamlfile import MAX_BYTES
 from repro.ops.validate import validate
 from repro.runner.engine import Engine, connect
 from repro.runner.image import pin_for_tag
@@ -36,9 +37,13 @@ def lock(
         for path in map(Path, paths):
             shown = display_path(path)
             try:
+                if path.stat().st_size > MAX_BYTES:
+                    raise ManifestError([f"{shown}:1: (document): a manifest is at most {MAX_BYTES:,} bytes (1 MiB)"])
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ManifestError([f"{shown}: cannot read it ({exc.strerror})"]) from None
+            except UnicodeDecodeError:
+                raise ManifestError([f"{shown}: not UTF-8 text"]) from None
             resolve = resolver
             if not check and resolve is None:
                 engine = engine or connect()

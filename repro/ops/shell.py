@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from repro.errors import UsageError
 from repro.execute.point import point_container
 from repro.manifest.load import load_manifest
-from repro.manifest.points import expand_points, parse_sets
+from repro.manifest.points import parse_sets
 from repro.runner import labels
 from repro.runner.container import ContainerSpec, create_container
 from repro.runner.engine import connect
@@ -76,7 +76,7 @@ def shell(
     """Open a shell in the first point of ``manifest_path`` (``sets`` choose another); return
     the shell's exit code."""
     manifest = load_manifest(manifest_path)
-    points = list(expand_points(manifest.model, parse_sets(sets)))
+    points = manifest.points(parse_sets(sets))
     if len(points) != 1:
         raise UsageError(
             f"{manifest.path.name} has {len(points)} points: choose one with --set (e.g. --set "

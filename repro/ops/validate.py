@@ -7,17 +7,21 @@ from pathlib import Path
 
 from repro.errors import ManifestError
 from repro.manifest.load import ManifestFile, load_manifest
+from repro.manifest.points import MAX_POINTS
 
 __all__ = ["validate"]
 
 
-def validate(paths: Sequence[Path | str]) -> list[ManifestFile]:
-    """Load every manifest; raise one :class:`ManifestError` listing the problems of all of them."""
+def validate(paths: Sequence[Path | str], *, max_points: int = MAX_POINTS) -> list[ManifestFile]:
+    """Load every manifest and bound its points; raise one :class:`ManifestError` listing the
+    problems of all of them."""
     problems: list[str] = []
     loaded = []
     for path in paths:
         try:
-            loaded.append(load_manifest(path))
+            manifest = load_manifest(path)
+            manifest.points(max_points=max_points)
+            loaded.append(manifest)
         except ManifestError as exc:
             problems.extend(exc.problems)
     if problems:

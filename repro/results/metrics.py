@@ -18,7 +18,7 @@ from pathlib import Path
 
 from repro.errors import InputError
 
-__all__ = ["FORMATS", "Dump", "MetricsError", "parse_gem5_stats", "read_metrics", "same_metrics"]
+__all__ = ["FORMATS", "Dump", "MetricsError", "metrics_file", "parse_gem5_stats", "read_metrics", "same_metrics"]
 
 Value = float | str
 Dump = dict[str, Value]
@@ -71,6 +71,15 @@ def parse_gem5_stats(text: str) -> list[Dump]:
     if current:  # a dump cut short (the simulation was killed): keep what there is
         dumps.append(current)
     return dumps
+
+
+def metrics_file(outputs: Path, relative: str) -> Path:
+    """The file ``relative`` names in a run's ``outputs`` — refused if it (or a link on the way)
+    leads out of them: a container may leave a link to any host file in its outputs."""
+    path = (outputs / relative).resolve()
+    if not path.is_relative_to(outputs.resolve()):
+        raise MetricsError(f"metrics file {relative} leads out of the run's outputs (to {path}); not read")
+    return path
 
 
 def read_metrics(path: Path, fmt: str) -> list[Dump]:

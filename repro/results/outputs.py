@@ -91,12 +91,12 @@ def compare_outputs(
 
 
 def _by_metrics(path: str, old: str | None, new: str | None, rule: MetricsRule) -> FileComparison:
-    from repro.results.metrics import MetricsError, read_metrics, same_metrics
+    from repro.results.metrics import MetricsError, metrics_file, read_metrics, same_metrics
 
     try:
         differing = same_metrics(
-            read_metrics(rule.expected_root / path, rule.format),
-            read_metrics(rule.found_root / path, rule.format),
+            read_metrics(metrics_file(rule.expected_root, path), rule.format),
+            read_metrics(metrics_file(rule.found_root, path), rule.format),
             rule.ignored,
         )
     except MetricsError as exc:

@@ -48,6 +48,18 @@ class Engine:
     def close(self) -> None:
         self.client.close()
 
+    def capacity(self) -> tuple[int | None, int | None]:
+        """The CPUs and bytes of memory the engine's machine has (None where it does not say)."""
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            info = self.client.api.info()
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EngineError(f"the engine did not describe itself: {exc}") from exc
+        cpus, memory = info.get("NCPU"), info.get("MemTotal")
+        return (int(cpus) if cpus else None, int(memory) if memory else None)
+
     def check_network(self, network: str) -> None:
         """Refuse a network mode this engine cannot give (before anything starts)."""
         if network == "bridge" and self.rootless and not (shutil.which("slirp4netns") or shutil.which("pasta")):
