@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from repro.ops.build import BuildResult, build
     from repro.ops.diff import RunDiff, diff
     from repro.ops.export import export_rocrate
+    from repro.ops.fsck import FsckResult, fsck
     from repro.ops.gc import GcResult, gc
     from repro.ops.lock import LockResult, lock
     from repro.ops.logs import logs
@@ -48,6 +49,8 @@ _WHERE = {
     "RunDiff": "repro.ops.diff",
     "diff": "repro.ops.diff",
     "export_rocrate": "repro.ops.export",
+    "FsckResult": "repro.ops.fsck",
+    "fsck": "repro.ops.fsck",
     "GcResult": "repro.ops.gc",
     "gc": "repro.ops.gc",
     "LockResult": "repro.ops.lock",
@@ -101,6 +104,7 @@ __all__ = [
     "BuildResult",
     "Event",
     "Executor",
+    "FsckResult",
     "GcResult",
     "IndexRow",
     "LockResult",
@@ -130,6 +134,7 @@ __all__ = [
     "diff",
     "drive_plan",
     "export_rocrate",
+    "fsck",
     "gc",
     "lock",
     "log",

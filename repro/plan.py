@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
 from repro.manifest.model import Scalar, SecretFromHost
-from repro.manifest.points import Point, Settings, expand_points, make_point, point_key
+from repro.manifest.points import MAX_POINTS, Point, Settings, make_point, point_key
 from repro.provenance.git import git_state
 from repro.provenance.hashing import hash_tree
 from repro.provenance.statcache import StatCache
@@ -34,7 +34,16 @@ from repro.store.images import ImageArchive
 from repro.store.record import GitRecord, ImageRecord, InputRecord
 from repro.store.store import Store, atomic_write
 
-__all__ = ["Plan", "PlannedPoint", "build_plan", "find_image", "hash_inputs", "load_plan", "new_plan_id"]
+__all__ = [
+    "Plan",
+    "PlannedPoint",
+    "build_plan",
+    "check_resources",
+    "find_image",
+    "hash_inputs",
+    "load_plan",
+    "new_plan_id",
+]
 
 
 def new_plan_id() -> str:
@@ -125,6 +134,7 @@ def build_plan(
     *,
     force: bool = False,
     dry_run: bool = False,
+    max_points: int = MAX_POINTS,
     progress: Callable[[str], None] | None = None,
 ) -> Plan:
     """Expand ``manifest`` into keyed points and decide which already succeeded.
@@ -133,7 +143,7 @@ def build_plan(
     already done, needs none); the uncommitted diff, if any, is then stored as a blob.
     """
     model = manifest.model
-    points = list(expand_points(model, settings))
+    points = manifest.points(settings, max_points)
     _check_host_env(manifest)
     _check_store_outside_mounts(manifest, store)
     cache = store.digest_cache()
@@ -202,6 +212,29 @@ def find_image(
         architecture=facts.architecture,
         variant=facts.variant,
     )
+
+
+MIN_MEMORY_BYTES = 6 * 2**20
+"""The smallest memory limit Docker accepts (Podman's is lower)."""
+
+
+def check_resources(manifest: ManifestFile, engine: Engine) -> None:
+    """Refuse resources the engine that will run the points cannot give (a manifest error, before
+    anything starts, rather than a failed run)."""
+    resources = manifest.model.resources
+    if resources.cpus is None and resources.memory_bytes is None:
+        return
+    cpus, memory = engine.capacity()
+    if resources.cpus is not None and cpus is not None and resources.cpus > cpus:
+        raise manifest.problem(("resources", "cpus"), f"{resources.cpus:g} CPUs, but the engine's machine has {cpus}")
+    limit = resources.memory_bytes
+    if limit is not None and limit < MIN_MEMORY_BYTES:
+        raise manifest.problem(("resources", "memory"), f"{resources.memory} is below the engine's minimum of 6 MiB")
+    if limit is not None and memory is not None and limit > memory:
+        raise manifest.problem(
+            ("resources", "memory"),
+            f"{resources.memory} is more than the engine's machine has ({memory / 2**30:.1f} GiB)",
+        )
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.artifact.index import TOP, ArtifactIndex
-from repro.artifact.tarball import ArtifactError, safe_members
+from repro.artifact.tarball import ArtifactError, extract_members
 from repro.store.store import Store
 
 __all__ = ["Restored", "extract", "restore"]
@@ -34,22 +35,18 @@ class Restored:
     """Digests of inputs too large to have been packed."""
 
 
-def extract(artifact: Path, staging: Path) -> ArtifactIndex:
-    """Extract ``artifact``'s checked members into ``staging`` (a new folder); its index."""
+def extract(artifact: Path, staging: Path, max_bytes: int) -> ArtifactIndex:
+    """Extract ``artifact`` into ``staging`` (a new folder), trusting none of its members (see
+    :func:`extract_members`), up to ``max_bytes``; its index."""
     try:
-        tar = tarfile.open(artifact)  # noqa: SIM115 - closed by the with below; opening is what may fail
+        tar = tarfile.open(artifact, "r|*")  # noqa: SIM115 - closed by the with below; opening is what may fail
     except (OSError, tarfile.TarError) as exc:
         raise ArtifactError(f"{artifact}: not a readable artifact ({exc})") from exc
+    staging.mkdir()
     with tar:
-        members = safe_members(tar)
-        staging.mkdir(parents=True)
         try:
-            # Members are checked above; the data filter (where this Python has it) checks again.
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(staging, members=members, filter="data")
-            else:  # pragma: no cover - Pythons before the 2023 tarfile backports
-                tar.extractall(staging, members=members)  # noqa: S202 - members validated above
-        except (OSError, tarfile.TarError) as exc:
+            extract_members(tar, staging, max_bytes)
+        except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
             raise ArtifactError(f"{artifact}: damaged ({exc})") from exc
     try:
         return ArtifactIndex.model_validate_json((staging / TOP / "artifact.json").read_bytes())

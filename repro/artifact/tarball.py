@@ -8,6 +8,8 @@ out of it, and anything but files, folders and links are refused before a byte i
 from __future__ import annotations
 
 import io
+import posixpath
+import shutil
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -16,7 +18,7 @@ from repro.artifact.index import TOP
 from repro.errors import InputError
 from repro.store.images import ImageArchive
 
-__all__ = ["ArtifactError", "add_bytes", "add_images", "add_tree", "safe_members"]
+__all__ = ["ArtifactError", "add_bytes", "add_images", "add_tree", "extract_members"]
 
 
 class ArtifactError(InputError):
@@ -35,28 +37,37 @@ def add_images(tar: tarfile.TarFile, archive: ImageArchive, image_ids: Iterable[
     for image_id in image_ids:
         entry = archive.get(image_id)
         assert entry is not None, "images were archived before packing"
-        tar.add(archive.entry_path(image_id), arcname=arcname(archive.entry_path(image_id)))
+        tar.add(archive.entry_path(image_id), arcname=arcname(archive.entry_path(image_id)), filter=_plain)
         for digest in (entry.id, *entry.layers):
             name = digest.removeprefix("sha256:")
             if name in added:
                 continue
             added.add(name)
             blob = archive.blobs / name
-            tar.add(blob, arcname=arcname(blob))
+            tar.add(blob, arcname=arcname(blob), filter=_plain)
             total += blob.stat().st_size
     return total
 
 
+def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A member as an artifact carries it: no owner, no setuid, setgid or sticky bit."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode &= 0o755
+    return info
+
+
 def add_tree(tar: tarfile.TarFile, source: Path, arcname: str) -> int:
-    """Add ``source`` (a file, or a folder and everything under it) as ``arcname``; return its bytes."""
+    """Add ``source`` (a file, or a folder and everything under it) as ``arcname``, without
+    owners or privilege bits; return its bytes."""
     total = 0
     if source.is_file():
-        tar.add(source, arcname=f"{TOP}/{arcname}", recursive=False)
+        tar.add(source, arcname=f"{TOP}/{arcname}", recursive=False, filter=_plain)
         return source.stat().st_size
     for path in sorted([source, *source.rglob("*")]):
         relative = path.relative_to(source)
         name = f"{TOP}/{arcname}" + (f"/{relative.as_posix()}" if str(relative) != "." else "")
-        tar.add(path, arcname=name, recursive=False)
+        tar.add(path, arcname=name, recursive=False, filter=_plain)
         if path.is_file() and not path.is_symlink():
             total += path.stat().st_size
     return total
@@ -70,18 +81,61 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    """Every member of ``tar``, once each is known to stay inside the artifact's folder."""
-    members = []
-    for member in tar.getmembers():
-        path = PurePosixPath(member.name)
-        if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != TOP:
-            raise ArtifactError(f"refusing to unpack {member.name!r}: outside the artifact's folder")
-        if member.issym() or member.islnk():
-            target = PurePosixPath(member.linkname)
-            if target.is_absolute() or ".." in (path.parent / target).parts[1:]:
+def _inside(name: str) -> PurePosixPath:
+    """``name`` normalised, if it stays inside the artifact's top folder."""
+    normal = PurePosixPath(posixpath.normpath(name))
+    if normal.is_absolute() or not normal.parts or normal.parts[0] != TOP or ".." in normal.parts:
+        raise ArtifactError(f"refusing to unpack {name!r}: outside the artifact's folder")
+    return normal
+
+
+def extract_members(tar: tarfile.TarFile, staging: Path, max_bytes: int) -> int:
+    """Extract ``tar`` (read as a stream) into ``staging``, trusting nothing it says: members
+    outside its top folder, links leading out, devices and FIFOs are refused; no owner, setuid,
+    setgid or sticky bit, nor write bit for others, is restored; and it stops as soon as the
+    members' sizes would pass ``max_bytes``. Returns the bytes written.
+
+    (Debian 12's Python 3.11.2 predates tarfile's extraction filters: this is that filter, and a
+    size bound, in one pass over the stream.)"""
+    written = 0
+    root = staging.resolve()
+    for member in tar:
+        name = _inside(member.name)
+        target = staging / name
+        if not target.parent.resolve().is_relative_to(root):
+            raise ArtifactError(f"refusing to unpack {member.name!r}: its folder leads out of the artifact")
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            target.chmod(0o755)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if member.issym():
+            if PurePosixPath(member.linkname).is_absolute():
                 raise ArtifactError(f"refusing to unpack link {member.name!r} -> {member.linkname!r}")
-        elif not (member.isfile() or member.isdir()):
-            raise ArtifactError(f"refusing to unpack {member.name!r}: not a file or folder")
-        members.append(member)
-    return members
+            _inside(posixpath.join(posixpath.dirname(str(name)), member.linkname))
+            target.symlink_to(member.linkname)
+            continue
+        if member.islnk():  # a hard link names a member extracted before it, from the top
+            source = staging / _inside(member.linkname)
+            if source.is_symlink() or not source.is_file():
+                raise ArtifactError(f"refusing to unpack link {member.name!r} -> {member.linkname!r}")
+            size = source.stat().st_size
+        elif member.isfile():
+            size = member.size
+        else:
+            raise ArtifactError(f"refusing to unpack {member.name!r}: not a file, folder or link")
+        written += size
+        if written > max_bytes:
+            raise ArtifactError(
+                f"the artifact expands to more than {max_bytes:,} bytes (at {member.name!r}); "
+                "unpack it where there is room, or raise --max-size if you trust it"
+            )
+        if member.islnk():
+            shutil.copyfile(source, target)
+        else:
+            data = tar.extractfile(member)
+            assert data is not None
+            with target.open("xb") as out:
+                shutil.copyfileobj(data, out, 1 << 20)
+        target.chmod(0o755 if member.mode & 0o111 else 0o644)
+    return written

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from repro import __version__
 from repro.cli.commands import COMMANDS
 from repro.cli.options import Parser, add_common
-from repro.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, ReproError
+from repro.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, ReproError
 
 __all__ = ["build_parser", "main"]
 
@@ -38,9 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_LEVEL_WORDS = {logging.WARNING: "note", logging.ERROR: "error", logging.CRITICAL: "error"}
+
+
+class _Formatter(logging.Formatter):
+    """``repro: note: …`` for what the library warns about, ``repro: error: …``, ``repro: debug: …``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        word = _LEVEL_WORDS.get(record.levelno, record.levelname.lower())
+        return f"repro: {word}: {record.getMessage()}"
+
+
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("repro: %(levelname)s: %(message)s"))
+    handler.setFormatter(_Formatter())
     package = logging.getLogger("repro")
     package.handlers[:] = [handler]
     package.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -72,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("repro: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # what no layer expected (a full disk, a vanished folder): still one line
+        if verbose:
+            traceback.print_exc()
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"repro: error: {exc.strerror or exc}{where}", file=sys.stderr, flush=True)
+        return EXIT_ENVIRONMENT
     except BrokenPipeError:
         return EXIT_OK
 

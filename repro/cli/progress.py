@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from repro.api import Event, PlanReady, PointAdopting, PointFinished, PointStarted, PointWaiting, RunRecord
-from repro.text import format_duration
+from repro.text import format_duration, printable
 
 __all__ = ["Progress"]
 
@@ -170,6 +170,7 @@ class Progress:
     # -- plain lines and the heartbeat ----------------------------------------------------------
 
     def _line(self, text: str) -> None:
+        text = printable(text)
         if self._view is not None:
             self._view.console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:

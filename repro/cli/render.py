@@ -14,12 +14,13 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repro.text import display_path, format_bytes, format_duration
+from repro.text import display_path, format_bytes, format_duration, printable
 
 if TYPE_CHECKING:
     from repro.api import (
         ArchiveResult,
         BuildResult,
+        FsckResult,
         GcResult,
         IndexRow,
         LockResult,
@@ -45,6 +46,8 @@ __all__ = [
     "dry_run_summary",
     "dump_json",
     "err",
+    "fsck_lines",
+    "fsck_summary",
     "gc_output",
     "locked",
     "note",
@@ -252,7 +255,7 @@ def record_text(record: RunRecord) -> str:
         f"started    {record.started_at.isoformat(timespec='seconds')}",
         f"duration   {format_duration(record.duration_seconds)}",
         f"manifest   {record.manifest.path} ({record.manifest.name}, sha256 {record.manifest.sha256[:12]})",
-        f"point      {record.point.label}  key {record.point.key[:12]}",
+        f"point      {printable(record.point.label)}  key {record.point.key[:12]}",
     ]
     if record.reproduces:
         lines.append(f"reproduces {record.reproduces}")
@@ -332,10 +335,24 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
 
 def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
     states = [v.state for v in verdicts]
+    corrupt = states.count("corrupt")
     return (
         f"repro: {states.count('reproduced')} reproduced, {states.count('differs')} differ, "
         f"{states.count('failed')} failed, {states.count('error')} could not be rerun"
+        + (f", {corrupt} with stored outputs that differ from the record" if corrupt else "")
     )
+
+
+def fsck_lines(result: FsckResult) -> Iterator[str]:
+    for damage in result.damage:
+        yield f"{display_path(damage.path)}: {damage.what}"
+
+
+def fsck_summary(result: FsckResult) -> str:
+    checked = f"{plural(result.runs, 'run')}" + (f" and {plural(result.files, 'stored blob')}" if result.files else "")
+    if result.clean:
+        return f"repro: fsck: {checked} checked: every file matches its record"
+    return f"repro: fsck: {checked} checked: {plural(len(result.damage), 'file')} not as recorded"
 
 
 def diff_text(result: RunDiff) -> str:
@@ -440,6 +457,8 @@ def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns; every cell on one line, whatever it holds."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]

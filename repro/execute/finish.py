@@ -6,18 +6,23 @@ command that finishes an orphan's run (:mod:`repro.execute.orphans`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from repro.errors import ReproError
 from repro.manifest.model import FailOn
-from repro.provenance.hashing import hash_tree
+from repro.provenance.hashing import hash_file, hash_tree
 from repro.runner.container import ContainerOutcome
-from repro.store.record import OutputEntry, OutputsRecord, RunRecord, Status
+from repro.store.record import LogsRecord, OutputEntry, OutputsRecord, RunRecord, Status
 from repro.store.store import RunFolder, Store
+from repro.text import display_path
 
-__all__ = ["failure_pattern", "finish_run", "outcome_error"]
+__all__ = ["failure_pattern", "finish_run", "outcome_error", "remove_privileges"]
 
 
 def outcome_error(outcome: ContainerOutcome | None, record: RunRecord) -> str | None:
@@ -26,6 +31,8 @@ def outcome_error(outcome: ContainerOutcome | None, record: RunRecord) -> str | 
         return None
     if outcome.removal_error:
         return outcome.removal_error
+    if outcome.log_error:
+        return outcome.log_error
     if outcome.oom_killed:
         limit = (record.manifest.resolved.get("resources") or {}).get("memory")
         shown = f" (resources.memory: {limit})" if limit else ""
@@ -50,10 +57,12 @@ def finish_run(
     ``outcome`` is None when the container never ran (``error`` says why). A container that
     exited 0 still fails on a ``fail_on`` match; one that could not be removed keeps its result.
     """
-    error = error or outcome_error(outcome, record)
+    error = error or outcome_error(outcome, record) or _disk_full(store)
     if error is None and outcome is not None and outcome.state == "exited" and outcome.exit_code == 0:
         error = failure_pattern(fail_on, folder)
-    outputs, output_error = _hash_outputs(folder)
+    _release_folder(folder)
+    removed = remove_privileges(folder.outputs)
+    outputs, output_error = _hash_outputs(folder, removed)
     error = error or output_error
     if interrupted or (outcome is not None and outcome.state == "interrupted"):
         status = Status.INTERRUPTED
@@ -73,6 +82,7 @@ def finish_run(
             "ended_at": datetime.now(UTC),
             "duration_seconds": round(duration, 6),
             "outputs": outputs,
+            "logs": _logs(folder, record),
         }
     )
     final = store.write_record(final)
@@ -100,7 +110,7 @@ def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
     return None
 
 
-def _hash_outputs(folder: RunFolder) -> tuple[OutputsRecord | None, str | None]:
+def _hash_outputs(folder: RunFolder, removed: list[str]) -> tuple[OutputsRecord | None, str | None]:
     try:
         tree = hash_tree(folder.outputs)
     except ReproError as exc:
@@ -108,4 +118,72 @@ def _hash_outputs(folder: RunFolder) -> tuple[OutputsRecord | None, str | None]:
     entries = [
         OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target) for e in tree.entries
     ]
-    return OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes), None
+    record = OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes, privileges_removed=removed)
+    return record, None
+
+
+_PRIVILEGES = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+_BIT_NAMES = (("setuid", stat.S_ISUID), ("setgid", stat.S_ISGID), ("sticky", stat.S_ISVTX))
+
+
+def remove_privileges(outputs: Path) -> list[str]:
+    """Clear setuid, setgid and sticky bits from the regular files under ``outputs`` (a file this
+    process may not chmod — a container's root made it — is removed instead); say what was done.
+
+    Docker's bind mounts cannot be ``nosuid``: without this, a point running as root could leave
+    a setuid-root program for anyone on the host to run."""
+    done = []
+    for root, _folders, files in os.walk(outputs):
+        for name in files:
+            path = Path(root) / name
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode) or not mode & _PRIVILEGES:
+                continue
+            bits = "+".join(
+                n for n, b in (("setuid", stat.S_ISUID), ("setgid", stat.S_ISGID), ("sticky", stat.S_ISVTX)) if mode & b
+            )
+            relative = path.relative_to(outputs).as_posix()
+            try:
+                path.chmod(stat.S_IMODE(mode) & ~_PRIVILEGES)
+                done.append(f"{relative}: {bits} cleared")
+            except OSError:
+                path.unlink(missing_ok=True)
+                done.append(f"{relative}: removed ({bits}, and not this user's to change)")
+    return done
+
+
+def _release_folder(folder: RunFolder) -> None:
+    """While a point runs as another user, its outputs are writable by all and its folder closed
+    to all but the driver (see :func:`repro.execute.point.execute_point`); open it as usual."""
+    with contextlib.suppress(OSError):
+        if stat.S_IMODE(folder.outputs.stat().st_mode) & 0o002:
+            folder.outputs.chmod(0o755)
+        folder.path.chmod(0o755)
+
+
+def _logs(folder: RunFolder, record: RunRecord) -> LogsRecord:
+    logs = record.logs
+    digests: dict[str, object] = {}
+    for stream, path in (("stdout", folder.stdout), ("stderr", folder.stderr)):
+        try:
+            digests[f"{stream}_sha256"], digests[f"{stream}_bytes"] = hash_file(path), path.stat().st_size
+        except (OSError, ReproError):
+            continue  # no log (the container never ran): nothing to check later
+    return logs.model_copy(update=digests)
+
+
+_FULL_BYTES = 64 * 1024
+
+
+def _disk_full(store: Store) -> str | None:
+    """Say so when the store's disk is full: the run's outputs or logs may be cut short."""
+    try:
+        status = os.statvfs(store.root)
+    except OSError:
+        return None
+    if status.f_bavail * status.f_frsize >= _FULL_BYTES:
+        return None
+    return f"no space left on device in {display_path(store.root)}: the run's outputs or logs may be cut short"

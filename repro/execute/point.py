@@ -10,7 +10,6 @@ succeeded run also updates the point's marker, which is what Snakemake sees.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import Any
 from repro.errors import Interrupted, ReproError
 from repro.execute.finish import finish_run
 from repro.manifest.load import ManifestFile
-from repro.manifest.model import SecretFromHost
+from repro.manifest.model import EnvValue, SecretFromHost, SecretValue, is_secret
 from repro.manifest.points import Point
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.host import host_facts, tool_versions
@@ -46,9 +45,7 @@ from repro.store.record import (
 )
 from repro.store.store import RunFolder, Store
 
-__all__ = ["container_user", "execute_point", "point_container", "redacted_env"]
-
-_SECRET_NAME = re.compile(r"(?i)(secret|token|passw|credential|api_?key|private_?key|auth)")
+__all__ = ["container_env", "container_user", "execute_point", "point_container", "redacted_env"]
 
 
 def container_user(mode: str) -> str | None:
@@ -62,25 +59,37 @@ def container_user(mode: str) -> str | None:
     return mode
 
 
-def redacted_env(env: dict[str, Any]) -> dict[str, str]:
-    """The environment as a record may show it: no secret in clear."""
+def redacted_env(env: dict[str, EnvValue]) -> dict[str, str]:
+    """The environment as a record may show it: no secret in clear (see :func:`is_secret`)."""
     shown = {}
     for name, value in env.items():
         if isinstance(value, SecretFromHost):
             shown[name] = f"<secret: from ${value.from_host}>"
-        elif _SECRET_NAME.search(name):
+        elif is_secret(name, value):
             shown[name] = "<secret: redacted>"
         else:
             shown[name] = str(value)
     return shown
 
 
+def container_env(env: dict[str, EnvValue]) -> dict[str, str]:
+    """The environment the container gets: secrets in clear (never logged, never recorded)."""
+    return {
+        name: os.environ.get(value.from_host, "")
+        if isinstance(value, SecretFromHost)
+        else value.value
+        if isinstance(value, SecretValue)
+        else value
+        for name, value in env.items()
+    }
+
+
 def _resolved_manifest(manifest: ManifestFile, point: Point) -> dict[str, Any]:
-    data = manifest.model.model_dump(mode="json")
+    data = manifest.model.model_dump(mode="json")  # secret forms dump without their values
     data["params"] = dict(point.params)
     data["sweep"] = {}
     data["env"] = {
-        name: value.model_dump() if isinstance(value, SecretFromHost) else redacted_env({name: value})[name]
+        name: "<secret: redacted>" if isinstance(value, str) and is_secret(name, value) else data["env"][name]
         for name, value in manifest.model.env.items()
     }
     return data
@@ -101,7 +110,7 @@ def execute_point(
     assert plan.image is not None, "a plan that runs containers has a verified image"
     model = manifest.model
     point = plan.point(manifest, planned)
-    folder = store.new_run(outputs_mode=0o755 if model.user == "host" else 0o777)
+    folder = store.new_run(outputs_mode=0o755 if _writes_as_driver(model.user, engine) else 0o777)
     try:
         spec = _container_spec(store, plan, manifest, planned, point, folder, engine)
         record = _initial_record(plan, manifest, planned, point, folder, spec, engine)
@@ -146,6 +155,15 @@ def execute_point(
     )
 
 
+def _writes_as_driver(mode: str, engine: Engine) -> bool:
+    """Whether the container writes its outputs as the driver's own user (else the outputs
+    folder must be writable by the container's user: see :meth:`Store.new_run`)."""
+    if engine.rootless:  # keep-id maps the driver to itself; the container's root is the driver too
+        return mode in ("host", "root")
+    user = container_user(mode)
+    return user is not None and user.partition(":")[0] == str(os.getuid())
+
+
 def _container_spec(
     store: Store,
     plan: Plan,
@@ -180,10 +198,7 @@ def point_container(
     return ContainerSpec(
         image_id=image_id,
         command=command or point.command,
-        env={
-            name: os.environ.get(value.from_host, "") if isinstance(value, SecretFromHost) else value
-            for name, value in point.env.items()
-        },
+        env=container_env(point.env),
         mounts=tuple(
             BindMount(source=manifest.mount_source(i), target=m.target, readonly=m.readonly)
             for i, m in enumerate(model.mounts)

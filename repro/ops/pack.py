@@ -7,6 +7,8 @@ the recorded commits, and the inputs up to a size limit; the archive's layout an
 
 from __future__ import annotations
 
+import os
+import posixpath
 import subprocess
 import tarfile
 import tempfile
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from repro import __version__
 from repro.artifact.guide import evaluation_guide
-from repro.artifact.index import TOP, ArtifactIndex, InputEntry, RepositoryEntry
+from repro.artifact.index import ArtifactIndex, InputEntry, RepositoryEntry
 from repro.artifact.rocrate import crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree
 from repro.errors import ReproError, UsageError
@@ -75,6 +77,8 @@ def pack(
     chosen = Store.locate(store)
     chosen.require()
     records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
+    for record in records:
+        _refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
     output = Path(output)
     archive = ImageArchive(chosen.layout)
     _archive_images(archive, records, progress)
@@ -121,7 +125,7 @@ def _write(
         )
         image_bytes = add_images(tar, archive, index.images, _in_store(chosen, chosen.root))
         for repository, bundle in repositories:
-            tar.add(bundle, arcname=f"{TOP}/{repository.bundle}")
+            add_tree(tar, bundle, repository.bundle)
         input_bytes = sum(
             add_tree(tar, source, entry.packed)
             for entry, source in inputs
@@ -134,6 +138,24 @@ def _write(
         "inputs": input_bytes,
         "code bundles": sum(bundle.stat().st_size for _, bundle in repositories),
     }
+
+
+def _refuse_links_out(outputs: Path, run_id: str) -> None:
+    """An artifact carries no link out of a run's outputs: on the evaluator's machine it would
+    point at their files (``/etc/shadow``), and unpack refuses it anyway."""
+    for root, folders, files in os.walk(outputs):
+        for name in [*folders, *files]:
+            path = Path(root) / name
+            if not path.is_symlink():
+                continue
+            relative = path.relative_to(outputs).as_posix()
+            target = str(path.readlink())
+            landing = posixpath.normpath(posixpath.join(posixpath.dirname(relative), target))
+            if posixpath.isabs(target) or landing == ".." or landing.startswith("../"):
+                raise UsageError(
+                    f"run {run_id}: output {relative} links to {target}, outside the run's outputs; "
+                    "an artifact does not carry such a link: pack other runs, or rerun without it"
+                )
 
 
 def _in_store(store: Store, path: Path) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 from repro.errors import UsageError
 from repro.execute.orphans import reconcile
 from repro.manifest.load import load_manifest
-from repro.manifest.points import parse_sets
-from repro.plan import Plan, build_plan, find_image, load_plan
+from repro.manifest.points import MAX_POINTS, parse_sets
+from repro.plan import Plan, build_plan, check_resources, find_image, load_plan
 from repro.runner.engine import connect
 from repro.runner.transfer import export_image
 from repro.store.images import ImageArchive
@@ -70,11 +70,12 @@ def plan_run(
     store: Path | str | None = None,
     sets: Sequence[str] = (),
     force: bool = False,
+    max_points: int = MAX_POINTS,
 ) -> RunResult:
     """Plan without running: points, keys, and which ones already succeeded (no engine needed)."""
     manifest = load_manifest(manifest_path)
     chosen = Store.locate(store, manifest.folder)
-    plan = build_plan(manifest, chosen, parse_sets(sets), force=force, dry_run=True)
+    plan = build_plan(manifest, chosen, parse_sets(sets), force=force, dry_run=True, max_points=max_points)
     return RunResult(plan=plan, store=chosen)
 
 
@@ -85,6 +86,8 @@ def prepare_run(
     sets: Sequence[str] = (),
     force: bool = False,
     keep_image: bool = False,
+    max_points: int = MAX_POINTS,
+    executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
 ) -> RunResult:
     """Everything ``repro run`` does before the first container: finish the runs of dead drivers,
@@ -93,7 +96,7 @@ def prepare_run(
     manifest = load_manifest(manifest_path)
     chosen = Store.locate(store, manifest.folder)
     _reconcile(chosen, progress)
-    plan = build_plan(manifest, chosen, parse_sets(sets), force=force, progress=progress)
+    plan = build_plan(manifest, chosen, parse_sets(sets), force=force, max_points=max_points, progress=progress)
     result = RunResult(plan=plan, store=chosen)
     if not plan.to_run:
         return result
@@ -101,6 +104,8 @@ def prepare_run(
     archive = ImageArchive(chosen.layout)
     try:
         engine.check_network(manifest.model.network)
+        if executor is None or executor.local:  # a cluster node may offer what this host does not
+            check_resources(manifest, engine)
         image = find_image(manifest, engine, archive, progress)
         if keep_image:
             export_image(engine, archive, image.id, progress)
@@ -140,6 +145,7 @@ def run(
     jobs: int = 1,
     force: bool = False,
     keep_image: bool = False,
+    max_points: int = MAX_POINTS,
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
@@ -150,7 +156,16 @@ def run(
     A point whose earlier driver died while its container ran is adopted, not run again; a
     point another driver runs at the same time is waited for, and its result taken.
     """
-    result = prepare_run(manifest_path, store=store, sets=sets, force=force, keep_image=keep_image, progress=progress)
+    result = prepare_run(
+        manifest_path,
+        store=store,
+        sets=sets,
+        force=force,
+        keep_image=keep_image,
+        max_points=max_points,
+        executor=executor,
+        progress=progress,
+    )
     if result.plan_path is None:
         return result
     manifest = load_manifest(manifest_path)

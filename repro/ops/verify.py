@@ -10,13 +10,14 @@ from typing import Literal
 from repro.errors import UsageError
 from repro.ops.rerun import rerun_records
 from repro.results.outputs import FileComparison, MetricsRule, compare_outputs, judged_identical
+from repro.store.integrity import Damage, check_outputs
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.session import Event
 
 __all__ = ["Verdict", "VerdictState", "verify"]
 
-VerdictState = Literal["reproduced", "differs", "failed", "error"]
+VerdictState = Literal["reproduced", "differs", "failed", "error", "corrupt"]
 
 
 @dataclass
@@ -27,9 +28,13 @@ class Verdict:
     rerun: RunRecord | None = None
     files: list[FileComparison] = field(default_factory=list)
     error: str | None = None
+    stored: list[Damage] = field(default_factory=list)
+    """Where the run's stored outputs differ from its record (then it is not rerun)."""
 
     @property
     def state(self) -> VerdictState:
+        if self.stored:
+            return "corrupt"
         if self.error is not None:
             return "error"
         if self.rerun is None or self.rerun.status is not Status.SUCCEEDED:
@@ -75,10 +80,24 @@ def verify(
         raise UsageError("give run ids, or --all (not both)")
     run_ids = chosen.latest_succeeded() if every else [chosen.resolve(ref) for ref in refs]
     originals = [chosen.load(run_id) for run_id in run_ids]
-    verdicts = []
-    for result in rerun_records(chosen, originals, jobs=jobs, progress=progress, verbose=verbose):
+    corrupt = {}
+    for original in originals:
+        # A rerun is compared with the record: first, the stored outputs must still be what the
+        # record says, or "reproduced" would vouch for files that are no longer there.
+        stored = check_outputs(chosen.run_folder(original.id).outputs, original.outputs) if original.outputs else []
+        if stored:
+            corrupt[original.id] = Verdict(
+                original,
+                error="stored outputs differ from the record: "
+                + "; ".join(f"{d.path.name} {d.what}" for d in stored[:3])
+                + (f" and {len(stored) - 3} more" if len(stored) > 3 else ""),
+                stored=stored,
+            )
+    verdicts = dict(corrupt)
+    sound = [o for o in originals if o.id not in corrupt]
+    for result in rerun_records(chosen, sound, jobs=jobs, progress=progress, verbose=verbose):
         verdict = Verdict(result.original, rerun=result.record, error=result.error)
         if result.error is None:
             verdict.files = _compare(chosen, result.original, result.record)
-        verdicts.append(verdict)
-    return verdicts
+        verdicts[result.original.id] = verdict
+    return [verdicts[original.id] for original in originals]

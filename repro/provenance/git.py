@@ -73,7 +73,13 @@ def git_state(path: Path) -> GitState | None:
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
     with repo:  # closes the git processes gitpython keeps open
-        return _state(repo)
+        try:
+            return _state(repo)
+        except git.GitCommandError as exc:
+            said = str(exc.stderr).strip().strip("'").removeprefix("stderr: ").strip("'").splitlines()
+            raise SetupError(
+                f"git could not read the state of {repo.working_tree_dir}: {said[-1] if said else exc}"
+            ) from exc
 
 
 def _state(repo: Any) -> GitState | None:

@@ -83,6 +83,8 @@ class ContainerOutcome:
     container_id: str
     oom_killed: bool = False
     """The engine killed it for going over its memory limit."""
+    log_error: str | None = None
+    """Why its output could not all be written to the logs (a full disk)."""
     removal_error: str | None = None
     """Set when the container could not be removed (the run's result stands)."""
 
@@ -258,6 +260,8 @@ def _run_created(
         outcome = _await_exit(engine, container_id, spec.timeout_seconds, cancellation)
     finally:
         pump.finish(started=started_container)
+    if pump.write_error is not None:
+        outcome = dataclasses.replace(outcome, log_error=pump.write_error)
     return outcome
 
 
@@ -393,7 +397,9 @@ class _LogPump(threading.Thread):
         self._sock = sock
         # Unbuffered: each piece of output reaches the file (and `repro logs -f`) as it arrives.
         self._files = {_STDOUT: stdout.open("wb", buffering=0), _STDERR: stderr.open("wb", buffering=0)}
+        self._paths = {_STDOUT: stdout, _STDERR: stderr}
         self.error: BaseException | None = None
+        self.write_error: str | None = None
 
     def run(self) -> None:
         from docker.utils.socket import frames_iter
@@ -401,8 +407,12 @@ class _LogPump(threading.Thread):
         try:
             for stream_id, data in frames_iter(self._sock, tty=False):  # type: ignore[no-untyped-call]
                 target = self._files.get(stream_id)
-                if target is not None and data:
+                if target is None or not data or self.write_error is not None:
+                    continue  # after a failed write, the stream is drained but no longer kept
+                try:
                     target.write(data)
+                except OSError as exc:  # a full disk: the run's record must say its logs are cut
+                    self.write_error = f"{exc.strerror} writing {self._paths[stream_id]}: its log is cut short"
         except Exception as exc:  # the stream ends abruptly when the container is killed
             self.error = exc
 

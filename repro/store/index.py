@@ -7,6 +7,7 @@ WAL mode and a generous busy timeout let parallel jobs (threads or processes) wr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -88,7 +89,7 @@ class Index:
                 if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
-                connection.executescript(_SCHEMA)
+                self._schema(connection)
                 return connection
             except sqlite3.OperationalError as exc:
                 connection.close()
@@ -100,7 +101,22 @@ class Index:
                 connection.close()
                 last = exc
                 break
+        if last is not None and ("disk I/O" in str(last) or "full" in str(last)) and self.path.is_file():
+            # A full disk: SQLite cannot make the WAL's shared-memory file, but the index can
+            # still be read as it is (writes then fail, and records stay the truth).
+            return sqlite3.connect(f"{self.path.as_uri()}?immutable=1", uri=True, isolation_level=None)
         raise StoreError(f"cannot open the store index {self.path} ({last}); rebuild it: repro reindex")
+
+    @staticmethod
+    def _schema(connection: sqlite3.Connection) -> None:
+        """Create the table and its indexes; an index that cannot be added now (a full disk, a
+        read-only store) is not needed to read the table."""
+        exists = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
+        try:
+            connection.executescript(_SCHEMA)
+        except sqlite3.OperationalError:
+            if not exists:
+                raise
 
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Connection]:
@@ -136,10 +152,59 @@ class Index:
                 raise
             db.execute("COMMIT")
 
-    def reset(self) -> None:
-        """Delete the index file (it is a cache) so that it is created afresh."""
+    def readable(self) -> str | None:
+        """None when the index can be read; otherwise why not (``missing``, ``unreadable (…)``).
+        Only damage counts: an index a full disk keeps from growing is still readable."""
+        if not self.path.is_file():
+            return "missing"
+        try:
+            with self.path.open("rb") as handle:
+                header = handle.read(16)
+        except OSError as exc:
+            return f"unreadable ({exc.strerror})"
+        if header != b"SQLite format 3\x00":
+            return "unreadable (not an SQLite database)"
+        try:
+            connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60)
+            try:
+                connection.execute("SELECT count(*) FROM runs").fetchone()
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError as exc:
+            damaged = ("malformed", "not a database", "no such table", "corrupt")
+            if any(word in str(exc) for word in damaged):
+                return f"unreadable ({exc})"
+        return None
+
+    @staticmethod
+    def build(path: Path, records: Iterable[RunRecord]) -> None:
+        """Write a complete index of ``records`` as a new file at ``path`` (nothing else is touched)."""
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+            try:
+                connection.executescript(_SCHEMA)
+                connection.execute("BEGIN")
+                connection.executemany(
+                    "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (_row_values(r) for r in records)
+                )
+                connection.execute("COMMIT")
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot build an index at {path} ({exc})") from exc
+
+    def swap_in(self, built: Path) -> None:
+        """Make the index file ``built`` (see :meth:`build`) this index, in one rename: readers see
+        the old index or the new one, never neither."""
         self.close()
-        for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(sqlite3.Error, OSError):  # fold the old WAL in, so none is left over
+            old = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            try:
+                old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                old.close()
+        built.replace(self.path)
+        for suffix in ("-wal", "-shm"):  # an old WAL must never be replayed into the new file
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
     def succeeded_keys(self, keys: Iterable[str]) -> dict[str, str]:

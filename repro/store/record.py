@@ -7,7 +7,8 @@ field is added or changes meaning; readers accept every older version.
 
 Versions: 1 (repro 0.1.0); 2 adds ``driver``, ``container.id``, ``adopted`` and ``oom_killed``
 (a running record says which process drives it and which container it runs, so a later
-command can tell a live run from an orphan).
+command can tell a live run from an orphan), the logs' digests and sizes, and the output files
+whose privileges were removed.
 """
 
 from __future__ import annotations
@@ -148,11 +149,19 @@ class OutputsRecord(_Part):
     digest: str
     files: list[OutputEntry]
     total_bytes: int
+    privileges_removed: list[str] = Field(default_factory=list)
+    """Output files that carried setuid, setgid or sticky bits, and what was done: nothing
+    crosses from a container to the host with privileges (schema 2)."""
 
 
 class LogsRecord(_Part):
     stdout: str = "stdout.log"
     stderr: str = "stderr.log"
+    stdout_sha256: str | None = None
+    stdout_bytes: int | None = None
+    stderr_sha256: str | None = None
+    stderr_bytes: int | None = None
+    """The logs' digests and sizes, for ``repro fsck`` (schema 2)."""
 
 
 class RunRecord(BaseModel):

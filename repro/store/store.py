@@ -28,16 +28,19 @@ git root by default::
       shells/<id>.json           `repro shell` sessions (never runs)
       shells/<id>/outputs/       a shell session's scratch output folder
       relocations.json           where an unpacked artifact's repositories and inputs are now
+      reserve                    1 MiB held back so that a full disk still gets final records
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +60,8 @@ _log = logging.getLogger(__name__)
 
 STORE_ENV = "REPRO_STORE"
 STORE_FORMAT = 1
+RESERVE_BYTES = 1 << 20
+"""Disk space the store holds back so that a run that fills the disk still gets its final record."""
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
@@ -181,6 +186,10 @@ class StoreLayout:
     def relocations(self) -> Path:
         return self.root / "relocations.json"
 
+    @property
+    def reserve(self) -> Path:
+        return self.root / "reserve"
+
 
 @dataclass(frozen=True)
 class RunFolder:
@@ -212,7 +221,23 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
         self.layout = StoreLayout(self.root)
-        self.index = Index(self.layout.index)
+        self._index = Index(self.layout.index)
+        self._index_checked = False
+        self._index_lock = threading.Lock()
+
+    @property
+    def index(self) -> Index:
+        """The store's index, rebuilt from the records first if it is missing or unreadable (it is
+        a cache; the records are the truth)."""
+        if not self._index_checked:
+            with self._index_lock:
+                if not self._index_checked and self.exists:
+                    problem = self._index.readable()
+                    if problem is not None:
+                        count = self.rebuild_index()
+                        _log.warning("the index of %s was %s; rebuilt it from %d records", self.root, problem, count)
+                self._index_checked = self._index_checked or self.exists
+        return self._index
 
     @classmethod
     def locate(cls, explicit: Path | str | None = None, near: Path | None = None) -> Store:
@@ -220,10 +245,27 @@ class Store:
         of ``near`` (a manifest's folder) or of the current folder, else in the current folder."""
         chosen = explicit or os.environ.get(STORE_ENV)
         if chosen:
-            return cls(Path(chosen).expanduser())
+            store = cls(Path(chosen).expanduser())
+            store._refuse_foreign_folder("--store" if explicit else f"${STORE_ENV}")
+            return store
         start = (near or Path.cwd()).absolute()
         root = find_git_root(start) or find_git_root(Path.cwd().absolute()) or Path.cwd()
         return cls(root / ".repro")
+
+    def _refuse_foreign_folder(self, given: str) -> None:
+        """A path given as the store must be a store, an empty folder, or nothing yet: never
+        another folder (its files would be taken for a store's, or buried in one)."""
+        root = self.root
+        try:
+            if root.exists() and not root.is_dir():
+                raise UsageError(f"{given} {root}: not a folder; give a store's folder, or a new path for one")
+            if root.is_dir() and not self.exists and any(root.iterdir()):
+                raise UsageError(
+                    f"{given} {root}: a folder that is neither empty nor a repro store (no store.json); "
+                    "give a store's folder, an empty one, or a new path"
+                )
+        except OSError as exc:
+            raise UsageError(f"{given} {root}: cannot be read ({exc.strerror})") from exc
 
     @property
     def exists(self) -> bool:
@@ -240,7 +282,9 @@ class Store:
             gitignore = self.layout.gitignore
             if not gitignore.exists():
                 gitignore.write_text("# repro's store: runs, logs and outputs are not source\n*\n")
-            self.index.put_many([])  # creates the index (WAL, schema) before any parallel writer
+            self._index.put_many([])  # creates the index (WAL, schema) before any parallel writer
+            self._index_checked = True
+            self.keep_reserve()
             atomic_write(self.layout.marker, json.dumps({"repro_store": STORE_FORMAT}).encode() + b"\n")
         except OSError as exc:
             raise StoreError(f"cannot create the store at {self.root}: {exc.strerror}") from exc
@@ -254,6 +298,13 @@ class Store:
     def new_run(self, outputs_mode: int = 0o755) -> RunFolder:
         """Create the folder of a new run, with an id that sorts by start time."""
         self.create()
+        self.keep_reserve()  # given up to a full disk before: take it back when there is room
+        try:
+            return self._new_run(outputs_mode)
+        except OSError as exc:
+            raise StoreError(f"cannot start a run in the store: {exc.strerror} in {self.root}") from exc
+
+    def _new_run(self, outputs_mode: int) -> RunFolder:
         for _ in range(100):
             run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
             path = self.layout.run(run_id)
@@ -264,6 +315,10 @@ class Store:
             (path / "outputs").mkdir()
             # Only chmod when asked: the container may run as another uid (user: root/image).
             if outputs_mode != 0o755:
+                # Writable by the container's user means by every user: the run's own folder is
+                # closed to all but the driver meanwhile, so nobody else can reach the outputs and
+                # plant files in them before they are hashed (the mount needs no path through it).
+                path.chmod(0o700)
                 (path / "outputs").chmod(outputs_mode)
             return RunFolder(run_id, path)
         raise StoreError(f"cannot allocate a run id under {self.layout.runs}")
@@ -280,9 +335,8 @@ class Store:
             raise StoreError(f"record {record.id} is final ({existing}); records are never edited")
         # Written by this repro: in this repro's schema, whatever version the record was read in.
         record = record.model_copy(update={"schema_version": SCHEMA_VERSION})
-        data = record.model_dump_json(indent=2).encode() + b"\n"
         try:
-            atomic_write(folder.record, data)
+            self._write_with_reserve(folder.record, record)
         except OSError as exc:
             raise StoreError(f"cannot write {folder.record}: {exc.strerror}") from exc
         try:
@@ -292,6 +346,42 @@ class Store:
             # `repro reindex` rebuilds. Losing an index row must not lose the run.
             _log.warning("%s (record %s is written)", exc, record.id)
         return record
+
+    def _write_with_reserve(self, path: Path, record: RunRecord) -> None:
+        """Write the record; on a full disk, give up the store's reserve to write it all the same
+        (a final record must say what happened, even when the run filled the disk)."""
+        data = record.model_dump_json(indent=2).encode() + b"\n"
+        try:
+            atomic_write(path, data)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+        self.layout.reserve.unlink(missing_ok=True)
+        try:
+            atomic_write(path, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or record.outputs is None:
+                raise
+            # Still no room: the file list goes (its tree digest stays), and the record says so.
+            reason = f"the list of output files was left out of this record: {exc.strerror} in {self.root}"
+            outputs = record.outputs.model_copy(update={"files": []})
+            short = record.model_copy(update={"outputs": outputs, "error": record.error or reason})
+            atomic_write(path, short.model_dump_json().encode() + b"\n")
+
+    def keep_reserve(self) -> None:
+        """Hold :data:`RESERVE_BYTES` of the store's disk for final records (see
+        :meth:`write_record`); a no-op when it is held, or when the disk has no room for it."""
+        path = self.layout.reserve
+        if path.exists():
+            return
+        try:
+            with path.open("xb") as handle:
+                os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+        except FileExistsError:
+            return
+        except OSError:
+            path.unlink(missing_ok=True)
 
     @staticmethod
     def _read_status(path: Path) -> str | None:
@@ -346,11 +436,18 @@ class Store:
         return sorted(seen.values())
 
     def rebuild_index(self) -> int:
-        """Rebuild the index from the records on disk; return how many runs it holds."""
+        """Rebuild the index from the records on disk, beside the old one, and swap it in; return
+        how many runs it holds. If the rebuild fails (a full disk), the old index is untouched."""
         self.require()
         records = list(self.records())
-        self.index.reset()
-        self.index.put_many(records)
+        built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+        try:
+            Index.build(built, records)
+        except StoreError as exc:
+            built.unlink(missing_ok=True)
+            raise StoreError(f"{exc}; the old index is untouched") from exc
+        self._index.swap_in(built)
+        self._index_checked = True
         return len(records)
 
     def relocations(self) -> dict[str, dict[str, str]]:
@@ -393,16 +490,22 @@ class Store:
             "record": folder.record.relative_to(self.root).as_posix(),
             "outputs": folder.outputs.relative_to(self.root).as_posix(),
         }
-        atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n")
+        try:
+            atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n")
+        except OSError as exc:
+            raise StoreError(f"cannot mark point {key[:12]} done: {exc.strerror} in {self.root}") from exc
 
     def put_blob(self, data: bytes) -> Path:
         """Store ``data`` once by its sha256 and return its path."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.layout.blob(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
-            path.chmod(0o444)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, data)
+                path.chmod(0o444)
+            except OSError as exc:
+                raise StoreError(f"cannot write to the store: {exc.strerror} in {self.root}") from exc
         return path
 
     def link_blob(self, blob: Path, destination: Path) -> None:

@@ -135,7 +135,13 @@ def execute_plan(
             dag.execute_workflow(
                 executor=executor.name,
                 execution_settings=ExecutionSettings(
-                    use_threads=True, keep_going=True, lock=False, latency_wait=1 if executor.local else 10
+                    use_threads=True,
+                    keep_going=True,
+                    lock=False,
+                    latency_wait=1 if executor.local else 10,
+                    # The records are what repro keeps; Snakemake's own metadata would only be more
+                    # writes into the store (the first to fail when a run fills the disk).
+                    keep_metadata=False,
                 ),
                 remote_execution_settings=RemoteExecutionSettings(seconds_between_status_checks=2),
                 scheduling_settings=SchedulingSettings(scheduler="greedy"),

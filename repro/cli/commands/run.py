@@ -30,6 +30,7 @@ class Options(Common):
     executor_option: list[str] = field(default_factory=list)
     default_resource: list[str] = field(default_factory=list)
     detach: bool = False
+    max_points: int = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="run points again even if they succeeded")
     parser.add_argument("--archive", action="store_true", help="keep the image in the store first (repro archive)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="refuse a manifest of more points than this (default 100000)",
+    )
     parser.add_argument(
         "--detach",
         action="store_true",
@@ -80,7 +88,13 @@ def handle(namespace: argparse.Namespace) -> int:
 
     options = typed(Options, namespace)
     if options.dry_run:
-        planned = api.plan_run(options.manifest, store=options.store, sets=options.set, force=options.force)
+        planned = api.plan_run(
+            options.manifest,
+            store=options.store,
+            sets=options.set,
+            force=options.force,
+            max_points=options.max_points,
+        )
         if options.json:
             render.out(render.dump_json(planned.plan.model_dump(mode="json")))
         else:
@@ -102,6 +116,7 @@ def handle(namespace: argparse.Namespace) -> int:
             jobs=options.jobs,
             force=options.force,
             keep_image=options.archive,
+            max_points=options.max_points,
             executor=executor,
             progress=progress,
             verbose=options.verbose,
@@ -132,6 +147,8 @@ def _detach(options: Options, executor: Executor) -> int:
             sets=options.set,
             force=options.force,
             keep_image=options.archive,
+            max_points=options.max_points,
+            executor=executor,
             progress=progress,
         )
     if prepared.plan_path is None:

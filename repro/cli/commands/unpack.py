@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from repro.cli.options import Common, typed
+from repro.cli.options import Common, size, typed
 from repro.errors import EXIT_OK
 
 NAME = "unpack"
@@ -17,11 +17,17 @@ HELP = "restore an artifact into a fresh folder"
 class Options(Common):
     artifact: str = ""
     directory: str | None = None
+    max_size: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("artifact", metavar="ARTIFACT")
     parser.add_argument("-C", dest="directory", metavar="DIR", help="where (a new or empty folder)")
+    parser.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="stop if the contents would pass SIZE (default: the free space there, less 1 GiB)",
+    )
 
 
 def handle(namespace: argparse.Namespace) -> int:
@@ -30,7 +36,7 @@ def handle(namespace: argparse.Namespace) -> int:
 
     options = typed(Options, namespace)
     folder = Path(options.directory) if options.directory else Path(Path(options.artifact).name.split(".")[0])
-    result = api.unpack(options.artifact, folder)
+    result = api.unpack(options.artifact, folder, max_bytes=size(options.max_size, "--max-size"))
     for line in render.unpack_lines(result, folder):
         render.err(line)
     return EXIT_OK

@@ -47,6 +47,6 @@ def handle(namespace: argparse.Namespace) -> int:
         render.out(render.verdicts_table(verdicts))
     render.err(render.verdicts_summary(verdicts))
     states = [v.state for v in verdicts]
-    if "differs" in states or "failed" in states:
+    if "differs" in states or "failed" in states or "corrupt" in states:
         return EXIT_FAILED
     return EXIT_ENVIRONMENT if "error" in states else EXIT_OK

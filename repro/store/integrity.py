@@ -1,0 +1,130 @@
+"""Is every file the store keeps what its record says? The checks behind ``repro fsck`` and
+behind ``repro verify`` (which checks a run's stored outputs before rerunning it).
+
+A run's outputs are compared with the record entry by entry (files by sha256 and size, links
+by target, folders by existence, nothing extra), its logs and its diff by their recorded
+digests, and the record with itself (its outputs' tree digest must be that of its entries).
+Content-addressed files — blobs and the image archive's blobs — must hash to their names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from repro.errors import ReproError
+from repro.provenance.hashing import Entry, hash_file, hash_tree
+from repro.store.images import ImageArchive
+from repro.store.record import OutputsRecord, RunRecord
+from repro.store.store import Store
+
+__all__ = ["Damage", "check_blobs", "check_outputs", "check_run"]
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One file that is not what the store says it is."""
+
+    path: Path
+    what: str
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "-").removeprefix("sha256:")[:12]
+
+
+def check_outputs(folder: Path, outputs: OutputsRecord) -> list[Damage]:
+    """The stored outputs against the record's list (empty when they match)."""
+    recorded = {entry.path: entry for entry in outputs.files}
+    damage: list[Damage] = []
+    if not outputs.files and outputs.total_bytes:
+        return damage  # a record written on a full disk without its file list: nothing to compare
+    try:
+        tree = hash_tree(folder)
+    except ReproError as exc:
+        return [Damage(folder, f"cannot be read: {exc}")]
+    found = {entry.path: entry for entry in tree.entries}
+    for path in sorted(recorded.keys() | found.keys()):
+        want, have = recorded.get(path), found.get(path)
+        if have is None:
+            damage.append(Damage(folder / path, "missing"))
+        elif want is None:
+            damage.append(Damage(folder / path, "not in the record (added after the run)"))
+        elif want.kind != have.kind:
+            damage.append(Damage(folder / path, f"is a {have.kind}, the record says a {want.kind}"))
+        elif want.kind == "file" and (want.sha256 != have.sha256 or want.size != have.size):
+            damage.append(
+                Damage(
+                    folder / path,
+                    f"differs: recorded sha256 {_short(want.sha256)} ({want.size} bytes), "
+                    f"found {_short(have.sha256)} ({have.size} bytes)",
+                )
+            )
+        elif want.kind == "link" and want.target != have.target:
+            damage.append(Damage(folder / path, f"links to {have.target}, the record says {want.target}"))
+    return damage
+
+
+def _tree_digest(outputs: OutputsRecord) -> str:
+    total = hashlib.sha256()
+    for item in sorted(outputs.files, key=lambda e: e.path):
+        entry = Entry(item.path, item.kind, item.size, item.sha256, item.target)
+        total.update(entry.line().encode("utf-8", "surrogateescape"))
+    return f"sha256:{total.hexdigest()}"
+
+
+def _check_file(path: Path, sha256: str | None, size: int | None) -> Iterator[Damage]:
+    if sha256 is None:
+        return  # not recorded (a schema-1 record, or no such file was made)
+    if not path.is_file():
+        yield Damage(path, "missing")
+        return
+    try:
+        found = hash_file(path)
+    except ReproError as exc:
+        yield Damage(path, f"cannot be read: {exc}")
+        return
+    if found != sha256.removeprefix("sha256:") or (size is not None and path.stat().st_size != size):
+        yield Damage(path, f"differs: recorded sha256 {_short(sha256)}, found {_short(found)}")
+
+
+def check_run(store: Store, record: RunRecord) -> list[Damage]:
+    """Every file of a final run against its record, and the record against itself."""
+    folder = store.run_folder(record.id)
+    damage: list[Damage] = []
+    if record.outputs is not None:
+        if record.outputs.files and _tree_digest(record.outputs) != record.outputs.digest:
+            damage.append(Damage(folder.record, "its outputs' tree digest is not that of its file list (edited?)"))
+        damage += check_outputs(folder.outputs, record.outputs)
+    logs = record.logs
+    damage += _check_file(folder.path / logs.stdout, logs.stdout_sha256, logs.stdout_bytes)
+    damage += _check_file(folder.path / logs.stderr, logs.stderr_sha256, logs.stderr_bytes)
+    if record.git is not None and record.git.diff:
+        damage += _check_file(folder.path / record.git.diff, record.git.diff_sha256, None)
+    return damage
+
+
+def check_blobs(store: Store) -> Iterator[tuple[int, Damage | None]]:
+    """Each content-addressed file of the store (blobs, archived image blobs) against its name;
+    yields (bytes checked, damage or None) per file."""
+    archive = ImageArchive(store.layout)
+    for folder in (store.layout.blobs, archive.blobs):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                continue  # a blob being written
+            try:
+                found = hash_file(path)
+            except ReproError as exc:
+                yield 0, Damage(path, f"cannot be read: {exc}")
+                continue
+            size = path.stat().st_size
+            yield size, None if found == path.name else Damage(path, f"differs from its name: found {found[:12]}")
+    for entry in archive.entries():
+        for digest in (entry.id, *entry.layers):
+            blob = archive.blobs / digest.removeprefix("sha256:")
+            if not blob.is_file():
+                yield 0, Damage(blob, f"missing (image {entry.id[:19]}… needs it)")
