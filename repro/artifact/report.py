@@ -171,7 +171,8 @@ def _columns(rows: Sequence[ReportRow], metrics: Sequence[str]) -> tuple[list[st
     return ["run", "status", "duration", *params, "image", "commit", *metrics], params
 
 
-def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plot: str | None, title: str) -> str:
+def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plots: Sequence[str], title: str) -> str:
+    """The page: title, one figure per plot, the runs table (everything inline)."""
     headers, params = _columns(rows, metrics)
     body = [
         "<!DOCTYPE html>",
@@ -184,8 +185,8 @@ def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plot: str | N
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(rows)} runs. Every row is a run record in the store; outputs are checked by their sha256.</p>",
     ]
-    if plot:
-        body += ['<figure id="plot">', plot, "</figure>"]
+    for number, plot in enumerate(plots, 1):
+        body += [f'<figure id="{"plot" if number == 1 else f"plot-{number}"}">', plot, "</figure>"]
     body.append(
         '<table id="runs"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead><tbody>"
     )
@@ -202,10 +203,11 @@ def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plot: str | N
     return "\n".join(body)
 
 
-def render_markdown(rows: Sequence[ReportRow], metrics: Sequence[str], plot_file: str | None, title: str) -> str:
+def render_markdown(rows: Sequence[ReportRow], metrics: Sequence[str], plot_files: Sequence[str], title: str) -> str:
+    """The page as Markdown, showing the plots saved beside it as ``plot_files``."""
     headers, params = _columns(rows, metrics)
     lines = [f"# {title}", "", f"{len(rows)} runs.", ""]
-    if plot_file:
+    for plot_file in plot_files:
         lines += [f"![plot]({plot_file})", ""]
     lines.append("| " + " | ".join(headers) + " |")
     lines.append("|" + "---|" * len(headers))

@@ -60,15 +60,18 @@ def report(
     page_format = fmt or ("md" if output.name.endswith(".md") else "html")
     rows = build_report(chosen, records)
     metric, axis = choose_axes(rows, metrics[0] if metrics else None, x)
+    for other in metrics[1:]:
+        choose_axes(rows, other, axis)  # each named metric must exist
     shown = list(metrics) or ([metric] if metric else [])
-    plot = svg_plot(rows, metric, axis) if metric and axis else None
+    plots = [svg_plot(rows, name, axis) for name in shown] if axis else []
     title = "repro report: " + ", ".join(sorted({r.manifest.name for r in records}))
     if page_format == "md":
-        plot_file = None
-        if plot:
-            plot_file = output.with_suffix(".svg").name
-            output.with_suffix(".svg").write_text(plot + "\n")
-        output.write_text(render_markdown(rows, shown, plot_file, title))
+        files = []
+        for number, plot in enumerate(plots, 1):
+            path = output.with_suffix(".svg") if number == 1 else output.with_name(f"{output.stem}-{number}.svg")
+            path.write_text(plot + "\n")
+            files.append(path.name)
+        output.write_text(render_markdown(rows, shown, files, title))
     else:
-        output.write_text(render_html(rows, shown, plot, title))
+        output.write_text(render_html(rows, shown, plots, title))
     return ReportResult(path=output, runs=records)

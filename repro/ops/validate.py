@@ -12,14 +12,16 @@ from repro.manifest.points import MAX_POINTS
 __all__ = ["validate"]
 
 
-def validate(paths: Sequence[Path | str], *, max_points: int = MAX_POINTS) -> list[ManifestFile]:
+def validate(
+    paths: Sequence[Path | str], *, max_points: int = MAX_POINTS, require_sources: bool = True
+) -> list[ManifestFile]:
     """Load every manifest and bound its points; raise one :class:`ManifestError` listing the
-    problems of all of them."""
+    problems of all of them (``require_sources=False``: mount sources may be missing)."""
     problems: list[str] = []
     loaded = []
     for path in paths:
         try:
-            manifest = load_manifest(path)
+            manifest = load_manifest(path, require_sources=require_sources)
             manifest.points(max_points=max_points)
             loaded.append(manifest)
         except ManifestError as exc:

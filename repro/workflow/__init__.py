@@ -34,7 +34,7 @@ from repro.runner.engine import connect
 from repro.store.images import ImageArchive
 from repro.store.store import Store
 
-__all__ = ["Experiment", "experiment", "outputs", "rules"]
+__all__ = ["Experiment", "experiment", "outputs", "rules", "run_id"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ def outputs(marker: str | Path) -> Path:
     path = Path(marker)
     data = json.loads(path.read_text())
     return path.parent.parent / str(data["outputs"])
+
+
+def run_id(marker: str | Path) -> str:
+    """The id of the run a point's marker names (for ``repro report RUN…``, ``repro show``)."""
+    return str(json.loads(Path(marker).read_text())["run"])
 
 
 def experiment(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,21 @@ from repro.results.metrics import MetricsError, parse_gem5_stats, read_metrics, 
 DATA = Path(__file__).parent.parent / "data"
 
 
-def test_current_gem5_stats_with_several_dumps() -> None:
+def test_real_gem5_stats_with_several_dumps() -> None:
+    """tests/data/gem5-stats-v24.txt is real: gem5 v24.0.0.1 (the kit's), examples/gem5's
+    se.py, hello on the timing CPU, statistics dumped every 8,000,000 ticks and at the end."""
     dumps = read_metrics(DATA / "gem5-stats-v24.txt", "gem5-stats")
-    assert len(dumps) == 2
-    first, second = dumps
-    assert first["simSeconds"] == 0.00005
-    assert first["simInsts"] == 12345
-    assert first["board.processor.cores.core.ipc"] == 0.492
-    assert first["board.processor.cores.core.statIssuedInstType_0::IntAlu"] == 8765
-    assert first["board.cache_hierarchy.l1d-cache-0.overallMissRate::total"] == 0.03125
-    assert isinstance(first["board.memory.mem_ctrl.dram.avgRdBW"], float)
-    assert math.isnan(first["board.memory.mem_ctrl.dram.avgRdBW"])
-    assert second["simInsts"] == 24690
-    assert "simOps" not in second
+    assert len(dumps) == 3
+    first, second, last = dumps
+    assert [d["simInsts"] for d in dumps] == [1593, 4403, 5851]  # cumulative: the program's 5851 at the end
+    assert first["simSeconds"] == 0.000008
+    assert last["board.processor.cores.core.ipc"] == 0.093014
+    assert last["board.cache_hierarchy.l1d-cache-0.overallMissRate::total"] == 0.031301
+    assert last["board.memory.mem_ctrl.dram.avgRdBW"] == 1070.334922
+    assert first["hostMemory"] == 1196528
+    # gem5 leaves zero and NaN statistics out of a dump: the dumps name different statistics.
+    assert set(first) != set(second) != set(last)
+    assert len(set(first) - set(last)) > 50
 
 
 def test_pre_v21_names_are_also_filed_under_todays() -> None:
@@ -38,12 +39,12 @@ def test_pre_v21_names_are_also_filed_under_todays() -> None:
 
 def test_host_statistics_can_be_left_out_of_a_comparison() -> None:
     text = (DATA / "gem5-stats-v24.txt").read_text()
-    rerun = text.replace("1.23 ", "1.87 ").replace("40750406", "26803877").replace("689012", "701224")
+    rerun = text.replace("0.09  ", "0.21  ").replace("91974109", "81234567").replace("1196528", "1201234")
     a, b = parse_gem5_stats(text), parse_gem5_stats(rerun)
     assert same_metrics(a, b, ["host*"]) == []
     assert same_metrics(a, b, []) == ["hostMemory (dump 1)", "hostSeconds (dump 1)", "hostTickRate (dump 1)"]
-    changed = parse_gem5_stats(rerun.replace("12345", "12346"))
-    assert same_metrics(a, changed, ["host*"]) == ["simInsts (dump 1)"]
+    changed = parse_gem5_stats(rerun.replace("5851 ", "5852 "))
+    assert same_metrics(a, changed, ["host*"]) == ["simInsts (dump 3)"]
 
 
 def test_a_cut_short_dump_is_kept_and_an_empty_file_refused(tmp_path: Path) -> None:

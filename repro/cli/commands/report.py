@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="report.html or report.md")
     parser.add_argument("--format", choices=["html", "md"], help="default: from the file name")
     parser.add_argument(
-        "--metric", action="append", default=[], metavar="NAME", help="a metric to show (first is plotted)"
+        "--metric", action="append", default=[], metavar="NAME", help="a metric to show and plot (repeatable)"
     )
     parser.add_argument("--x", metavar="PARAM", help="the swept parameter to plot against")
 
