@@ -40,5 +40,7 @@ def make_store(folder: Path, count: int, *, running: int = 0) -> Store:
         path = store.layout.run(run_id)
         (path / "outputs").mkdir(parents=True)
         (path / "record.json").write_text(json.dumps(record))
+        metrics = {"ipc": 0.5 + (number % 97) / 100, "l1d_miss_rate": (number % 13) / 13, "simInsts": 1e5 + number}
+        (path / "metrics.json").write_text(json.dumps({"file": "metrics.json", "format": "json", "values": metrics}))
     store.rebuild_index()
     return store

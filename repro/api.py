@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
     from repro.ops.build import BuildResult, build
+    from repro.ops.compare import CompareGroup, CompareResult, compare
     from repro.ops.diff import RunDiff, diff
     from repro.ops.export import export_rocrate
     from repro.ops.fsck import FsckResult, fsck
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from repro.ops.logs import logs
     from repro.ops.pack import PackResult, pack
     from repro.ops.ps import PsResult, RunningPoint, ps
-    from repro.ops.query import LogResult, ReindexResult, ShowResult, log, reindex, show
+    from repro.ops.query import LogResult, ReindexResult, ShowResult, log, reindex, run_ids, show
     from repro.ops.report import ReportResult, report
     from repro.ops.rerun import RerunResult, rerun
     from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
@@ -46,6 +47,9 @@ _WHERE = {
     "archive": "repro.ops.archive",
     "BuildResult": "repro.ops.build",
     "build": "repro.ops.build",
+    "CompareGroup": "repro.ops.compare",
+    "CompareResult": "repro.ops.compare",
+    "compare": "repro.ops.compare",
     "RunDiff": "repro.ops.diff",
     "diff": "repro.ops.diff",
     "export_rocrate": "repro.ops.export",
@@ -66,6 +70,7 @@ _WHERE = {
     "ShowResult": "repro.ops.query",
     "log": "repro.ops.query",
     "reindex": "repro.ops.query",
+    "run_ids": "repro.ops.query",
     "show": "repro.ops.query",
     "ReportResult": "repro.ops.report",
     "report": "repro.ops.report",
@@ -102,6 +107,8 @@ below say the same for type checkers and readers; a unit test keeps the three in
 __all__ = [
     "ArchiveResult",
     "BuildResult",
+    "CompareGroup",
+    "CompareResult",
     "Event",
     "Executor",
     "FsckResult",
@@ -131,6 +138,7 @@ __all__ = [
     "Verdict",
     "archive",
     "build",
+    "compare",
     "diff",
     "drive_plan",
     "export_rocrate",
@@ -147,6 +155,7 @@ __all__ = [
     "report",
     "rerun",
     "run",
+    "run_ids",
     "shell",
     "show",
     "unpack",

@@ -19,7 +19,7 @@ from repro.results.metrics import Dump, MetricsError, metrics_file, read_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
-__all__ = ["ReportRow", "build_report", "choose_axes", "render_html", "render_markdown", "svg_plot"]
+__all__ = ["ReportRow", "build_report", "choose_metrics", "choose_x", "render_html", "render_markdown", "svg_plot"]
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,22 @@ class ReportRow:
 
 
 def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
-    """Each run with the last dump of its metrics file (when its manifest names one)."""
+    """Each run with the last dump of its metrics file (when its manifest names one): as parsed
+    when the run ended, or parsed now for a run of an older repro."""
     rows = []
     for record in sorted(records, key=lambda r: (r.manifest.name, r.point.index, r.id)):
         spec = record.manifest.resolved.get("metrics")
-        metrics: Dump = {}
+        parsed = store.metrics_of(record.id)
+        metrics: Dump = {k: v for k, v in (parsed or {}).items() if isinstance(v, (float, str))}
         error = None
-        if isinstance(spec, dict) and record.outputs is not None:
+        if parsed is None and isinstance(spec, dict) and record.outputs is not None:
+            outputs = store.run_folder(record.id).outputs
             try:
-                path = metrics_file(store.run_folder(record.id).outputs, str(spec["file"]))
-                metrics = read_metrics(path, str(spec["format"]))[-1]
+                metrics = read_metrics(metrics_file(outputs, str(spec["file"])), str(spec["format"]))[-1]
             except MetricsError as exc:
-                error = str(exc)
+                error = str(exc).replace(f"{outputs}/", "")
+        if not metrics and record.status.value != "succeeded":
+            error = record.status.value + (f" (exit code {record.exit_code})" if record.exit_code else "")
         rows.append(ReportRow(record, metrics, error))
     return rows
 
@@ -59,22 +63,31 @@ def _varying(rows: Sequence[ReportRow], names: Sequence[str]) -> list[str]:
     return [n for n in names if len({format_scalar(r.record.point.params.get(n, "")) for r in rows}) > 1]
 
 
-def choose_axes(rows: Sequence[ReportRow], metric: str | None, x: str | None) -> tuple[str | None, str | None]:
-    """The metric and the parameter to plot (the first numeric ones, unless named)."""
+def choose_metrics(rows: Sequence[ReportRow], metrics: Sequence[str]) -> list[str]:
+    """The metrics to show and plot: those named, else every numeric one that varies between the
+    runs (a metric equal in every run would be a flat line)."""
+    for metric in metrics:
+        if not any(metric in r.metrics for r in rows):
+            known = sorted({name for r in rows for name in r.metrics})[:10]
+            raise UsageError(f"--metric {metric}: no run has it (some that exist: {', '.join(known) or 'none'})")
+    if metrics:
+        return list(metrics)
+    names = list(
+        dict.fromkeys(n for r in rows for n, v in r.metrics.items() if isinstance(v, float) and math.isfinite(v))
+    )
+    return [name for name in names if len({r.metrics.get(name) for r in rows}) > 1]
+
+
+def choose_x(rows: Sequence[ReportRow], x: str | None) -> str | None:
+    """The parameter to plot against: the one named, else the first numeric one that varies."""
     names = _params(rows)
-    varying = _varying(rows, names)
     if x is not None and x not in names:
         raise UsageError(f"--x {x}: no such parameter (parameters: {', '.join(names) or 'none'})")
-    if metric is not None and not any(metric in r.metrics for r in rows):
-        known = sorted({name for r in rows for name in r.metrics})[:10]
-        raise UsageError(f"--metric {metric}: no run has it (some that exist: {', '.join(known) or 'none'})")
-    if metric is None:
-        numeric = [n for r in rows for n, v in r.metrics.items() if isinstance(v, float) and math.isfinite(v)]
-        metric = numeric[0] if numeric else None
-    if x is None:
-        numeric_axes = [n for n in varying if all(isinstance(r.record.point.params.get(n), (int, float)) for r in rows)]
-        x = numeric_axes[0] if numeric_axes else (varying[0] if varying else None)
-    return metric, x
+    if x is not None:
+        return x
+    varying = _varying(rows, names)
+    numeric_axes = [n for n in varying if all(isinstance(r.record.point.params.get(n), (int, float)) for r in rows)]
+    return numeric_axes[0] if numeric_axes else (varying[0] if varying else None)
 
 
 def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
@@ -96,6 +109,7 @@ def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
         label = ", ".join(f"{n}={format_scalar(row.record.point.params.get(n, ''))}" for n in others) or metric
         series[label].append((position, value))
     width, height, margin = 720, 420, 70
+    legend = 14 * len(series) + 10  # below the axis title: the legend never covers the plot
     if not series:
         empty = f'<text x="10" y="30">no values of {html.escape(metric)} to plot</text>'
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60">{empty}</svg>'
@@ -115,9 +129,9 @@ def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
     scale, middle, y_title = (" (log scale)" if log_x else ""), height / 2, html.escape(metric)
     colours = ["#1b6ca8", "#d1495b", "#66a182", "#edae49", "#6a4c93", "#00798c", "#8d6a9f"]
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + legend}" role="img" '
         f'aria-label="{html.escape(metric)} by {html.escape(x)}" font-family="sans-serif" font-size="12">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<rect width="{width}" height="{height + legend}" fill="white"/>',
         f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="#333"/>',
         f'<line x1="{margin}" y1="{margin}" x2="{margin}" y2="{height - margin}" stroke="#333"/>',
         f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">{html.escape(x)}{scale}</text>',
@@ -138,9 +152,7 @@ def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
         parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for p, v in points:
             parts.append(f'<circle cx="{sx(p):.1f}" cy="{sy(v):.1f}" r="3" fill="{colour}"/>')
-        parts.append(
-            f'<text x="{margin + 10}" y="{margin - 30 + 14 * index}" fill="{colour}">{html.escape(label)}</text>'
-        )
+        parts.append(f'<text x="{margin}" y="{height + 4 + 14 * index}" fill="{colour}">{html.escape(label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -160,7 +172,7 @@ def _cells(row: ReportRow, params: Sequence[str], metrics: Sequence[str]) -> lis
     for index, name in enumerate(metrics):
         value = row.metrics.get(name)
         if value is None and row.metrics_error and index == 0:
-            values.append(f"unreadable: {row.metrics_error}")  # say why, once per row
+            values.append(row.metrics_error[:80])  # say why, once per row, briefly
         else:
             values.append("" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value))
     return values

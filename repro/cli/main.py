@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -64,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(verbose)
     try:
         parser = build_parser()
+        if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see repro completion)
+            from repro.cli.completion import complete
+
+            complete(parser)
         namespace = parser.parse_args(arguments)
         handlers = {command.NAME: command for command in COMMANDS}
         if namespace.command not in handlers:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from repro.api import (
         ArchiveResult,
         BuildResult,
+        CompareGroup,
+        CompareResult,
         FsckResult,
         GcResult,
         IndexRow,
@@ -39,6 +41,10 @@ __all__ = [
     "archive_json",
     "archive_lines",
     "build_lines",
+    "compare_csv",
+    "compare_json",
+    "compare_markdown",
+    "compare_table",
     "detached_json",
     "detached_lines",
     "diff_json",
@@ -236,10 +242,22 @@ def record_json(record: RunRecord) -> str:
 
 
 def runs_table(rows: Sequence[IndexRow]) -> str:
-    return table(
-        ["RUN", "NAME", "STATUS", "DURATION", "POINT"],
-        [[r.id, r.name, r.status.value, format_duration(r.duration), r.label] for r in rows],
-    )
+    """Runs as ``repro log`` lists them: when each started (local time), its status, duration and
+    parameters."""
+    from datetime import datetime
+
+    lines = []
+    for r in rows:
+        started = datetime.fromisoformat(r.started_at).astimezone()
+        params = " ".join(f"{name}={_scalar(value)}" for name, value in r.params.items())
+        lines.append([r.id, f"{started:%Y-%m-%d %H:%M}", r.name, r.status.value, format_duration(r.duration), params])
+    return table(["RUN", "STARTED", "NAME", "STATUS", "DURATION", "PARAMS"], lines)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def record_text(record: RunRecord) -> str:
@@ -363,6 +381,14 @@ def diff_text(result: RunDiff) -> str:
             section = change.section
             lines.append(f"{section}:")
         lines.append(f"  {change.field}: {change.a!r} → {change.b!r}")
+    if result.metrics:
+        lines.append("metrics:")
+        for metric in result.metrics:
+            by = ""
+            if metric.delta is not None:
+                by = f"  ({metric.delta:+.6g}"
+                by += f", {metric.relative:+.1%})" if metric.relative is not None else ")"
+            lines.append(f"  {metric.name}: {_cell(metric.a) or '-'} → {_cell(metric.b) or '-'}{by}")
     differing = [f for f in result.outputs if f.state != "identical"]
     lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
     lines += [f"  {f.state:<10} {f.path}" for f in differing]
@@ -375,6 +401,9 @@ def diff_json(result: RunDiff) -> dict[str, Any]:
         "b": result.b.id,
         "changes": [{"section": c.section, "field": c.field, "a": c.a, "b": c.b} for c in result.changes],
         "outputs": [{"path": f.path, "state": f.state, "a": f.expected, "b": f.found} for f in result.outputs],
+        "metrics": [
+            {"name": m.name, "a": m.a, "b": m.b, "delta": m.delta, "relative": m.relative} for m in result.metrics
+        ],
     }
 
 
@@ -451,6 +480,98 @@ def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:
         f"repro: {verb} {len(result.containers)} container(s), {len(result.images)} image(s); "
         f"{format_bytes(result.freed_bytes)} {'to free' if dry_run else 'freed'}"
     )
+
+
+# -- compare ---------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _columns(group: CompareGroup, several: bool) -> list[str]:
+    return ["id", *(["manifest"] if several else []), *group.params, *group.metrics]
+
+
+def compare_json(result: CompareResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row.id,
+            "manifest": row.manifest,
+            "params": {name: row.params.get(name) for name in group.params},
+            "metrics": {name: row.metrics.get(name) for name in group.metrics},
+        }
+        for group in result.groups
+        for row in group.rows
+    ]
+
+
+def compare_csv(result: CompareResult) -> str:
+    """One CSV: ``id``, ``manifest``, then each parameter and metric under its own name."""
+    import csv
+    import io
+
+    params = list(dict.fromkeys(name for group in result.groups for name in group.params))
+    metrics = list(dict.fromkeys(name for group in result.groups for name in group.metrics))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "manifest", *params, *metrics])
+    for group in result.groups:
+        for row in group.rows:
+            writer.writerow(
+                [
+                    row.id,
+                    row.manifest,
+                    *(_cell(row.params.get(n)) for n in params),
+                    *(_cell(row.metrics.get(n)) for n in metrics),
+                ]
+            )
+    return buffer.getvalue()
+
+
+def compare_markdown(result: CompareResult) -> str:
+    lines: list[str] = []
+    for group in result.groups:
+        columns = _columns(group, False)
+        lines += [f"## {group.manifest}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in group.rows:
+            cells = [_cell(row.cell(c)).replace("|", "\\|") for c in columns]
+            lines.append("| " + " | ".join(printable(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def compare_table(result: CompareResult) -> None:
+    """Each manifest's rows as a table that fits the terminal (drawn by rich), on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for group in result.groups:
+        if not group.rows:
+            continue
+        table = Table(title=group.manifest, title_justify="left", header_style="bold", box=None, pad_edge=False)
+        for column in _columns(group, False):
+            numeric = column != "id" and all(
+                isinstance(row.cell(column), (int, float)) and not isinstance(row.cell(column), bool)
+                for row in group.rows
+                if row.cell(column) is not None
+            )
+            table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        for row in group.rows:
+            table.add_row(*(printable(_cell(row.cell(column))) for column in _columns(group, False)))
+        console.print(table)
+        if len(group.metrics) > 12:
+            hint = "narrow them with --metric NAME (globs) or --only-changed"
+            note(f"{group.manifest}: {len(group.metrics)} metric columns; {hint}")
+    if result.hidden:
+        note(f"{plural(result.hidden, 'metric column')} equal in every row left out (--only-changed)")
 
 
 # -- tables ----------------------------------------------------------------------------------

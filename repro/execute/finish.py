@@ -7,6 +7,7 @@ command that finishes an orphan's run (:mod:`repro.execute.orphans`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -17,12 +18,21 @@ from pathlib import Path
 from repro.errors import ReproError
 from repro.manifest.model import FailOn
 from repro.provenance.hashing import hash_file, hash_tree
+from repro.results.metrics import MetricsError, metrics_file, read_metrics
 from repro.runner.container import ContainerOutcome
+from repro.store.index import Value
 from repro.store.record import LogsRecord, OutputEntry, OutputsRecord, RunRecord, Status
-from repro.store.store import RunFolder, Store
+from repro.store.store import RunFolder, Store, atomic_write
 from repro.text import display_path
 
-__all__ = ["failure_pattern", "finish_run", "outcome_error", "remove_privileges"]
+__all__ = [
+    "failure_pattern",
+    "finish_run",
+    "outcome_error",
+    "parse_metrics",
+    "remove_privileges",
+    "write_parsed_metrics",
+]
 
 
 def outcome_error(outcome: ContainerOutcome | None, record: RunRecord) -> str | None:
@@ -85,10 +95,36 @@ def finish_run(
             "logs": _logs(folder, record),
         }
     )
-    final = store.write_record(final)
+    final = store.write_record(final, write_parsed_metrics(folder, final))
     if status is Status.SUCCEEDED:
         store.mark_point(final.point.key, final.id)
     return final
+
+
+def parse_metrics(folder: RunFolder, record: RunRecord) -> dict[str, object] | None:
+    """The run's metrics as its manifest names them (the last dump), for ``metrics.json``:
+    ``{"file", "format", "dumps", "values"}``, or ``{"file", "format", "error"}``; None when the
+    manifest names no metrics file."""
+    spec = record.manifest.resolved.get("metrics")
+    if not isinstance(spec, dict) or record.outputs is None:
+        return None
+    file, fmt = str(spec.get("file")), str(spec.get("format"))
+    try:
+        dumps = read_metrics(metrics_file(folder.outputs, file), fmt)
+    except MetricsError as exc:
+        return {"file": file, "format": fmt, "error": str(exc).replace(str(folder.outputs) + "/", "")}
+    return {"file": file, "format": fmt, "dumps": len(dumps), "values": dumps[-1]}
+
+
+def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Value] | None:
+    """Parse the run's metrics once, as it ends: kept beside the record and in the index."""
+    parsed = parse_metrics(folder, record)
+    if parsed is None:
+        return None
+    with contextlib.suppress(OSError):  # derived data: a full disk loses it, not the record
+        atomic_write(folder.metrics, json.dumps(parsed, sort_keys=True).encode() + b"\n")
+    values = parsed.get("values")
+    return values if isinstance(values, dict) else None
 
 
 def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:

@@ -32,6 +32,7 @@ __all__ = [
     "format_scalar",
     "make_point",
     "parse_sets",
+    "parse_value",
     "point_key",
     "points_bound",
 ]
@@ -77,6 +78,23 @@ class Point:
     def key(self, manifest: Manifest, inputs: Mapping[str, str]) -> str:
         """This point's key, given the content digest of each mount (by target)."""
         return point_key(manifest, self, inputs)
+
+
+def parse_value(text: str, where: str) -> Scalar:
+    """One value as ``--set`` reads it (YAML: ``4`` is a number, ``true`` a boolean, ``a b`` text);
+    ``where`` names the option in errors."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        raise UsageError(f"{where}: the value is not valid YAML") from None
+    if not isinstance(value, (str, int, float, bool)):
+        raise UsageError(f"{where}: the value must be a number, a boolean or text")
+    try:
+        return check_scalar(value)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def parse_sets(pairs: Sequence[str]) -> dict[str, Scalar | list[Scalar]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from repro.artifact.report import build_report, choose_axes, render_html, render_markdown, svg_plot
+from repro.artifact.report import build_report, choose_metrics, choose_x, render_html, render_markdown, svg_plot
 from repro.errors import UsageError
 from repro.manifest.load import load_manifest
 from repro.store.record import RunRecord
@@ -20,8 +21,11 @@ PageFormat = Literal["html", "md"]
 
 @dataclass(frozen=True)
 class ReportResult:
-    path: Path
+    path: Path | None
+    """The page written, or None when it went to ``text`` (``-o -``)."""
     runs: list[RunRecord]
+    text: str | None = None
+    """The Markdown page, plots inline, when asked for it instead of a file."""
 
 
 def report_runs(store: Store, refs: Sequence[str], manifests: Sequence[Path | str]) -> list[RunRecord]:
@@ -49,22 +53,24 @@ def report(
     x: str | None = None,
     store: Path | str | None = None,
 ) -> ReportResult:
-    """Write the report page of the chosen runs to ``output`` (HTML, or Markdown with the plot
-    as an SVG file beside it; by default the file name decides)."""
+    """Write the report page of the chosen runs to ``output`` (HTML, or Markdown with each plot
+    as an SVG file beside it; by default the file name decides; ``-``: Markdown returned as
+    ``text``, plots inline). Plots: each metric named, else every numeric one that varies."""
     chosen = Store.locate(store)
     chosen.require()
     records = report_runs(chosen, refs, manifests)
     if not records:
         raise UsageError("no runs to report on")
-    output = Path(output)
-    page_format = fmt or ("md" if output.name.endswith(".md") else "html")
     rows = build_report(chosen, records)
-    metric, axis = choose_axes(rows, metrics[0] if metrics else None, x)
-    for other in metrics[1:]:
-        choose_axes(rows, other, axis)  # each named metric must exist
-    shown = list(metrics) or ([metric] if metric else [])
+    shown = choose_metrics(rows, metrics)
+    axis = choose_x(rows, x)
     plots = [svg_plot(rows, name, axis) for name in shown] if axis else []
     title = "repro report: " + ", ".join(sorted({r.manifest.name for r in records}))
+    if str(output) == "-":  # Markdown on stdout: the plots travel inside it, no file beside anything
+        inline = [f"data:image/svg+xml;base64,{base64.b64encode(plot.encode()).decode()}" for plot in plots]
+        return ReportResult(path=None, runs=records, text=render_markdown(rows, shown, inline, title))
+    output = Path(output)
+    page_format = fmt or ("md" if output.name.endswith(".md") else "html")
     if page_format == "md":
         files = []
         for number, plot in enumerate(plots, 1):

@@ -1,7 +1,33 @@
-"""The store: run folders, records, and the index over them."""
+"""The store: run folders, records, and the index over them.
 
-from repro.store.index import Index, IndexRow
-from repro.store.record import RunRecord, Status
-from repro.store.store import RunFolder, Store
+Names are imported on first use: listing runs needs no pydantic model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from repro.store.index import Index, IndexRow
+    from repro.store.record import RunRecord
+    from repro.store.status import Status
+    from repro.store.store import RunFolder, Store
+
+_WHERE = {
+    "Index": "repro.store.index",
+    "IndexRow": "repro.store.index",
+    "RunRecord": "repro.store.record",
+    "Status": "repro.store.status",
+    "RunFolder": "repro.store.store",
+    "Store": "repro.store.store",
+}
 
 __all__ = ["Index", "IndexRow", "RunFolder", "RunRecord", "Status", "Store"]
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'repro.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,28 +1,44 @@
-"""The SQLite index over a store's records: fast listing and lookup by point key.
+"""The SQLite index over a store's records: listing, lookup by point key, and queries on
+parameters and metrics.
 
-Records on disk are the truth; this index is a cache of a few of their fields and can be
-rebuilt from them at any time (:meth:`Index.rebuild`). Each thread gets its own connection;
-WAL mode and a generous busy timeout let parallel jobs (threads or processes) write at once.
+Records on disk are the truth; this index is a cache of some of their fields (and of each
+run's parsed metrics) and is rebuilt from them whenever it is missing, damaged, or from an
+older repro (:data:`INDEX_VERSION`). Each thread gets its own connection; WAL mode and a
+generous busy timeout let parallel jobs (threads or processes) write at once.
+
+Parameters and metrics are rows of one table, ``vals`` (run, source, name, kind, num, text):
+numbers are compared as numbers (``size=4`` finds 4 and 4.0), booleans as booleans, text as
+text, in SQL — a filter over 10,000 runs never loads a record.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from repro.errors import StoreError
-from repro.store.record import RunRecord, Status
+from repro.store.status import Status
 
-__all__ = ["Index", "IndexRow"]
+if TYPE_CHECKING:
+    from repro.store.record import RunRecord
+
+__all__ = ["INDEX_VERSION", "Condition", "Index", "IndexRow", "Value"]
 
 _OPEN_ATTEMPTS = 50
+
+INDEX_VERSION = 2
+"""Raised whenever the tables change: an index of another version is rebuilt from the records."""
+
+Value = str | int | float | bool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -33,17 +49,35 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     exit_code INTEGER,
     started_at TEXT NOT NULL,
+    started REAL NOT NULL,
     duration REAL,
     manifest TEXT NOT NULL,
     params TEXT NOT NULL,
     image_id TEXT NOT NULL,
     git_commit TEXT,
-    reproduces TEXT
+    reproduces TEXT,
+    error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_name ON runs (name, started);
+CREATE TABLE IF NOT EXISTS vals (
+    run TEXT NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    num REAL,
+    text TEXT,
+    PRIMARY KEY (run, source, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vals_name ON vals (name, kind, num);
 """
+
+_RUN_COLUMNS = (
+    "id, key, name, label, status, exit_code, started_at, started, duration, manifest, params, image_id, "
+    "git_commit, reproduces, error"
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +97,24 @@ class IndexRow:
     image_id: str
     git_commit: str | None
     reproduces: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``name op value`` on a run's parameters or metrics (``size=4``, ``ipc>1.5``)."""
+
+    name: str
+    op: Literal["=", "!=", ">", "<"]
+    value: Value
+
+
+def _kind(value: Value) -> tuple[str, float | None, str | None]:
+    if isinstance(value, bool):
+        return "bool", float(value), None
+    if isinstance(value, (int, float)):
+        return ("num", float(value), None) if math.isfinite(value) else ("text", None, str(value))
+    return "text", None, str(value)
 
 
 class Index:
@@ -109,11 +161,13 @@ class Index:
 
     @staticmethod
     def _schema(connection: sqlite3.Connection) -> None:
-        """Create the table and its indexes; an index that cannot be added now (a full disk, a
-        read-only store) is not needed to read the table."""
+        """Create the tables and their indexes (a new index gets this version); an index that
+        cannot be added now (a full disk, a read-only store) is not needed to read the tables."""
         exists = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
         try:
             connection.executescript(_SCHEMA)
+            if not exists:
+                connection.execute(f"PRAGMA user_version = {INDEX_VERSION}")
         except sqlite3.OperationalError:
             if not exists:
                 raise
@@ -131,30 +185,36 @@ class Index:
             connection.close()
             self._local.connection = None
 
-    def put(self, record: RunRecord) -> None:
-        """Insert or update the row of ``record``."""
-        with self._cursor() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                _row_values(record),
-            )
+    # -- writing --------------------------------------------------------------------------------
 
-    def put_many(self, records: Iterable[RunRecord]) -> None:
+    def put(self, record: RunRecord, metrics: Mapping[str, Value] | None = None) -> None:
+        """Insert or update the row of ``record`` (with its parsed ``metrics``, when known)."""
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (_row_values(r) for r in records),
-                )
+                _insert(db, record, metrics)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
 
+    def put_many(self, records: Iterable[RunRecord]) -> None:
+        with self._cursor() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for record in records:
+                    _insert(db, record, None)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- health ---------------------------------------------------------------------------------
+
     def readable(self) -> str | None:
-        """None when the index can be read; otherwise why not (``missing``, ``unreadable (…)``).
-        Only damage counts: an index a full disk keeps from growing is still readable."""
+        """None when the index can be read as this repro reads it; otherwise why not
+        (``missing``, ``unreadable (…)``, ``from an older repro``). Only damage and age count:
+        an index a full disk keeps from growing is still readable."""
         if not self.path.is_file():
             return "missing"
         try:
@@ -167,6 +227,7 @@ class Index:
         try:
             connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60)
             try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
                 connection.execute("SELECT count(*) FROM runs").fetchone()
             finally:
                 connection.close()
@@ -174,19 +235,23 @@ class Index:
             damaged = ("malformed", "not a database", "no such table", "corrupt")
             if any(word in str(exc) for word in damaged):
                 return f"unreadable ({exc})"
+            return None
+        if version != INDEX_VERSION:
+            return f"from another version of repro (index version {version}, this repro's is {INDEX_VERSION})"
         return None
 
     @staticmethod
-    def build(path: Path, records: Iterable[RunRecord]) -> None:
-        """Write a complete index of ``records`` as a new file at ``path`` (nothing else is touched)."""
+    def build(path: Path, entries: Iterable[tuple[RunRecord, Mapping[str, Value] | None]]) -> None:
+        """Write a complete index of ``entries`` (records with their parsed metrics) as a new file
+        at ``path`` (nothing else is touched)."""
         try:
             connection = sqlite3.connect(path, isolation_level=None)
             try:
                 connection.executescript(_SCHEMA)
+                connection.execute(f"PRAGMA user_version = {INDEX_VERSION}")
                 connection.execute("BEGIN")
-                connection.executemany(
-                    "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (_row_values(r) for r in records)
-                )
+                for record, metrics in entries:
+                    _insert(connection, record, metrics, fresh=True)
                 connection.execute("COMMIT")
             finally:
                 connection.close()
@@ -207,6 +272,8 @@ class Index:
         for suffix in ("-wal", "-shm"):  # an old WAL must never be replayed into the new file
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
+    # -- reading --------------------------------------------------------------------------------
+
     def succeeded_keys(self, keys: Iterable[str]) -> dict[str, str]:
         """For each key that has a succeeded run: the id of its newest one."""
         wanted = list(keys)
@@ -217,29 +284,78 @@ class Index:
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
                     f"SELECT key, id FROM runs WHERE status = 'succeeded' AND key IN ({marks}) "  # noqa: S608 - only placeholders are interpolated
-                    "ORDER BY started_at, id",
+                    "ORDER BY started, id",
                     chunk,
                 )
                 found.update(dict(rows))
         return found
 
-    def rows(self, limit: int | None = None, name: str | None = None) -> list[IndexRow]:
-        """Runs, newest first."""
-        query = "SELECT * FROM runs"
+    def rows(
+        self,
+        limit: int | None = None,
+        name: str | None = None,
+        *,
+        names: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        since: float | None = None,
+        until: float | None = None,
+        where: Sequence[Condition] = (),
+        ids: Sequence[str] | None = None,
+    ) -> list[IndexRow]:
+        """Runs, newest first, that pass every filter given: manifest ``name`` (or any of
+        ``names``), status, start time (``since``/``until``: seconds since the epoch) and
+        conditions on parameters or metrics."""
+        clauses: list[str] = []
         args: list[object] = []
-        if name is not None:
-            query += " WHERE name = ?"
-            args.append(name)
-        query += " ORDER BY started_at DESC, id DESC"
+        wanted = [name] if name is not None else list(names)
+        if wanted:
+            clauses.append(f"name IN ({','.join('?' * len(wanted))})")
+            args += wanted
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args += list(statuses)
+        if since is not None:
+            clauses.append("started >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append("started <= ?")
+            args.append(until)
+        if ids is not None:
+            if not ids:
+                return []
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
+            args += list(ids)
+        for condition in where:
+            clause, values = _condition(condition)
+            clauses.append(clause)
+            args += values
+        query = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - only fixed text and placeholders
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY started DESC, id DESC"
         if limit is not None:
             query += " LIMIT ?"
             args.append(limit)
         with self._cursor() as db:
             return [_row(values) for values in db.execute(query, args)]
 
+    def values(self, run_ids: Sequence[str], source: Literal["param", "metric"]) -> dict[str, dict[str, Value]]:
+        """The parameters or metrics of each run in ``run_ids``, by name."""
+        found: dict[str, dict[str, Value]] = {run: {} for run in run_ids}
+        with self._cursor() as db:
+            for start in range(0, len(run_ids), 500):
+                chunk = list(run_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for run, name, kind, num, text in db.execute(
+                    f"SELECT run, name, kind, num, text FROM vals WHERE source = ? AND run IN ({marks})",  # noqa: S608 - placeholders only
+                    [source, *chunk],
+                ):
+                    found[run][name] = _value(kind, num, text)
+        return found
+
     def rows_for_key(self, key: str, limit: int | None = None) -> list[IndexRow]:
         """The runs of the point ``key``, newest first."""
-        query = "SELECT * FROM runs WHERE key = ? ORDER BY started_at DESC, id DESC"
+        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE key = ? ORDER BY started DESC, id DESC"  # noqa: S608
         args: list[object] = [key]
         if limit is not None:
             query += " LIMIT ?"
@@ -249,13 +365,13 @@ class Index:
 
     def running(self, key: str | None = None) -> list[IndexRow]:
         """Runs whose record says ``running`` (of the point ``key``, if given), oldest first."""
-        query = "SELECT * FROM runs WHERE status = 'running'"
+        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running'"  # noqa: S608
         args: list[object] = []
         if key is not None:
             query += " AND key = ?"
             args.append(key)
         with self._cursor() as db:
-            return [_row(values) for values in db.execute(query + " ORDER BY started_at, id", args)]
+            return [_row(values) for values in db.execute(query + " ORDER BY started, id", args)]
 
     def ids_starting_with(self, prefix: str) -> list[str]:
         with self._cursor() as db:
@@ -263,6 +379,34 @@ class Index:
             return [
                 row[0] for row in db.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", [escaped + "%"])
             ]
+
+
+def _condition(condition: Condition) -> tuple[str, list[object]]:
+    """SQL for one condition: the run has a parameter or metric of that name that satisfies it."""
+    kind, num, text = _kind(condition.value)
+    values: list[object]
+    if condition.op in (">", "<"):
+        test, values = f"v.kind = 'num' AND v.num {condition.op} ?", [num]
+    else:
+        equal = "v.kind = ? AND v.num = ?" if kind != "text" else "v.kind = ? AND v.text = ?"
+        test = equal if condition.op == "=" else f"NOT ({equal})"
+        values = [kind, num if kind != "text" else text]
+    # Only fixed SQL text is interpolated (the operator is one of four); every value is a placeholder.
+    clause = f"EXISTS (SELECT 1 FROM vals v WHERE v.run = runs.id AND v.name = ? AND {test})"  # noqa: S608
+    return clause, [condition.name, *values]
+
+
+def _insert(
+    db: sqlite3.Connection, record: RunRecord, metrics: Mapping[str, Value] | None, *, fresh: bool = False
+) -> None:
+    db.execute(f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 15)})", _row_values(record))  # noqa: S608
+    if not fresh:
+        db.execute("DELETE FROM vals WHERE run = ? AND source = 'param'", [record.id])
+        if metrics is not None:
+            db.execute("DELETE FROM vals WHERE run = ? AND source = 'metric'", [record.id])
+    rows = [(record.id, "param", name, *_kind(value)) for name, value in record.point.params.items()]
+    rows += [(record.id, "metric", name, *_kind(value)) for name, value in (metrics or {}).items()]
+    db.executemany("INSERT OR REPLACE INTO vals VALUES (?,?,?,?,?,?)", rows)
 
 
 def _row_values(record: RunRecord) -> tuple[object, ...]:
@@ -274,17 +418,29 @@ def _row_values(record: RunRecord) -> tuple[object, ...]:
         record.status.value,
         record.exit_code,
         record.started_at.isoformat(),
+        record.started_at.timestamp(),
         record.duration_seconds,
         record.manifest.path,
         json.dumps(record.point.params),
         record.image.id,
         record.git.commit if record.git else None,
         record.reproduces,
+        record.error,
     )
 
 
+def _value(kind: str, num: float | None, text: str | None) -> Value:
+    if kind == "bool":
+        return bool(num)
+    if kind == "num" and num is not None:
+        return int(num) if num.is_integer() and abs(num) < 2**53 else num
+    return text or ""
+
+
 def _row(values: tuple[object, ...]) -> IndexRow:
-    (id_, key, name, label, status, exit_code, started, duration, manifest, params, image, commit, rep) = values
+    (id_, key, name, label, status, exit_code, started, _, duration, manifest, params, image, commit, rep, error) = (
+        values
+    )
     return IndexRow(
         id=str(id_),
         key=str(key),
@@ -299,4 +455,5 @@ def _row(values: tuple[object, ...]) -> IndexRow:
         image_id=str(image),
         git_commit=str(commit) if commit is not None else None,
         reproduces=str(rep) if rep is not None else None,
+        error=str(error) if error is not None else None,
     )

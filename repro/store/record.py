@@ -14,7 +14,6 @@ whose privileges were removed.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts
+from repro.store.status import Status
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,18 +39,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Literal[2] = 2
-
-
-class Status(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def final(self) -> bool:
-        return self is not Status.RUNNING
 
 
 class _Part(BaseModel):

@@ -10,6 +10,7 @@ git root by default::
       index.sqlite               the index (a cache: rebuilt from records by `repro reindex`)
       runs/<run id>/             one folder per run
         record.json              the run record (written atomically; final records never change)
+        metrics.json             its metrics as parsed when it ended (derived; indexed)
         stdout.log stderr.log    the container's output streams
         git.diff                 the uncommitted changes, when the tree was dirty
         outputs/                 the container's output folder (the only writable mount)
@@ -45,14 +46,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
-from repro.provenance.statcache import StatCache
-from repro.store.index import Index, IndexRow
+from repro.store.index import Index, IndexRow, Value
 from repro.store.leases import PointLease
-from repro.store.record import SCHEMA_VERSION, RunRecord, Status
+from repro.store.status import Status
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from repro.provenance.statcache import StatCache
+    from repro.store.record import RunRecord
 
 __all__ = ["STORE_ENV", "RunFolder", "Store", "StoreLayout", "atomic_write", "find_git_root"]
 
@@ -214,6 +219,11 @@ class RunFolder:
     def stderr(self) -> Path:
         return self.path / "stderr.log"
 
+    @property
+    def metrics(self) -> Path:
+        """The run's metrics as parsed when it ended (derived from its outputs; for the index)."""
+        return self.path / "metrics.json"
+
 
 class Store:
     """A store folder: create runs, write records, look them up."""
@@ -326,9 +336,11 @@ class Store:
     def run_folder(self, run_id: str) -> RunFolder:
         return RunFolder(run_id, self.layout.run(run_id))
 
-    def write_record(self, record: RunRecord) -> RunRecord:
-        """Write ``record`` atomically and index it; return it as written. A final record is
-        never overwritten."""
+    def write_record(self, record: RunRecord, metrics: Mapping[str, Value] | None = None) -> RunRecord:
+        """Write ``record`` atomically and index it (with its parsed ``metrics``); return it as
+        written. A final record is never overwritten."""
+        from repro.store.record import SCHEMA_VERSION
+
         folder = self.run_folder(record.id)
         existing = self._read_status(folder.record)
         if existing is not None and existing != "running":
@@ -340,7 +352,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot write {folder.record}: {exc.strerror}") from exc
         try:
-            self.index.put(record)
+            self.index.put(record, metrics)
         except StoreError as exc:
             # The record on disk is the truth and is safe; the index is a cache that
             # `repro reindex` rebuilds. Losing an index row must not lose the run.
@@ -393,6 +405,10 @@ class Store:
 
     def load(self, run_id: str) -> RunRecord:
         """The record of ``run_id`` as stored on disk."""
+        from pydantic import ValidationError
+
+        from repro.store.record import RunRecord
+
         path = self.run_folder(run_id).record
         try:
             return RunRecord.model_validate_json(path.read_bytes())
@@ -414,6 +430,10 @@ class Store:
 
     def records(self) -> Iterator[RunRecord]:
         """Every readable record on disk (corrupt ones are skipped)."""
+        from pydantic import ValidationError
+
+        from repro.store.record import RunRecord
+
         runs = self.layout.runs
         if not runs.is_dir():
             return
@@ -423,8 +443,18 @@ class Store:
             except (OSError, ValidationError):
                 continue
 
-    def runs(self, limit: int | None = None, name: str | None = None) -> list[IndexRow]:
-        return self.index.rows(limit=limit, name=name) if self.exists else []
+    def runs(self, limit: int | None = None, name: str | None = None, **filters: Any) -> list[IndexRow]:
+        """Runs as the index knows them, newest first (filters: see :meth:`Index.rows`)."""
+        return self.index.rows(limit=limit, name=name, **filters) if self.exists else []
+
+    def metrics_of(self, run_id: str) -> dict[str, Value] | None:
+        """The metrics parsed when the run ended (``metrics.json``), or None if none were."""
+        try:
+            data = json.loads(self.run_folder(run_id).metrics.read_bytes())
+        except (OSError, ValueError):
+            return None
+        values = data.get("values") if isinstance(data, dict) else None
+        return values if isinstance(values, dict) else None
 
     def latest_succeeded(self) -> list[str]:
         """The newest succeeded run of every point key in the store, oldest first (what
@@ -442,7 +472,7 @@ class Store:
         records = list(self.records())
         built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
-            Index.build(built, records)
+            Index.build(built, ((record, self.metrics_of(record.id)) for record in records))
         except StoreError as exc:
             built.unlink(missing_ok=True)
             raise StoreError(f"{exc}; the old index is untouched") from exc
@@ -471,6 +501,8 @@ class Store:
 
     def digest_cache(self) -> StatCache | None:
         """The stat-keyed digest cache of this store (None while the store does not exist)."""
+        from repro.provenance.statcache import StatCache
+
         return StatCache(self.layout.digest_cache) if self.exists else None
 
     # -- points and blobs -------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def test_log_and_show_json_agree_with_the_record_files(docker_project: Project) 
         assert shown.code == 0
         assert shown.json == on_disk
     human = project.repro("log")
-    assert human.out.splitlines()[0].split() == ["RUN", "NAME", "STATUS", "DURATION", "POINT"]
+    assert human.out.splitlines()[0].split() == ["RUN", "STARTED", "NAME", "STATUS", "DURATION", "PARAMS"]
     assert listed[0]["id"] in human.out
     text = project.repro("show", listed[0]["id"])
     assert f"run        {listed[0]['id']}" in text.out

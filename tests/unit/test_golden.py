@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,23 @@ def test_help_text_is_unchanged(command: str, monkeypatch: pytest.MonkeyPatch) -
     code, out, _ = cli(*args)
     assert code == 0
     check_golden(f"help/{command}.txt", out)
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    """Tables show local time: the golden files are in UTC."""
+    import os
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
 
 
 def test_log_output_is_unchanged(fixed_store: Path) -> None:

@@ -15,6 +15,8 @@ from typing import Protocol
 from repro.cli.commands import (
     archive,
     build,
+    compare,
+    completion,
     diff,
     export,
     fsck,
@@ -57,6 +59,7 @@ COMMANDS: tuple[Command, ...] = (
     rerun,
     verify,
     diff,
+    compare,
     pack,
     unpack,
     export,
@@ -68,4 +71,5 @@ COMMANDS: tuple[Command, ...] = (
     log,
     show,
     reindex,
+    completion,
 )

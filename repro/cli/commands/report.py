@@ -26,10 +26,16 @@ class Options(Common):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN", help="default: the newest run of every point")
     parser.add_argument("--manifest", action="append", default=[], metavar="MANIFEST", help="only its points")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="report.html or report.md")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="report.html or report.md; - for Markdown on stdout"
+    )
     parser.add_argument("--format", choices=["html", "md"], help="default: from the file name")
     parser.add_argument(
-        "--metric", action="append", default=[], metavar="NAME", help="a metric to show and plot (repeatable)"
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a metric to show and plot (repeatable; default: every numeric metric that varies)",
     )
     parser.add_argument("--x", metavar="PARAM", help="the swept parameter to plot against")
 
@@ -48,5 +54,8 @@ def handle(namespace: argparse.Namespace) -> int:
         x=options.x,
         store=options.store,
     )
-    render.note(f"report of {len(result.runs)} runs written to {result.path}")
+    if result.text is not None:
+        render.out(result.text, end="")
+    else:
+        render.note(f"report of {len(result.runs)} runs written to {result.path}")
     return EXIT_OK
