@@ -25,14 +25,14 @@ from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
 from repro.manifest.model import Scalar, SecretFromHost
 from repro.manifest.points import MAX_POINTS, Point, Settings, make_point, point_key
-from repro.provenance.git import git_state
+from repro.provenance.git import GitState, git_state
 from repro.provenance.hashing import hash_tree
 from repro.provenance.statcache import StatCache
 from repro.runner.engine import Engine
 from repro.runner.image import resolve_image
 from repro.store.images import ImageArchive
 from repro.store.record import GitRecord, ImageRecord, InputRecord
-from repro.store.store import Store, atomic_write
+from repro.store.store import Store, atomic_create, atomic_write
 
 __all__ = [
     "Plan",
@@ -95,6 +95,27 @@ class Plan(BaseModel):
         """The resolved point behind ``planned``."""
         return make_point(manifest.model, planned.params, planned.index, self.axes)
 
+    def with_git(self, state: GitState | None, manifest: ManifestFile, store: Store) -> Plan:
+        """This plan, with the repository's ``state`` (None: not in one); an uncommitted diff is
+        stored as a blob, which each run links beside its record."""
+        if state is None:
+            return self
+        diff_blob = None
+        if state.diff:
+            store.create()
+            diff_blob = str(store.put_blob(state.diff))
+        record = GitRecord(
+            root=str(state.root),
+            commit=state.commit,
+            branch=state.branch,
+            dirty=state.dirty,
+            diff="git.diff" if state.diff else None,
+            diff_sha256=state.diff_sha256,
+            untracked_omitted=list(state.untracked_omitted),
+            manifest_path=_relative(manifest.path.resolve(), state.root),
+        )
+        return self.model_copy(update={"git": record, "diff_blob": diff_blob})
+
     def pinned_to(self, image: ImageRecord, engine: Engine) -> Plan:
         """This plan, run by ``engine`` with the verified ``image`` (what its jobs connect to)."""
         return self.model_copy(
@@ -108,13 +129,18 @@ class Plan(BaseModel):
 
     def write(self, store: Store, *, once: bool = False) -> Path:
         """Write the plan into ``store``; with ``once``, keep a plan file already there (plans
-        named by content: the same content, written by another process)."""
+        named by content: the same plan, written by another process first — never replaced)."""
         store.create()
         path = store.layout.plan(self.id)
         if once and path.exists():
             return path
         try:
-            atomic_write(path, self.model_dump_json().encode())
+            if once:
+                atomic_create(path, self.model_dump_json().encode())
+            else:
+                atomic_write(path, self.model_dump_json().encode())
+        except FileExistsError:
+            pass
         except OSError as exc:
             raise StoreError(f"cannot write the plan {path}: {exc.strerror}") from exc
         return path
@@ -146,7 +172,7 @@ def build_plan(
     points = manifest.points(settings, max_points)
     _check_host_env(manifest)
     _check_store_outside_mounts(manifest, store)
-    cache = store.digest_cache()
+    cache = store.digest_cache(readonly=dry_run)
     try:
         inputs = hash_inputs(manifest, cache, progress)
     finally:
@@ -156,25 +182,7 @@ def build_plan(
     keyed = [(point, point_key(model, point, digests)) for point in points]
     done = store.index.succeeded_keys(key for _, key in keyed) if store.exists else {}
     axes = _axes_of(points, model.param_names)
-    will_run = not dry_run and (force or any(key not in done for _, key in keyed))
-    state = git_state(manifest.folder) if will_run else None
-    git_record: GitRecord | None = None
-    diff_blob: str | None = None
-    if state is not None:
-        if state.diff:
-            store.create()
-            diff_blob = str(store.put_blob(state.diff))
-        git_record = GitRecord(
-            root=str(state.root),
-            commit=state.commit,
-            branch=state.branch,
-            dirty=state.dirty,
-            diff="git.diff" if state.diff else None,
-            diff_sha256=state.diff_sha256,
-            untracked_omitted=list(state.untracked_omitted),
-            manifest_path=_relative(manifest.path.resolve(), state.root),
-        )
-    return Plan(
+    plan = Plan(
         id=new_plan_id(),
         created_at=datetime.now(UTC),
         store=str(store.root),
@@ -182,8 +190,6 @@ def build_plan(
         manifest_sha256=manifest.sha256,
         manifest_name=model.name,
         axes=axes,
-        git=git_record,
-        diff_blob=diff_blob,
         inputs=inputs,
         points=[
             PlannedPoint(index=p.index, label=p.label, key=key, params=p.params, done_by=done.get(key))
@@ -191,6 +197,8 @@ def build_plan(
         ],
         force=force,
     )
+    will_run = not dry_run and (force or any(key not in done for _, key in keyed))
+    return plan.with_git(git_state(manifest.folder), manifest, store) if will_run else plan
 
 
 def find_image(

@@ -472,12 +472,17 @@ def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:
         out(f"{verb} image {image_id[:19]}… ({format_bytes(size)})")
     for image_id in result.kept_pinned:
         note(f"kept image {image_id[:19]}…: a record or the archive needs it (--include-pinned removes it)")
+    for plan_id in result.plans:
+        out(f"{verb} plan {plan_id} (no record names it)")
+    for digest, size in result.blobs:
+        out(f"{verb} diff blob {digest[:12]} ({format_bytes(size)})")
     if build_cache:
         out(f"{verb} build cache ({format_bytes(result.build_cache_bytes)})")
     for failure in result.failures:
         err(f"repro: error: {failure}")
     err(
-        f"repro: {verb} {len(result.containers)} container(s), {len(result.images)} image(s); "
+        f"repro: {verb} {len(result.containers)} container(s), {len(result.images)} image(s), "
+        f"{len(result.plans)} plan(s); "
         f"{format_bytes(result.freed_bytes)} {'to free' if dry_run else 'freed'}"
     )
 

@@ -232,6 +232,7 @@ def _initial_record(
         status=Status.RUNNING,
         started_at=datetime.now(UTC),
         reproduces=planned.reproduces,
+        plan=plan.id,
         point=PointRecord(key=planned.key, label=planned.label, index=planned.index, params=planned.params),
         manifest=ManifestRecord(
             path=str(manifest.path),

@@ -5,22 +5,36 @@ Removed: stopped containers labelled with this store (a run killed with SIGKILL 
 and dangling images that repro made for this store (``repro build`` labels them with the store;
 images loaded from the store's archive are listed in it) — but never an image that a record of
 the store or its archive needs, unless asked (``include_pinned``). Build cache only on request.
+
+In the store: plans no record names (``plans/<id>.json``, what a run or a pipeline handed to
+Snakemake), unless a driver or a job uses one (it holds a shared lock on the file) or it was
+written in the last :data:`PLAN_GRACE_SECONDS`; and diff blobs that no run folder links and no
+kept plan names.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repro.execute.orphans import reconcile, running_records
+from repro.plan import load_plan
 from repro.runner import labels
 from repro.runner.engine import Engine, connect
 from repro.store.images import ImageArchive
+from repro.store.leases import plan_unused
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
-__all__ = ["GcResult", "gc"]
+__all__ = ["PLAN_GRACE_SECONDS", "GcResult", "gc"]
+
+PLAN_GRACE_SECONDS = 15 * 60
+"""A plan this young is kept even if unused: a detached driver or a pipeline's first job may be
+between writing it and locking it (or writing the first record that names it)."""
 
 
 @dataclass
@@ -35,10 +49,14 @@ class GcResult:
     failures: list[str] = field(default_factory=list)
     finished: list[RunRecord] = field(default_factory=list)
     """Runs of dead drivers whose containers had ended: finished from them before clean-up."""
+    plans: list[str] = field(default_factory=list)
+    """Ids of the plans removed from the store: no record names them, nothing uses them."""
+    blobs: list[tuple[str, int]] = field(default_factory=list)
+    """(sha256, bytes) of diff blobs removed: no run links them, no kept plan names them."""
 
     @property
     def freed_bytes(self) -> int:
-        return sum(size for _, size in self.images) + self.build_cache_bytes
+        return sum(size for _, size in self.images) + sum(size for _, size in self.blobs) + self.build_cache_bytes
 
 
 def _pinned(store: Store) -> set[str]:
@@ -58,6 +76,8 @@ def gc(
     result = GcResult()
     if not dry_run and chosen.exists:
         result.finished = reconcile(chosen).finished  # a dead driver's container is its run's evidence first
+    if chosen.exists:
+        _plans_and_blobs(chosen, result, dry_run)
     engine = connect()
     try:
         _containers(engine, chosen, result, dry_run)
@@ -67,6 +87,51 @@ def gc(
     finally:
         engine.close()
     return result
+
+
+def _plans_and_blobs(store: Store, result: GcResult, dry_run: bool) -> None:
+    named = {record.plan for record in store.records() if record.plan}
+    young = time.time() - PLAN_GRACE_SECONDS
+    kept_blobs: set[str] = set()
+    for path in sorted(store.layout.plans.glob("*.json")):
+        try:
+            fresh = path.stat().st_mtime > young
+        except FileNotFoundError:
+            continue
+        if path.stem in named or fresh:
+            kept_blobs.update(_diff_blob(path))
+            continue
+        remove = _nothing if dry_run else functools.partial(path.unlink, missing_ok=True)
+        removable = plan_unused(path, remove)  # a dry run checks the lock too: it says what would go
+        if removable:
+            result.plans.append(path.stem)
+        else:
+            kept_blobs.update(_diff_blob(path))
+    for path in sorted(store.layout.blobs.glob("*")):
+        try:
+            facts = path.stat()
+        except FileNotFoundError:
+            continue
+        digest = path.name
+        if facts.st_nlink > 1 or facts.st_mtime > young or digest in kept_blobs:
+            continue
+        result.blobs.append((digest, facts.st_size))
+        if not dry_run:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                result.failures.append(f"blob {digest[:12]}: {exc.strerror}")
+
+
+def _nothing() -> None:
+    pass
+
+
+def _diff_blob(plan_path: Path) -> set[str]:
+    with contextlib.suppress(Exception):  # an unreadable plan names nothing; fsck reports it
+        blob = load_plan(plan_path).diff_blob
+        return {Path(blob).name} if blob else set()
+    return set()
 
 
 def _containers(engine: Engine, store: Store, result: GcResult, dry_run: bool) -> None:

@@ -64,6 +64,12 @@ _DIFF = [
 ]
 
 
+_ALL_BUT_BOOKKEEPING = [".", ":(exclude,glob)**/.snakemake/**"]
+"""What the dirty check and the diff look at: the whole tree but Snakemake's own bookkeeping
+(``.snakemake/`` at any depth: its metadata, logs and locks change with every invocation, and a
+run of a user's pipeline would otherwise always be recorded dirty)."""
+
+
 def git_state(path: Path) -> GitState | None:
     """The state of the repository holding ``path``, or None when it is not in one."""
     import git
@@ -92,7 +98,9 @@ def _state(repo: Any) -> GitState | None:
     except ValueError:
         commit = None
     branch = None if repo.head.is_detached else repo.head.reference.name
-    status = _bytes(runner, ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"])
+    status = _bytes(
+        runner, ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *_ALL_BUT_BOOKKEEPING]
+    )
     records = [r for r in status.split(b"\0") if r]
     untracked = [r[3:].decode("utf-8", "surrogateescape") for r in records if r.startswith(b"?? ")]
     dirty = bool(records)
@@ -104,7 +112,7 @@ def _state(repo: Any) -> GitState | None:
         if path in submodules
     ]
     if dirty and commit is not None:
-        parts = [_bytes(runner, [*_DIFF, "HEAD"])]
+        parts = [_bytes(runner, [*_DIFF, "HEAD", "--", *_ALL_BUT_BOOKKEEPING])]
         for name in sorted(untracked):
             target = root / name
             if name.endswith("/") or target.is_dir():

@@ -43,8 +43,10 @@ def _key(status: os.stat_result) -> tuple[int, int, int, int, int]:
 class StatCache:
     """``hash_tree``'s file hasher, remembering digests in an SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
+        """Look digests up, never write one (reading a Snakefile, a job on a cluster node)."""
         self.hits = 0
         self.misses = 0
         # One connection shared by the hashing threads: lookups take microseconds, reads take long.
@@ -55,6 +57,12 @@ class StatCache:
     def _db(self) -> sqlite3.Connection | None:
         if self._connection is None and not self._unusable:
             try:
+                if self.readonly:
+                    uri = f"{self.path.as_uri()}?mode=ro"
+                    db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+                    db.execute("SELECT 1 FROM digests LIMIT 1")
+                    self._connection = db
+                    return db
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
@@ -82,6 +90,8 @@ class StatCache:
     def _remember(self, absolute: str, status: os.stat_result, digest: str) -> None:
         with self._lock:
             self.misses += 1
+            if self.readonly:
+                return
             # "Racy" files (as git calls them): changed within the timestamp clock's coarse tick of
             # now, a further write could keep the same ctime. Only settled files are remembered.
             if time.time_ns() - max(status.st_ctime_ns, status.st_mtime_ns) < _SETTLED_NS:

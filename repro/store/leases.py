@@ -14,13 +14,13 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from repro.errors import StoreError
 
-__all__ = ["PointLease"]
+__all__ = ["PointLease", "plan_in_use", "plan_unused"]
 
 
 class PointLease:
@@ -86,3 +86,40 @@ class PointLease:
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+@contextlib.contextmanager
+def plan_in_use(path: Path) -> Iterator[None]:
+    """Hold a shared ``flock`` on the plan file at ``path`` while a driver or a job uses it:
+    ``repro gc`` removes only plans it can lock exclusively. A plan that is gone is no error."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def plan_unused(path: Path, remove: Callable[[], None]) -> bool:
+    """Call ``remove`` while holding an exclusive lock on the plan at ``path`` — unless a driver
+    or a job uses it (:func:`plan_in_use`); say whether it was unused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        raise StoreError(f"cannot open the plan {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        remove()
+        return True
+    finally:
+        os.close(fd)

@@ -174,6 +174,9 @@ class RunRecord(BaseModel):
     duration_seconds: float | None = None
     reproduces: str | None = None
     """The run id this run reran, if it is a rerun."""
+    plan: str | None = None
+    """The plan the run belonged to (``plans/<id>.json``; schema 2): ``repro gc`` keeps the plans
+    records name."""
     point: PointRecord
     manifest: ManifestRecord
     image: ImageRecord

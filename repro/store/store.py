@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from repro.provenance.statcache import StatCache
     from repro.store.record import RunRecord
 
-__all__ = ["STORE_ENV", "RunFolder", "Store", "StoreLayout", "atomic_write", "find_git_root"]
+__all__ = ["STORE_ENV", "RunFolder", "Store", "StoreLayout", "atomic_create", "atomic_write", "find_git_root"]
 
 _log = logging.getLogger(__name__)
 
@@ -89,6 +89,20 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def atomic_create(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data``, whole or not at all, unless it exists (FileExistsError): of
+    several processes writing the same file at once, the first one's stays."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)  # fails if the file exists: never replaces another's
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def find_git_root(start: Path) -> Path | None:
@@ -499,11 +513,12 @@ class Store:
         data = {"repositories": repositories, "inputs": inputs}
         atomic_write(self.layout.relocations, json.dumps(data, indent=2).encode() + b"\n")
 
-    def digest_cache(self) -> StatCache | None:
-        """The stat-keyed digest cache of this store (None while the store does not exist)."""
+    def digest_cache(self, *, readonly: bool = False) -> StatCache | None:
+        """The stat-keyed digest cache of this store (None while the store does not exist);
+        ``readonly``: look digests up, write none."""
         from repro.provenance.statcache import StatCache
 
-        return StatCache(self.layout.digest_cache) if self.exists else None
+        return StatCache(self.layout.digest_cache, readonly=readonly) if self.exists else None
 
     # -- points and blobs -------------------------------------------------------------------------
 

@@ -23,16 +23,15 @@ import hashlib
 import json
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
-from repro.plan import PlannedPoint, build_plan, find_image
-from repro.runner.engine import connect
-from repro.store.images import ImageArchive
+from repro.plan import PlannedPoint, build_plan
+from repro.provenance.git import git_state
 from repro.store.store import Store
+from repro.workflow.session import PendingPlan, current
 
 __all__ = ["Experiment", "experiment", "outputs", "rules", "run_id"]
 
@@ -77,35 +76,35 @@ def experiment(
     store: str | Path | None = None,
     sets: Sequence[str] = (),
 ) -> Experiment:
-    """Plan ``manifest`` (image verified, inputs hashed, keys computed) and register the plan in
-    ``config`` for repro's rules. The same state always gives the same plan file, so the job
-    processes Snakemake starts, which parse the Snakefile again, find what the main one wrote."""
+    """Plan ``manifest`` (inputs hashed, keys computed) and register the plan in ``config`` for
+    repro's rules — without touching the container engine or writing into the store, so that
+    ``snakemake -n``, ``--summary`` and ``--list-changes`` cost nothing and work with no engine.
+
+    The plan is named by what decides it (the manifest, the point keys, the image pin, the
+    commit and the uncommitted changes), so the job processes Snakemake starts, which read the
+    Snakefile again, arrive at the same plan. The image is resolved and the plan written into the
+    store only when a point runs (by the first job; the others find it)."""
     loaded = load_manifest(manifest)
     chosen = Store.locate(store, loaded.folder)
-    chosen.create()
-    plan = build_plan(loaded, chosen, parse_sets(sets), force=True)  # git state always: the plan is named by it
-    engine = connect()
-    try:
-        image = find_image(loaded, engine, ImageArchive(chosen.layout))
-    finally:
-        engine.close()
+    plan = build_plan(loaded, chosen, parse_sets(sets), force=True, dry_run=True)
+    state = git_state(loaded.folder)
     identity = json.dumps(
         [
             loaded.sha256,
             [p.key for p in plan.points],
-            image.id,
-            plan.git.commit if plan.git else None,
-            plan.git.diff_sha256 if plan.git else None,
+            loaded.model.image.digest,
+            state.commit if state else None,
+            state.diff_sha256 if state else None,
         ]
     )
-    plan = plan.pinned_to(image, engine).model_copy(
+    plan = plan.model_copy(
         update={
             "id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16],
-            "created_at": datetime.now(UTC),
             "points": [p.model_copy(update={"done_by": None}) for p in plan.points],
         }
     )
-    path = plan.write(chosen, once=True)
+    path = chosen.layout.plan(plan.id)
+    current().expect(path, PendingPlan(plan=plan, manifest=loaded, git=state))
     section = config.setdefault("repro", {})
     registered = section.setdefault("plans", [])
     if str(path) not in registered:

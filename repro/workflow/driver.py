@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan
+from repro.store.leases import plan_in_use
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, PointFinished, Session, activate, cancel_on_signals
@@ -43,7 +44,7 @@ def drive(
     session.remember(plan_path, plan)
     session.remember_manifest(manifest)
     targets = [store.point_marker(p.key) for p in plan.to_run]
-    with activate(session), cancel_on_signals(session) as interrupted:
+    with plan_in_use(plan_path), activate(session), cancel_on_signals(session) as interrupted:
         _in_worker(
             lambda: execute_plan(
                 plan_path, store.root, targets, jobs=max(1, jobs), executor=executor or LOCAL, verbose=verbose

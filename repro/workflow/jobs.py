@@ -21,6 +21,7 @@ from repro.manifest.load import ManifestFile
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.process import DriverFacts
 from repro.runner.engine import connect
+from repro.store.leases import plan_in_use
 from repro.store.record import Status
 from repro.store.store import Store
 from repro.workflow.session import (
@@ -87,11 +88,11 @@ def context(config: Mapping[str, Any]) -> RuleContext:
             "repro.workflow.experiment(MANIFEST, config) before `include: repro.workflow.rules()`"
         )
     plan_paths = tuple(dict.fromkeys(Path(str(p)).absolute() for p in paths))
-    plans = [current().plan(path) for path in plan_paths]
-    stores = {plan.store for plan in plans}
+    declared = [current().declared(path) for path in plan_paths]  # reads; writes nothing
+    stores = {store for store, _ in declared}
     if len(stores) != 1:
         raise UsageError(f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})")
-    manifests = [current().manifest(Path(plan.manifest_path)).model for plan in plans]
+    manifests = [manifest.model for _, manifest in declared]
     cpus = [m.resources.cpus for m in manifests if m.resources.cpus]
     memory = [m.resources.memory_bytes for m in manifests if m.resources.memory_bytes]
     timeouts = [m.resources.timeout_seconds for m in manifests if m.resources.timeout_seconds]
@@ -119,7 +120,7 @@ def run_job(ctx: RuleContext, key: str) -> None:
     session.cancellation.check()
     # In a job process of its own (a user's `snakemake`, a cluster node) this is the main
     # thread, and a SIGTERM from Snakemake or the scheduler must stop the container too.
-    with cancel_on_signals(session):
+    with cancel_on_signals(session), plan_in_use(plan_path):
         _run_point(ctx, session, plan, planned, manifest)
 
 

@@ -13,17 +13,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Literal, TypeVar
 
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.plan import Plan, load_plan
+from repro.provenance.git import GitState
 from repro.runner.container import Cancellation
 from repro.store.record import RunRecord
 
 __all__ = [
     "Event",
+    "PendingPlan",
     "PlanReady",
     "PointAdopting",
     "PointFinished",
@@ -94,6 +97,16 @@ class PointFinished:
 Event = PlanReady | PointStarted | PointWaiting | PointAdopting | PointFinished
 
 
+@dataclass(frozen=True)
+class PendingPlan:
+    """A plan a Snakefile declared (:func:`repro.workflow.experiment`) but nobody has written
+    yet: written, pinned to its image, when its first point runs."""
+
+    plan: Plan
+    manifest: ManifestFile
+    git: GitState | None
+
+
 @dataclass
 class Session:
     cancellation: Cancellation = field(default_factory=Cancellation)
@@ -101,6 +114,7 @@ class Session:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plans: dict[Path, Plan] = field(default_factory=dict)
     _manifests: dict[Path, ManifestFile] = field(default_factory=dict)
+    _pending: dict[Path, PendingPlan] = field(default_factory=dict)
     finished: dict[str, PointFinished] = field(default_factory=dict)
     """The points that ended in this process, by key."""
 
@@ -112,8 +126,44 @@ class Session:
             self.progress(event)
 
     def plan(self, path: Path) -> Plan:
-        """The plan at ``path``, read once per process."""
-        return self._cached(self._plans, path, load_plan)
+        """The plan at ``path``, read once per process — or, for a plan a Snakefile declared and
+        nobody wrote yet, pinned to its image and written now (the first writer's file stays)."""
+        return self._cached(self._plans, path, self._load_or_write)
+
+    def expect(self, path: Path, pending: PendingPlan) -> None:
+        """Remember how to write the plan at ``path`` when a point needs it."""
+        with self._lock:
+            self._pending[path] = pending
+            self._manifests.setdefault(pending.manifest.path, pending.manifest)
+
+    def declared(self, path: Path) -> tuple[str, ManifestFile]:
+        """The store and the manifest of the plan at ``path``, without writing anything."""
+        with self._lock:
+            pending = self._pending.get(path)
+        if pending is not None:
+            return pending.plan.store, pending.manifest
+        plan = self.plan(path)
+        return plan.store, self.manifest(Path(plan.manifest_path))
+
+    def _load_or_write(self, path: Path) -> Plan:
+        pending = self._pending.get(path)
+        if pending is None or path.exists():
+            return load_plan(path)
+        # Here, not at the top: reading a Snakefile imports this module and needs no engine.
+        from repro.plan import find_image
+        from repro.runner.engine import connect
+        from repro.store.images import ImageArchive
+        from repro.store.store import Store
+
+        store = Store(Path(pending.plan.store))
+        engine = connect()
+        try:
+            image = find_image(pending.manifest, engine, ImageArchive(store.layout))
+        finally:
+            engine.close()
+        plan = pending.plan.with_git(pending.git, pending.manifest, store).pinned_to(image, engine)
+        plan.model_copy(update={"created_at": datetime.now(UTC)}).write(store, once=True)
+        return load_plan(path)
 
     def remember(self, path: Path, plan: Plan) -> None:
         with self._lock:

@@ -57,6 +57,19 @@ def busybox(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPat
     return Image(name="repro-test/busybox:1", id=str(image.id))
 
 
+CACHESIM = CHECKOUT / "examples" / "cachesim"
+CACHESIM_TAG = "repro-example/cachesim:bookworm"
+
+
+@pytest.fixture(scope="session")
+def cachesim_image(docker_client: docker.DockerClient) -> str:
+    """The README example's image (debootstrap; built once per machine, by its own script)."""
+    if shutil.which("debootstrap") is None:
+        pytest.fail("the example's image needs debootstrap: scripts/setup-host --example (as root)")
+    subprocess.run([str(CACHESIM / "build-image.sh"), CACHESIM_TAG], check=True, capture_output=True)
+    return str(docker_client.images.get(CACHESIM_TAG).id)
+
+
 def repro_containers(client: docker.DockerClient, store: Path) -> list[Any]:
     """Containers (running or not) that a run in ``store`` created."""
     return client.containers.list(all=True, filters={"label": f"{labels.STORE}={store}"})

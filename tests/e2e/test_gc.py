@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
 
+from repro.manifest.load import load_manifest
+from repro.plan import build_plan, load_plan
 from repro.runner import labels
+from repro.store import Store
+from repro.store.leases import plan_in_use
 from tests.conftest import Image, Project
 
 pytestmark = pytest.mark.docker
@@ -59,3 +65,47 @@ def test_gc_removes_leftovers_but_never_a_pinned_image(
     assert docker_client.images.get(elsewhere).id == elsewhere, "another store's image is not this gc's to judge"
     # Images that are not repro's are never touched (the busybox image is tagged anyway).
     assert docker_client.images.get(busybox.id)
+
+
+def test_gc_removes_plans_no_record_names_but_never_one_in_use(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(sweep={"n": [1, 2]})
+    project.commit("the experiment")
+    project.write("notes.txt", "uncommitted, recorded as a diff\n")
+    assert project.repro("run", "exp.yaml").code == 0
+    store = Store(project.store)
+    (named,) = {record.plan for record in store.records()}
+    assert named is not None
+
+    def left_plan(note: str) -> Path:
+        """A plan nobody ran (a prepared run whose driver never started), with its own diff."""
+        project.write("notes.txt", note)
+        plan = build_plan(load_manifest(project.root / "exp.yaml"), store, force=True)
+        return plan.write(store)
+
+    orphan, in_use, young = left_plan("orphan\n"), left_plan("in use\n"), left_plan("young\n")
+    orphan_blob = Path(str(load_plan(orphan).diff_blob))
+    run_blob = Path(str(load_plan(store.layout.plan(named)).diff_blob))
+    an_hour_ago = time.time() - 3600
+    for path in (store.layout.plan(named), orphan, in_use, orphan_blob, run_blob):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    with plan_in_use(in_use):
+        dry = project.repro("gc", "--dry-run")
+        assert dry.code == 0, dry.err
+        assert f"would remove plan {orphan.stem}" in dry.out
+        assert f"would remove diff blob {orphan_blob.name[:12]}" in dry.out
+        assert orphan.exists()
+        done = project.repro("gc")
+        assert done.code == 0, done.err
+    for kept in (named, in_use.stem, young.stem, run_blob.name):
+        assert kept not in done.out
+    assert f"removed plan {orphan.stem}" in done.out
+    assert not orphan.exists()
+    assert not orphan_blob.exists()
+    assert store.layout.plan(named).exists(), "a record names it"
+    assert in_use.exists(), "a driver holds it"
+    assert young.exists(), "just written: its driver may not have locked it yet"
+    assert run_blob.exists(), "linked into the runs' folders"
+    verified = project.repro("verify", store.runs()[0].id)
+    assert verified.code == 0, verified.err

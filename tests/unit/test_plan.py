@@ -8,11 +8,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
+import repro.workflow
 from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
 from repro.plan import build_plan, load_plan, new_plan_id
+from repro.provenance.git import git_state
 from repro.store import Status, Store
 from repro.store.record import ImageRecord
+from repro.workflow.session import Session, activate
 from tests.conftest import Project, make_record
 
 
@@ -111,3 +116,42 @@ def test_a_plan_file_round_trips_and_write_once_keeps_the_first(project: Project
     assert json.loads(path.read_text())["force"] is False
     other.write(store)
     assert load_plan(path).force is True
+
+
+def test_snakemake_bookkeeping_at_any_depth_never_makes_a_tree_dirty(project: Project) -> None:
+    path = sweep_manifest(project)
+    project.commit("sweep")
+    for folder in (".snakemake/metadata", "pipeline/.snakemake/log", "a/b/.snakemake/locks"):
+        project.write(f"{folder}/entry", "churn\n")
+    state = git_state(project.root)
+    assert state is not None
+    assert not state.dirty
+    assert state.diff == b""
+    project.write("pipeline/results/table.csv", "1,2\n")  # a pipeline's own output is a change
+    state = git_state(project.root)
+    assert state is not None
+    assert state.dirty
+    assert b"results/table.csv" in state.diff
+    assert b".snakemake" not in state.diff
+    assert path.exists()
+
+
+def test_a_snakefile_plans_without_engine_or_store_and_names_the_plan_by_its_state(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sweep_manifest(project)
+    project.commit("sweep")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with activate(Session()):
+        first = repro.workflow.experiment(path, {})
+    project.write(".snakemake/metadata/x", "churn\n")
+    with activate(Session()):
+        again = repro.workflow.experiment(path, {})
+    assert not project.store.exists(), "reading a Snakefile writes nothing into the store"
+    assert first.plan_path == again.plan_path, "the same committed state, the same plan"
+    assert first.plan_path.name.startswith("pipeline-")
+    project.write("notes.txt", "uncommitted\n")
+    with activate(Session()):
+        changed = repro.workflow.experiment(path, {})
+    assert changed.plan_path != first.plan_path, "uncommitted changes name another plan"
+    assert not project.store.exists()
