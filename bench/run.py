@@ -102,7 +102,8 @@ BENCHES: dict[str, Callable[[int, str, Path], Measure]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     import bench.long_runs
-    import bench.query  # noqa: F401 - registers its benchmarks
+    import bench.query
+    import bench.team  # noqa: F401 - registers its benchmarks
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median reported)")

@@ -42,5 +42,8 @@ def make_store(folder: Path, count: int, *, running: int = 0) -> Store:
         (path / "record.json").write_text(json.dumps(record))
         metrics = {"ipc": 0.5 + (number % 97) / 100, "l1d_miss_rate": (number % 13) / 13, "simInsts": 1e5 + number}
         (path / "metrics.json").write_text(json.dumps({"file": "metrics.json", "format": "json", "values": metrics}))
+        if record["status"] == "succeeded":  # as the job that ran it would have left it
+            marker = {"run": run_id, "record": f"runs/{run_id}/record.json", "outputs": f"runs/{run_id}/outputs"}
+            (store.layout.points / f"{record['point']['key']}.json").write_text(json.dumps(marker))
     store.rebuild_index()
     return store

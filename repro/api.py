@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from repro.ops.export import export_rocrate
     from repro.ops.fsck import FsckResult, fsck
     from repro.ops.gc import GcResult, gc
+    from repro.ops.init import InitResult, init_store
     from repro.ops.lock import LockResult, lock
     from repro.ops.logs import logs
     from repro.ops.pack import PackResult, pack
@@ -57,6 +58,8 @@ _WHERE = {
     "fsck": "repro.ops.fsck",
     "GcResult": "repro.ops.gc",
     "gc": "repro.ops.gc",
+    "InitResult": "repro.ops.init",
+    "init_store": "repro.ops.init",
     "LockResult": "repro.ops.lock",
     "lock": "repro.ops.lock",
     "logs": "repro.ops.logs",
@@ -114,6 +117,7 @@ __all__ = [
     "FsckResult",
     "GcResult",
     "IndexRow",
+    "InitResult",
     "LockResult",
     "LogResult",
     "ManifestFile",
@@ -144,6 +148,7 @@ __all__ = [
     "export_rocrate",
     "fsck",
     "gc",
+    "init_store",
     "lock",
     "log",
     "logs",

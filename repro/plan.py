@@ -162,8 +162,10 @@ def build_plan(
     dry_run: bool = False,
     max_points: int = MAX_POINTS,
     progress: Callable[[str], None] | None = None,
+    consult_index: bool = True,
 ) -> Plan:
-    """Expand ``manifest`` into keyed points and decide which already succeeded.
+    """Expand ``manifest`` into keyed points and decide which already succeeded (unless not
+    ``consult_index``: a Snakefile read in a job process must not open the index).
 
     The git state is read only when something will run (a dry run, or a run with every point
     already done, needs none); the uncommitted diff, if any, is then stored as a blob.
@@ -180,7 +182,7 @@ def build_plan(
             cache.close()
     digests = {entry.target: entry.digest for entry in inputs}
     keyed = [(point, point_key(model, point, digests)) for point in points]
-    done = store.index.succeeded_keys(key for _, key in keyed) if store.exists else {}
+    done = store.index.succeeded_keys(key for _, key in keyed) if consult_index and store.exists else {}
     axes = _axes_of(points, model.param_names)
     plan = Plan(
         id=new_plan_id(),

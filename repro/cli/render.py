@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         FsckResult,
         GcResult,
         IndexRow,
+        InitResult,
         LockResult,
         ManifestFile,
         PackResult,
@@ -55,6 +56,7 @@ __all__ = [
     "fsck_lines",
     "fsck_summary",
     "gc_output",
+    "init_summary",
     "locked",
     "note",
     "out",
@@ -243,15 +245,19 @@ def record_json(record: RunRecord) -> str:
 
 def runs_table(rows: Sequence[IndexRow]) -> str:
     """Runs as ``repro log`` lists them: when each started (local time), its status, duration and
-    parameters."""
+    parameters — and who ran it, when the rows are not all one user's (a shared store)."""
     from datetime import datetime
 
+    several = len({r.user for r in rows}) > 1
     lines = []
     for r in rows:
         started = datetime.fromisoformat(r.started_at).astimezone()
         params = " ".join(f"{name}={_scalar(value)}" for name, value in r.params.items())
-        lines.append([r.id, f"{started:%Y-%m-%d %H:%M}", r.name, r.status.value, format_duration(r.duration), params])
-    return table(["RUN", "STARTED", "NAME", "STATUS", "DURATION", "PARAMS"], lines)
+        who = [r.user or "?"] if several else []
+        lines.append(
+            [r.id, f"{started:%Y-%m-%d %H:%M}", *who, r.name, r.status.value, format_duration(r.duration), params]
+        )
+    return table(["RUN", "STARTED", *(["USER"] if several else []), "NAME", "STATUS", "DURATION", "PARAMS"], lines)
 
 
 def _scalar(value: object) -> str:
@@ -270,6 +276,7 @@ def record_text(record: RunRecord) -> str:
     if record.error:
         lines.append(f"error      {record.error}")
     lines += [
+        *([f"user       {record.user}"] if record.user else []),
         f"started    {record.started_at.isoformat(timespec='seconds')}",
         f"duration   {format_duration(record.duration_seconds)}",
         f"manifest   {record.manifest.path} ({record.manifest.name}, sha256 {record.manifest.sha256[:12]})",
@@ -461,6 +468,17 @@ def build_lines(result: BuildResult) -> Iterator[str]:
     )
     for manifest in result.locked:
         yield f"repro: pinned {record.tag} (id {record.image_id[:19]}…) into {manifest}"
+
+
+def init_summary(result: InitResult) -> str:
+    """What ``repro init`` made."""
+    where = display_path(result.store.root)
+    if result.group is None:
+        return f"repro: made a store at {where}"
+    return (
+        f"repro: made a store at {where}, shared by group {result.group} "
+        "(folders group-owned and setgid, files group-writable)"
+    )
 
 
 def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:

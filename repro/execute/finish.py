@@ -95,7 +95,8 @@ def finish_run(
             "logs": _logs(folder, record),
         }
     )
-    final = store.write_record(final, write_parsed_metrics(folder, final))
+    write_parsed_metrics(folder, final)  # first: the index takes the metrics from beside the record
+    final = store.write_record(final)
     if status is Status.SUCCEEDED:
         store.mark_point(final.point.key, final.id)
     return final
@@ -193,11 +194,14 @@ def remove_privileges(outputs: Path) -> list[str]:
 
 def _release_folder(folder: RunFolder) -> None:
     """While a point runs as another user, its outputs are writable by all and its folder closed
-    to all but the driver (see :func:`repro.execute.point.execute_point`); open it as usual."""
+    to all but the driver (see :func:`repro.execute.point.execute_point`); open it as usual —
+    as its parent, ``runs/``, is (in a group's store: group-writable and setgid)."""
     with contextlib.suppress(OSError):
+        usual = stat.S_IMODE(folder.path.parent.stat().st_mode) & 0o2777
         if stat.S_IMODE(folder.outputs.stat().st_mode) & 0o002:
-            folder.outputs.chmod(0o755)
-        folder.path.chmod(0o755)
+            folder.outputs.chmod(usual)
+        if stat.S_IMODE(folder.path.stat().st_mode) != usual:
+            folder.path.chmod(usual)
 
 
 def _logs(folder: RunFolder, record: RunRecord) -> LogsRecord:

@@ -24,16 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from repro.errors import EngineError, StoreError
+from repro.errors import EngineError, StoreError, UsageError
 from repro.execute.finish import finish_run
 from repro.manifest.model import FailOn
 from repro.provenance.process import DriverFacts
 from repro.runner.container import Cancellation, ContainerOutcome, adopt_container, remove_container, run_containers
 from repro.runner.engine import Engine, connect
+from repro.store.leases import PointLease
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
-__all__ = ["Reconciled", "adopt", "driver_state", "orphan_of", "reconcile", "running_records"]
+__all__ = ["Reconciled", "adopt", "driver_state", "last_run", "orphan_of", "reconcile", "running_records"]
 
 _log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def _reconcile_one(store: Store, engine: Engine, record: RunRecord, result: Reco
     lease = store.lease(record.point.key)
     if not lease.try_acquire({"finishing": record.id, **DriverFacts.current().model_dump()}):
         return  # someone holds the point: they see to this run
+    if lease.previous and "run" in lease.previous:
+        lease.note(run=lease.previous["run"])  # the point's last run stays named for the next holder
     try:
         current = store.load(record.id)
         if current.status is Status.RUNNING:
@@ -121,11 +124,24 @@ def _reconcile_one(store: Store, engine: Engine, record: RunRecord, result: Reco
         lease.release()
 
 
-def orphan_of(store: Store, key: str) -> RunRecord | None:
-    """A running record of the point ``key`` whose driver died on this machine, if any."""
-    for record in running_records(store, key):
-        if driver_state(record) == "dead" and record.driver is not None:
-            return record
+def last_run(store: Store, lease: PointLease) -> RunRecord | None:
+    """The run the last holder of ``lease`` (held now) started or finished, as on disk."""
+    run_id = (lease.previous or {}).get("run")
+    if not isinstance(run_id, str):
+        return None
+    try:
+        return store.load(run_id)
+    except (UsageError, StoreError):
+        return None
+
+
+def orphan_of(record: RunRecord | None) -> RunRecord | None:
+    """``record`` (a point's last run), if it is still running and its driver died on this machine.
+
+    The caller holds the point's lease, so that driver no longer holds it; it is dead, or on
+    another machine (never judged from here)."""
+    if record is not None and record.status is Status.RUNNING and record.driver is not None:
+        return record if driver_state(record) == "dead" else None
     return None
 
 

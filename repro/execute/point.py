@@ -24,7 +24,7 @@ from repro.manifest.model import EnvValue, SecretFromHost, SecretValue, is_secre
 from repro.manifest.points import Point
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.host import host_facts, tool_versions
-from repro.provenance.process import DriverFacts
+from repro.provenance.process import DriverFacts, UserFacts
 from repro.runner import labels
 from repro.runner.container import (
     HOME,
@@ -233,6 +233,7 @@ def _initial_record(
         started_at=datetime.now(UTC),
         reproduces=planned.reproduces,
         plan=plan.id,
+        user=UserFacts.current(),
         point=PointRecord(key=planned.key, label=planned.label, index=planned.index, params=planned.params),
         manifest=ManifestRecord(
             path=str(manifest.path),

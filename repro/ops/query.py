@@ -85,6 +85,8 @@ class Filters:
     since: float | None = None
     until: float | None = None
     where: Sequence[Condition] = ()
+    users: Sequence[str] = ()
+    """Who ran them: login names, or uids as digits."""
 
     def query(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,7 @@ class Filters:
             "since": self.since,
             "until": self.until,
             "where": list(self.where),
+            "users": list(self.users),
         }
 
 
@@ -104,6 +107,7 @@ def filters(
     since: str | None = None,
     until: str | None = None,
     where: Sequence[str] = (),
+    users: Sequence[str] = (),
 ) -> Filters:
     """Filters from what a user typed."""
     unknown = [s for s in statuses if s not in {status.value for status in Status}]
@@ -121,6 +125,7 @@ def filters(
         since=parse_moment(since) if since else None,
         until=parse_moment(until) if until else None,
         where=parse_where(where),
+        users=[user.strip() for user in users if user.strip()],
     )
 
 
@@ -161,13 +166,17 @@ def log(
     since: str | None = None,
     until: str | None = None,
     where: Sequence[str] = (),
+    users: Sequence[str] = (),
     store: Path | str | None = None,
 ) -> LogResult:
     """The store's runs, newest first: ``limit`` of them, of the manifest ``name`` (or the
     ``manifests``' names), of these ``statuses``, started ``since``/``until`` (``7d``, a date),
-    whose parameters or metrics satisfy every ``where`` (``size=4``, ``ipc>1.5``)."""
+    run by one of ``users`` (login names or uids), whose parameters or metrics satisfy every
+    ``where`` (``size=4``, ``ipc>1.5``)."""
     chosen = Store.locate(store)
-    wanted = filters(name=name, manifests=manifests, statuses=statuses, since=since, until=until, where=where)
+    wanted = filters(
+        name=name, manifests=manifests, statuses=statuses, since=since, until=until, where=where, users=users
+    )
     result = LogResult(store=chosen, rows=[])
     if chosen.exists and chosen.index.running():
         from repro.execute.orphans import reconcile

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["DriverFacts"]
+__all__ = ["DriverFacts", "UserFacts"]
 
 
 @functools.cache
@@ -79,3 +79,27 @@ class DriverFacts(BaseModel):
 
     def __str__(self) -> str:
         return f"pid {self.pid}@{self.host}"
+
+
+class UserFacts(BaseModel):
+    """Who ran a run: the login name of the process's real uid (from the password database, not
+    from ``$USER``, which anyone may set), and the uid itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    uid: int
+
+    @classmethod
+    def current(cls) -> UserFacts:
+        import pwd
+
+        uid = os.getuid()
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:  # a uid with no entry (a container's, a cluster's without NSS): the number
+            name = str(uid)
+        return cls(name=name, uid=uid)
+
+    def __str__(self) -> str:
+        return f"{self.name} (uid {self.uid})"

@@ -5,6 +5,9 @@ does restoring its mtime with ``touch``/``os.utime``. The kernel stamps times fr
 clock, so two writes within one tick can share a ctime: files changed in the last two seconds
 are therefore never cached (git's "racy clean" problem, solved the same way). A multi-GB disk
 image mounted by every point of a sweep is read once, then re-checked by one ``lstat``.
+
+Only commands write it; a Snakefile read (in a job process too) opens it read-only, and a cache
+that cannot be opened (locked, on a filesystem without locks) is no cache: everything is hashed.
 """
 
 from __future__ import annotations
@@ -65,7 +68,9 @@ class StatCache:
                     return db
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
+                # Rollback journal, not WAL: WAL's shared-memory file assumes one host, and a store
+                # may sit on NFS with commands on several login nodes (see repro.store.journal).
+                db.execute("PRAGMA journal_mode=DELETE")
                 db.execute(_SCHEMA)
             except (OSError, sqlite3.Error):
                 self._unusable = True  # a cache that cannot open is no cache: hash everything

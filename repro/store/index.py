@@ -3,8 +3,10 @@ parameters and metrics.
 
 Records on disk are the truth; this index is a cache of some of their fields (and of each
 run's parsed metrics) and is rebuilt from them whenever it is missing, damaged, or from an
-older repro (:data:`INDEX_VERSION`). Each thread gets its own connection; WAL mode and a
-generous busy timeout let parallel jobs (threads or processes) write at once.
+older repro (:data:`INDEX_VERSION`). Only commands write it, folding in the journal that jobs
+leave (:mod:`repro.store.journal`); it is kept in SQLite's rollback-journal mode, not WAL, whose
+shared-memory file assumes that every reader and writer is on one host — a store on NFS is
+not. Each thread gets its own connection, with a generous busy timeout.
 
 Parameters and metrics are rows of one table, ``vals`` (run, source, name, kind, num, text):
 numbers are compared as numbers (``size=4`` finds 4 and 4.0), booleans as booleans, text as
@@ -16,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -35,7 +39,7 @@ __all__ = ["INDEX_VERSION", "Condition", "Index", "IndexRow", "Value"]
 
 _OPEN_ATTEMPTS = 50
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 """Raised whenever the tables change: an index of another version is rebuilt from the records."""
 
 Value = str | int | float | bool
@@ -56,12 +60,15 @@ CREATE TABLE IF NOT EXISTS runs (
     image_id TEXT NOT NULL,
     git_commit TEXT,
     reproduces TEXT,
-    error TEXT
+    error TEXT,
+    user TEXT,
+    uid INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (name, started);
+CREATE INDEX IF NOT EXISTS runs_user ON runs (user, started);
 CREATE TABLE IF NOT EXISTS vals (
     run TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -76,7 +83,7 @@ CREATE INDEX IF NOT EXISTS vals_name ON vals (name, kind, num);
 
 _RUN_COLUMNS = (
     "id, key, name, label, status, exit_code, started_at, started, duration, manifest, params, image_id, "
-    "git_commit, reproduces, error"
+    "git_commit, reproduces, error, user, uid"
 )
 
 
@@ -98,6 +105,8 @@ class IndexRow:
     git_commit: str | None
     reproduces: str | None
     error: str | None = None
+    user: str | None = None
+    """Who ran it (login name; None for records from before repro recorded it)."""
 
 
 @dataclass(frozen=True)
@@ -132,14 +141,15 @@ class Index:
         return connection
 
     def _open(self) -> sqlite3.Connection:
-        # Switching to WAL, and creating the schema, need a moment of exclusive access; parallel
-        # jobs opening the index at once may find it busy, which the busy timeout does not cover.
+        # Leaving WAL (an index from an older repro), and creating the schema, need a moment of
+        # exclusive access; commands opening the index at once may find it busy, which the busy
+        # timeout does not cover.
         last: sqlite3.Error | None = None
         for attempt in range(_OPEN_ATTEMPTS):
             connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             try:
-                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    connection.execute("PRAGMA journal_mode=WAL")
+                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "delete":
+                    connection.execute("PRAGMA journal_mode=DELETE")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 self._schema(connection)
                 return connection
@@ -154,8 +164,8 @@ class Index:
                 last = exc
                 break
         if last is not None and ("disk I/O" in str(last) or "full" in str(last)) and self.path.is_file():
-            # A full disk: SQLite cannot make the WAL's shared-memory file, but the index can
-            # still be read as it is (writes then fail, and records stay the truth).
+            # A full disk: SQLite cannot make its journal, but the index can still be read as it
+            # is (writes then fail, and records stay the truth).
             return sqlite3.connect(f"{self.path.as_uri()}?immutable=1", uri=True, isolation_level=None)
         raise StoreError(f"cannot open the store index {self.path} ({last}); rebuild it: repro reindex")
 
@@ -189,21 +199,15 @@ class Index:
 
     def put(self, record: RunRecord, metrics: Mapping[str, Value] | None = None) -> None:
         """Insert or update the row of ``record`` (with its parsed ``metrics``, when known)."""
-        with self._cursor() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                _insert(db, record, metrics)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        self.put_many([(record, metrics)])
 
-    def put_many(self, records: Iterable[RunRecord]) -> None:
+    def put_many(self, entries: Iterable[tuple[RunRecord, Mapping[str, Value] | None]]) -> None:
+        """Insert or update the rows of many records (with their parsed metrics) at once."""
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for record in records:
-                    _insert(db, record, None)
+                for record, metrics in entries:
+                    _insert(db, record, metrics)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -258,6 +262,20 @@ class Index:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot build an index at {path} ({exc})") from exc
 
+    def create(self) -> None:
+        """Make an empty index where there is none — built aside and linked into place, so no
+        SQLite lock is taken on a shared file (a job may make a store) and a second maker's
+        index never replaces the first's."""
+        if self.path.exists():
+            return
+        built = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+        try:
+            self.build(built, [])
+            with contextlib.suppress(FileExistsError):
+                os.link(built, self.path)
+        finally:
+            built.unlink(missing_ok=True)
+
     def swap_in(self, built: Path) -> None:
         """Make the index file ``built`` (see :meth:`build`) this index, in one rename: readers see
         the old index or the new one, never neither."""
@@ -301,10 +319,11 @@ class Index:
         until: float | None = None,
         where: Sequence[Condition] = (),
         ids: Sequence[str] | None = None,
+        users: Sequence[str] = (),
     ) -> list[IndexRow]:
         """Runs, newest first, that pass every filter given: manifest ``name`` (or any of
-        ``names``), status, start time (``since``/``until``: seconds since the epoch) and
-        conditions on parameters or metrics."""
+        ``names``), status, start time (``since``/``until``: seconds since the epoch), who ran
+        them (``users``: login names, or uids as digits) and conditions on parameters or metrics."""
         clauses: list[str] = []
         args: list[object] = []
         wanted = [name] if name is not None else list(names)
@@ -314,6 +333,17 @@ class Index:
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             args += list(statuses)
+        if users:
+            names_ = [u for u in users if not u.isdigit()]
+            uids = [int(u) for u in users if u.isdigit()]
+            either = []
+            if names_:
+                either.append(f"user IN ({','.join('?' * len(names_))})")
+                args += names_
+            if uids:
+                either.append(f"uid IN ({','.join('?' * len(uids))})")
+                args += uids
+            clauses.append("(" + " OR ".join(either) + ")")
         if since is not None:
             clauses.append("started >= ?")
             args.append(since)
@@ -399,7 +429,7 @@ def _condition(condition: Condition) -> tuple[str, list[object]]:
 def _insert(
     db: sqlite3.Connection, record: RunRecord, metrics: Mapping[str, Value] | None, *, fresh: bool = False
 ) -> None:
-    db.execute(f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 15)})", _row_values(record))  # noqa: S608
+    db.execute(f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 17)})", _row_values(record))  # noqa: S608
     if not fresh:
         db.execute("DELETE FROM vals WHERE run = ? AND source = 'param'", [record.id])
         if metrics is not None:
@@ -426,6 +456,8 @@ def _row_values(record: RunRecord) -> tuple[object, ...]:
         record.git.commit if record.git else None,
         record.reproduces,
         record.error,
+        record.user.name if record.user else None,
+        record.user.uid if record.user else None,
     )
 
 
@@ -438,9 +470,25 @@ def _value(kind: str, num: float | None, text: str | None) -> Value:
 
 
 def _row(values: tuple[object, ...]) -> IndexRow:
-    (id_, key, name, label, status, exit_code, started, _, duration, manifest, params, image, commit, rep, error) = (
-        values
-    )
+    (
+        id_,
+        key,
+        name,
+        label,
+        status,
+        exit_code,
+        started,
+        _,
+        duration,
+        manifest,
+        params,
+        image,
+        commit,
+        rep,
+        error,
+        user,
+        _,
+    ) = values
     return IndexRow(
         id=str(id_),
         key=str(key),
@@ -456,4 +504,5 @@ def _row(values: tuple[object, ...]) -> IndexRow:
         git_commit=str(commit) if commit is not None else None,
         reproduces=str(rep) if rep is not None else None,
         error=str(error) if error is not None else None,
+        user=str(user) if user is not None else None,
     )

@@ -4,7 +4,10 @@ A lease is an exclusive ``flock`` on ``leases/<key>.lock`` under the store. The 
 it when its holder dies, however it dies (``kill -9``, the OOM killer), so a lease never
 outlives a driver. ``flock`` locks belong to an open file, not to a process: two threads of one
 driver that open the file separately exclude each other too (classic ``fcntl`` record locks
-would not). The holder writes who it is into the file, for the others to say whom they wait for.
+would not). The holder writes who it is into the file, for the others to say whom they wait for,
+and then which run it started or finished (``run``): the next holder reads that as
+:attr:`PointLease.previous`, which tells it, without the index, whether the point was settled
+while it waited or was left running by a driver that died.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class PointLease:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._holder: dict[str, Any] = {}
+        self.previous: dict[str, Any] | None = None
+        """What the last holder wrote, read when the lease was taken."""
 
     @property
     def held(self) -> bool:
@@ -48,11 +54,24 @@ class PointLease:
             os.close(fd)
             return False
         self._fd = fd
-        data = json.dumps(holder).encode()
-        with contextlib.suppress(OSError):  # who holds it is a courtesy to others; the lock is the lease
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
+        self.previous = _parse(_read_all(fd))
+        self._holder = dict(holder)
+        self._write()
         return True
+
+    def note(self, **facts: Any) -> None:
+        """Add ``facts`` (``run=RUN_ID``) to what the holder says, for the next holder."""
+        assert self._fd is not None, "only the holder writes into a lease"
+        self._holder.update(facts)
+        self._write()
+
+    def _write(self) -> None:
+        if self._fd is None:
+            return
+        data = json.dumps(self._holder).encode()
+        with contextlib.suppress(OSError):  # who holds it is a courtesy to others; the lock is the lease
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data, 0)
 
     def acquire(
         self,
@@ -75,10 +94,9 @@ class PointLease:
     def holder(self) -> dict[str, Any] | None:
         """Who holds (or last held) the lease, as it said."""
         try:
-            data = json.loads(self.path.read_bytes() or b"null")
-        except (OSError, ValueError):
+            return _parse(self.path.read_bytes())
+        except OSError:
             return None
-        return data if isinstance(data, dict) else None
 
     def release(self) -> None:
         if self._fd is not None:
@@ -86,6 +104,24 @@ class PointLease:
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    with contextlib.suppress(OSError):
+        while chunk := os.pread(fd, 65536, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _parse(data: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data or b"null")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 @contextlib.contextmanager

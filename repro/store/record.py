@@ -8,7 +8,9 @@ field is added or changes meaning; readers accept every older version.
 Versions: 1 (repro 0.1.0); 2 adds ``driver``, ``container.id``, ``adopted`` and ``oom_killed``
 (a running record says which process drives it and which container it runs, so a later
 command can tell a live run from an orphan), the logs' digests and sizes, and the output files
-whose privileges were removed.
+whose privileges were removed; 3 adds ``plan`` (the plan the run belonged to, which
+``repro gc`` keeps while a record names it) and ``user`` (who ran it: login name and uid — in a
+store shared by a group, whose run it is).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
-from repro.provenance.process import DriverFacts
+from repro.provenance.process import DriverFacts, UserFacts
 from repro.store.status import Status
 
 __all__ = [
@@ -38,7 +40,7 @@ __all__ = [
     "Status",
 ]
 
-SCHEMA_VERSION: Literal[2] = 2
+SCHEMA_VERSION: Literal[3] = 3
 
 
 class _Part(BaseModel):
@@ -157,7 +159,7 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1, 2] = SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = SCHEMA_VERSION
     id: str
     status: Status
     exit_code: int | None = None
@@ -175,8 +177,11 @@ class RunRecord(BaseModel):
     reproduces: str | None = None
     """The run id this run reran, if it is a rerun."""
     plan: str | None = None
-    """The plan the run belonged to (``plans/<id>.json``; schema 2): ``repro gc`` keeps the plans
+    """The plan the run belonged to (``plans/<id>.json``; schema 3): ``repro gc`` keeps the plans
     records name."""
+    user: UserFacts | None = None
+    """Who ran it (schema 3): the login name and uid of the process that started it (an
+    adopting driver, which may be a colleague's, does not change it)."""
     point: PointRecord
     manifest: ManifestRecord
     image: ImageRecord

@@ -5,9 +5,10 @@ This module owns the store's layout: every path under the store is built by
 git root by default::
 
     .repro/
-      store.json                 marks the folder as a store; format version
+      store.json                 marks the folder as a store; format version; group, if shared
       .gitignore                 keeps the store out of the repository it sits in
       index.sqlite               the index (a cache: rebuilt from records by `repro reindex`)
+      journal/<run id>.<…>       records written since the index last saw them (see journal.py)
       runs/<run id>/             one folder per run
         record.json              the run record (written atomically; final records never change)
         metrics.json             its metrics as parsed when it ended (derived; indexed)
@@ -42,7 +43,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,12 +51,11 @@ from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
 from repro.store.index import Index, IndexRow, Value
+from repro.store.journal import Journal
 from repro.store.leases import PointLease
 from repro.store.status import Status
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from repro.provenance.statcache import StatCache
     from repro.store.record import RunRecord
 
@@ -64,25 +64,33 @@ __all__ = ["STORE_ENV", "RunFolder", "Store", "StoreLayout", "atomic_create", "a
 _log = logging.getLogger(__name__)
 
 STORE_ENV = "REPRO_STORE"
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+"""1: repro 0.1.0 (every job wrote the index). 2: jobs write files only and commands fold the
+journal into the index; a store may be shared by a group. A repro refuses a store of a format
+newer than its own (an older repro would misread it); an older format is upgraded in place."""
 RESERVE_BYTES = 1 << 20
 """Disk space the store holds back so that a run that fills the disk still gets its final record."""
 
 
-def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+def atomic_write(path: Path, data: bytes, mode: int | None = None, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix; with
+    ``durable`` (the default), also on disk before this returns (not for derived files that a
+    later command recomputes)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with temporary.open("xb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if mode is not None:
             temporary.chmod(mode & 0o7777)
         temporary.replace(path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         folder = os.open(path.parent, os.O_RDONLY)
         try:
@@ -130,6 +138,10 @@ class StoreLayout:
     @property
     def index(self) -> Path:
         return self.root / "index.sqlite"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal"
 
     @property
     def runs(self) -> Path:
@@ -240,28 +252,121 @@ class RunFolder:
 
 
 class Store:
-    """A store folder: create runs, write records, look them up."""
+    """A store folder: create runs, write records, look them up.
 
-    def __init__(self, root: Path) -> None:
+    A store opened for a job (``job=True``: a Snakemake job, wherever it runs) writes run
+    folders, records, journal entries and point markers, and never opens the index."""
+
+    def __init__(self, root: Path, *, job: bool = False) -> None:
         self.root = root.absolute()
         self.layout = StoreLayout(self.root)
+        self.journal = Journal(self.layout.journal)
+        self._job = job
         self._index = Index(self.layout.index)
         self._index_checked = False
         self._index_lock = threading.Lock()
+        self._fold_lock = threading.Lock()
+        self.facts = self._read_facts()
+        if self.shared_group is not None:
+            # Colleagues write here too: what this process creates stays group-writable (the
+            # folders are setgid, so it also stays the group's).
+            os.umask(os.umask(0) & 0o707)
+
+    def _read_facts(self) -> dict[str, Any]:
+        """``store.json``: its format (refused if newer than this repro's) and sharing."""
+        try:
+            data = json.loads(self.layout.marker.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{self.layout.marker} is unreadable ({exc}); it marks {self.root} as a store") from exc
+        if not isinstance(data, dict):
+            raise StoreError(f"{self.layout.marker} is not a store's marker; it marks {self.root} as a store")
+        found = data.get("repro_store")
+        if not isinstance(found, int) or found > STORE_FORMAT:
+            from repro import __version__
+
+            raise StoreError(
+                f"{self.root} is a store of format {found}, written by a newer repro; this repro "
+                f"({__version__}) reads formats up to {STORE_FORMAT}: upgrade repro to use it"
+            )
+        return data
+
+    @property
+    def format(self) -> int:
+        return int(self.facts.get("repro_store", STORE_FORMAT))
+
+    @property
+    def shared_group(self) -> str | None:
+        """The group a shared store belongs to (``repro init --shared GROUP``), or None."""
+        shared = self.facts.get("shared")
+        return str(shared["group"]) if isinstance(shared, dict) and shared.get("group") else None
 
     @property
     def index(self) -> Index:
         """The store's index, rebuilt from the records first if it is missing or unreadable (it is
-        a cache; the records are the truth)."""
+        a cache; the records are the truth), with the journal folded in."""
+        if self._job:
+            raise StoreError(f"a job may not open the index of {self.root}: jobs write records and journal entries")
         if not self._index_checked:
             with self._index_lock:
                 if not self._index_checked and self.exists:
                     problem = self._index.readable()
                     if problem is not None:
                         count = self.rebuild_index()
-                        _log.warning("the index of %s was %s; rebuilt it from %d records", self.root, problem, count)
+                        if problem != "missing" or count:
+                            _log.warning(
+                                "the index of %s was %s; rebuilt it from %d records", self.root, problem, count
+                            )
                 self._index_checked = self._index_checked or self.exists
+        self.fold()
         return self._index
+
+    def fold(self) -> int:
+        """Fold the journal into the index (see :mod:`repro.store.journal`): the records written
+        since the index last saw them, by jobs anywhere or by ``repro push``. Returns how many
+        runs it indexed. Succeeded runs also get their point's marker, if it names an older run
+        (a pushed or pulled run arrives without one). Never fails a command: an index that cannot
+        be written now keeps the entries for the next one."""
+        if self._job or not self.exists:
+            return 0
+        entries = self.journal.pending()
+        if not entries or not self._fold_lock.acquire(blocking=False):
+            return 0
+        try:
+            rows = []
+            for run_id in sorted({entry.run_id for entry in entries}):
+                try:
+                    record = self.load(run_id)
+                except (UsageError, StoreError) as exc:  # gone, or corrupt (`repro fsck` says which)
+                    _log.debug("not indexing %s: %s", run_id, exc)
+                    continue
+                rows.append((record, self.metrics_of(run_id)))
+            try:
+                self._index.put_many(rows)
+            except StoreError as exc:
+                _log.warning("%s; %d run(s) wait in the journal for the next command", exc, len(rows))
+                return 0
+            for record, _ in rows:
+                self._mark_if_newest(record)
+            self.journal.clear(entries)
+            return len(rows)
+        finally:
+            self._fold_lock.release()
+
+    def _mark_if_newest(self, record: RunRecord) -> None:
+        if record.status is not Status.SUCCEEDED:
+            return
+        try:
+            named = json.loads(self.point_marker(record.point.key).read_bytes()).get("run")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        if isinstance(named, str) and named >= record.id:  # run ids sort by start time
+            return
+        try:
+            self.mark_point(record.point.key, record.id, durable=False)  # derived: the next fold redoes it
+        except StoreError as exc:
+            _log.warning("%s", exc)
 
     @classmethod
     def locate(cls, explicit: Path | str | None = None, near: Path | None = None) -> Store:
@@ -295,21 +400,34 @@ class Store:
     def exists(self) -> bool:
         return self.layout.marker.is_file()
 
-    def create(self) -> None:
-        """Make the folder a store (idempotent; also completes a store unpacked from an artifact)."""
+    def create(self, facts: Mapping[str, Any] | None = None) -> None:
+        """Make the folder a store (idempotent; also completes a store unpacked from an artifact,
+        and upgrades an older format in place). ``facts`` go into a new store's ``store.json``."""
+        folders = (
+            self.layout.runs,
+            self.layout.points,
+            self.layout.plans,
+            self.layout.blobs,
+            self.layout.journal,
+        )
         try:
-            for folder in (self.layout.runs, self.layout.points, self.layout.plans, self.layout.blobs):
+            for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
-            if self.exists:
+            if self.exists and self.format == STORE_FORMAT:
                 return
             # A store inside a git tree must not make the tree dirty.
             gitignore = self.layout.gitignore
             if not gitignore.exists():
                 gitignore.write_text("# repro's store: runs, logs and outputs are not source\n*\n")
-            self._index.put_many([])  # creates the index (WAL, schema) before any parallel writer
-            self._index_checked = True
             self.keep_reserve()
-            atomic_write(self.layout.marker, json.dumps({"repro_store": STORE_FORMAT}).encode() + b"\n")
+            self._index.create()  # so that a missing index later means a lost one
+            data = {**self.facts, **(facts or {}), "repro_store": STORE_FORMAT}
+            if self.exists:
+                atomic_write(self.layout.marker, json.dumps(data).encode() + b"\n")
+            else:
+                with contextlib.suppress(FileExistsError):  # two jobs making one store: the first's stays
+                    atomic_create(self.layout.marker, json.dumps(data).encode() + b"\n")
+            self.facts = self._read_facts()
         except OSError as exc:
             raise StoreError(f"cannot create the store at {self.root}: {exc.strerror}") from exc
 
@@ -350,9 +468,10 @@ class Store:
     def run_folder(self, run_id: str) -> RunFolder:
         return RunFolder(run_id, self.layout.run(run_id))
 
-    def write_record(self, record: RunRecord, metrics: Mapping[str, Value] | None = None) -> RunRecord:
-        """Write ``record`` atomically and index it (with its parsed ``metrics``); return it as
-        written. A final record is never overwritten."""
+    def write_record(self, record: RunRecord) -> RunRecord:
+        """Write ``record`` atomically and note it in the journal, for the index (its parsed
+        metrics, if any, are in ``metrics.json`` already); return it as written. A final record
+        is never overwritten."""
         from repro.store.record import SCHEMA_VERSION
 
         folder = self.run_folder(record.id)
@@ -366,11 +485,16 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot write {folder.record}: {exc.strerror}") from exc
         try:
-            self.index.put(record, metrics)
-        except StoreError as exc:
+            self.journal.note(record.id)
+        except OSError as exc:
             # The record on disk is the truth and is safe; the index is a cache that
             # `repro reindex` rebuilds. Losing an index row must not lose the run.
-            _log.warning("%s (record %s is written)", exc, record.id)
+            _log.warning(
+                "cannot note run %s in %s (%s); `repro reindex` indexes it",
+                record.id,
+                self.layout.journal,
+                exc.strerror,
+            )
         return record
 
     def _write_with_reserve(self, path: Path, record: RunRecord) -> None:
@@ -492,7 +616,7 @@ class Store:
             raise StoreError(f"{exc}; the old index is untouched") from exc
         self._index.swap_in(built)
         self._index_checked = True
-        return len(records)
+        return len(records)  # the journal stays: the next fold marks its succeeded points
 
     def relocations(self) -> dict[str, dict[str, str]]:
         """Where recorded repositories and inputs are now (``relocations.json``, written by
@@ -530,7 +654,7 @@ class Store:
         """The lease whose holder alone may run the point ``key`` (see :mod:`repro.store.leases`)."""
         return PointLease(self.layout.lease(key))
 
-    def mark_point(self, key: str, run_id: str) -> None:
+    def mark_point(self, key: str, run_id: str, *, durable: bool = True) -> None:
         folder = self.run_folder(run_id)
         marker = {
             "run": run_id,
@@ -538,7 +662,7 @@ class Store:
             "outputs": folder.outputs.relative_to(self.root).as_posix(),
         }
         try:
-            atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n")
+            atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n", durable=durable)
         except OSError as exc:
             raise StoreError(f"cannot mark point {key[:12]} done: {exc.strerror} in {self.root}") from exc
 

@@ -86,7 +86,8 @@ def experiment(
     store only when a point runs (by the first job; the others find it)."""
     loaded = load_manifest(manifest)
     chosen = Store.locate(store, loaded.folder)
-    plan = build_plan(loaded, chosen, parse_sets(sets), force=True, dry_run=True)
+    # Snakemake decides what is done, from the markers: no index (this runs in job processes too).
+    plan = build_plan(loaded, chosen, parse_sets(sets), force=True, dry_run=True, consult_index=False)
     state = git_state(loaded.folder)
     identity = json.dumps(
         [
@@ -97,12 +98,7 @@ def experiment(
             state.diff_sha256 if state else None,
         ]
     )
-    plan = plan.model_copy(
-        update={
-            "id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16],
-            "points": [p.model_copy(update={"done_by": None}) for p in plan.points],
-        }
-    )
+    plan = plan.model_copy(update={"id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16]})
     path = chosen.layout.plan(plan.id)
     current().expect(path, PendingPlan(plan=plan, manifest=loaded, git=state))
     section = config.setdefault("repro", {})

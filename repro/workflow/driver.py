@@ -7,11 +7,13 @@ write ``interrupted`` records and no new container starts.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan
 from repro.store.leases import plan_in_use
@@ -68,14 +70,20 @@ class Driven:
 
 def _finished(store: Store, plan: Plan, session: Session) -> list[PointFinished]:
     """Each point's ending as its job reported it; for jobs in other processes (a cluster), the
-    records they left since the plan was made."""
+    run each point's lease names, if it started since the plan was made — read from files, so
+    that a driver never writes the index either (the next command folds the journal in)."""
     found = dict(session.finished)
-    missing = {p.key for p in plan.to_run} - found.keys()
-    if missing:
-        since = plan.created_at.isoformat()
-        for row in store.runs():
-            if row.key in missing and row.started_at >= since and row.key not in found:
-                found[row.key] = PointFinished(store.load(row.id))
+    for planned in plan.to_run:
+        if planned.key in found:
+            continue
+        holder = store.lease(planned.key).holder() or {}
+        run_id = holder.get("run")
+        if not isinstance(run_id, str):
+            continue
+        with contextlib.suppress(UsageError, StoreError):
+            record = store.load(run_id)
+            if record.started_at >= plan.created_at:
+                found[planned.key] = PointFinished(record)
     return sorted(found.values(), key=lambda e: (e.record.started_at, e.record.id))
 
 

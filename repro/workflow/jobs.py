@@ -7,6 +7,7 @@ tested and shared by every way in: ``repro run``, a user's own Snakefile, a clus
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,15 +16,15 @@ from typing import Any
 
 import repro
 from repro.errors import ReproError, SetupError, UsageError
-from repro.execute.orphans import adopt, orphan_of
+from repro.execute.orphans import adopt, last_run, orphan_of
 from repro.execute.point import execute_point
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.process import DriverFacts
 from repro.runner.engine import connect
-from repro.store.leases import plan_in_use
+from repro.store.leases import PointLease, plan_in_use
 from repro.store.record import Status
-from repro.store.store import Store
+from repro.store.store import RunFolder, Store
 from repro.workflow.session import (
     PointAdopting,
     PointFinished,
@@ -103,7 +104,7 @@ def context(config: Mapping[str, Any]) -> RuleContext:
         resources["runtime"] = math.ceil(max(timeouts) / 60)
     return RuleContext(
         plans=plan_paths,
-        store=Store(Path(stores.pop())),
+        store=Store(Path(stores.pop()), job=True),
         threads=max(1, math.ceil(max(cpus))) if cpus else 1,
         resources=resources,
     )
@@ -136,9 +137,9 @@ def _run_point(ctx: RuleContext, session: Session, plan: Plan, planned: PlannedP
         session.emit(PointWaiting(planned.label, f"pid {other.get('pid', '?')}@{other.get('host', '?')}"))
         lease.acquire(holder, check=session.cancellation.check)
     try:
-        event = _settled_since(store, planned.key, plan)
+        event = _settled_since(store, lease, plan)
         if event is None:
-            event = _run_or_adopt(store, session, plan, planned, manifest)
+            event = _run_or_adopt(store, session, plan, planned, manifest, lease)
     finally:
         lease.release()
     event = dataclasses.replace(event, folder=store.run_folder(event.record.id).path)
@@ -148,24 +149,28 @@ def _run_point(ctx: RuleContext, session: Session, plan: Plan, planned: PlannedP
         raise PointFailed(f"point {planned.label} {record.status.value} (run {record.id})")
 
 
-def _settled_since(store: Store, key: str, plan: Plan) -> PointFinished | None:
-    """The run another driver finished for ``key`` while this plan waited to run it, if any."""
-    for row in store.index.rows_for_key(key, limit=5):
-        if row.status is Status.RUNNING:
-            continue
-        record = store.load(row.id)
-        if record.ended_at is not None and record.ended_at >= plan.created_at:
-            return PointFinished(record, how="waited")
+def _started(lease: PointLease, session: Session, planned: PlannedPoint, folder: RunFolder) -> None:
+    lease.note(run=folder.run_id)  # the next holder learns of this run from the lease, not the index
+    session.emit(PointStarted(planned.label, folder.run_id, folder.stdout, folder.stderr))
+
+
+def _settled_since(store: Store, lease: PointLease, plan: Plan) -> PointFinished | None:
+    """The run another driver finished for the point while this plan waited to run it, if any:
+    the run the lease's last holder names (jobs never read the index)."""
+    record = last_run(store, lease)
+    if record is not None and record.status.final and record.ended_at and record.ended_at >= plan.created_at:
+        return PointFinished(record, how="waited")
     return None
 
 
 def _run_or_adopt(
-    store: Store, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile
+    store: Store, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile, lease: PointLease
 ) -> PointFinished:
     engine = connect(plan.engine_host, api_version=plan.engine_api, runtime=plan.engine_runtime)
     try:
-        orphan = orphan_of(store, planned.key)
+        orphan = orphan_of(last_run(store, lease))
         if orphan is not None:
+            lease.note(run=orphan.id)
             folder = store.run_folder(orphan.id)
             session.emit(PointAdopting(planned.label, orphan.id, folder.stdout, folder.stderr))
             return PointFinished(adopt(store, orphan, engine, session.cancellation), how="adopted")
@@ -176,9 +181,7 @@ def _run_or_adopt(
             planned,
             engine,
             session.cancellation,
-            on_start=lambda folder: session.emit(
-                PointStarted(planned.label, folder.run_id, folder.stdout, folder.stderr)
-            ),
+            on_start=functools.partial(_started, lease, session, planned),
         )
         return PointFinished(record)
     except ReproError as exc:

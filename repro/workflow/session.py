@@ -155,7 +155,7 @@ class Session:
         from repro.store.images import ImageArchive
         from repro.store.store import Store
 
-        store = Store(Path(pending.plan.store))
+        store = Store(Path(pending.plan.store), job=True)
         engine = connect()
         try:
             image = find_image(pending.manifest, engine, ImageArchive(store.layout))

@@ -7,6 +7,7 @@ starts one. The busybox image is built here from Debian's static busybox, FROM s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -89,7 +90,10 @@ def docker_project(project: Project, busybox: Image, docker_client: docker.Docke
 # -- a non-root user that may use the engine --------------------------------------------------
 
 NONROOT_USER = "repro-tester"
-NONROOT_VENV = Path("/opt/repro-tests/venv")
+TEST_VENVS = Path("/opt/repro-tests") / hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:12]
+"""Venvs other users (and SLURM jobs) can run, one set per checkout: two checkouts tested at
+once on one machine must not install their repro over each other's."""
+NONROOT_VENV = TEST_VENVS / "venv"
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,41 @@ def venv_with_repro(venv: Path, requirement: str) -> Path:
     return venv / "bin" / "repro"
 
 
+def make_user(name: str, repro: Path, groups: tuple[str, ...] = ()) -> User:
+    """An unprivileged user (made if missing) in ``groups``, running ``repro``."""
+    if os.geteuid() != 0:
+        pytest.fail("creating test users needs root; run the suite as root (as CI does)")
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", name], check=True)
+        entry = pwd.getpwnam(name)
+    for group in groups:
+        if name not in grp.getgrnam(group).gr_mem:
+            subprocess.run(["usermod", "--append", "--groups", group, name], check=True)
+    user = User(name, entry.pw_uid, entry.pw_gid, repro)
+    user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chown(user.runtime_dir, user.uid, user.gid)
+    return user
+
+
+def load_into_podman(user: User, client: docker.DockerClient, image_id: str) -> None:
+    """Copy an image from the Docker engine into ``user``'s rootless Podman storage (same ID)."""
+    if shutil.which("podman") is None:
+        pytest.fail("rootless tests need podman: sudo scripts/setup-host (podman, uidmap, slirp4netns)")
+    tarball = user.runtime_dir / "image.tar"  # root's temp folders are closed to the user
+    with tarball.open("wb") as out:
+        for chunk in client.images.get(image_id).save():
+            out.write(chunk)
+    user.own(tarball)
+    loaded = user.run(["podman", "load", "--quiet", "--input", str(tarball)], cwd=user.runtime_dir)
+    tarball.unlink()
+    assert loaded.returncode == 0, loaded.stderr
+
+
 @pytest.fixture(scope="session")
 def nonroot_user(docker_client: docker.DockerClient) -> User:
     """An unprivileged user in the docker group, with repro installed in a venv it can read.
@@ -161,22 +200,7 @@ def nonroot_user(docker_client: docker.DockerClient) -> User:
     The machine's default Python lives in root's home, which other users cannot read, so the
     venv is built on Debian's python3 and holds this checkout's repro.
     """
-    if os.geteuid() != 0:
-        pytest.fail("creating the test user needs root; run the suite as root (as CI does)")
-    import grp
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(NONROOT_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--groups", "docker", NONROOT_USER], check=True)
-        entry = pwd.getpwnam(NONROOT_USER)
-    if NONROOT_USER not in grp.getgrnam("docker").gr_mem:
-        subprocess.run(["usermod", "--append", "--groups", "docker", NONROOT_USER], check=True)
-    user = User(NONROOT_USER, entry.pw_uid, entry.pw_gid, venv_with_repro(NONROOT_VENV, str(CHECKOUT)))
-    user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
-    os.chown(user.runtime_dir, user.uid, user.gid)
-    return user
+    return make_user(NONROOT_USER, venv_with_repro(NONROOT_VENV, str(CHECKOUT)), ("docker",))
 
 
 @pytest.fixture

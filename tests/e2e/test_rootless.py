@@ -14,7 +14,7 @@ import pytest
 
 from repro.store import Store
 from tests.conftest import Image, Project, wait_for
-from tests.e2e.conftest import User, build_variant, remove_image
+from tests.e2e.conftest import User, build_variant, load_into_podman, remove_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -28,19 +28,9 @@ def podman_user(
     nonroot_user: User,
     busybox: Image,
     docker_client: docker.DockerClient,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> User:
     """The non-root user, with the busybox image in its rootless Podman storage."""
-    if subprocess.run(["which", "podman"], capture_output=True).returncode != 0:
-        pytest.fail("rootless tests need podman: sudo scripts/setup-host (podman, uidmap, slirp4netns)")
-    tarball = nonroot_user.runtime_dir / "busybox.tar"  # root's temp folders are closed to the user
-    with tarball.open("wb") as out:
-        for chunk in docker_client.images.get(busybox.id).save():
-            out.write(chunk)
-    nonroot_user.own(tarball)
-    loaded = podman(nonroot_user, "load", "--quiet", "--input", str(tarball))
-    tarball.unlink()
-    assert loaded.returncode == 0, loaded.stderr
+    load_into_podman(nonroot_user, docker_client, busybox.id)
     return nonroot_user
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import signal
 import subprocess
 from pathlib import Path
@@ -50,7 +52,8 @@ def test_a_run_records_what_ran_and_its_records_are_true(
     run_id = only_run(project)
     folder = project.store / "runs" / run_id
     record = record_of(project, run_id)
-    assert record["schema_version"] == 2
+    assert record["schema_version"] == 3
+    assert record["user"] == {"name": pwd.getpwuid(os.getuid()).pw_name, "uid": os.getuid()}
     assert record["status"] == "succeeded"
     assert record["exit_code"] == 0
     assert record["point"]["params"] == {"greeting": "hi"}

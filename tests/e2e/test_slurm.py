@@ -3,6 +3,7 @@ from Debian's packages) and Snakemake's SLURM executor plugin. Not a fake sbatch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -13,11 +14,11 @@ import pytest
 
 from repro.store import Status, Store
 from tests.conftest import CHECKOUT, Project, wait_for
-from tests.e2e.conftest import repro_containers, venv_with_repro
+from tests.e2e.conftest import TEST_VENVS, repro_containers, venv_with_repro
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-SLURM_VENV = Path("/opt/repro-tests/slurm-venv")
+SLURM_VENV = TEST_VENVS / "slurm-venv"
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +101,64 @@ def test_an_unknown_executor_is_bad_input(docker_project: Project) -> None:
     result = project.repro("run", "exp.yaml", "--executor", "nosuchcluster")
     assert result.code == 2
     assert "--executor nosuchcluster: no such Snakemake executor plugin" in result.err
+
+
+def _fingerprint(path: Path) -> tuple[int, int, str]:
+    """What would change if anything wrote ``path``: its inode, mtime and content."""
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_twenty_slurm_jobs_write_only_files_and_the_next_command_folds_them_in(
+    docker_project: Project, slurm_node: str, slurm_repro: Path
+) -> None:
+    """Jobs on a cluster node never open the index (an NFS store's SQLite would not survive
+    hundreds of them): each leaves its records and journal entries; `repro log` then folds them."""
+    project = docker_project
+    project.manifest(
+        command=["sh", "-c", "echo {n} > /out/n.txt"],
+        sweep={"n": list(range(20))},
+        resources={"cpus": 1, "memory": "50m", "timeout": "5m"},
+    )
+    project.commit()
+    assert project.repro("init").code == 0
+    index = project.store / "index.sqlite"
+    before = _fingerprint(index)
+
+    result = subprocess.run(
+        [
+            str(slurm_repro),
+            "run",
+            "exp.yaml",
+            "-j",
+            "20",
+            "--executor",
+            "slurm",
+            "--executor-option",
+            "status_command=squeue",
+            "--executor-option",
+            "init_seconds_before_status_checks=1",
+            "--json",
+        ],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(json.loads(result.stdout)["runs"]) == 20, "the driver learnt every job's run from the leases"
+    assert _fingerprint(index) == before, "a job (or the driver) wrote the index"
+    assert not [p.name for p in project.store.iterdir() if p.name.startswith("index.sqlite-")]
+    store = Store(project.store)
+    assert {entry.run_id for entry in store.journal.pending()} == {p.name for p in store.layout.runs.iterdir()}
+    records = list(store.records())
+    assert len(records) == 20
+    assert all(r.status is Status.SUCCEEDED and r.host.hostname == slurm_node for r in records)
+    assert len({r.host.scheduler_job for r in records}) == 20, "one SLURM job per point"
+
+    listed = project.repro("log", "--json")
+    assert listed.code == 0, listed.err
+    assert sorted(run["point"]["params"]["n"] for run in listed.json) == list(range(20))
+    assert _fingerprint(index) != before
+    assert store.journal.pending() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,8 +51,11 @@ def store(tmp_path: Path) -> Store:
     ):
         record = make_record(f"r{number}", key=str(number) * 64)
         record = record.model_copy(update={"point": record.point.model_copy(update={"params": params})})
-        store.layout.run(record.id).mkdir(parents=True)
-        store.write_record(record, {"ipc": 0.5 * (number + 1), "name": f"m{number}"})
+        folder = store.run_folder(record.id)
+        folder.path.mkdir(parents=True)
+        metrics = {"ipc": 0.5 * (number + 1), "name": f"m{number}"}
+        folder.metrics.write_text(json.dumps({"file": "m.txt", "format": "json", "dumps": 1, "values": metrics}))
+        store.write_record(record)
     return store
 
 

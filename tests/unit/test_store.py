@@ -22,7 +22,7 @@ def store(tmp_path: Path) -> Store:
 
 def test_a_new_store_ignores_itself_in_git(store: Store) -> None:
     assert (store.root / ".gitignore").read_text().splitlines()[-1] == "*"
-    assert json.loads((store.root / "store.json").read_text()) == {"repro_store": 1}
+    assert json.loads((store.root / "store.json").read_text()) == {"repro_store": 2}
 
 
 def test_a_running_record_may_be_replaced_but_a_final_one_never(store: Store) -> None:
@@ -95,3 +95,67 @@ def test_blobs_are_stored_once_and_read_only(store: Store) -> None:
     first = store.put_blob(b"diff")
     assert store.put_blob(b"diff") == first
     assert first.stat().st_mode & 0o777 == 0o444
+
+
+# -- the journal: jobs write files, commands fold them into the index --------------------------
+
+
+def test_a_job_writes_records_and_journal_entries_and_never_the_index(tmp_path: Path) -> None:
+    job = Store(tmp_path / ".repro", job=True)
+    job.create()  # a job may make the store: its empty index is built aside and linked in
+    made = job.layout.index.stat()
+    folder = job.new_run()
+    job.write_record(make_record(folder.run_id, key="a" * 64, status=Status.RUNNING))
+    job.write_record(make_record(folder.run_id, key="a" * 64, status=Status.SUCCEEDED))
+    after = job.layout.index.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (made.st_ino, made.st_mtime_ns, made.st_size)
+    assert len(job.journal.pending()) == 2
+    with pytest.raises(StoreError, match="a job may not open the index"):
+        job.runs()
+
+    command = Store(tmp_path / ".repro")
+    assert [row.id for row in command.runs()] == [folder.run_id]
+    assert command.runs()[0].status is Status.SUCCEEDED
+    assert command.journal.pending() == []
+    marker = json.loads(command.point_marker("a" * 64).read_text())
+    assert marker["run"] == folder.run_id, "the fold marks a succeeded point that has no marker"
+
+
+def test_an_entry_noted_while_a_fold_runs_waits_for_the_next_fold(store: Store) -> None:
+    store.runs()  # the index exists, the journal is empty
+    folder = store.new_run()
+    store.write_record(make_record(folder.run_id, status=Status.RUNNING))
+    listed = store.journal.pending()
+    store.write_record(make_record(folder.run_id, status=Status.FAILED))  # after the fold listed
+    store.journal.clear(listed)  # what a fold removes: only what it listed
+    assert len(store.journal.pending()) == 1
+    assert store.runs()[0].status is Status.FAILED
+    assert store.journal.pending() == []
+
+
+def test_a_fold_skips_runs_whose_record_is_gone_or_corrupt(store: Store) -> None:
+    good, corrupt = store.new_run(), store.new_run()
+    store.write_record(make_record(good.run_id))
+    store.write_record(make_record(corrupt.run_id))
+    corrupt.record.write_text('{"id": "broken"}')
+    store.journal.note("20260101-000000-gone")
+    assert [row.id for row in store.runs()] == [good.run_id]
+    assert store.journal.pending() == []
+
+
+def test_a_store_from_a_newer_repro_is_refused_in_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / "store.json").write_text('{"repro_store": 99}\n')
+    with pytest.raises(StoreError, match=r"a store of format 99, written by a newer repro; .* reads formats up to 2"):
+        Store(root)
+
+
+def test_a_store_of_repro_0_1_0_is_upgraded_in_place(fixed_store: Path) -> None:
+    assert json.loads((fixed_store / "store.json").read_text())["repro_store"] == 1
+    store = Store(fixed_store)
+    assert len(store.runs()) == 3
+    store.create()
+    assert json.loads((fixed_store / "store.json").read_text())["repro_store"] == 2
+    assert (fixed_store / "journal").is_dir()
+    assert sqlite3.connect(fixed_store / "index.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "delete"

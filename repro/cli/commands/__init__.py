@@ -21,6 +21,7 @@ from repro.cli.commands import (
     export,
     fsck,
     gc,
+    init,
     lock,
     log,
     logs,
@@ -50,6 +51,7 @@ class Command(Protocol):
 
 
 COMMANDS: tuple[Command, ...] = (
+    init,
     run,
     ps,
     logs,

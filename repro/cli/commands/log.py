@@ -22,6 +22,7 @@ class Options(Common):
     status: list[str] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
+    user: list[str] = field(default_factory=list)
     json: bool = False
 
 
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--since", metavar="WHEN", help="started at or after: 7d, 12h, 2026-11-01, 2026-11-01T14:30")
     parser.add_argument("--until", metavar="WHEN", help="started at or before (same forms; local time unless zoned)")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only runs this user ran (login name or uid; repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="the full records as a JSON list")
 
 
@@ -61,6 +69,7 @@ def handle(namespace: argparse.Namespace) -> int:
         since=options.since,
         until=options.until,
         where=options.where,
+        users=options.user,
         store=options.store,
     )
     for record in result.finished:
@@ -75,4 +84,12 @@ def handle(namespace: argparse.Namespace) -> int:
 
 
 def _filtered(options: Options) -> bool:
-    return bool(options.name or options.manifest or options.where or options.status or options.since or options.until)
+    return bool(
+        options.name
+        or options.manifest
+        or options.where
+        or options.status
+        or options.since
+        or options.until
+        or options.user
+    )
