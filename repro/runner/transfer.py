@@ -1,6 +1,6 @@
 """Images between the engine and the store's archive: export into it, load out of it.
 
-Loading verifies every blob first (:meth:`ImageArchive.bundle`), and afterwards the engine's
+Loading verifies every blob first (:meth:`ImageArchive.bundle`: manifest, config, layers), and afterwards the engine's
 image ID must be the archived one; loading never tags an image, so it never moves a tag.
 """
 

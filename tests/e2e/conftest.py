@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import docker
 import pytest
 
 from repro.runner import labels
+from repro.store import Store
 from tests.conftest import CHECKOUT, Image, Project, make_repo, wait_for
 
 BUSYBOX = Path("/bin/busybox")
@@ -288,3 +290,70 @@ def _gone(client: docker.DockerClient, image_id: str) -> bool:
     except docker.errors.ImageNotFound:
         return True
     return False
+
+
+# -- archived images, and tools that read OCI image layouts without repro ----------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def hex_of(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")
+
+
+def archived_run(project: Project, docker_client: docker.DockerClient, busybox: Image) -> tuple[str, str]:
+    """A run whose image (a fresh busybox variant) is archived, then removed from the engine:
+    (run id, image id)."""
+    tag = f"repro-test/{unique('oci')}:1"
+    image_id = build_variant(docker_client, busybox, tag, f"{tag}\n")
+    project.manifest(image={"name": tag, "id": image_id}, command=["cp", "/content.txt", "/out/content.txt"])
+    project.commit()
+    ran = project.repro("run", "exp.yaml", "--archive")
+    assert ran.code == 0, ran.err
+    (row,) = Store(project.store).runs()
+    remove_image(docker_client, image_id)
+    return row.id, image_id
+
+
+def need_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"Debian's {name} is needed; install it: sudo scripts/setup-host")
+    return found
+
+
+@dataclass(frozen=True)
+class Podman:
+    """Root podman with a storage of its own (vfs, in a temp folder): nothing it loads touches
+    the machine's podman images, and it is gone with the folder."""
+
+    root: Path
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            need_tool("podman"),
+            "--root",
+            str(self.root / "storage"),
+            "--runroot",
+            str(self.root / "run"),
+            "--storage-driver",
+            "vfs",
+            *args,
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    def image_ids(self) -> set[str]:
+        listed = self.run("images", "--no-trunc", "--format", "{{.ID}}")
+        assert listed.returncode == 0, listed.stderr
+        return {line if line.startswith("sha256:") else f"sha256:{line}" for line in listed.stdout.split()}
+
+
+@pytest.fixture
+def private_podman() -> Iterator[Podman]:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="repro-podman-", dir="/var/tmp"))
+    yield Podman(folder)
+    subprocess.run(["rm", "-rf", str(folder)], check=False)
