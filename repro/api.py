@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from repro.ops.archive import ArchiveResult, archive
     from repro.ops.build import BuildResult, build
     from repro.ops.diff import RunDiff, diff
-    from repro.ops.export import export_rocrate
+    from repro.ops.export import CrateExportResult, ImageExportResult, export_image_archive, export_rocrate
     from repro.ops.fsck import FsckResult, fsck
     from repro.ops.gc import GcResult, gc
     from repro.ops.lock import LockResult, lock
@@ -48,6 +48,9 @@ _WHERE = {
     "build": "repro.ops.build",
     "RunDiff": "repro.ops.diff",
     "diff": "repro.ops.diff",
+    "CrateExportResult": "repro.ops.export",
+    "ImageExportResult": "repro.ops.export",
+    "export_image_archive": "repro.ops.export",
     "export_rocrate": "repro.ops.export",
     "FsckResult": "repro.ops.fsck",
     "fsck": "repro.ops.fsck",
@@ -102,10 +105,12 @@ below say the same for type checkers and readers; a unit test keeps the three in
 __all__ = [
     "ArchiveResult",
     "BuildResult",
+    "CrateExportResult",
     "Event",
     "Executor",
     "FsckResult",
     "GcResult",
+    "ImageExportResult",
     "IndexRow",
     "LockResult",
     "LogResult",
@@ -133,6 +138,7 @@ __all__ = [
     "build",
     "diff",
     "drive_plan",
+    "export_image_archive",
     "export_rocrate",
     "fsck",
     "gc",

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,6 +290,61 @@ def _gone(client: docker.DockerClient, image_id: str) -> bool:
     except docker.errors.ImageNotFound:
         return True
     return False
+
+
+# -- the community's RO-Crate tools, in a venv of their own -----------------------------------
+
+ROCRATE_VENV = CHECKOUT / ".venv-rocrate"
+ROCRATE_TOOLS = ["roc-validator==0.13.0", "runcrate==0.6.2"]
+ROCRATE_CONTEXTS = CHECKOUT.parent / "shared" / "rocrate-contexts"
+"""JSON-LD contexts served to the tools where there is no internet (CI here); elsewhere they fetch them."""
+
+
+@dataclass(frozen=True)
+class CrateTools:
+    """``rocrate-validator`` (roc-validator) and ``runcrate``, installed from PyPI: their pins
+    conflict with repro's, so they get a venv of their own, as cffconvert does in scripts/test."""
+
+    python: Path
+
+    def run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        contexts = str(ROCRATE_CONTEXTS) if ROCRATE_CONTEXTS.is_dir() else "-"
+        launcher = Path(__file__).with_name("rocrate_tools.py")
+        return subprocess.run(
+            [str(self.python), str(launcher), contexts, tool, *args], capture_output=True, text=True, timeout=900
+        )
+
+    def validate(self, crate: Path, profile: str, skip: Iterable[str] = ()) -> dict[str, Any]:
+        """The validator's JSON report on ``crate`` for ``profile`` at the RECOMMENDED level."""
+        import json
+
+        report = crate.parent / f"{crate.name}-{profile}-{uuid.uuid4().hex[:6]}.json"
+        args = ["validate", "-p", profile, "-l", "recommended", "--skip-availability-check", "--no-cache"]
+        if skip:
+            args += ["-s", ",".join(sorted(skip))]
+        ran = self.run("rocrate-validator", *args, "-f", "json", "-o", str(report), str(crate))
+        if not report.is_file():
+            raise AssertionError(f"the validator wrote no report: {ran.stdout[-2000:]}{ran.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(report.read_text())
+        report.unlink()
+        return result
+
+
+@pytest.fixture(scope="session")
+def crate_tools() -> CrateTools:
+    python = ROCRATE_VENV / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(ROCRATE_VENV)], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *ROCRATE_TOOLS],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"cannot install {ROCRATE_TOOLS} into {ROCRATE_VENV}: {installed.stderr.strip()[-800:]}")
+    return CrateTools(python)
 
 
 # -- archived images, and tools that read OCI image layouts without repro ----------------------
