@@ -57,6 +57,8 @@ def test_the_evaluator_round_trip_reproduces_every_run(
     guide = (evaluation / "EVALUATION.md").read_text()
     assert "repro unpack artifact.tar -C evaluation" in guide
     assert "repro verify --all" in guide
+    assert "pip install repro-runner==0.1.0" in guide, "the name that installs repro, not PyPI's other `repro`"
+    assert f"skopeo copy oci:.repro/images:{image_id.removeprefix('sha256:')} docker-daemon:" in guide
     for verdict in verdicts:
         assert verdict["run"] in guide
     assert len(Store(tmp_path / "gone" / ".repro").runs()) == 2, "unpacking touched no other store"
