@@ -30,7 +30,6 @@ import io
 import json
 import os
 import posixpath
-import secrets
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -458,31 +457,34 @@ class ImageArchive:
         if config.get("rootfs", {}).get("diff_ids") != entry.layers:
             raise ArchiveError(f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it")
 
-    @contextmanager
-    def bundle(self, entry: ArchivedImage) -> Iterator[Path]:
-        """``entry`` as a ``docker load`` tar (untagged: loading never moves a tag), verified
-        first; the file is removed afterwards."""
+    def tar_stream(self, entry: ArchivedImage) -> Iterator[bytes]:
+        """``entry`` as the chunks of a tar (see :meth:`write_tar`), to hand to an engine as it is
+        read: every blob is checked before this returns, so nothing reaches the engine from a
+        corrupt archive; no copy of the image is written anywhere."""
         self.verify(entry)
-        scratch = self.layout.images_scratch
-        scratch.mkdir(parents=True, exist_ok=True)
-        path = scratch / f"load-{secrets.token_hex(6)}.tar"
-        try:
-            with path.open("wb") as out:
-                self.write_tar(entry, out, verified=True)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+        return self._tar_chunks(entry)
 
-    def write_tar(self, entry: ArchivedImage, out: IO[bytes], *, verified: bool = False) -> None:
-        """Write ``entry`` to ``out`` as one tar that both ``docker load`` (``manifest.json``, for
-        engines as old as Docker 20.10) and OCI tools (``oci-layout``, ``index.json``: an
-        ``oci-archive``) read: the same blobs under ``blobs/sha256/``, each once. Untagged."""
-        if not verified:
-            self.verify(entry)
+    def write_tar(self, entry: ArchivedImage, out: IO[bytes]) -> None:
+        """Write ``entry``, checked first, to ``out`` as one tar that both ``docker load`` (its
+        ``manifest.json``, for engines as old as Docker 20.10) and OCI tools (``oci-layout``,
+        ``index.json``: an ``oci-archive``) read: the same blobs under ``blobs/sha256/``, each
+        once. Untagged: loading it never moves a tag."""
+        for chunk in self.tar_stream(entry):
+            out.write(chunk)
+
+    def _tar_chunks(self, entry: ArchivedImage) -> Iterator[bytes]:
         assert entry.manifest is not None, "verified entries have manifests"
 
         def member(name: str) -> str:
             return f"blobs/sha256/{name.removeprefix('sha256:')}"
+
+        def header(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> bytes:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.type = size, mode, kind
+            return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+        def padding(size: int) -> bytes:
+            return b"\0" * (-size % tarfile.BLOCKSIZE)
 
         docker_manifest = [{"Config": member(entry.id), "RepoTags": None, "Layers": [member(d) for d in entry.layers]}]
         size = self.layout.image_blob(entry.manifest).stat().st_size
@@ -491,28 +493,27 @@ class ImageArchive:
             "mediaType": INDEX_MEDIA_TYPE,
             "manifests": [self._descriptor(entry, size, entry.hex)],
         }
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for name, data in (
-                ("oci-layout", json.dumps(OCI_LAYOUT).encode()),
-                ("index.json", json.dumps(index).encode()),
-                ("manifest.json", json.dumps(docker_manifest).encode()),
-            ):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(data))
-            for folder in ("blobs", "blobs/sha256"):
-                info = tarfile.TarInfo(folder)
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-                tar.addfile(info)
-            for digest in dict.fromkeys(entry.blobs()):
-                path = self.layout.image_blob(digest)
-                info = tarfile.TarInfo(member(digest))
-                info.size = path.stat().st_size
-                info.mode = 0o444
-                with path.open("rb") as blob:
-                    tar.addfile(info, blob)
+        for name, data in (
+            ("oci-layout", json.dumps(OCI_LAYOUT).encode()),
+            ("index.json", json.dumps(index).encode()),
+            ("manifest.json", json.dumps(docker_manifest).encode()),
+        ):
+            yield header(name, len(data), 0o644) + data + padding(len(data))
+        for folder in ("blobs", "blobs/sha256"):
+            yield header(folder, 0, 0o755, tarfile.DIRTYPE)
+        for digest in dict.fromkeys(entry.blobs()):
+            path = self.layout.image_blob(digest)
+            with path.open("rb") as blob:
+                length = os.fstat(blob.fileno()).st_size
+                yield header(member(digest), length, 0o444)
+                sent = 0
+                while sent < length and (chunk := blob.read(min(_CHUNK, length - sent))):
+                    sent += len(chunk)
+                    yield chunk
+                if sent != length:
+                    raise ArchiveError(f"archive of image {entry.id[:19]}…: {path} changed while it was read")
+                yield padding(length)
+        yield b"\0" * (2 * tarfile.BLOCKSIZE)  # the end of the archive
 
     def loaded(self) -> set[str]:
         """Images repro loaded into the engine from this archive (``repro gc`` may take them back)."""

@@ -26,7 +26,6 @@ git root by default::
         blobs/sha256/<hex>       manifests, configs and layers, content-addressed, read-only
         loaded.json              images repro loaded into the engine (`repro gc` may remove them)
         builds/<image id>.json   what went into an image `repro build` made
-        tmp/                     scratch space while loading an image
       shells/<id>.json           `repro shell` sessions (never runs)
       shells/<id>/outputs/       a shell session's scratch output folder
       relocations.json           where an unpacked artifact's repositories and inputs are now
@@ -187,10 +186,6 @@ class StoreLayout:
     @property
     def images_loaded(self) -> Path:
         return self.images / "loaded.json"
-
-    @property
-    def images_scratch(self) -> Path:
-        return self.images / "tmp"
 
     def build_record(self, image_id: str) -> Path:
         return self.images / "builds" / f"{image_id.removeprefix('sha256:')}.json"
