@@ -41,8 +41,10 @@ def running(client: docker.DockerClient, project: Project, count: int = 1) -> li
 
 
 def records(project: Project) -> list[RunRecord]:
+    """The runs' records so far (a run's folder exists a moment before its first record)."""
     store = Store(project.store)
-    return [store.load(folder.name) for folder in sorted((project.store / "runs").iterdir())]
+    folders = sorted((project.store / "runs").iterdir())
+    return [store.load(folder.name) for folder in folders if store.run_folder(folder.name).record.is_file()]
 
 
 @contextmanager
