@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from repro.ops.build import BuildResult, build
     from repro.ops.compare import CompareGroup, CompareResult, compare
     from repro.ops.diff import RunDiff, diff
-    from repro.ops.export import export_rocrate
+    from repro.ops.export import CrateExportResult, ImageExportResult, export_image_archive, export_rocrate
     from repro.ops.fsck import FsckResult, fsck
     from repro.ops.gc import GcResult, gc
     from repro.ops.init import InitResult, init_store
@@ -53,6 +53,9 @@ _WHERE = {
     "compare": "repro.ops.compare",
     "RunDiff": "repro.ops.diff",
     "diff": "repro.ops.diff",
+    "CrateExportResult": "repro.ops.export",
+    "ImageExportResult": "repro.ops.export",
+    "export_image_archive": "repro.ops.export",
     "export_rocrate": "repro.ops.export",
     "FsckResult": "repro.ops.fsck",
     "fsck": "repro.ops.fsck",
@@ -112,10 +115,12 @@ __all__ = [
     "BuildResult",
     "CompareGroup",
     "CompareResult",
+    "CrateExportResult",
     "Event",
     "Executor",
     "FsckResult",
     "GcResult",
+    "ImageExportResult",
     "IndexRow",
     "InitResult",
     "LockResult",
@@ -145,6 +150,7 @@ __all__ = [
     "compare",
     "diff",
     "drive_plan",
+    "export_image_archive",
     "export_rocrate",
     "fsck",
     "gc",

@@ -6,11 +6,21 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
+from repro import DISTRIBUTION
 from repro.artifact.index import ArtifactIndex
 from repro.store.record import RunRecord
 from repro.text import format_bytes, format_duration
 
 __all__ = ["evaluation_guide"]
+
+
+def _image_names(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
+    """Each image once, with a name to load it under (its pinned name, never a moved tag: a
+    name of its own, ``repro-artifact/<experiment>:<id prefix>``)."""
+    names: dict[str, str] = {}
+    for record in records:
+        names.setdefault(record.image.id, f"repro-artifact/{record.manifest.name}:{record.image.id[7:19]}")
+    return sorted(names.items())
 
 
 def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
@@ -36,7 +46,8 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "",
         f"- Linux on {', '.join(platforms)} with Docker, or rootless Podman (`--runtime podman`); "
         f"the runs were recorded with {', '.join(engines)}.",
-        f"- Python 3.11 or newer and repro {index.repro} (`pip install repro=={index.repro}`, or from its source).",
+        f"- Python 3.11 or newer and repro {index.repro} (`pip install {DISTRIBUTION}=={index.repro}`, which "
+        "installs the `repro` command, or from its source).",
         "- git (the code travels as git bundles).",
         f"- About {format_bytes(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
         "- No network: images come from the artifact itself.",
@@ -95,9 +106,23 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "",
         "## What is where",
         "",
-        "- `ro-crate-metadata.json`: the runs as RO-Crate (Process Run Crate 0.5) metadata.",
+        "- `ro-crate-metadata.json`: the runs as an RO-Crate (Process Run Crate 0.5), naming the files below.",
         "- `.repro/runs/<run>/record.json`: each run's record (command, image, commit, inputs, outputs, digests).",
+        "- `.repro/images/`: the container images, as an OCI image layout; each is named by its image ID's "
+        "64 hex digits.",
         "- `code/`: the experiments' repositories at the recorded commits.",
+        "",
+        "## Without repro",
+        "",
+        "The images are readable by standard tools, with the image IDs the records name:",
+        "",
+        "```sh",
+        *(
+            f"skopeo copy oci:.repro/images:{image.removeprefix('sha256:')} docker-daemon:{name}"
+            for image, name in _image_names(records)
+        ),
+        "# or: podman pull oci:$PWD/layout:<hex> after  ln -s .repro/images layout",
+        "```",
         "",
     ]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.artifact.index import TOP, ArtifactIndex
+from repro.artifact.rocrate import moved
 from repro.artifact.tarball import ArtifactError, extract_members
 from repro.store.store import Store
 
@@ -60,8 +61,14 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
     root = staging / TOP
     folder.mkdir(parents=True, exist_ok=True)
     (root / "store").rename(folder / ".repro")
-    for name in ("EVALUATION.md", "ro-crate-metadata.json", "artifact.json"):
+    for name in ("EVALUATION.md", "artifact.json"):
         (root / name).rename(folder / name)
+    crate = root / "ro-crate-metadata.json"
+    try:
+        text = moved(crate.read_text(), "store/", ".repro/")
+    except ValueError as exc:
+        raise ArtifactError(f"the artifact's ro-crate-metadata.json is not JSON ({exc})") from exc
+    (folder / "ro-crate-metadata.json").write_text(text)
     if (root / "inputs").is_dir():
         (root / "inputs").rename(folder / "inputs")
     restored = Restored(folder=folder, store=Store(folder / ".repro"), index=index)

@@ -8,6 +8,7 @@ out of it, and anything but files, folders and links are refused before a byte i
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import shutil
 import tarfile
@@ -15,10 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from repro.artifact.index import TOP
-from repro.errors import InputError
+from repro.errors import InputError, UsageError
 from repro.store.images import ImageArchive
 
-__all__ = ["ArtifactError", "add_bytes", "add_images", "add_tree", "extract_members"]
+__all__ = ["ArtifactError", "add_bytes", "add_images", "add_tree", "extract_members", "refuse_links_out"]
 
 
 class ArtifactError(InputError):
@@ -26,27 +27,50 @@ class ArtifactError(InputError):
 
 
 def add_images(tar: tarfile.TarFile, archive: ImageArchive, image_ids: Iterable[str], store: str) -> int:
-    """Add the archived images (entries and blobs, each blob once) where the store's layout puts
-    them under ``store``, the store's folder in the artifact; return the blobs' bytes."""
-    added: set[str] = set()
-    total = 0
+    """Add the archived images where the store's layout puts them under ``store``, the store's
+    folder in the artifact: an OCI image layout of its own (``oci-layout``, an ``index.json``
+    naming just these images, their blobs, each shared layer once); return the blobs' bytes."""
+    entries = []
+    for image_id in image_ids:
+        entry = archive.get(image_id)
+        assert entry is not None, "images were archived before packing"
+        entries.append(entry)
 
     def arcname(path: Path) -> str:
         return f"{TOP}/{store}/{path.relative_to(archive.layout.root).as_posix()}"
 
-    for image_id in image_ids:
-        entry = archive.get(image_id)
-        assert entry is not None, "images were archived before packing"
-        tar.add(archive.entry_path(image_id), arcname=arcname(archive.entry_path(image_id)), filter=_plain)
-        for digest in (entry.id, *entry.layers):
-            name = digest.removeprefix("sha256:")
-            if name in added:
+    layout = archive.layout
+    add_bytes(tar, arcname(layout.images_oci_layout)[len(TOP) + 1 :], layout.images_oci_layout.read_bytes())
+    add_bytes(tar, arcname(layout.images_index)[len(TOP) + 1 :], archive.index_of(entries))
+    added: set[str] = set()
+    total = 0
+    for entry in entries:
+        for digest in entry.blobs():
+            if digest in added:
                 continue
-            added.add(name)
-            blob = archive.blobs / name
+            added.add(digest)
+            blob = layout.image_blob(digest)
             tar.add(blob, arcname=arcname(blob), filter=_plain)
             total += blob.stat().st_size
     return total
+
+
+def refuse_links_out(outputs: Path, run_id: str) -> None:
+    """An artifact (or an exported crate) carries no link out of a run's outputs: on the evaluator's machine it would
+    point at their files (``/etc/shadow``), and unpack refuses it anyway."""
+    for root, folders, files in os.walk(outputs):
+        for name in [*folders, *files]:
+            path = Path(root) / name
+            if not path.is_symlink():
+                continue
+            relative = path.relative_to(outputs).as_posix()
+            target = str(path.readlink())
+            landing = posixpath.normpath(posixpath.join(posixpath.dirname(relative), target))
+            if posixpath.isabs(target) or landing == ".." or landing.startswith("../"):
+                raise UsageError(
+                    f"run {run_id}: output {relative} links to {target}, outside the run's outputs; "
+                    "an artifact or a crate does not carry such a link: pack other runs, or rerun without it"
+                )
 
 
 def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
         BuildResult,
         CompareGroup,
         CompareResult,
+        CrateExportResult,
         FsckResult,
         GcResult,
+        ImageExportResult,
         IndexRow,
         InitResult,
         LockResult,
@@ -53,6 +55,8 @@ __all__ = [
     "dry_run_summary",
     "dump_json",
     "err",
+    "export_crate_lines",
+    "export_image_lines",
     "fsck_lines",
     "fsck_summary",
     "gc_output",
@@ -437,6 +441,24 @@ def archive_lines(result: ArchiveResult) -> Iterator[str]:
         f"repro: archive holds {format_bytes(result.disk_bytes_after)} on disk "
         f"(+{format_bytes(result.disk_bytes_after - result.disk_bytes_before)}); the images it holds "
         f"would take {format_bytes(result.image_bytes)} as separate copies"
+    )
+
+
+def export_crate_lines(result: CrateExportResult) -> Iterator[str]:
+    if result.folder is None:
+        return
+    copied = result.files - result.linked
+    how = f"{result.linked} hard-linked to the store" + (f", {copied} copied" if copied else "")
+    yield (
+        f"repro: wrote an RO-Crate to {display_path(result.folder)}: ro-crate-metadata.json and "
+        f"{result.files} files, {format_bytes(result.bytes)} ({how})"
+    )
+
+
+def export_image_lines(result: ImageExportResult) -> Iterator[str]:
+    yield (
+        f"repro: wrote image {result.image.id[:19]}… of run {result.run} to {display_path(result.path)} "
+        f"({format_bytes(result.bytes)}); load it with: docker load -i {display_path(result.path)}"
     )
 
 

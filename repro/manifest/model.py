@@ -362,6 +362,15 @@ class Manifest(_Strict):
     )
     metrics: Metrics | None = None
     fail_on: list[FailOn] = Field(default_factory=list)
+    license: str | None = Field(default=None, max_length=200)
+    """The licence of the experiment's results: an SPDX identifier (``CC-BY-4.0``) or a URL."""
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, value: str | None) -> str | None:
+        if value is None or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", value) or re.fullmatch(r"https?://\S+", value):
+            return value
+        raise ValueError("must be an SPDX licence identifier (e.g. CC-BY-4.0, MIT) or a URL")
 
     @property
     def nondeterministic_metrics(self) -> list[str]:

@@ -1,31 +1,159 @@
-"""``repro export --rocrate``: describe runs of any store in a standard format."""
+"""``repro export``: runs of any store in formats other tools read.
+
+``--rocrate`` describes runs as an RO-Crate (Process Run Crate 0.5): to a folder of its own that
+carries the records, logs and outputs it names (hard links where the filesystem allows), or, as
+metadata alone, describing the files where they are under the store's root. ``--image`` writes
+a run's image as one tar that ``docker load`` reads (Docker 20.10 included) and that is an OCI
+image archive too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from repro.artifact.rocrate import crate_metadata
+from repro.artifact.citation import projects_of
+from repro.artifact.rocrate import CrateLayout, crate_metadata
+from repro.artifact.tarball import refuse_links_out
+from repro.errors import StoreError, UsageError
+from repro.runner.engine import connect
+from repro.runner.image import resolve_recorded
+from repro.runner.transfer import export_image
+from repro.store.images import ArchivedImage, ImageArchive
 from repro.store.record import RunRecord
-from repro.store.store import Store
+from repro.store.store import RunFolder, Store
 
-__all__ = ["export_rocrate"]
+__all__ = ["CrateExportResult", "ImageExportResult", "export_image_archive", "export_rocrate"]
 
 
-def export_rocrate(refs: Sequence[str], *, store: Path | str | None = None) -> str:
-    """The RO-Crate metadata (Process Run Crate 0.5) of the runs ``refs``, describing files by
-    their paths relative to the store's root."""
+@dataclass
+class CrateExportResult:
+    metadata: str
+    """The ``ro-crate-metadata.json`` text."""
+    folder: Path | None = None
+    """The crate's folder, when one was written."""
+    files: int = 0
+    linked: int = 0
+    """Of ``files``, how many are hard links to the store's copies (the rest are copies)."""
+    bytes: int = 0
+
+
+@dataclass
+class ImageExportResult:
+    path: Path
+    run: str
+    image: ArchivedImage
+    bytes: int
+
+
+def export_rocrate(
+    refs: Sequence[str], *, store: Path | str | None = None, output: Path | str | None = None
+) -> CrateExportResult:
+    """The RO-Crate (Process Run Crate 0.5) of the runs ``refs``. With ``output`` (a new or
+    empty folder), a self-contained crate: the metadata and every file it names. Without, the
+    metadata alone, naming files by their paths under the store's root."""
     chosen = Store.locate(store)
     chosen.require()
-    records = [chosen.load(chosen.resolve(ref)) for ref in refs]
-
-    def output_path(record: RunRecord, name: str) -> str:
-        folder = chosen.run_folder(record.id).outputs
-        return f"{folder.relative_to(chosen.root).as_posix()}/{name}"
-
-    return crate_metadata(
+    records = [chosen.load(chosen.resolve(ref)) for ref in dict.fromkeys(refs)]
+    folder = Path(output).absolute() if output is not None else None
+    if folder is not None:
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise UsageError(f"{folder} is not an empty folder: export a crate into a new folder (-o DIR)")
+        for record in records:
+            refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
+    metadata = crate_metadata(
         records,
-        output_path=output_path,
-        input_path=lambda digest: f"#input-{digest.removeprefix('sha256:')}",
+        layout=CrateLayout(
+            run_folder=lambda record: chosen.run_folder(record.id).path.relative_to(chosen.root).as_posix(),
+            input_path=lambda _: None,  # inputs live outside the store: described by their digests
+        ),
         name=f"repro runs: {', '.join(sorted({r.manifest.name for r in records}))}",
+        projects=projects_of(records, chosen.relocations()["repositories"]),
     )
+    result = CrateExportResult(metadata=metadata, folder=folder)
+    if folder is None:
+        return result
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            _place_run(chosen, record, folder, result)
+        (folder / "ro-crate-metadata.json").write_text(metadata)
+    except OSError as exc:
+        raise StoreError(f"cannot write the crate in {folder}: {exc.strerror} ({exc.filename})") from exc
+    return result
+
+
+def _place_run(store: Store, record: RunRecord, crate: Path, result: CrateExportResult) -> None:
+    """The run's record, logs, diff and outputs, at their store paths under ``crate``."""
+    source = store.run_folder(record.id)
+    target = RunFolder(record.id, crate / source.path.relative_to(store.root))
+    target.path.mkdir(parents=True)
+    names = [source.record.name, record.logs.stdout, record.logs.stderr]
+    if record.git is not None and record.git.diff:
+        names.append(record.git.diff)
+    for name in names:
+        if (source.path / name).is_file():
+            _place(source.path / name, target.path / name, result)
+    outputs = source.path / (record.outputs.folder if record.outputs else "outputs")
+    for root, folders, files in os.walk(outputs):
+        here = Path(root)
+        into = target.path / outputs.name / here.relative_to(outputs)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in sorted([*folders, *files]):
+            path = here / name
+            if path.is_symlink():
+                (into / name).symlink_to(path.readlink())  # leads inside (refuse_links_out)
+            elif path.is_file():
+                _place(path, into / name, result)
+
+
+def _place(source: Path, target: Path, result: CrateExportResult) -> None:
+    """A hard link to the store's file when the filesystem allows it, else a copy."""
+    try:
+        os.link(source, target)
+        result.linked += 1
+    except OSError:
+        shutil.copyfile(source, target)
+    result.files += 1
+    result.bytes += target.stat().st_size
+
+
+def export_image_archive(
+    ref: str,
+    output: Path | str,
+    *,
+    store: Path | str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ImageExportResult:
+    """Write the image run ``ref`` ran to ``output``: a tar that ``docker load`` and ``podman
+    load`` read, from the store's archive (archived first if it is not yet), every blob checked."""
+    chosen = Store.locate(store)
+    chosen.require()
+    record = chosen.load(chosen.resolve(ref))
+    path = Path(output)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder: give the image archive's file name (-o image.tar)")
+    archive = ImageArchive(chosen.layout)
+    entry = archive.get(record.image.id)
+    if entry is None:
+        engine = connect()
+        try:
+            resolve_recorded(engine, record.image.id, record.image.repo_digests, archive=archive, progress=progress)
+            entry = export_image(engine, archive, record.image.id, progress)
+        finally:
+            engine.close()
+    if progress:
+        progress(f"writing image {entry.id[:19]}… to {path}")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as out:
+            archive.write_tar(entry, out)
+        partial.replace(path)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return ImageExportResult(path=path, run=record.id, image=entry, bytes=path.stat().st_size)

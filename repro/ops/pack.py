@@ -7,8 +7,6 @@ the recorded commits, and the inputs up to a size limit; the archive's layout an
 
 from __future__ import annotations
 
-import os
-import posixpath
 import subprocess
 import tarfile
 import tempfile
@@ -17,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro import __version__
+from repro.artifact.citation import projects_of
 from repro.artifact.guide import evaluation_guide
 from repro.artifact.index import ArtifactIndex, InputEntry, RepositoryEntry
-from repro.artifact.rocrate import crate_metadata
-from repro.artifact.tarball import add_bytes, add_images, add_tree
+from repro.artifact.rocrate import CrateLayout, crate_metadata
+from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
 from repro.errors import ReproError, UsageError
 from repro.manifest.load import load_manifest
 from repro.provenance.hashing import hash_tree
@@ -28,7 +27,7 @@ from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
 from repro.runner.transfer import export_image
 from repro.store.images import ImageArchive
-from repro.store.record import RunRecord
+from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
 
 __all__ = ["DEFAULT_INPUT_LIMIT", "PackResult", "pack", "select_runs"]
@@ -78,7 +77,7 @@ def pack(
     chosen.require()
     records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
     for record in records:
-        _refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
+        refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
     output = Path(output)
     archive = ImageArchive(chosen.layout)
     _archive_images(archive, records, progress)
@@ -116,7 +115,7 @@ def _write(
 ) -> dict[str, int]:
     with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
         add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
-        add_bytes(tar, "ro-crate-metadata.json", _crate(records).encode())
+        add_bytes(tar, "ro-crate-metadata.json", _crate(records, inputs).encode())
         add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
         add_bytes(tar, _in_store(chosen, chosen.layout.marker), chosen.layout.marker.read_bytes())
         run_bytes = sum(
@@ -140,36 +139,28 @@ def _write(
     }
 
 
-def _refuse_links_out(outputs: Path, run_id: str) -> None:
-    """An artifact carries no link out of a run's outputs: on the evaluator's machine it would
-    point at their files (``/etc/shadow``), and unpack refuses it anyway."""
-    for root, folders, files in os.walk(outputs):
-        for name in [*folders, *files]:
-            path = Path(root) / name
-            if not path.is_symlink():
-                continue
-            relative = path.relative_to(outputs).as_posix()
-            target = str(path.readlink())
-            landing = posixpath.normpath(posixpath.join(posixpath.dirname(relative), target))
-            if posixpath.isabs(target) or landing == ".." or landing.startswith("../"):
-                raise UsageError(
-                    f"run {run_id}: output {relative} links to {target}, outside the run's outputs; "
-                    "an artifact does not carry such a link: pack other runs, or rerun without it"
-                )
-
-
 def _in_store(store: Store, path: Path) -> str:
     """Where a path of the store goes in the artifact (its store keeps the store's layout)."""
     relative = path.relative_to(store.root).as_posix()
     return "store" if relative == "." else f"store/{relative}"
 
 
-def _crate(records: Sequence[RunRecord]) -> str:
+def _crate(records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | None]]) -> str:
+    """The artifact's RO-Crate: its root is the artifact's folder; it carries the runs' folders
+    under ``store/`` and the packed inputs under ``inputs/``."""
+    packed = {entry.digest: entry for entry, _ in inputs if entry.packed is not None}
+
+    def input_path(item: InputRecord) -> str | None:
+        entry = packed.get(item.digest)
+        if entry is None or entry.packed is None:
+            return None
+        return entry.packed if entry.single_file else f"{entry.packed}/"
+
     return crate_metadata(
         records,
-        output_path=lambda record, name: f"store/runs/{record.id}/outputs/{name}",
-        input_path=lambda digest: f"inputs/{digest.removeprefix('sha256:')}/",
+        layout=CrateLayout(run_folder=lambda record: f"store/runs/{record.id}", input_path=input_path),
         name=f"repro artifact: {', '.join(sorted({r.manifest.name for r in records}))}",
+        projects=projects_of(records),
     )
 
 

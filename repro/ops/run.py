@@ -111,8 +111,9 @@ def prepare_run(
             export_image(engine, archive, image.id, progress)
     finally:
         engine.close()
-    if archive.get(image.id) is not None:
-        image = image.model_copy(update={"archive": str(archive.entry_path(image.id).relative_to(chosen.root))})
+    archived = archive.get(image.id)
+    if archived is not None:
+        image = image.model_copy(update={"archive": archive.reference(archived)})
     result.plan = plan.pinned_to(image, engine)
     result.plan_path = result.plan.write(chosen)
     _notes(plan, progress)

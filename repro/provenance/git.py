@@ -19,7 +19,7 @@ from typing import Any
 
 from repro.errors import SetupError
 
-__all__ = ["UNTRACKED_LIMIT", "CheckoutError", "GitState", "git_state", "rebuilt_tree"]
+__all__ = ["UNTRACKED_LIMIT", "CheckoutError", "GitState", "file_at_commit", "git_state", "rebuilt_tree"]
 
 UNTRACKED_LIMIT = 10 * 1024 * 1024
 """Untracked files larger than this are named in the record but left out of the diff."""
@@ -197,3 +197,18 @@ def rebuilt_tree(root: Path, commit: str, diff: Path | None, *, for_run: str) ->
         with contextlib.suppress(git.GitCommandError):
             repo.git.worktree("prune")
         repo.close()
+
+
+def file_at_commit(root: Path | str, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` in ``commit`` of the repository at ``root``; None when the
+    repository, the commit or the file is not there (nothing is checked out)."""
+    import subprocess
+
+    if not Path(root).is_dir():
+        return None
+    shown = subprocess.run(
+        ["git", "-C", str(root), "show", f"{commit}:{path}"],
+        capture_output=True,
+        check=False,
+    )
+    return shown.stdout if shown.returncode == 0 else None

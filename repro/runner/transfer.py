@@ -1,6 +1,7 @@
 """Images between the engine and the store's archive: export into it, load out of it.
 
-Loading verifies every blob first (:meth:`ImageArchive.bundle`), and afterwards the engine's
+Loading verifies every blob first (:meth:`ImageArchive.tar_stream`: manifest, config, layers),
+then streams the image to the engine without writing a copy of it, and afterwards the engine's
 image ID must be the archived one; loading never tags an image, so it never moves a tag.
 """
 
@@ -49,10 +50,10 @@ def load_image(engine: Engine, archive: ImageArchive, image_id: str) -> None:
     if entry is None:
         raise ArchiveError(f"image {image_id} is not in the store's archive")
     try:
-        with archive.bundle(entry) as bundle, bundle.open("rb") as data:
-            for event in engine.client.api.load_image(data):  # type: ignore[no-untyped-call]  # untyped in types-docker
-                if isinstance(event, dict) and event.get("error"):
-                    raise ArchiveError(f"the engine refused the archived image: {event['error']}")
+        stream = archive.tar_stream(entry)  # every blob checked before the engine sees a byte
+        for event in engine.client.api.load_image(stream):  # type: ignore[no-untyped-call]  # untyped in types-docker
+            if isinstance(event, dict) and event.get("error"):
+                raise ArchiveError(f"the engine refused the archived image: {event['error']}")
     except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         raise EngineError(f"the engine failed to load the archived image {entry.id[:19]}…: {exc}") from exc
     loaded = engine.client.api.inspect_image(entry.id)  # type: ignore[no-untyped-call]  # untyped in types-docker

@@ -1,10 +1,21 @@
-"""Images kept inside the store, so a rerun needs no registry.
+"""Images kept inside the store, so a rerun needs no registry — and no repro.
 
-An image is stored as its parts, each named by its own sha256: the config (whose digest is
-the image ID) and the uncompressed layers (whose digests are the config's ``diff_ids``). A
-layer shared by several images is stored once. Loading first checks every part against its
-name and the chain config → layers, so a corrupted or tampered archive is refused before the
+The archive is an OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256/``), which
+skopeo, podman and umoci read without repro. Each image is an OCI manifest whose config blob is
+the image's config byte for byte (so its digest is still the image ID that records pin) and
+whose layers are the uncompressed layer tars (so their digests are the config's ``diff_ids``).
+A layer shared by several images is one blob. ``index.json`` lists each image's manifest under
+``org.opencontainers.image.ref.name`` = the image ID's 64 hex digits, plus one entry per tag the
+image had when it was archived; what repro knows besides (its registry digests, when it was
+archived) rides in the entry's annotations. ``index.json`` is replaced atomically, under an
+exclusive ``flock``, so concurrent ``run --archive`` lose no image.
+
+Loading first checks every blob — manifest, config, layers — against its digest and the chain
+manifest → config → ``diff_ids``, so a corrupted or tampered archive is refused before the
 engine sees a byte of it; after loading, the engine's image ID must be the archived one.
+
+A store archived by repro 0.1.0 (``images/<image id hex>.json`` beside the same blobs) is
+upgraded in place the first time its archive is used.
 
 The paths are the store's (:class:`repro.store.store.StoreLayout`); moving images in and out
 of an engine is the runner's (:mod:`repro.runner.transfer`): this module only reads and writes
@@ -13,12 +24,12 @@ the archive's own files.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
 import posixpath
-import secrets
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -33,10 +44,28 @@ from repro.errors import ImageError, StoreError
 from repro.provenance.hashing import hash_file
 from repro.store.store import StoreLayout, atomic_write
 
-__all__ = ["ArchiveError", "ArchivedImage", "ImageArchive"]
+__all__ = [
+    "MANIFEST_MEDIA_TYPE",
+    "REF_NAME",
+    "ArchiveError",
+    "ArchivedImage",
+    "ImageArchive",
+]
 
 _SMALL = 1 << 20  # members up to this size are held in memory until the manifest says what they are
 _CHUNK = 1 << 20
+
+OCI_LAYOUT = {"imageLayoutVersion": "1.0.0"}
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+REF_NAME = "org.opencontainers.image.ref.name"
+_ID = "org.repro.image.id"
+_TAGS = "org.repro.image.repo-tags"
+_DIGESTS = "org.repro.image.repo-digests"
+_ARCHIVED = "org.repro.image.archived-at"
+_BYTES = "org.repro.image.bytes"
 
 
 class ArchiveError(ImageError):
@@ -52,11 +81,22 @@ class ArchivedImage(BaseModel):
     repo_tags: list[str]
     repo_digests: list[str]
     bytes: int
+    """Its blobs' bytes (manifest, config, layers), as if it were stored alone."""
     archived_at: datetime
+    manifest: str | None = None
+    """The digest of its OCI manifest in the layout."""
 
     @property
     def config_hex(self) -> str:
         return self.id.removeprefix("sha256:")
+
+    @property
+    def hex(self) -> str:
+        return self.config_hex
+
+    def blobs(self) -> list[str]:
+        """Every blob it needs (manifest, config, layers), as ``sha256:…``."""
+        return [*([self.manifest] if self.manifest else []), self.id, *self.layers]
 
 
 class _ChunkReader(io.RawIOBase):
@@ -81,37 +121,167 @@ class _ChunkReader(io.RawIOBase):
         return count
 
 
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _is_hex(name: str) -> bool:
+    return len(name) == 64 and not name.strip("0123456789abcdef")
+
+
 class ImageArchive:
-    """The ``images/`` folder of a store."""
+    """The ``images/`` folder of a store: an OCI image layout."""
 
     def __init__(self, layout: StoreLayout) -> None:
         self.layout = layout
         self.root = layout.images
         self.blobs = layout.image_blobs
+        self._upgraded = False
+
+    # -- the index ------------------------------------------------------------------------------
+
+    def _read_index(self) -> dict[str, Any]:
+        self._upgrade()
+        path = self.layout.images_index
+        try:
+            index = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"the image archive's index {path} is unreadable or corrupt ({exc})") from exc
+        if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+            raise ArchiveError(f"the image archive's index {path} is not an OCI image index")
+        return index
+
+    @contextmanager
+    def _index_locked(self) -> Iterator[dict[str, Any]]:
+        """The index, to change in place; written back atomically when the block ends. An
+        exclusive ``flock`` keeps concurrent writers (``run --archive`` in parallel) in turn."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.layout.images_index_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o664)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            index = self._read_index()
+            before = _canonical(index)
+            yield index
+            if _canonical(index) != before or not self.layout.images_index.is_file():
+                self._write_index(index)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _write_index(self, index: dict[str, Any]) -> None:
+        if not self.layout.images_oci_layout.is_file():
+            atomic_write(self.layout.images_oci_layout, json.dumps(OCI_LAYOUT).encode() + b"\n")
+        atomic_write(self.layout.images_index, json.dumps(index, indent=2).encode() + b"\n")
+
+    def _upgrade(self) -> None:
+        """Turn repro 0.1.0's archive (``images/<hex>.json`` entries) into the OCI layout, in
+        place: the blobs stay where they are; each entry becomes a manifest and an index entry."""
+        if self._upgraded:
+            return
+        self._upgraded = True  # set first: the index read below must not come back here
+        legacy = self.layout.legacy_image_entries()
+        if not legacy:
+            return
+        try:
+            with self._index_locked() as index:
+                for path in self.layout.legacy_image_entries():  # again, under the lock
+                    try:
+                        old = ArchivedImage.model_validate_json(path.read_bytes())
+                    except (OSError, ValidationError) as exc:
+                        raise ArchiveError(
+                            f"archived image entry {path} is unreadable or corrupt ({exc}); archive it again"
+                        ) from exc
+                    self._add(index, self._with_manifest(old))
+            # Only once the index holds them all: a crash before this leaves entries to redo.
+            for path in legacy:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ArchiveError(
+                f"cannot upgrade the image archive in {self.root} to an OCI image layout: {exc.strerror}"
+            ) from exc
+
+    @staticmethod
+    def _descriptor(entry: ArchivedImage, manifest_bytes: int, ref: str) -> dict[str, Any]:
+        assert entry.manifest is not None
+        annotations = {REF_NAME: ref}
+        if ref == entry.hex:
+            annotations.update(
+                {
+                    _ID: entry.id,
+                    _TAGS: json.dumps(entry.repo_tags),
+                    _DIGESTS: json.dumps(entry.repo_digests),
+                    _ARCHIVED: entry.archived_at.isoformat(),
+                    _BYTES: str(entry.bytes),
+                }
+            )
+        return {
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "digest": entry.manifest,
+            "size": manifest_bytes,
+            "annotations": annotations,
+        }
+
+    def _add(self, index: dict[str, Any], entry: ArchivedImage) -> None:
+        """Put ``entry`` in ``index``: under its hex, and under each of its tags (a tag names one
+        image: archiving another image with it takes the name over)."""
+        assert entry.manifest is not None
+        size = self.layout.image_blob(entry.manifest).stat().st_size
+        refs = [entry.hex, *entry.repo_tags]
+        kept = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) not in refs]
+        index["manifests"] = [*kept, *(self._descriptor(entry, size, ref) for ref in refs)]
+
+    def _from_descriptor(self, descriptor: dict[str, Any]) -> ArchivedImage:
+        annotations = descriptor.get("annotations") or {}
+        ref = annotations.get(REF_NAME, "")
+        digest = str(descriptor.get("digest", ""))
+        manifest = self._read_manifest(digest, f"image {ref[:12]}")
+        config = manifest.get("config") or {}
+        layers = [str(layer.get("digest")) for layer in manifest.get("layers") or []]
+        image_id = str(config.get("digest", ""))
+        try:
+            archived_at = datetime.fromisoformat(annotations[_ARCHIVED])
+        except (KeyError, ValueError):
+            archived_at = datetime.fromtimestamp(0, UTC)  # put there by another tool: when is not known
+        size = annotations.get(_BYTES)
+        return ArchivedImage(
+            id=image_id,
+            layers=layers,
+            repo_tags=list(json.loads(annotations.get(_TAGS, "[]"))),
+            repo_digests=list(json.loads(annotations.get(_DIGESTS, "[]"))),
+            bytes=int(size)
+            if size and size.isdigit()
+            else int(descriptor.get("size", 0)) + sum(int(b.get("size", 0)) for b in [config, *manifest["layers"]]),
+            archived_at=archived_at,
+            manifest=digest,
+        )
+
+    def _read_manifest(self, digest: str, what: str) -> dict[str, Any]:
+        path = self.layout.image_blob(digest)
+        try:
+            manifest = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise ArchiveError(f"archive of {what}… lacks its manifest {digest[:19]}…; it cannot be loaded") from None
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"archive of {what}…: its manifest {path} is unreadable ({exc})") from exc
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+            raise ArchiveError(f"archive of {what}…: {path} is not an OCI image manifest")
+        manifest.setdefault("layers", [])
+        return manifest
 
     # -- reading --------------------------------------------------------------------------------
 
-    def entry_path(self, image_id: str) -> Path:
-        return self.layout.image_entry(image_id)
-
     def get(self, image_id: str) -> ArchivedImage | None:
-        path = self.entry_path(image_id)
-        try:
-            return ArchivedImage.model_validate_json(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValidationError) as exc:
-            raise ArchiveError(
-                f"archived image entry {path} is unreadable or corrupt ({exc}); archive it again"
-            ) from exc
+        hex_id = image_id.removeprefix("sha256:")
+        for descriptor in self._read_index()["manifests"]:
+            if (descriptor.get("annotations") or {}).get(REF_NAME) == hex_id:
+                return self._from_descriptor(descriptor)
+        return None
 
     def entries(self) -> Iterator[ArchivedImage]:
-        if not self.root.is_dir():
-            return
-        for path in sorted(self.root.glob("*.json")):
-            entry = self.get(path.stem)
-            if entry is not None:
-                yield entry
+        for descriptor in self._read_index()["manifests"]:
+            if _is_hex((descriptor.get("annotations") or {}).get(REF_NAME, "")):
+                yield self._from_descriptor(descriptor)
 
     def find_by_digest(self, repository_digest: str) -> ArchivedImage | None:
         """The archived image that had ``repo@sha256:…`` among its registry digests."""
@@ -128,11 +298,23 @@ class ImageArchive:
             entry = self.find_by_digest(repository_digest)
         return entry
 
+    def reference(self, entry: ArchivedImage) -> str:
+        """Where the image is, for a record: its manifest's path under the store."""
+        assert entry.manifest is not None
+        return self.layout.image_blob(entry.manifest).relative_to(self.layout.root).as_posix()
+
     def disk_bytes(self) -> int:
         """Bytes the archive's blobs take on disk (each shared layer counted once)."""
         if not self.blobs.is_dir():
             return 0
         return sum(path.stat().st_size for path in self.blobs.iterdir() if path.is_file())
+
+    def index_of(self, entries: Iterable[ArchivedImage]) -> bytes:
+        """An ``index.json`` naming only ``entries`` (what an artifact carries)."""
+        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
+        for entry in entries:
+            self._add(index, entry)
+        return json.dumps(index, indent=2).encode() + b"\n"
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -144,9 +326,29 @@ class ImageArchive:
         if existing is not None:
             return existing
         members = self._ingest(_ChunkReader(chunks))
-        entry = self._entry_from(image_id, members, repo_tags, repo_digests)
-        atomic_write(self.entry_path(image_id), entry.model_dump_json(indent=2).encode() + b"\n")
+        entry = self._with_manifest(self._entry_from(image_id, members, repo_tags, repo_digests))
+        with self._index_locked() as index:
+            if not any((d.get("annotations") or {}).get(REF_NAME) == entry.hex for d in index["manifests"]):
+                self._add(index, entry)
         return entry
+
+    def _with_manifest(self, entry: ArchivedImage) -> ArchivedImage:
+        """``entry`` with its OCI manifest written (config and layers as they are)."""
+
+        def descriptor(digest: str, media_type: str) -> dict[str, Any]:
+            size = self.layout.image_blob(digest).stat().st_size
+            return {"mediaType": media_type, "digest": digest, "size": size}
+
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": descriptor(entry.id, CONFIG_MEDIA_TYPE),
+            "layers": [descriptor(layer, LAYER_MEDIA_TYPE) for layer in entry.layers],
+        }
+        data = json.dumps(manifest, indent=2).encode() + b"\n"
+        digest = f"sha256:{self._blob_of(data)}"
+        size = sum(self.layout.image_blob(d).stat().st_size for d in {entry.id, *entry.layers})
+        return entry.model_copy(update={"manifest": digest, "bytes": size + len(data)})
 
     def _ingest(self, raw: io.RawIOBase) -> dict[str, str | bytes]:
         """Read a ``docker save`` stream into ``{member: digest of a stored blob, or the bytes}``.
@@ -205,6 +407,7 @@ class ImageArchive:
         digest = hashlib.sha256(value).hexdigest()
         target = self.blobs / digest
         if not target.exists():
+            self.blobs.mkdir(parents=True, exist_ok=True)
             atomic_write(target, value, mode=0o444)
         return digest
 
@@ -222,23 +425,22 @@ class ImageArchive:
         config = json.loads((self.blobs / config_hex).read_bytes())
         if layers != config.get("rootfs", {}).get("diff_ids"):
             raise StoreError(f"the layers exported for {image_id[:19]}… do not match its config; not archived")
-        size = sum((self.blobs / d.removeprefix("sha256:")).stat().st_size for d in {*layers, image_id})
         return ArchivedImage(
             id=image_id,
             layers=layers,
             repo_tags=list(repo_tags),
             repo_digests=list(repo_digests),
-            bytes=size,
+            bytes=0,  # counted with its manifest
             archived_at=datetime.now(UTC),
         )
 
     # -- loading ----------------------------------------------------------------------------------
 
     def verify(self, entry: ArchivedImage) -> None:
-        """Check every part of ``entry`` against its digest; raise :class:`ArchiveError` if one fails."""
-        config_path = self.blobs / entry.config_hex
-        for digest in (entry.id, *entry.layers):
-            path = self.blobs / digest.removeprefix("sha256:")
+        """Check every blob of ``entry`` against its digest, and the chain manifest → config →
+        layers; raise :class:`ArchiveError` if one fails."""
+        for digest in entry.blobs():
+            path = self.layout.image_blob(digest)
             if not path.is_file():
                 raise ArchiveError(f"archive of image {entry.id[:19]}… is missing {digest[:19]}…; it cannot be loaded")
             if hash_file(path) != digest.removeprefix("sha256:"):
@@ -246,23 +448,72 @@ class ImageArchive:
                     f"archive of image {entry.id[:19]}… is corrupt: {path} does not match its digest "
                     "(tampered or damaged); refusing to load it — archive the image again from a trusted copy"
                 )
-        config = json.loads(config_path.read_bytes())
+        if entry.manifest is not None:
+            manifest = self._read_manifest(entry.manifest, f"image {entry.id[:19]}")
+            listed = [str(layer.get("digest")) for layer in manifest["layers"]]
+            if manifest["config"].get("digest") != entry.id or listed != entry.layers:
+                raise ArchiveError(f"archive of image {entry.id[:19]}…: its manifest does not name its parts")
+        config = json.loads(self.layout.image_blob(entry.id).read_bytes())
         if config.get("rootfs", {}).get("diff_ids") != entry.layers:
             raise ArchiveError(f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it")
 
-    @contextmanager
-    def bundle(self, entry: ArchivedImage) -> Iterator[Path]:
-        """``entry`` as a ``docker load`` tar (untagged: loading never moves a tag), verified
-        first; the file is removed afterwards."""
+    def tar_stream(self, entry: ArchivedImage) -> Iterator[bytes]:
+        """``entry`` as the chunks of a tar (see :meth:`write_tar`), to hand to an engine as it is
+        read: every blob is checked before this returns, so nothing reaches the engine from a
+        corrupt archive; no copy of the image is written anywhere."""
         self.verify(entry)
-        scratch = self.layout.images_scratch
-        scratch.mkdir(parents=True, exist_ok=True)
-        path = scratch / f"load-{secrets.token_hex(6)}.tar"
-        try:
-            self._write_bundle(entry, path)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+        return self._tar_chunks(entry)
+
+    def write_tar(self, entry: ArchivedImage, out: IO[bytes]) -> None:
+        """Write ``entry``, checked first, to ``out`` as one tar that both ``docker load`` (its
+        ``manifest.json``, for engines as old as Docker 20.10) and OCI tools (``oci-layout``,
+        ``index.json``: an ``oci-archive``) read: the same blobs under ``blobs/sha256/``, each
+        once. Untagged: loading it never moves a tag."""
+        for chunk in self.tar_stream(entry):
+            out.write(chunk)
+
+    def _tar_chunks(self, entry: ArchivedImage) -> Iterator[bytes]:
+        assert entry.manifest is not None, "verified entries have manifests"
+
+        def member(name: str) -> str:
+            return f"blobs/sha256/{name.removeprefix('sha256:')}"
+
+        def header(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> bytes:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.type = size, mode, kind
+            return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+        def padding(size: int) -> bytes:
+            return b"\0" * (-size % tarfile.BLOCKSIZE)
+
+        docker_manifest = [{"Config": member(entry.id), "RepoTags": None, "Layers": [member(d) for d in entry.layers]}]
+        size = self.layout.image_blob(entry.manifest).stat().st_size
+        index = {
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [self._descriptor(entry, size, entry.hex)],
+        }
+        for name, data in (
+            ("oci-layout", json.dumps(OCI_LAYOUT).encode()),
+            ("index.json", json.dumps(index).encode()),
+            ("manifest.json", json.dumps(docker_manifest).encode()),
+        ):
+            yield header(name, len(data), 0o644) + data + padding(len(data))
+        for folder in ("blobs", "blobs/sha256"):
+            yield header(folder, 0, 0o755, tarfile.DIRTYPE)
+        for digest in dict.fromkeys(entry.blobs()):
+            path = self.layout.image_blob(digest)
+            with path.open("rb") as blob:
+                length = os.fstat(blob.fileno()).st_size
+                yield header(member(digest), length, 0o444)
+                sent = 0
+                while sent < length and (chunk := blob.read(min(_CHUNK, length - sent))):
+                    sent += len(chunk)
+                    yield chunk
+                if sent != length:
+                    raise ArchiveError(f"archive of image {entry.id[:19]}…: {path} changed while it was read")
+                yield padding(length)
+        yield b"\0" * (2 * tarfile.BLOCKSIZE)  # the end of the archive
 
     def loaded(self) -> set[str]:
         """Images repro loaded into the engine from this archive (``repro gc`` may take them back)."""
@@ -274,20 +525,3 @@ class ImageArchive:
         loaded = self.loaded()
         loaded.add(image_id)
         atomic_write(self.layout.images_loaded, json.dumps(sorted(loaded)).encode() + b"\n")
-
-    def _write_bundle(self, entry: ArchivedImage, path: Path) -> None:
-        manifest = [
-            {
-                "Config": f"{entry.config_hex}.json",
-                "RepoTags": None,
-                "Layers": [f"{index}/layer.tar" for index in range(len(entry.layers))],
-            }
-        ]
-        with tarfile.open(path, "w") as tar:
-            data = json.dumps(manifest).encode()
-            info = tarfile.TarInfo("manifest.json")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-            tar.add(self.blobs / entry.config_hex, arcname=f"{entry.config_hex}.json")
-            for index, digest in enumerate(entry.layers):
-                tar.add(self.blobs / digest.removeprefix("sha256:"), arcname=f"{index}/layer.tar")

@@ -123,8 +123,13 @@ def check_blobs(store: Store) -> Iterator[tuple[int, Damage | None]]:
                 continue
             size = path.stat().st_size
             yield size, None if found == path.name else Damage(path, f"differs from its name: found {found[:12]}")
-    for entry in archive.entries():
-        for digest in (entry.id, *entry.layers):
-            blob = archive.blobs / digest.removeprefix("sha256:")
+    try:
+        entries = list(archive.entries())
+    except ReproError as exc:
+        yield 0, Damage(store.layout.images_index, f"cannot be read: {exc}")
+        return
+    for entry in entries:
+        for digest in entry.blobs():
+            blob = store.layout.image_blob(digest)
             if not blob.is_file():
                 yield 0, Damage(blob, f"missing (image {entry.id[:19]}… needs it)")

@@ -21,12 +21,13 @@ git root by default::
       drivers/<plan id>.log      what a detached driver (`repro run --detach`) printed
       blobs/sha256/<hex>         content-addressed files shared by runs (diffs)
       cache/digests.sqlite       input digests by file status (a cache: may be deleted)
-      images/                    images kept by `repro archive` (see repro.store.images)
-        blobs/sha256/<hex>       configs and layers, content-addressed, read-only
-        <image id hex>.json      what makes up one image
+      images/                    images kept by `repro archive`: an OCI image layout (see repro.store.images)
+        oci-layout               the OCI image layout's version marker
+        index.json               one manifest per image, named by its image ID's hex (and its tags)
+        index.json.lock          held (flock) while index.json is replaced
+        blobs/sha256/<hex>       manifests, configs and layers, content-addressed, read-only
         loaded.json              images repro loaded into the engine (`repro gc` may remove them)
         builds/<image id>.json   what went into an image `repro build` made
-        tmp/                     scratch space while loading an image
       shells/<id>.json           `repro shell` sessions (never runs)
       shells/<id>/outputs/       a shell session's scratch output folder
       relocations.json           where an unpacked artifact's repositories and inputs are now
@@ -189,16 +190,33 @@ class StoreLayout:
     def image_blobs(self) -> Path:
         return self.images / "blobs" / "sha256"
 
-    def image_entry(self, image_id: str) -> Path:
-        return self.images / f"{image_id.removeprefix('sha256:')}.json"
+    def image_blob(self, digest: str) -> Path:
+        """A blob of the image archive, by its digest (``sha256:…`` or bare hex)."""
+        return self.image_blobs / digest.removeprefix("sha256:")
+
+    @property
+    def images_oci_layout(self) -> Path:
+        return self.images / "oci-layout"
+
+    @property
+    def images_index(self) -> Path:
+        return self.images / "index.json"
+
+    @property
+    def images_index_lock(self) -> Path:
+        return self.images / "index.json.lock"
+
+    def legacy_image_entries(self) -> list[Path]:
+        """``images/<image id hex>.json``: repro 0.1.0's own index of an archived image (upgraded
+        to the OCI layout on first use)."""
+        if not self.images.is_dir():
+            return []
+        hexes = (p for p in self.images.glob("*.json") if len(p.stem) == 64)
+        return sorted(p for p in hexes if not p.stem.strip("0123456789abcdef"))
 
     @property
     def images_loaded(self) -> Path:
         return self.images / "loaded.json"
-
-    @property
-    def images_scratch(self) -> Path:
-        return self.images / "tmp"
 
     def build_record(self, image_id: str) -> Path:
         return self.images / "builds" / f"{image_id.removeprefix('sha256:')}.json"

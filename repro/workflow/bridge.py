@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repro import DISTRIBUTION
 from repro.errors import SetupError, UsageError
 from repro.workflow.jobs import rules_file
 
@@ -52,7 +53,7 @@ def _plugin_settings(executor: Executor) -> Any:
     except Exception as exc:  # the registry raises its own error types for unknown plugins
         raise UsageError(
             f"--executor {executor.name}: no such Snakemake executor plugin is installed "
-            f"(for SLURM: pip install 'repro[slurm]')"
+            f"(for SLURM: pip install '{DISTRIBUTION}[slurm]')"
         ) from exc
     settings_class = plugin.settings_cls
     if settings_class is None:

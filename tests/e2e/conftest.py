@@ -12,7 +12,8 @@ import os
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import docker
 import pytest
 
 from repro.runner import labels
+from repro.store import Store
 from tests.conftest import CHECKOUT, Image, Project, make_repo, wait_for
 
 BUSYBOX = Path("/bin/busybox")
@@ -325,3 +327,125 @@ def _gone(client: docker.DockerClient, image_id: str) -> bool:
     except docker.errors.ImageNotFound:
         return True
     return False
+
+
+# -- the community's RO-Crate tools, in a venv of their own -----------------------------------
+
+ROCRATE_VENV = CHECKOUT / ".venv-rocrate"
+ROCRATE_TOOLS = ["roc-validator==0.13.0", "runcrate==0.6.2"]
+ROCRATE_CONTEXTS = CHECKOUT.parent / "shared" / "rocrate-contexts"
+"""JSON-LD contexts served to the tools where there is no internet (CI here); elsewhere they fetch them."""
+
+
+@dataclass(frozen=True)
+class CrateTools:
+    """``rocrate-validator`` (roc-validator) and ``runcrate``, installed from PyPI: their pins
+    conflict with repro's, so they get a venv of their own, as cffconvert does in scripts/test."""
+
+    python: Path
+
+    def run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        contexts = str(ROCRATE_CONTEXTS) if ROCRATE_CONTEXTS.is_dir() else "-"
+        launcher = Path(__file__).with_name("rocrate_tools.py")
+        return subprocess.run(
+            [str(self.python), str(launcher), contexts, tool, *args], capture_output=True, text=True, timeout=900
+        )
+
+    def validate(self, crate: Path, profile: str, skip: Iterable[str] = ()) -> dict[str, Any]:
+        """The validator's JSON report on ``crate`` for ``profile`` at the RECOMMENDED level."""
+        import json
+
+        report = crate.parent / f"{crate.name}-{profile}-{uuid.uuid4().hex[:6]}.json"
+        args = ["validate", "-p", profile, "-l", "recommended", "--skip-availability-check", "--no-cache"]
+        if skip:
+            args += ["-s", ",".join(sorted(skip))]
+        ran = self.run("rocrate-validator", *args, "-f", "json", "-o", str(report), str(crate))
+        if not report.is_file():
+            raise AssertionError(f"the validator wrote no report: {ran.stdout[-2000:]}{ran.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(report.read_text())
+        report.unlink()
+        return result
+
+
+@pytest.fixture(scope="session")
+def crate_tools() -> CrateTools:
+    python = ROCRATE_VENV / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(ROCRATE_VENV)], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *ROCRATE_TOOLS],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"cannot install {ROCRATE_TOOLS} into {ROCRATE_VENV}: {installed.stderr.strip()[-800:]}")
+    return CrateTools(python)
+
+
+# -- archived images, and tools that read OCI image layouts without repro ----------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def hex_of(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")
+
+
+def archived_run(project: Project, docker_client: docker.DockerClient, busybox: Image) -> tuple[str, str]:
+    """A run whose image (a fresh busybox variant) is archived, then removed from the engine:
+    (run id, image id)."""
+    tag = f"repro-test/{unique('oci')}:1"
+    image_id = build_variant(docker_client, busybox, tag, f"{tag}\n")
+    project.manifest(image={"name": tag, "id": image_id}, command=["cp", "/content.txt", "/out/content.txt"])
+    project.commit()
+    ran = project.repro("run", "exp.yaml", "--archive")
+    assert ran.code == 0, ran.err
+    (row,) = Store(project.store).runs()
+    remove_image(docker_client, image_id)
+    return row.id, image_id
+
+
+def need_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"Debian's {name} is needed; install it: sudo scripts/setup-host")
+    return found
+
+
+@dataclass(frozen=True)
+class Podman:
+    """Root podman with a storage of its own (vfs, in a temp folder): nothing it loads touches
+    the machine's podman images, and it is gone with the folder."""
+
+    root: Path
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            need_tool("podman"),
+            "--root",
+            str(self.root / "storage"),
+            "--runroot",
+            str(self.root / "run"),
+            "--storage-driver",
+            "vfs",
+            *args,
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    def image_ids(self) -> set[str]:
+        listed = self.run("images", "--no-trunc", "--format", "{{.ID}}")
+        assert listed.returncode == 0, listed.stderr
+        return {line if line.startswith("sha256:") else f"sha256:{line}" for line in listed.stdout.split()}
+
+
+@pytest.fixture
+def private_podman() -> Iterator[Podman]:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="repro-podman-", dir="/var/tmp"))
+    yield Podman(folder)
+    subprocess.run(["rm", "-rf", str(folder)], check=False)

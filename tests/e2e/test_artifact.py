@@ -57,6 +57,8 @@ def test_the_evaluator_round_trip_reproduces_every_run(
     guide = (evaluation / "EVALUATION.md").read_text()
     assert "repro unpack artifact.tar -C evaluation" in guide
     assert "repro verify --all" in guide
+    assert "pip install repro-runner==0.1.0" in guide, "the name that installs repro, not PyPI's other `repro`"
+    assert f"skopeo copy oci:.repro/images:{image_id.removeprefix('sha256:')} docker-daemon:" in guide
     for verdict in verdicts:
         assert verdict["run"] in guide
     assert len(Store(tmp_path / "gone" / ".repro").runs()) == 2, "unpacking touched no other store"
@@ -81,25 +83,31 @@ def test_ro_crate_metadata_follows_the_process_run_crate_profile_and_is_determin
     entities = {entity["@id"]: entity for entity in crate["@graph"]}
     root = entities["./"]
     assert root["conformsTo"] == {"@id": "https://w3id.org/ro/wfrun/process/0.5"}
-    assert root["datePublished"] == max(Store(project.store).load(r).ended_at for r in runs).isoformat()
+    newest = max(Store(project.store).load(r).ended_at for r in runs)
+    assert root["datePublished"] == newest.isoformat(timespec="milliseconds")
+    assert sorted(m["@id"] for m in root["mentions"]) == [f"#run-{r}" for r in runs]
     actions = [e for e in crate["@graph"] if e["@type"] == "CreateAction"]
     assert sorted(a["@id"] for a in actions) == [f"#run-{r}" for r in runs]
     for action in actions:
-        assert action["actionStatus"] == {"@id": "http://schema.org/CompletedActionStatus"}
+        assert action["actionStatus"] == "http://schema.org/CompletedActionStatus"
         assert action["startTime"] < action["endTime"]
         assert "echo" in action["description"]
         assert entities[action["instrument"]["@id"]]["@type"] == "SoftwareApplication"
-        (result,) = action["result"]
+        result = action["result"]
         assert entities[result["@id"]]["@type"] == "File"
+        assert result["@id"].startswith("runs/")
+        assert (project.store / result["@id"]).is_file(), "without -o, files are named under the store's root"
         assert len(entities[result["@id"]]["sha256"]) == 64
         image = entities[action["containerImage"]["@id"]]
         assert image["@type"] == "ContainerImage"
         assert image["name"] == "repro-test/busybox"
         assert image["tag"] == "1"
-        assert image["registry"] == "docker.io"
+        assert "registry" not in image, "a local image came from no registry"
         assert image["identifier"] == project.image.id
         assert image["sha256"] == project.image.id.removeprefix("sha256:")
         names = {entities[e["@id"]]["name"] for e in action["environment"]}
+        assert "license" in root  # RO-Crate 1.1 requires it: here an entity saying none is stated
+        assert entities[root["license"]["@id"]]["name"] == "No licence stated"
         assert {"LC_ALL", "HOME"} <= names
 
 

@@ -244,3 +244,13 @@ def test_points_and_exclusions_may_only_name_declared_parameters(project: Projec
     lines = caught.value.lines()
     assert any(":15: exclude[0].asoc: 'asoc' is not a parameter" in line for line in lines), lines
     assert any(":17: points[0]: an empty entry" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("license_", ["CC-BY-4.0", "MIT", "https://example.org/our-licence"])
+def test_a_licence_is_an_spdx_identifier_or_a_url(project: Project, license_: str) -> None:
+    assert load_manifest(write(project, VALID + f"license: {license_}\n")).model.license == license_
+
+
+def test_a_licence_in_free_text_is_refused(project: Project) -> None:
+    with pytest.raises(ManifestError, match=r"license: .*SPDX licence identifier"):
+        load_manifest(write(project, VALID + "license: all rights reserved\n"))

@@ -1,29 +1,40 @@
-"""``repro export --rocrate RUN… [-o FILE]``: describe runs in a standard format."""
+"""``repro export --rocrate RUN… [-o DIR]`` and ``repro export --image RUN -o FILE``: runs in
+formats other tools read."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from repro.cli.options import Common, typed
-from repro.errors import EXIT_OK
+from repro.errors import EXIT_OK, UsageError
 
 NAME = "export"
-HELP = "describe runs in a standard format"
+HELP = "runs in standard formats: an RO-Crate, or a run's image for docker load"
 
 
 @dataclass(frozen=True)
 class Options(Common):
     runs: list[str] = field(default_factory=list)
-    rocrate: bool = True
+    rocrate: bool = False
+    image: bool = False
     output: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN")
-    parser.add_argument("--rocrate", action="store_true", required=True, help="RO-Crate (Process Run Crate 0.5)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="ro-crate-metadata.json (default: stdout)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--rocrate", action="store_true", help="RO-Crate (Process Run Crate 0.5)")
+    what.add_argument(
+        "--image", action="store_true", help="the run's image as a tar for docker load / podman load (one RUN, -o FILE)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="--rocrate: a new folder for a self-contained crate (default: the metadata alone to stdout, "
+        "naming files under the store's root); --image: the tar file to write",
+    )
 
 
 def handle(namespace: argparse.Namespace) -> int:
@@ -31,9 +42,16 @@ def handle(namespace: argparse.Namespace) -> int:
     from repro.cli import render
 
     options = typed(Options, namespace)
-    text = api.export_rocrate(options.runs, store=options.store)
-    if options.output:
-        Path(options.output).write_text(text)
-    else:
-        render.out(text, end="")
+    if options.image:
+        if len(options.runs) != 1 or not options.output:
+            raise UsageError("--image writes one run's image: give one RUN and -o FILE")
+        image = api.export_image_archive(options.runs[0], options.output, store=options.store, progress=render.note)
+        for line in render.export_image_lines(image):
+            render.err(line)
+        return EXIT_OK
+    crate = api.export_rocrate(options.runs, store=options.store, output=options.output)
+    if options.output is None:
+        render.out(crate.metadata, end="")
+    for line in render.export_crate_lines(crate):
+        render.err(line)
     return EXIT_OK
