@@ -36,3 +36,26 @@ def bench_fold(repeat: int, image_id: str, work: Path) -> Measure:
 
 
 BENCHES["fold"] = bench_fold
+
+
+def bench_push_noop(repeat: int, image_id: str, work: Path) -> Measure:
+    """Bytes a second, no-op `repro push` of 10,000 runs moves (rsync's own count: what it
+    sends, and the listing it receives), against the first push that copied them."""
+    import json
+    import subprocess
+
+    store = _store(work)
+    other = work / "team-10k-pushed"
+    command = [*repro_command(), "--store", str(store.root), "push", str(other), "--json"]
+
+    def moved() -> float:
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        report = json.loads(done.stdout)
+        return float(report["bytes_sent"] + report["bytes_received"])
+
+    first = moved()
+    value = median_of(repeat, moved)
+    return Measure(f"no-op push of {FOLDED:,} runs: bytes moved vs first push", value, first, "B", "O(runs) listing")
+
+
+BENCHES["push_noop"] = bench_push_noop

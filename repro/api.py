@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from repro.ops.logs import logs
     from repro.ops.pack import PackResult, pack
     from repro.ops.ps import PsResult, RunningPoint, ps
+    from repro.ops.push import TransferResult, pull, push
     from repro.ops.query import LogResult, ReindexResult, ShowResult, log, reindex, run_ids, show
     from repro.ops.report import ReportResult, report
     from repro.ops.rerun import RerunResult, rerun
@@ -71,6 +72,9 @@ _WHERE = {
     "PsResult": "repro.ops.ps",
     "RunningPoint": "repro.ops.ps",
     "ps": "repro.ops.ps",
+    "TransferResult": "repro.ops.push",
+    "pull": "repro.ops.push",
+    "push": "repro.ops.push",
     "LogResult": "repro.ops.query",
     "ReindexResult": "repro.ops.query",
     "ShowResult": "repro.ops.query",
@@ -143,6 +147,7 @@ __all__ = [
     "RunningPoint",
     "ShowResult",
     "Status",
+    "TransferResult",
     "UnpackResult",
     "Verdict",
     "archive",
@@ -162,6 +167,8 @@ __all__ = [
     "plan_run",
     "prepare_run",
     "ps",
+    "pull",
+    "push",
     "reindex",
     "report",
     "rerun",

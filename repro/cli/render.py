@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         RunningPoint,
         RunRecord,
         RunResult,
+        TransferResult,
         UnpackResult,
         Verdict,
     )
@@ -75,6 +76,7 @@ __all__ = [
     "running_table",
     "runs_table",
     "table",
+    "transfer_output",
     "unpack_lines",
     "validated",
     "verdict_json",
@@ -490,6 +492,53 @@ def build_lines(result: BuildResult) -> Iterator[str]:
     )
     for manifest in result.locked:
         yield f"repro: pinned {record.tag} (id {record.image_id[:19]}…) into {manifest}"
+
+
+def transfer_output(result: TransferResult, *, as_json: bool) -> None:
+    """What ``repro push``/``pull`` copied (stdout: the run ids, or JSON) and its summary (stderr)."""
+    for note_line in result.notes:
+        note(note_line)
+    if result.running:
+        note(f"{plural(len(result.running), 'run')} not ended, left behind: {', '.join(result.running[:3])}")
+    if as_json:
+        out(
+            dump_json(
+                {
+                    "remote": result.remote,
+                    "direction": result.direction,
+                    "runs": result.runs,
+                    "images": result.images,
+                    "bundles": result.bundles,
+                    "inputs": result.inputs,
+                    "running": result.running,
+                    "bytes_sent": result.bytes_sent,
+                    "bytes_received": result.bytes_received,
+                }
+            )
+        )
+    else:
+        for run_id in result.runs:
+            out(run_id)
+    way = "to" if result.direction == "push" else "from"
+    parts = [plural(len(result.runs), "run")]
+    if result.images:
+        parts.append(plural(len(result.images), "image"))
+    if result.bundles:
+        parts.append(plural(len(result.bundles), "commit"))
+    if result.inputs:
+        parts.append(plural(len(result.inputs), "input"))
+    verb = "pushed" if result.direction == "push" else "pulled"
+    err(
+        f"repro: {verb} {', '.join(parts)} {way} {result.remote}"
+        + (
+            ""
+            if result.runs
+            else " (it had every one)"
+            if result.direction == "push"
+            else " (this store had every one)"
+        )
+        + f"; {format_bytes(result.bytes_sent + result.bytes_received)} moved"
+    )
 
 
 def init_summary(result: InitResult) -> str:

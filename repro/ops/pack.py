@@ -7,7 +7,6 @@ the recorded commits, and the inputs up to a size limit; the archive's layout an
 
 from __future__ import annotations
 
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,12 +19,9 @@ from repro.artifact.guide import evaluation_guide
 from repro.artifact.index import ArtifactIndex, InputEntry, RepositoryEntry
 from repro.artifact.rocrate import CrateLayout, crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
-from repro.errors import ReproError, UsageError
+from repro.errors import UsageError
 from repro.manifest.load import load_manifest
-from repro.provenance.hashing import hash_tree
-from repro.runner.engine import connect
-from repro.runner.image import resolve_recorded
-from repro.runner.transfer import export_image
+from repro.ops.carry import archive_images, bundle_commits, find_inputs
 from repro.store.images import ImageArchive
 from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
@@ -80,7 +76,7 @@ def pack(
         refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
     output = Path(output)
     archive = ImageArchive(chosen.layout)
-    _archive_images(archive, records, progress)
+    archive_images(archive, records, progress)
     with tempfile.TemporaryDirectory(prefix="repro-pack-") as scratch:
         repositories = _bundles(records, Path(scratch), progress)
         inputs = _inputs(records, max_input_bytes, chosen, progress)
@@ -164,26 +160,10 @@ def _crate(records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | N
     )
 
 
-def _archive_images(
-    archive: ImageArchive, records: Sequence[RunRecord], progress: Callable[[str], None] | None
-) -> None:
-    missing = {r.image.id: r.image.repo_digests for r in records if archive.get(r.image.id) is None}
-    if not missing:
-        return
-    engine = connect()
-    try:
-        for image_id, digests in missing.items():
-            resolve_recorded(engine, image_id, digests, archive=archive, progress=progress)
-            export_image(engine, archive, image_id, progress)
-    finally:
-        engine.close()
-
-
 def _bundles(
     records: Sequence[RunRecord], scratch: Path, progress: Callable[[str], None] | None
 ) -> list[tuple[RepositoryEntry, Path]]:
-    """One git bundle per repository, holding exactly the recorded commits (no other history
-    than what they reach, no branches, nothing of the user's refs)."""
+    """One git bundle per repository, holding exactly the recorded commits."""
     commits: dict[str, set[str]] = {}
     for record in records:
         if record.git is not None and record.git.commit is not None:
@@ -192,20 +172,9 @@ def _bundles(
     for number, (root, wanted) in enumerate(sorted(commits.items())):
         if progress:
             progress(f"bundling {len(wanted)} commit(s) of {root}")
-        mirror = scratch / f"mirror-{number}"
         bundle = scratch / f"{number}-{Path(root).name}.bundle"
-        subprocess.run(["git", "init", "--quiet", "--bare", str(mirror)], check=True)
-        for commit in sorted(wanted):
-            fetched = subprocess.run(
-                ["git", "-C", str(mirror), "fetch", "--quiet", root, f"{commit}:refs/heads/run-{commit}"],
-                capture_output=True,
-                text=True,
-            )
-            if fetched.returncode != 0:
-                raise ReproError(f"cannot bundle commit {commit[:12]} of {root}: {fetched.stderr.strip()[:200]}")
-        subprocess.run(["git", "-C", str(mirror), "bundle", "create", "--quiet", str(bundle), "--all"], check=True)
-        entry = RepositoryEntry(root=root, bundle=f"code/{bundle.name}", commits=sorted(wanted))
-        bundles.append((entry, bundle))
+        bundle_commits(root, wanted, bundle, scratch / f"mirror-{number}")
+        bundles.append((RepositoryEntry(root=root, bundle=f"code/{bundle.name}", commits=sorted(wanted)), bundle))
     return bundles
 
 
@@ -213,40 +182,15 @@ def _inputs(
     records: Sequence[RunRecord], limit: int, store: Store, progress: Callable[[str], None] | None
 ) -> list[tuple[InputEntry, Path | None]]:
     """Each distinct input: packed (checked against its recorded digest) or listed to fetch."""
-    seen: dict[str, tuple[InputEntry, Path | None]] = {}
-    # Where each content was seen: a rerun's record names its temporary worktree, which is gone,
-    # while the original run's record names the folder that still holds the same content.
-    known: dict[str, list[str]] = {}
-    for other in [*records, *store.records()]:
-        for item in other.inputs:
-            known.setdefault(item.digest, []).append(item.source)
-    cache = store.digest_cache()
-    try:
-        for record in records:
-            for item in record.inputs:
-                if item.digest in seen:
-                    continue
-                source = Path(item.source)
-                found: Path | None = None
-                if item.bytes <= limit:
-                    for candidate in map(Path, dict.fromkeys(known[item.digest])):
-                        if candidate.exists() and hash_tree(candidate, hasher=cache).digest == item.digest:
-                            found = candidate
-                            break
-                    if found is None and progress:
-                        progress(f"input {item.source}: no copy with its recorded content; listed to fetch")
-                packable = found is not None
-                source = found or source
-                hex_digest = item.digest.removeprefix("sha256:")
-                entry = InputEntry(
-                    digest=item.digest,
-                    bytes=item.bytes,
-                    source=item.source,
-                    packed=f"inputs/{hex_digest}" if packable else None,
-                    single_file=source.is_file(),
-                )
-                seen[item.digest] = (entry, source if packable else None)
-    finally:
-        if cache is not None:
-            cache.close()
-    return [seen[digest] for digest in sorted(seen)]
+    entries = []
+    for digest, (item, copy) in sorted(find_inputs(records, limit, store, progress).items()):
+        source = copy or Path(item.source)
+        entry = InputEntry(
+            digest=item.digest,
+            bytes=item.bytes,
+            source=item.source,
+            packed=f"inputs/{digest.removeprefix('sha256:')}" if copy is not None else None,
+            single_file=source.is_file(),
+        )
+        entries.append((entry, copy))
+    return entries

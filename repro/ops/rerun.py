@@ -15,6 +15,7 @@ one rebuilt tree, one Snakemake invocation, ``jobs`` containers at a time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from repro.errors import Interrupted, ReproError, SetupError
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import make_point, point_key
 from repro.plan import Plan, PlannedPoint, new_plan_id
-from repro.provenance.git import rebuilt_tree
+from repro.provenance.git import bundle_clone, rebuilt_tree
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.provenance.statcache import StatCache
 from repro.runner.engine import Engine, connect
@@ -139,7 +140,7 @@ def _rerun_group(
     with _manifest_as_it_was(store, first) as manifest:
         cache = store.digest_cache()
         try:
-            manifest, inputs = _with_verified_inputs(manifest, first, cache, store.relocations()["inputs"])
+            manifest, inputs = _with_verified_inputs(manifest, first, cache, _relocated_inputs(store, first))
         finally:
             if cache is not None:
                 cache.close()
@@ -224,7 +225,11 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
     root = Path(git.root)
     if not root.exists():  # an unpacked artifact: the repository was cloned elsewhere
         root = Path(store.relocations()["repositories"].get(git.root, git.root))
-    with rebuilt_tree(root, git.commit, diff, for_run=original.id) as tree:
+    with contextlib.ExitStack() as stack:
+        bundle = store.layout.bundle(git.commit)
+        if not root.exists() and bundle.is_file():  # pushed here from another store, with its commit
+            root = stack.enter_context(bundle_clone(bundle))
+        tree = stack.enter_context(rebuilt_tree(root, git.commit, diff, for_run=original.id))
         path = tree / git.manifest_path if not Path(git.manifest_path).is_absolute() else Path(git.manifest_path)
         manifest = load_manifest(path, require_sources=False)
         _check_manifest_digest(manifest, original)
@@ -237,6 +242,17 @@ def _check_manifest_digest(manifest: ManifestFile, original: RunRecord) -> None:
             f"the manifest {manifest.path} is not the one run {original.id} ran "
             f"(sha256 {manifest.sha256[:12]}, recorded {original.manifest.sha256[:12]})"
         )
+
+
+def _relocated_inputs(store: Store, original: RunRecord) -> dict[str, str]:
+    """Where inputs of ``original`` are now, besides their recorded paths: an unpacked
+    artifact's (``relocations.json``), and copies pushed into the store (``inputs/``)."""
+    relocated = dict(store.relocations()["inputs"])
+    for item in original.inputs:
+        pushed = store.layout.input(item.digest)
+        if item.digest not in relocated and pushed.exists():
+            relocated[item.digest] = str(pushed)
+    return relocated
 
 
 def _with_verified_inputs(

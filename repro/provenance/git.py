@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,15 @@ from typing import Any
 
 from repro.errors import SetupError
 
-__all__ = ["UNTRACKED_LIMIT", "CheckoutError", "GitState", "file_at_commit", "git_state", "rebuilt_tree"]
+__all__ = [
+    "UNTRACKED_LIMIT",
+    "CheckoutError",
+    "GitState",
+    "bundle_clone",
+    "file_at_commit",
+    "git_state",
+    "rebuilt_tree",
+]
 
 UNTRACKED_LIMIT = 10 * 1024 * 1024
 """Untracked files larger than this are named in the record but left out of the diff."""
@@ -152,6 +161,23 @@ def _submodule_paths(repo: Any) -> set[str]:
 
 class CheckoutError(SetupError):
     """The tree a run saw cannot be rebuilt (repository gone, commit missing, diff not applying)."""
+
+
+@contextmanager
+def bundle_clone(bundle: Path) -> Iterator[Path]:
+    """A temporary bare clone of a git ``bundle`` (removed afterwards)."""
+    folder = Path(tempfile.mkdtemp(prefix="repro-bundle-"))
+    try:
+        cloned = subprocess.run(
+            ["git", "clone", "--quiet", "--bare", str(bundle), str(folder / "repo.git")],
+            capture_output=True,
+            text=True,
+        )
+        if cloned.returncode != 0:
+            raise CheckoutError(f"the git bundle {bundle} does not clone: {cloned.stderr.strip()[:200]}")
+        yield folder / "repo.git"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import posixpath
 import tarfile
@@ -51,6 +52,8 @@ __all__ = [
     "ArchivedImage",
     "ImageArchive",
 ]
+
+_log = logging.getLogger(__name__)
 
 _SMALL = 1 << 20  # members up to this size are held in memory until the manifest says what they are
 _CHUNK = 1 << 20
@@ -331,6 +334,39 @@ class ImageArchive:
             if not any((d.get("annotations") or {}).get(REF_NAME) == entry.hex for d in index["manifests"]):
                 self._add(index, entry)
         return entry
+
+    def entry_of(self, descriptor: dict[str, Any]) -> ArchivedImage:
+        """The image an ``index.json`` descriptor (of this or another layout) names, read from
+        this archive's blobs (its manifest must be here)."""
+        return self._from_descriptor(descriptor)
+
+    def take_in(self, entry: ArchivedImage) -> None:
+        """Index ``entry``, whose blobs another store sent here (``repro push``/``pull``), after
+        checking every one of them (:meth:`verify`): a blob that does not match is never indexed."""
+        if entry.manifest is None:
+            raise ArchiveError(f"image {entry.id[:19]}… came without its manifest; it cannot be indexed")
+        self.verify(entry)
+        with self._index_locked() as index:
+            if not any((d.get("annotations") or {}).get(REF_NAME) == entry.hex for d in index["manifests"]):
+                self._add(index, entry)
+
+    def take_incoming(self) -> list[str]:
+        """Index the images ``repro push`` left in ``images/incoming/`` (see :meth:`take_in`);
+        the ids taken in. One whose blobs have not all arrived waits for a later command."""
+        folder = self.layout.images_incoming
+        if not folder.is_dir():
+            return []
+        taken = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                entry = ArchivedImage.model_validate_json(path.read_bytes())
+                self.take_in(entry)
+            except (OSError, ValueError, ArchiveError) as exc:
+                _log.debug("not indexing the pushed image %s yet: %s", path.name, exc)
+                continue
+            path.unlink(missing_ok=True)
+            taken.append(entry.id)
+        return taken
 
     def _with_manifest(self, entry: ArchivedImage) -> ArchivedImage:
         """``entry`` with its OCI manifest written (config and layers as they are)."""

@@ -27,10 +27,13 @@ git root by default::
         index.json.lock          held (flock) while index.json is replaced
         blobs/sha256/<hex>       manifests, configs and layers, content-addressed, read-only
         loaded.json              images repro loaded into the engine (`repro gc` may remove them)
+        incoming/<image id>.json images `repro push` sent here, until a command indexes them
         builds/<image id>.json   what went into an image `repro build` made
       shells/<id>.json           `repro shell` sessions (never runs)
       shells/<id>/outputs/       a shell session's scratch output folder
       relocations.json           where an unpacked artifact's repositories and inputs are now
+      bundles/<commit>.bundle    pushed here: the commit runs were made from, for reruns elsewhere
+      inputs/<digest hex>        pushed here: an input's content (a file or a folder), by digest
       reserve                    1 MiB held back so that a full disk still gets final records
 """
 
@@ -218,6 +221,30 @@ class StoreLayout:
     def images_loaded(self) -> Path:
         return self.images / "loaded.json"
 
+    @property
+    def images_incoming(self) -> Path:
+        """Images another store pushed (their blobs are in place), for the index to take in."""
+        return self.images / "incoming"
+
+    def image_incoming(self, image_id: str) -> Path:
+        return self.images_incoming / f"{image_id.removeprefix('sha256:')}.json"
+
+    @property
+    def bundles(self) -> Path:
+        return self.root / "bundles"
+
+    def bundle(self, commit: str) -> Path:
+        """A git bundle holding ``commit`` and its history (pushed with the runs made from it)."""
+        return self.bundles / f"{commit}.bundle"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    def input(self, digest: str) -> Path:
+        """A copy of an input mount's content (a file or a folder), by its recorded digest."""
+        return self.inputs / digest.removeprefix("sha256:")
+
     def build_record(self, image_id: str) -> Path:
         return self.images / "builds" / f"{image_id.removeprefix('sha256:')}.json"
 
@@ -352,6 +379,11 @@ class Store:
         if not entries or not self._fold_lock.acquire(blocking=False):
             return 0
         try:
+            if self.layout.images_incoming.is_dir():  # pushed images first: their runs may need them
+                from repro.store.images import ImageArchive
+
+                with contextlib.suppress(OSError, StoreError):  # a later command takes them in
+                    ImageArchive(self.layout).take_incoming()
             rows = []
             for run_id in sorted({entry.run_id for entry in entries}):
                 try:

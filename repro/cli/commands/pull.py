@@ -1,0 +1,40 @@
+"""``repro pull REMOTE [--runs RUN…|--manifest M…|--all]``: another store's ended runs (a path or
+ssh://host/path) into this one, with their images and what the other store holds for reruns."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from repro.cli.commands.push import add_selection, check_selection
+from repro.cli.options import Common, typed
+from repro.errors import EXIT_OK
+
+NAME = "pull"
+HELP = "copy ended runs and their images from another store (path or ssh://) into this one"
+
+
+@dataclass(frozen=True)
+class Options(Common):
+    remote: str = ""
+    runs: list[str] = field(default_factory=list)
+    manifest: list[str] = field(default_factory=list)
+    all: bool = False
+    json: bool = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_selection(parser, "from the other store")
+
+
+def handle(namespace: argparse.Namespace) -> int:
+    from repro import api
+    from repro.cli import render
+
+    options = typed(Options, namespace)
+    check_selection(options.runs, options.manifest, options.all)
+    result = api.pull(
+        options.remote, refs=options.runs, manifests=options.manifest, store=options.store, progress=render.note
+    )
+    render.transfer_output(result, as_json=options.json)
+    return EXIT_OK

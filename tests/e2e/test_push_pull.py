@@ -1,0 +1,178 @@
+"""repro push / pull between stores over a real sshd on 127.0.0.1 (Debian's openssh-server,
+started here with a key of its own): only what the other side lacks travels, and a pushed run
+verifies there with its repository, its input and its image gone from where it ran."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from repro.store import Status, Store
+from tests.conftest import Image, Project, make_record, wait_for
+from tests.e2e.conftest import build_variant, remove_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@dataclass(frozen=True)
+class Sshd:
+    port: int
+    rsh: str
+    """The remote shell rsync is to use (``$RSYNC_RSH``): ssh with the test's key."""
+
+    def url(self, path: Path) -> str:
+        return f"ssh://root@127.0.0.1:{self.port}{path}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sshd() -> Iterator[Sshd]:
+    daemon = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(daemon).exists() or shutil.which("rsync") is None:
+        pytest.fail("push/pull tests need openssh-server and rsync: scripts/setup-host (as root)")
+    folder = Path(tempfile.mkdtemp(prefix="repro-sshd-"))
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    port = _free_port()
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\nPidFile {folder / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nUsePAM no\nStrictModes no\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # the privilege separation folder sshd insists on
+    process = subprocess.Popen([daemon, "-D", "-f", str(folder / "sshd_config")])
+    rsh = (
+        f"ssh -F /dev/null -i {folder / 'client_key'} -o BatchMode=yes -o StrictHostKeyChecking=no "
+        f"-o UserKnownHostsFile={folder / 'known_hosts'} -o LogLevel=ERROR"
+    )
+
+    def answers() -> bool:
+        probe = subprocess.run([*rsh.split(), "-p", str(port), "root@127.0.0.1", "true"], capture_output=True)
+        return probe.returncode == 0
+
+    try:
+        wait_for(answers, timeout=30, interval=0.2)
+        yield Sshd(port=port, rsh=rsh)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_push_then_verify_on_the_other_side_then_pull_back(
+    docker_project: Project,
+    docker_client: docker.DockerClient,
+    busybox: Image,
+    sshd: Sshd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = docker_project
+    monkeypatch.setenv("RSYNC_RSH", sshd.rsh)
+    tag = f"repro-test/pushed-{uuid.uuid4().hex[:8]}:1"
+    image_id = build_variant(docker_client, busybox, tag, "pushed\n")
+    project.write("data/in.txt", "input\n")
+    project.manifest(
+        image={"name": tag, "id": image_id},
+        command=["sh", "-c", "cat /content.txt /data/in.txt > /out/result.txt; echo {n} >> /out/result.txt"],
+        mounts=[{"source": "./data", "target": "/data"}],
+        sweep={"n": [1, 2]},
+    )
+    project.commit("the experiment")
+    assert project.repro("run", "exp.yaml").code == 0
+    store = Store(project.store)
+    ran = sorted(row.id for row in store.runs())
+    # A point still running stays behind: only ended runs travel.
+    running = store.new_run()
+    store.write_record(make_record(running.run_id, status=Status.RUNNING))
+    other = tmp_path / "lab" / "store"
+    other.parent.mkdir()
+
+    pushed = project.repro("push", sshd.url(other), "--json")
+
+    assert pushed.code == 0, pushed.err
+    report = pushed.json
+    assert sorted(report["runs"]) == ran
+    assert report["images"] == [image_id], "the image was archived and sent with its runs"
+    assert len(report["bundles"]) == 1
+    assert len(report["inputs"]) == 1
+    assert report["running"] == [running.run_id]
+    assert not (other / "runs" / running.run_id).exists()
+    assert not (other / "points").exists() or not list((other / "points").iterdir()), "markers are not sent"
+
+    again = project.repro("push", sshd.url(other), "--json")
+    assert again.code == 0, again.err
+    assert again.json["runs"] == []
+    assert again.json["bytes_sent"] < 10_000, f"a no-op push sent {again.json['bytes_sent']} bytes"
+    print(f"no-op push: {again.json['bytes_sent']} bytes sent, {again.json['bytes_received']} received")
+
+    # The other side as another machine would have it: no repository, no input, no image.
+    project.root.rename(project.root.with_name("gone"))
+    remove_image(docker_client, image_id)
+    here = Project(root=tmp_path / "elsewhere")
+    here.root.mkdir()
+    listed = here.repro("--store", str(other), "log", "--json")  # its first command folds the push in
+    assert sorted(r["id"] for r in listed.json) == ran
+    lab = Store(other)
+    assert lab.journal.pending() == []
+    assert {json.loads(p.read_text())["run"] for p in lab.layout.points.iterdir()} == set(ran), (
+        "the receiving side made its own point markers"
+    )
+    verified = here.repro("--store", str(other), "verify", "--all", "--json")
+    assert verified.code == 0, verified.err
+    assert sorted(v["run"] for v in verified.json) == ran
+    assert {v["verdict"] for v in verified.json} == {"reproduced"}
+
+    # And back: a third store pulls the original runs (and the reruns) over SSH.
+    third = tmp_path / "third"
+    pulled = here.repro("--store", str(third), "pull", sshd.url(other), "--runs", *ran, "--json")
+    assert pulled.code == 0, pulled.err
+    assert sorted(pulled.json["runs"]) == ran
+    assert pulled.json["images"] == [image_id]
+    listed = here.repro("--store", str(third), "log", "--json")
+    assert sorted(r["id"] for r in listed.json) == ran
+    checked = here.repro("--store", str(third), "fsck")
+    assert checked.code == 0, checked.out + checked.err
+    everything = here.repro("--store", str(third), "pull", sshd.url(other), "--json")
+    assert len(everything.json["runs"]) == 2, "the reruns made on the other side"
+
+
+def test_push_refuses_a_folder_that_is_not_a_store_and_an_unreachable_host(
+    docker_project: Project, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = docker_project
+    monkeypatch.setenv("RSYNC_RSH", sshd.rsh)
+    project.manifest()
+    assert project.repro("run", "exp.yaml").code == 0
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"meow")
+    refused = project.repro("push", sshd.url(photos))
+    assert refused.code == 2
+    (line,) = refused.err.strip().splitlines()
+    assert "not a repro store" in line
+    assert (photos / "cat.jpg").read_bytes() == b"meow"
+    assert sorted(p.name for p in photos.iterdir()) == ["cat.jpg"]
+    unreachable = project.repro("push", f"ssh://root@127.0.0.1:{_free_port()}/srv/store")
+    assert unreachable.code == 3
+    (line,) = unreachable.err.strip().splitlines()
+    assert line.startswith("repro: error: cannot reach ssh://root@127.0.0.1:")
+    nothing = project.repro("pull", sshd.url(tmp_path / "nothing-here"))
+    assert nothing.code == 2
+    assert "no repro store there" in nothing.err
