@@ -108,7 +108,7 @@ def _check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
 
 def _recorded_runs(rsync: Rsync) -> set[str]:
     """The runs of the remote store that have a record (a folder without one is half-sent)."""
-    listed = rsync.listing("runs", "-r", "--include=*/", "--include=record.json", "--exclude=*") or []
+    listed = rsync.listing("runs", "-r", "--include=/*/", "--include=/*/record.json", "--exclude=*") or []
     return {name.split("/")[0] for name in listed if name.endswith("/record.json") and name.count("/") == 1}
 
 
