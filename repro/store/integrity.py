@@ -4,12 +4,15 @@ behind ``repro verify`` (which checks a run's stored outputs before rerunning it
 A run's outputs are compared with the record entry by entry (files by sha256 and size, links
 by target, folders by existence, nothing extra), its logs and its diff by their recorded
 digests, and the record with itself (its outputs' tree digest must be that of its entries).
-Content-addressed files — blobs and the image archive's blobs — must hash to their names.
+Content-addressed files — blobs and the image archive's blobs — must hash to their names, and
+so must pushed inputs (``inputs/<digest>``, a file or a folder); a pushed bundle
+(``bundles/<commit>.bundle``) must be a git bundle holding its commit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,3 +136,28 @@ def check_blobs(store: Store) -> Iterator[tuple[int, Damage | None]]:
             blob = store.layout.image_blob(digest)
             if not blob.is_file():
                 yield 0, Damage(blob, f"missing (image {entry.id[:19]}… needs it)")
+    yield from _check_pushed(store)
+
+
+def _check_pushed(store: Store) -> Iterator[tuple[int, Damage | None]]:
+    """What ``repro push`` brought: inputs by their digests, bundles by the commit they name."""
+    if store.layout.inputs.is_dir():
+        for path in sorted(store.layout.inputs.iterdir()):
+            try:
+                tree = hash_tree(path)
+            except ReproError as exc:
+                yield 0, Damage(path, f"cannot be read: {exc}")
+                continue
+            name = tree.digest.removeprefix("sha256:")
+            yield (
+                tree.total_bytes,
+                None if name == path.name else Damage(path, f"differs from its name: found {name[:12]}"),
+            )
+    if store.layout.bundles.is_dir():
+        for path in sorted(store.layout.bundles.glob("*.bundle")):
+            heads = subprocess.run(["git", "bundle", "list-heads", str(path)], capture_output=True, text=True)
+            commit = path.name.removesuffix(".bundle")
+            if heads.returncode != 0 or commit not in heads.stdout.split():
+                yield 0, Damage(path, f"not a git bundle holding commit {commit[:12]}")
+            else:
+                yield path.stat().st_size, None

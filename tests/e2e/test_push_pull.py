@@ -134,10 +134,19 @@ def test_push_then_verify_on_the_other_side_then_pull_back(
     assert {json.loads(p.read_text())["run"] for p in lab.layout.points.iterdir()} == set(ran), (
         "the receiving side made its own point markers"
     )
+    checked = here.repro("--store", str(other), "fsck")  # pushed inputs and bundles included
+    assert checked.code == 0, checked.out + checked.err
     verified = here.repro("--store", str(other), "verify", "--all", "--json")
     assert verified.code == 0, verified.err
     assert sorted(v["run"] for v in verified.json) == ran
     assert {v["verdict"] for v in verified.json} == {"reproduced"}
+
+    pushed_input = next((other / "inputs").iterdir())
+    (pushed_input / "in.txt").write_text("tampered\n")
+    tampered = here.repro("--store", str(other), "fsck")
+    assert tampered.code == 1
+    assert f"{pushed_input}: differs from its name" in tampered.out
+    (pushed_input / "in.txt").write_text("input\n")
 
     # And back: a third store pulls the original runs (and the reruns) over SSH.
     third = tmp_path / "third"
