@@ -166,6 +166,11 @@ def host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
     return config
 
 
+_TRANSIENT_CREATE = ("keep-id requires additional UIDs or GIDs",)
+"""Refusals a rootless Podman service (4.3) was seen to give one of two containers created at
+the same moment, and not the other: tried again, not reported as the point's failure."""
+
+
 def create_container(engine: Engine, spec: ContainerSpec, *, terminal: bool = False) -> str:
     """Create (not start) the container of ``spec``; return its id."""
     import docker.errors
@@ -174,24 +179,30 @@ def create_container(engine: Engine, spec: ContainerSpec, *, terminal: bool = Fa
     environment = {"HOME": HOME, **spec.env}
     if terminal:
         environment.setdefault("TERM", os.environ.get("TERM", "xterm"))
-    try:
-        created = engine.client.api.create_container(
-            image=spec.image_id,
-            command=list(spec.command),
-            environment=environment,
-            user=spec.user or "",
-            working_dir=spec.workdir,
-            hostname=spec.hostname,
-            labels=dict(spec.labels),
-            network_disabled=spec.network == "none",
-            host_config=host_config(engine, spec),
-            tty=terminal,
-            stdin_open=terminal,
-            use_config_proxy=False,  # never inject proxy variables the record would not show
-        )
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        raise EngineError(f"the engine refused to create the container: {_explain(exc)}") from exc
-    return str(created["Id"])
+    for attempt in range(3):
+        try:
+            created = engine.client.api.create_container(
+                image=spec.image_id,
+                command=list(spec.command),
+                environment=environment,
+                user=spec.user or "",
+                working_dir=spec.workdir,
+                hostname=spec.hostname,
+                labels=dict(spec.labels),
+                network_disabled=spec.network == "none",
+                host_config=host_config(engine, spec),
+                tty=terminal,
+                stdin_open=terminal,
+                use_config_proxy=False,  # never inject proxy variables the record would not show
+            )
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            explained = _explain(exc)
+            if attempt < 2 and any(text in explained for text in _TRANSIENT_CREATE):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise EngineError(f"the engine refused to create the container: {explained}") from exc
+        return str(created["Id"])
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def run_container(
