@@ -4,7 +4,8 @@
 #
 #   examples/gem5/build-image.sh [KIT.tar.xz]
 #
-# KIT defaults to ../shared/gem5/gem5-v24.0.0.1-x86-*.tar.xz beside the checkout. The image is a
+# KIT defaults to gem5/gem5-v24.0.0.1-x86-*.tar.xz in $REPRO_SHARED, ../shared beside the checkout,
+# or /work/shared (where these machines keep it). The image is a
 # minimal Debian 12 (debootstrap from the machine's Debian mirror) with gem5's run-time
 # libraries, the kit unpacked as /gem5 and this folder's workloads compiled -static as
 # /workloads (so the image ID pins them too). It is labelled with the kit's sha256: a changed kit
@@ -19,11 +20,15 @@ RUNTIME=libpython3.11,libprotobuf32,libtcmalloc-minimal4,libpng16-16,zlib1g
 
 KIT="${1:-}"
 if [ -z "$KIT" ]; then
-    KIT=$(ls "$HERE"/../../../shared/gem5/gem5-v24.0.0.1-x86*.tar.xz 2>/dev/null | head -n 1 || true)
+    for shared in "${REPRO_SHARED:-}" "$HERE/../../../shared" /work/shared; do
+        [ -n "$shared" ] || continue
+        KIT=$(ls "$shared"/gem5/gem5-v24.0.0.1-x86*.tar.xz 2>/dev/null | head -n 1 || true)
+        [ -z "$KIT" ] || break
+    done
 fi
 if [ -z "$KIT" ] || [ ! -f "$KIT" ]; then
-    echo "build-image: no gem5 kit found (looked for ../shared/gem5/gem5-v24.0.0.1-x86-*.tar.xz beside the" \
-         "checkout); give one: $0 KIT.tar.xz — or build from the gem5 sources with the Dockerfile" \
+    echo "build-image: no gem5 kit found (looked for gem5/gem5-v24.0.0.1-x86-*.tar.xz in \$REPRO_SHARED," \
+         "../shared beside the checkout and /work/shared); give one: $0 KIT.tar.xz — or build from the gem5 sources with the Dockerfile" \
          "(needs the internet; see $HERE/README.md)" >&2
     exit 3
 fi

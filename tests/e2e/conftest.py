@@ -23,7 +23,7 @@ import pytest
 
 from repro.runner import labels
 from repro.store import Store
-from tests.conftest import CHECKOUT, Image, Project, make_repo, wait_for
+from tests.conftest import CHECKOUT, SHARED, Image, Project, make_repo, wait_for
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -333,7 +333,7 @@ def _gone(client: docker.DockerClient, image_id: str) -> bool:
 
 ROCRATE_VENV = CHECKOUT / ".venv-rocrate"
 ROCRATE_TOOLS = ["roc-validator==0.13.0", "runcrate==0.6.2"]
-ROCRATE_CONTEXTS = CHECKOUT.parent / "shared" / "rocrate-contexts"
+ROCRATE_CONTEXTS = SHARED / "rocrate-contexts"
 """JSON-LD contexts served to the tools where there is no internet (CI here); elsewhere they fetch them."""
 
 

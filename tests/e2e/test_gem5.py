@@ -1,7 +1,8 @@
-"""examples/gem5 on a real gem5: the image built offline from the gem5 kit in ../shared/gem5
-(CI has it), a smoke test, the CPU {timing, o3} x L1D {16KiB, 64KiB} sweep with the physics
-checked, a failing workload, and `repro verify --all`. Without a kit these tests skip and say
-why: a user's machine need not have one. Everything runs on a copy of the example."""
+"""examples/gem5 on a real gem5: the image built offline from the gem5 kit in the machine's
+shared folder ($REPRO_SHARED, ../shared or /work/shared: CI has it), a smoke test, the CPU
+{timing, o3} x L1D {16KiB, 64KiB} sweep with the physics checked, a failing workload, and
+`repro verify --all`. Without a kit these tests skip and say why: a user's machine need not
+have one. Everything runs on a copy of the example."""
 
 from __future__ import annotations
 
@@ -16,16 +17,16 @@ import pytest
 
 from repro.results.metrics import read_metrics
 from repro.store import Status, Store
-from tests.conftest import CHECKOUT, Project, make_repo
+from tests.conftest import CHECKOUT, SHARED, Project, make_repo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-KITS = sorted((CHECKOUT.parent / "shared" / "gem5").glob("gem5-v24.0.0.1-x86*.tar.xz"))
+KITS = sorted((SHARED / "gem5").glob("gem5-v24.0.0.1-x86*.tar.xz"))
 TAG = "repro-example/gem5:v24.0.0.1"
 IPC = "board.processor.cores.core.ipc"
 MISS = "board.cache_hierarchy.l1d-cache-0.overallMissRate::total"
 needs_kit = pytest.mark.skipif(
-    not KITS, reason=f"no gem5 kit in {CHECKOUT.parent / 'shared' / 'gem5'}: these tests run a real gem5 built from one"
+    not KITS, reason=f"no gem5 kit in {SHARED / 'gem5'}: these tests run a real gem5 built from one"
 )
 
 
