@@ -24,6 +24,7 @@ the archive's own files.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -140,6 +141,7 @@ class ImageArchive:
         self.root = layout.images
         self.blobs = layout.image_blobs
         self._upgraded = False
+        self._taken = False
 
     # -- the index ------------------------------------------------------------------------------
 
@@ -274,7 +276,16 @@ class ImageArchive:
 
     # -- reading --------------------------------------------------------------------------------
 
+    def _incoming_taken(self) -> None:
+        """Before the first read: index what ``repro push`` left in ``images/incoming/``."""
+        if not self._taken:
+            self._taken = True
+            if self.layout.images_incoming.is_dir():
+                with contextlib.suppress(OSError, StoreError):  # a later reader takes them in
+                    self.take_incoming()
+
     def get(self, image_id: str) -> ArchivedImage | None:
+        self._incoming_taken()
         hex_id = image_id.removeprefix("sha256:")
         for descriptor in self._read_index()["manifests"]:
             if (descriptor.get("annotations") or {}).get(REF_NAME) == hex_id:
@@ -282,6 +293,7 @@ class ImageArchive:
         return None
 
     def entries(self) -> Iterator[ArchivedImage]:
+        self._incoming_taken()
         for descriptor in self._read_index()["manifests"]:
             if _is_hex((descriptor.get("annotations") or {}).get(REF_NAME, "")):
                 yield self._from_descriptor(descriptor)

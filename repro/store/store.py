@@ -379,11 +379,6 @@ class Store:
         if not entries or not self._fold_lock.acquire(blocking=False):
             return 0
         try:
-            if self.layout.images_incoming.is_dir():  # pushed images first: their runs may need them
-                from repro.store.images import ImageArchive
-
-                with contextlib.suppress(OSError, StoreError):  # a later command takes them in
-                    ImageArchive(self.layout).take_incoming()
             rows = []
             for run_id in sorted({entry.run_id for entry in entries}):
                 try:
