@@ -19,9 +19,7 @@ half-sent run for a run.
 from __future__ import annotations
 
 import json
-import secrets
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +31,12 @@ from repro.ops.carry import archive_images, bundle_commits, find_inputs
 from repro.ops.pack import DEFAULT_INPUT_LIMIT
 from repro.ops.remote import Remote, Rsync
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
-from repro.store.index import Index
+from repro.store.journal import Journal
 from repro.store.record import RunRecord
 from repro.store.status import Status
 from repro.store.store import STORE_FORMAT, Store
 
 __all__ = ["TransferResult", "pull", "push"]
-
-_FOLDERS = ("runs", "points", "plans", "journal", "blobs/sha256")
 
 
 @dataclass
@@ -125,12 +121,6 @@ def _copy(rsync: Rsync, paths: Iterable[str], source: str, destination: str, *op
         rsync.run(["-rlt", "--ignore-existing", f"--files-from={listing.name}", *options, source, destination])
 
 
-def _journal_entries(folder: Path, run_ids: Iterable[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for run_id in run_ids:
-        (folder / f"{run_id}.{time.time_ns():x}.push.{secrets.token_hex(4)}").touch()
-
-
 def push(
     remote: str,
     *,
@@ -176,13 +166,9 @@ def _send(
 ) -> None:
     url = rsync.remote.url()
     if not exists:  # a new store: its marker and folders (the other side needs no repro to use it)
-        skeleton = scratch / "skeleton"
-        for folder in _FOLDERS:
-            (skeleton / folder).mkdir(parents=True)
-        (skeleton / "store.json").write_text(json.dumps({"repro_store": STORE_FORMAT}) + "\n")
-        (skeleton / ".gitignore").write_text("# repro's store: runs, logs and outputs are not source\n*\n")
-        Index(skeleton / "index.sqlite").create()  # empty: the other side's next command folds in
-        rsync.run(["-rt", "--mkpath", "--ignore-existing", f"{skeleton}/", url])
+        skeleton = Store(scratch / "skeleton")
+        skeleton.create()  # its marker, folders and empty index; its disk reserve is its own to make
+        rsync.run(["-rt", "--mkpath", "--ignore-existing", "--exclude=/reserve", f"{skeleton.root}/", url])
     archive = ImageArchive(store.layout)
     archive_images(archive, records, progress)
     images = _images_to_send(archive, rsync, records, scratch, exists)
@@ -205,7 +191,9 @@ def _send(
         path = last / "images" / "incoming" / f"{entry.hex}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(entry.model_dump_json())
-    _journal_entries(last / "journal", (record.id for record in records))
+    journal = Journal(last / "journal")
+    for record in records:
+        journal.note(record.id)
     rsync.run(["-rt", f"{last}/", url])
     result.runs = [record.id for record in records]
     result.images = [entry.id for entry in images]
