@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repro.errors import UsageError
+from repro.errors import ReproError, UsageError
 from repro.store.index import Condition, IndexRow
 from repro.store.status import Status
 from repro.store.store import Store
@@ -192,7 +192,7 @@ def run_ids(prefix: str = "", *, store: Path | str | None = None) -> list[str]:
     try:
         chosen = Store.locate(store)
         return sorted(entry.name for entry in chosen.layout.runs.iterdir() if entry.name.startswith(prefix))
-    except (OSError, UsageError):
+    except (OSError, ReproError):  # no store, or one this repro cannot read: nothing to offer
         return []
 
 

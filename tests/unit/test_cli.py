@@ -127,3 +127,22 @@ def test_the_api_says_where_each_name_is_what_type_checkers_read() -> None:
     }
     assert imported == api._WHERE
     assert sorted(api.__all__) == sorted(api._WHERE)
+
+
+@pytest.mark.parametrize("command", [["log"], ["ps"], ["run", "exp.yaml"], ["push", "/nowhere"]])
+def test_a_store_of_a_newer_format_is_refused_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "store.json").write_text('{"repro_store": 99}\n')
+    pin = "sha256:" + "0" * 64
+    (tmp_path / "exp.yaml").write_text(f"version: 1\nname: x\nimage: {{name: a, id: '{pin}'}}\ncommand: [true]\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.chdir(tmp_path):
+        code = main(["--store", str(store), *command])
+    assert code == 3
+    (line,) = err.getvalue().strip().splitlines()
+    assert line == (
+        f"repro: error: {store} is a store of format 99, written by a newer repro; "
+        "this repro (0.1.0) reads formats up to 2: upgrade repro to use it"
+    )
+    assert sorted(p.name for p in store.iterdir()) == ["store.json"], "nothing was written into it"
