@@ -146,3 +146,12 @@ def test_a_store_of_a_newer_format_is_refused_in_one_line(tmp_path: Path, comman
         "this repro (0.1.0) reads formats up to 2: upgrade repro to use it"
     )
     assert sorted(p.name for p in store.iterdir()) == ["store.json"], "nothing was written into it"
+
+
+@pytest.mark.parametrize("command", ["push", "pull"])
+def test_push_and_pull_take_one_way_of_choosing_runs(command: str) -> None:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main([command, "/nowhere", "--runs", "a", "--all"])
+    assert code == EXIT_INPUT
+    assert err.getvalue() == "repro: error: give --runs, --manifest or --all (one of them)\n"

@@ -4,10 +4,10 @@ ssh://host/path) into this one, with their images and what the other store holds
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from repro.cli.commands.push import add_selection, check_selection
-from repro.cli.options import Common, typed
+from repro.cli.commands.push import Selection, add_selection
+from repro.cli.options import typed
 from repro.errors import EXIT_OK
 
 NAME = "pull"
@@ -15,12 +15,8 @@ HELP = "copy ended runs and their images from another store (path or ssh://) int
 
 
 @dataclass(frozen=True)
-class Options(Common):
-    remote: str = ""
-    runs: list[str] = field(default_factory=list)
-    manifest: list[str] = field(default_factory=list)
-    all: bool = False
-    json: bool = False
+class Options(Selection):
+    """Only the shared selection: a pull sends nothing of its own."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +28,7 @@ def handle(namespace: argparse.Namespace) -> int:
     from repro.cli import render
 
     options = typed(Options, namespace)
-    check_selection(options.runs, options.manifest, options.all)
+    options.check()
     result = api.pull(
         options.remote, refs=options.runs, manifests=options.manifest, store=options.store, progress=render.note
     )

@@ -14,13 +14,23 @@ HELP = "copy ended runs, their images, commits and inputs to another store (path
 
 
 @dataclass(frozen=True)
-class Options(Common):
+class Selection(Common):
+    """What ``push`` and ``pull`` share: the other store, and which runs."""
+
     remote: str = ""
     runs: list[str] = field(default_factory=list)
     manifest: list[str] = field(default_factory=list)
     all: bool = False
-    max_input_size: str | None = None
     json: bool = False
+
+    def check(self) -> None:
+        if sum((bool(self.runs), bool(self.manifest), self.all)) > 1:
+            raise UsageError("give --runs, --manifest or --all (one of them)")
+
+
+@dataclass(frozen=True)
+class Options(Selection):
+    max_input_size: str | None = None
 
 
 def add_selection(parser: argparse.ArgumentParser, direction: str) -> None:
@@ -39,11 +49,6 @@ def add_selection(parser: argparse.ArgumentParser, direction: str) -> None:
     parser.add_argument("--json", action="store_true", help="what was copied, and the bytes moved, as JSON")
 
 
-def check_selection(runs: list[str], manifests: list[str], every: bool) -> None:
-    if sum((bool(runs), bool(manifests), every)) > 1:
-        raise UsageError("give --runs, --manifest or --all (one of them)")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection(parser, "from this store")
     parser.add_argument(
@@ -56,7 +61,7 @@ def handle(namespace: argparse.Namespace) -> int:
     from repro.cli import render
 
     options = typed(Options, namespace)
-    check_selection(options.runs, options.manifest, options.all)
+    options.check()
     limit = size(options.max_input_size, "--max-input-size")
     result = api.push(
         options.remote,
