@@ -159,7 +159,7 @@ def bench_archive(repeat: int, image_id: str, work: Path) -> Measure:
     from repro.runner.engine import connect
     from repro.runner.transfer import export_image
     from repro.store.images import ImageArchive
-    from repro.store.store import StoreLayout
+    from repro.store.layout import StoreLayout
 
     archive = ImageArchive(StoreLayout(work / "archive-store"))
     engine = connect()

@@ -30,9 +30,10 @@ from repro.provenance.hashing import hash_tree
 from repro.provenance.statcache import StatCache
 from repro.runner.engine import Engine
 from repro.runner.image import resolve_image
+from repro.store.files import atomic_create, atomic_write
 from repro.store.images import ImageArchive
 from repro.store.record import GitRecord, ImageRecord, InputRecord
-from repro.store.store import Store, atomic_create, atomic_write
+from repro.store.store import Store
 
 __all__ = [
     "Plan",

@@ -20,9 +20,11 @@ from repro.manifest.model import FailOn
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.results.metrics import MetricsError, metrics_file, read_metrics
 from repro.runner.container import ContainerOutcome
+from repro.store.files import atomic_write
 from repro.store.index import Value
+from repro.store.layout import RunFolder
 from repro.store.record import LogsRecord, OutputEntry, OutputsRecord, RunRecord, Status
-from repro.store.store import RunFolder, Store, atomic_write
+from repro.store.store import Store
 from repro.text import display_path
 
 __all__ = [

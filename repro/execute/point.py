@@ -35,6 +35,7 @@ from repro.runner.container import (
     run_container,
 )
 from repro.runner.engine import Engine
+from repro.store.layout import RunFolder
 from repro.store.record import (
     ContainerRecord,
     ManifestRecord,
@@ -43,7 +44,7 @@ from repro.store.record import (
     RunRecord,
     Status,
 )
-from repro.store.store import RunFolder, Store
+from repro.store.store import Store
 
 __all__ = ["container_env", "container_user", "execute_point", "point_container", "redacted_env"]
 

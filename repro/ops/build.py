@@ -23,7 +23,8 @@ from repro.ops.lock import lock
 from repro.provenance.hashing import hash_file
 from repro.runner import labels
 from repro.runner.engine import Engine, connect
-from repro.store.store import Store, atomic_write
+from repro.store.files import atomic_write
+from repro.store.store import Store
 
 __all__ = ["BuildRecord", "BuildResult", "build"]
 

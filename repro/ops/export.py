@@ -23,8 +23,9 @@ from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
 from repro.runner.transfer import export_image
 from repro.store.images import ArchivedImage, ImageArchive
+from repro.store.layout import RunFolder
 from repro.store.record import RunRecord
-from repro.store.store import RunFolder, Store
+from repro.store.store import Store
 
 __all__ = ["CrateExportResult", "ImageExportResult", "export_image_archive", "export_rocrate"]
 

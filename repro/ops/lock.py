@@ -12,7 +12,7 @@ from repro.manifest.yamlfile import MAX_BYTES
 from repro.ops.validate import validate
 from repro.runner.engine import Engine, connect
 from repro.runner.image import pin_for_tag
-from repro.store.store import atomic_write
+from repro.store.files import atomic_write
 from repro.text import display_path
 
 __all__ = ["LockResult", "lock"]

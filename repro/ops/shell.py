@@ -32,8 +32,9 @@ from repro.runner import labels
 from repro.runner.container import ContainerSpec, create_container
 from repro.runner.engine import connect
 from repro.runner.image import resolve_image
+from repro.store.files import atomic_write
 from repro.store.images import ImageArchive
-from repro.store.store import Store, atomic_write
+from repro.store.store import Store
 
 __all__ = ["ShellSession", "shell"]
 

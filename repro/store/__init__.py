@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from repro.store.index import Index, IndexRow
+    from repro.store.layout import RunFolder
     from repro.store.record import RunRecord
     from repro.store.status import Status
-    from repro.store.store import RunFolder, Store
+    from repro.store.store import Store
 
 _WHERE = {
     "Index": "repro.store.index",
     "IndexRow": "repro.store.index",
     "RunRecord": "repro.store.record",
     "Status": "repro.store.status",
-    "RunFolder": "repro.store.store",
+    "RunFolder": "repro.store.layout",
     "Store": "repro.store.store",
 }
 

@@ -44,7 +44,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from repro.errors import ImageError, StoreError
 from repro.provenance.hashing import hash_file
-from repro.store.store import StoreLayout, atomic_write
+from repro.store.files import atomic_write
+from repro.store.layout import StoreLayout
 
 __all__ = [
     "MANIFEST_MEDIA_TYPE",

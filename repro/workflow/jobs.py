@@ -22,9 +22,10 @@ from repro.manifest.load import ManifestFile
 from repro.plan import Plan, PlannedPoint
 from repro.provenance.process import DriverFacts
 from repro.runner.engine import connect
+from repro.store.layout import RunFolder
 from repro.store.leases import PointLease, plan_in_use
 from repro.store.record import Status
-from repro.store.store import RunFolder, Store
+from repro.store.store import Store
 from repro.workflow.session import (
     PointAdopting,
     PointFinished,

@@ -1,0 +1,222 @@
+"""Where everything is in a store: every path under a store's root is built by
+:class:`StoreLayout` (and a run's files by :class:`RunFolder`), and nowhere else. The embedded
+store is ``.repro/`` at the manifest's git root by default::
+
+    .repro/
+      store.json                 marks the folder as a store; format version; group, if shared
+      .gitignore                 keeps the store out of the repository it sits in
+      index.sqlite               the index (a cache: rebuilt from records by `repro reindex`)
+      journal/<run id>.<…>       records written since the index last saw them (see journal.py)
+      runs/<run id>/             one folder per run
+        record.json              the run record (written atomically; final records never change)
+        metrics.json             its metrics as parsed when it ended (derived; indexed)
+        stdout.log stderr.log    the container's output streams
+        git.diff                 the uncommitted changes, when the tree was dirty
+        outputs/                 the container's output folder (the only writable mount)
+      points/<key>.json          the newest succeeded run of each point (Snakemake's job output)
+      leases/<key>.lock          held (flock) by the driver running the point: one runner per point
+      plans/<id>.json            the points handed to Snakemake for one `repro run`
+      drivers/<plan id>.log      what a detached driver (`repro run --detach`) printed
+      blobs/sha256/<hex>         content-addressed files shared by runs (diffs)
+      cache/digests.sqlite       input digests by file status (a cache: may be deleted)
+      images/                    images kept by `repro archive`: an OCI image layout (see repro.store.images)
+        oci-layout               the OCI image layout's version marker
+        index.json               one manifest per image, named by its image ID's hex (and its tags)
+        index.json.lock          held (flock) while index.json is replaced
+        blobs/sha256/<hex>       manifests, configs and layers, content-addressed, read-only
+        loaded.json              images repro loaded into the engine (`repro gc` may remove them)
+        incoming/<image id>.json images `repro push` sent here, until a command indexes them
+        builds/<image id>.json   what went into an image `repro build` made
+      shells/<id>.json           `repro shell` sessions (never runs)
+      shells/<id>/outputs/       a shell session's scratch output folder
+      relocations.json           where an unpacked artifact's repositories and inputs are now
+      bundles/<commit>.bundle    pushed here: the commit runs were made from, for reruns elsewhere
+      inputs/<digest hex>        pushed here: an input's content (a file or a folder), by digest
+      reserve                    1 MiB held back so that a full disk still gets final records
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunFolder", "StoreLayout", "find_git_root"]
+
+
+def find_git_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``.git``."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """Every path under a store's root (see the module's docstring for the picture)."""
+
+    root: Path
+
+    @property
+    def marker(self) -> Path:
+        return self.root / "store.json"
+
+    @property
+    def gitignore(self) -> Path:
+        return self.root / ".gitignore"
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.sqlite"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def run(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    @property
+    def points(self) -> Path:
+        return self.root / "points"
+
+    def point_marker(self, key: str) -> Path:
+        return self.points / f"{key}.json"
+
+    def lease(self, key: str) -> Path:
+        return self.root / "leases" / f"{key}.lock"
+
+    def driver_log(self, plan_id: str) -> Path:
+        return self.root / "drivers" / f"{plan_id}.log"
+
+    @property
+    def plans(self) -> Path:
+        return self.root / "plans"
+
+    def plan(self, plan_id: str) -> Path:
+        return self.plans / f"{plan_id}.json"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs" / "sha256"
+
+    def blob(self, hex_digest: str) -> Path:
+        return self.blobs / hex_digest
+
+    @property
+    def digest_cache(self) -> Path:
+        return self.root / "cache" / "digests.sqlite"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def image_blobs(self) -> Path:
+        return self.images / "blobs" / "sha256"
+
+    def image_blob(self, digest: str) -> Path:
+        """A blob of the image archive, by its digest (``sha256:…`` or bare hex)."""
+        return self.image_blobs / digest.removeprefix("sha256:")
+
+    @property
+    def images_oci_layout(self) -> Path:
+        return self.images / "oci-layout"
+
+    @property
+    def images_index(self) -> Path:
+        return self.images / "index.json"
+
+    @property
+    def images_index_lock(self) -> Path:
+        return self.images / "index.json.lock"
+
+    def legacy_image_entries(self) -> list[Path]:
+        """``images/<image id hex>.json``: repro 0.1.0's own index of an archived image (upgraded
+        to the OCI layout on first use)."""
+        if not self.images.is_dir():
+            return []
+        hexes = (p for p in self.images.glob("*.json") if len(p.stem) == 64)
+        return sorted(p for p in hexes if not p.stem.strip("0123456789abcdef"))
+
+    @property
+    def images_loaded(self) -> Path:
+        return self.images / "loaded.json"
+
+    @property
+    def images_incoming(self) -> Path:
+        """Images another store pushed (their blobs are in place), for the index to take in."""
+        return self.images / "incoming"
+
+    def image_incoming(self, image_id: str) -> Path:
+        return self.images_incoming / f"{image_id.removeprefix('sha256:')}.json"
+
+    @property
+    def bundles(self) -> Path:
+        return self.root / "bundles"
+
+    def bundle(self, commit: str) -> Path:
+        """A git bundle holding ``commit`` and its history (pushed with the runs made from it)."""
+        return self.bundles / f"{commit}.bundle"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    def input(self, digest: str) -> Path:
+        """A copy of an input mount's content (a file or a folder), by its recorded digest."""
+        return self.inputs / digest.removeprefix("sha256:")
+
+    def build_record(self, image_id: str) -> Path:
+        return self.images / "builds" / f"{image_id.removeprefix('sha256:')}.json"
+
+    @property
+    def shells(self) -> Path:
+        return self.root / "shells"
+
+    def shell_session(self, session_id: str) -> Path:
+        return self.shells / f"{session_id}.json"
+
+    def shell_outputs(self, session_id: str) -> Path:
+        return self.shells / session_id / "outputs"
+
+    @property
+    def relocations(self) -> Path:
+        return self.root / "relocations.json"
+
+    @property
+    def reserve(self) -> Path:
+        return self.root / "reserve"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The folder of one run."""
+
+    run_id: str
+    path: Path
+
+    @property
+    def record(self) -> Path:
+        return self.path / "record.json"
+
+    @property
+    def outputs(self) -> Path:
+        return self.path / "outputs"
+
+    @property
+    def stdout(self) -> Path:
+        return self.path / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.path / "stderr.log"
+
+    @property
+    def metrics(self) -> Path:
+        """The run's metrics as parsed when it ended (derived from its outputs; for the index)."""
+        return self.path / "metrics.json"
