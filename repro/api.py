@@ -25,15 +25,19 @@ if TYPE_CHECKING:
     from repro.ops.gc import GcResult, gc
     from repro.ops.init import InitResult, init_store
     from repro.ops.lock import LockResult, lock
+    from repro.ops.log import LogResult, log, run_ids
     from repro.ops.logs import logs
     from repro.ops.pack import PackResult, pack
     from repro.ops.ps import PsResult, RunningPoint, ps
-    from repro.ops.push import TransferResult, pull, push
-    from repro.ops.query import LogResult, ReindexResult, ShowResult, log, reindex, run_ids, show
+    from repro.ops.pull import pull
+    from repro.ops.push import push
+    from repro.ops.reindex import ReindexResult, reindex
     from repro.ops.report import ReportResult, report
     from repro.ops.rerun import RerunResult, rerun
     from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
     from repro.ops.shell import shell
+    from repro.ops.show import ShowResult, show
+    from repro.ops.transfer import TransferResult
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
@@ -72,16 +76,16 @@ _WHERE = {
     "PsResult": "repro.ops.ps",
     "RunningPoint": "repro.ops.ps",
     "ps": "repro.ops.ps",
-    "TransferResult": "repro.ops.push",
-    "pull": "repro.ops.push",
+    "LogResult": "repro.ops.log",
+    "log": "repro.ops.log",
+    "run_ids": "repro.ops.log",
+    "pull": "repro.ops.pull",
     "push": "repro.ops.push",
-    "LogResult": "repro.ops.query",
-    "ReindexResult": "repro.ops.query",
-    "ShowResult": "repro.ops.query",
-    "log": "repro.ops.query",
-    "reindex": "repro.ops.query",
-    "run_ids": "repro.ops.query",
-    "show": "repro.ops.query",
+    "ReindexResult": "repro.ops.reindex",
+    "reindex": "repro.ops.reindex",
+    "ShowResult": "repro.ops.show",
+    "show": "repro.ops.show",
+    "TransferResult": "repro.ops.transfer",
     "ReportResult": "repro.ops.report",
     "report": "repro.ops.report",
     "RerunResult": "repro.ops.rerun",

@@ -148,10 +148,14 @@ class Plan(BaseModel):
 
 
 def load_plan(path: Path) -> Plan:
+    from pydantic import ValidationError
+
     try:
         return Plan.model_validate_json(path.read_bytes())
     except OSError as exc:
         raise StoreError(f"cannot read the plan {path}: {exc.strerror}") from exc
+    except ValidationError as exc:
+        raise StoreError(f"the plan {path} is damaged ({exc.error_count()} problems); it cannot be used") from exc
 
 
 def build_plan(

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from repro.errors import EngineError, ImageError, UsageError
+from repro.errors import UsageError
 from repro.manifest.model import ImagePin
 from repro.ops.lock import lock
 from repro.provenance.hashing import hash_file
 from repro.runner import labels
+from repro.runner.build import build_image, context_files
 from repro.runner.engine import Engine, connect
+from repro.runner.image import inspect_image
 from repro.store.files import atomic_write
 from repro.store.store import Store
 
@@ -67,28 +69,7 @@ class BuildResult:
     locked: list[str] = field(default_factory=list)
 
 
-def _context_files(context: Path, dockerfile: str) -> list[tuple[str, int]]:
-    """The files the engine would receive, with sizes (``.dockerignore`` applied)."""
-    from docker.utils.build import exclude_paths
-
-    ignore = context / ".dockerignore"
-    patterns: list[str] = []
-    if ignore.is_file():
-        patterns = [
-            line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")
-        ]
-    included = exclude_paths(str(context), patterns, dockerfile=dockerfile)
-    files = []
-    for relative in sorted(included):
-        path = context / relative
-        if path.is_file() and not path.is_symlink():
-            files.append((relative, path.stat().st_size))
-    return files
-
-
 def _base_images(engine: Engine, dockerfile_text: str) -> list[BaseImage]:
-    import docker.errors
-
     stages: set[str] = set()
     bases = []
     for match in _FROM.finditer(dockerfile_text):
@@ -97,13 +78,13 @@ def _base_images(engine: Engine, dockerfile_text: str) -> list[BaseImage]:
         line = dockerfile_text[match.start() : line_end if line_end >= 0 else None]
         alias = re.search(r"\sAS\s+(\S+)", line, re.IGNORECASE)
         if reference.lower() not in stages and reference.lower() != "scratch":
-            try:
-                attrs = engine.client.api.inspect_image(reference)  # type: ignore[no-untyped-call]
+            attrs = inspect_image(engine, reference)
+            if attrs is None:
+                bases.append(BaseImage(reference=reference, id=None, repo_digests=[]))
+            else:
                 bases.append(
                     BaseImage(reference=reference, id=attrs["Id"], repo_digests=attrs.get("RepoDigests") or [])
                 )
-            except docker.errors.ImageNotFound:
-                bases.append(BaseImage(reference=reference, id=None, repo_digests=[]))
         if alias:
             stages.add(alias.group(1).lower())
     return bases
@@ -120,14 +101,11 @@ def build(
     progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``context`` as ``tag``; record the build; pin the image into ``lock_manifests``."""
-    import docker.errors
-    import requests.exceptions
-
     folder = Path(context).absolute()
     recipe = folder / dockerfile
     if not recipe.is_file():
         raise UsageError(f"{recipe} does not exist: give the build context folder (and -f DOCKERFILE)")
-    files = _context_files(folder, dockerfile)
+    files = context_files(folder, dockerfile)
     total = sum(size for _, size in files)
     largest = sorted(files, key=lambda item: -item[1])[:5]
     if total > warn_bytes and progress:
@@ -145,28 +123,8 @@ def build(
     try:
         dockerfile_text = recipe.read_text()
         bases = _base_images(engine, dockerfile_text)
-        image_id = None
-        try:
-            for event in engine.client.api.build(
-                path=str(folder),
-                dockerfile=dockerfile,
-                tag=tag,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                labels={labels.BUILT: "1", labels.STORE: str(chosen.root)},
-            ):
-                if "error" in event:
-                    raise ImageError(f"the build of {tag} failed: {str(event['error']).strip()}")
-                if progress and event.get("stream", "").strip():
-                    progress(event["stream"].rstrip())
-                aux = event.get("aux") or {}
-                if "ID" in aux:
-                    image_id = aux["ID"]
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise EngineError(f"the engine failed to build {tag}: {exc}") from exc
-        if image_id is None:
-            image_id = engine.client.images.get(tag).id
+        built_labels = {labels.BUILT: "1", labels.STORE: str(chosen.root)}
+        image_id = build_image(engine, folder, dockerfile, tag, built_labels, progress)
         record = BuildRecord(
             image_id=str(image_id),
             tag=tag,

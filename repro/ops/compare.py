@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.errors import UsageError
-from repro.ops.query import filters
+from repro.ops.selection import filters
 from repro.store.index import IndexRow, Value
 from repro.store.store import Store
 

@@ -14,16 +14,23 @@ kept plan names.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from repro.errors import EngineError, ReproError
 from repro.execute.orphans import reconcile, running_records
 from repro.plan import load_plan
 from repro.runner import labels
+from repro.runner.cleanup import (
+    build_cache_bytes,
+    dangling_images,
+    prune_build_cache,
+    remove_image,
+    stopped_containers,
+)
+from repro.runner.container import remove_container
 from repro.runner.engine import Engine, connect
 from repro.store.images import ImageArchive
 from repro.store.leases import plan_unused
@@ -93,20 +100,24 @@ def _plans_and_blobs(store: Store, result: GcResult, dry_run: bool) -> None:
     named = {record.plan for record in store.records() if record.plan}
     young = time.time() - PLAN_GRACE_SECONDS
     kept_blobs: set[str] = set()
+    unreadable: list[str] = []
     for path in sorted(store.layout.plans.glob("*.json")):
         try:
             fresh = path.stat().st_mtime > young
         except FileNotFoundError:
             continue
-        if path.stem in named or fresh:
+        if path.stem not in named and not fresh:
+            remove = _nothing if dry_run else functools.partial(path.unlink, missing_ok=True)
+            if plan_unused(path, remove):  # a dry run checks the lock too: it says what would go
+                result.plans.append(path.stem)
+                continue
+        try:
             kept_blobs.update(_diff_blob(path))
-            continue
-        remove = _nothing if dry_run else functools.partial(path.unlink, missing_ok=True)
-        removable = plan_unused(path, remove)  # a dry run checks the lock too: it says what would go
-        if removable:
-            result.plans.append(path.stem)
-        else:
-            kept_blobs.update(_diff_blob(path))
+        except ReproError as exc:
+            unreadable.append(path.stem)
+            result.failures.append(f"plan {path.stem}: {exc}; no diff blob is removed while it is kept")
+    if unreadable:
+        return  # a kept plan that cannot be read may name any blob: removing one could break its run
     for path in sorted(store.layout.blobs.glob("*")):
         try:
             facts = path.stat()
@@ -128,64 +139,49 @@ def _nothing() -> None:
 
 
 def _diff_blob(plan_path: Path) -> set[str]:
-    with contextlib.suppress(Exception):  # an unreadable plan names nothing; fsck reports it
-        blob = load_plan(plan_path).diff_blob
-        return {Path(blob).name} if blob else set()
-    return set()
+    """The diff blob a plan names (raises :class:`ReproError` when the plan cannot be read)."""
+    blob = load_plan(plan_path).diff_blob
+    return {Path(blob).name} if blob else set()
 
 
 def _containers(engine: Engine, store: Store, result: GcResult, dry_run: bool) -> None:
     """Stopped containers of this store's runs and shells; never another store's, and never the
     container of a run whose record still says running (its driver, or an adopter, needs it)."""
-    import docker.errors
-
-    stopped: list[Any] = engine.client.containers.list(
-        all=True, filters={"label": f"{labels.STORE}={store.root}", "status": ["created", "exited", "dead"]}
-    )
     running = {record.id for record in running_records(store)}
-    for container in stopped:
-        if (container.labels or {}).get(labels.RUN) in running:
+    for container in stopped_containers(engine, str(store.root)):
+        if container.labels.get(labels.RUN) in running:
             continue
         result.containers.append((container.id, container.name))
         if not dry_run:
             try:
-                container.remove(force=True, v=True)
-            except docker.errors.APIError as exc:
-                result.failures.append(f"container {container.name}: {exc.explanation or exc}")
+                remove_container(engine, container.id)
+            except EngineError as exc:
+                result.failures.append(f"container {container.name}: {exc}")
 
 
 def _images(engine: Engine, store: Store, result: GcResult, dry_run: bool, include_pinned: bool) -> None:
-    import docker.errors
-
     loaded = ImageArchive(store.layout).loaded()
     pinned = _pinned(store) if store.exists else set()
-    for image in engine.client.images.list(filters={"dangling": True}):
-        image_id = str(image.id)
-        image_labels = image.attrs.get("Config", {}).get("Labels") or {}
-        built_here = labels.BUILT in image_labels and image_labels.get(labels.STORE) == str(store.root)
-        if not built_here and image_id not in loaded:
+    for image in dangling_images(engine):
+        built_here = labels.BUILT in image.labels and image.labels.get(labels.STORE) == str(store.root)
+        if not built_here and image.id not in loaded:
             continue  # not repro's, or another store's: its records are not known here
-        if image_id in pinned and not include_pinned:
-            result.kept_pinned.append(image_id)
+        if image.id in pinned and not include_pinned:
+            result.kept_pinned.append(image.id)
             continue
-        result.images.append((image_id, int(image.attrs.get("Size", 0))))
+        result.images.append((image.id, image.size))
         if not dry_run:
             try:
-                engine.client.images.remove(image_id, noprune=False)
-            except docker.errors.APIError as exc:
-                result.failures.append(f"image {image_id[:19]}…: {exc.explanation or exc}")
+                remove_image(engine, image.id)
+            except EngineError as exc:
+                result.failures.append(f"image {image.id[:19]}…: {exc}")
 
 
 def _build_cache(engine: Engine, result: GcResult, dry_run: bool) -> None:
-    import docker.errors
-
     if dry_run:
-        usage = engine.client.api.df()
-        result.build_cache_bytes = sum(int(item.get("Size", 0)) for item in usage.get("BuildCache") or [])
+        result.build_cache_bytes = build_cache_bytes(engine)
         return
     try:
-        pruned = engine.client.api.prune_builds()
-    except docker.errors.APIError as exc:
-        result.failures.append(f"build cache: {exc.explanation or exc}")
-        return
-    result.build_cache_bytes = int(pruned.get("SpaceReclaimed") or 0)
+        result.build_cache_bytes = prune_build_cache(engine)
+    except EngineError as exc:
+        result.failures.append(f"build cache: {exc}")

@@ -20,6 +20,7 @@ from repro.store.images import ImageArchive
 
 __all__ = [
     "ImageFacts",
+    "inspect_image",
     "normalize_repository",
     "pin_for_tag",
     "resolve_image",
@@ -73,7 +74,7 @@ def resolve_image(
 ) -> ImageFacts:
     """Find ``pin``'s content and verify it: in the engine, else pulled by digest, else loaded
     from the store's archive."""
-    attrs = _inspect(engine, pin.reference)
+    attrs = inspect_image(engine, pin.reference)
     if attrs is not None:
         facts = _facts(attrs, "local")
         verify(pin, facts)
@@ -87,7 +88,7 @@ def resolve_image(
         except ImageError as exc:
             failures.append(str(exc))
         else:
-            attrs = _inspect(engine, pin.reference)
+            attrs = inspect_image(engine, pin.reference)
             if attrs is not None:
                 facts = _facts(attrs, "pulled")
                 verify(pin, facts)
@@ -129,7 +130,7 @@ def _from_archive(
     if progress:
         progress(f"loading {loaded_id[:19]}… from the store's archive")
     load_image(engine, archive, loaded_id)
-    attrs = _inspect(engine, loaded_id)
+    attrs = inspect_image(engine, loaded_id)
     if attrs is None:
         raise ImageError(f"image {loaded_id} was loaded from the archive but the engine does not show it")
     # A loaded image has no registry digests; the archive recorded them when it verified them.
@@ -146,7 +147,7 @@ def resolve_recorded(
 ) -> ImageFacts:
     """The image a record ran, by its ID: in the engine, else pulled by one of its registry
     digests (keeping it only if the ID matches), else loaded from the store's archive."""
-    attrs = _inspect(engine, image_id)
+    attrs = inspect_image(engine, image_id)
     if attrs is not None:
         return _facts(attrs, "local")
     failures = []
@@ -160,7 +161,7 @@ def resolve_recorded(
         except ImageError as exc:
             failures.append(str(exc))
             continue
-        attrs = _inspect(engine, image_id)
+        attrs = inspect_image(engine, image_id)
         if attrs is not None:
             return _facts(attrs, "pulled")
         failures.append(f"{entry} was pulled but is not image {image_id}")
@@ -181,11 +182,11 @@ def pin_for_tag(engine: Engine, name: str, *, pull: bool = False) -> ImagePin:
     went to, a registry); otherwise the image ID of a local-only image. With ``pull``, or when
     the engine lacks the image, the tag is pulled first.
     """
-    attrs = None if pull else _inspect(engine, name)
+    attrs = None if pull else inspect_image(engine, name)
     if attrs is None:
         repository, tag = split_name(name)
         _pull_reference(engine, repository, tag or "latest", name)
-        attrs = _inspect(engine, name)
+        attrs = inspect_image(engine, name)
         if attrs is None:
             raise ImageError(f"image {name} was pulled but the engine does not show it")
     wanted = normalize_repository(split_name(name)[0])
@@ -211,7 +212,8 @@ def verify(pin: ImagePin, facts: ImageFacts) -> None:
     raise ImageError(f"image {pin.reference}: the engine's image has {found}; refusing to run it")
 
 
-def _inspect(engine: Engine, reference: str) -> dict[str, Any] | None:
+def inspect_image(engine: Engine, reference: str) -> dict[str, Any] | None:
+    """What the engine says of the image ``reference`` names, or None when it has no such image."""
     import docker.errors
 
     try:

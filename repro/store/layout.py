@@ -80,6 +80,10 @@ class StoreLayout:
     def run(self, run_id: str) -> Path:
         return self.runs / run_id
 
+    def run_folder(self, run_id: str) -> RunFolder:
+        """The files of one run (its record, logs, outputs)."""
+        return RunFolder(run_id, self.run(run_id))
+
     @property
     def points(self) -> Path:
         return self.root / "points"

@@ -74,7 +74,7 @@ class RunFiles:
         raise StoreError(f"cannot allocate a run id under {self.layout.runs}")
 
     def run_folder(self, run_id: str) -> RunFolder:
-        return RunFolder(run_id, self.layout.run(run_id))
+        return self.layout.run_folder(run_id)
 
     # -- records ----------------------------------------------------------------------------------
 

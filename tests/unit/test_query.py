@@ -11,7 +11,7 @@ import pytest
 
 from repro.errors import UsageError
 from repro.ops.diff import metric_deltas
-from repro.ops.query import parse_moment, parse_where
+from repro.ops.selection import parse_moment, parse_where
 from repro.store import Store
 from repro.store.index import INDEX_VERSION, Condition
 from tests.conftest import make_record

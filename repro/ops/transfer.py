@@ -1,0 +1,121 @@
+"""What ``repro push`` and ``repro pull`` share: runs move from one store to another, with what a
+rerun there needs; only what the other side lacks travels.
+
+What travels is immutable: final records (never a ``running`` one), their logs and outputs,
+archived images' blobs (content-addressed), the recorded commits as git bundles
+(``bundles/<commit>.bundle``) and the inputs (``inputs/<digest>``, up to a size limit, as
+``pack`` does). A file the other side has is never sent again (``rsync --ignore-existing``:
+an immutable file with the same name is the same file), so two stores pushing to a third,
+or a push cut short and started again, cannot conflict.
+
+What is mutable is never sent but recomputed by the receiving store: point markers, the index
+and the image archive's ``index.json`` (from journal entries and ``images/incoming/``, which the
+receiver's next command folds in — it needs no repro running during the transfer), leases,
+plans, and relocations (a rerun finds a pushed bundle or input by its name). A run's folder
+arrives before its ``record.json``, and its journal entry after both: a reader never takes a
+half-sent run for a run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.errors import StoreError, UsageError
+from repro.manifest.load import load_manifest
+from repro.ops.remote import Rsync
+from repro.store.layout import StoreLayout
+from repro.store.store import STORE_FORMAT
+
+__all__ = [
+    "REMOTE",
+    "TransferResult",
+    "check_remote",
+    "chosen_runs",
+    "copy_missing",
+    "names_of",
+    "recorded_runs",
+]
+
+REMOTE = StoreLayout(Path())
+"""The other store's paths, relative to its root (what rsync is given)."""
+
+
+@dataclass
+class TransferResult:
+    remote: str
+    direction: str
+    """``push`` or ``pull``."""
+    runs: list[str] = field(default_factory=list)
+    """The runs copied (the other side had none of them)."""
+    images: list[str] = field(default_factory=list)
+    bundles: list[str] = field(default_factory=list)
+    """Commits sent as git bundles."""
+    inputs: list[str] = field(default_factory=list)
+    """Digests of inputs sent."""
+    running: list[str] = field(default_factory=list)
+    """Selected runs left behind because they had not ended."""
+    notes: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+def names_of(manifests: Sequence[str]) -> set[str]:
+    return {load_manifest(path, require_sources=False).model.name for path in manifests}
+
+
+def chosen_runs(ids: Iterable[str], refs: Sequence[str]) -> set[str]:
+    """The ids ``refs`` name (whole ids or unique prefixes) among ``ids``."""
+    known = sorted(set(ids))
+    chosen = set()
+    for ref in refs:
+        matches = [run_id for run_id in known if run_id.startswith(ref)]
+        if ref in known:
+            matches = [ref]
+        if not matches:
+            raise UsageError(f"no run {ref!r} to copy (see: repro log)")
+        if len(matches) > 1:
+            raise UsageError(f"{ref!r} names several runs ({', '.join(matches[:2])}, …); give more of the id")
+        chosen.add(matches[0])
+    return chosen
+
+
+def check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
+    """Whether the remote store exists (refusing a folder that is not a store, or a store of a
+    newer format); without ``create``, a missing store is an error."""
+    top = rsync.listing("")
+    if top is None or not top:
+        if not create:
+            raise UsageError(f"{rsync.remote}: no repro store there")
+        return False
+    if REMOTE.marker.name not in top:
+        raise UsageError(
+            f"{rsync.remote}: a folder that is not a repro store; give a store, an empty folder or a new path"
+        )
+    rsync.run([rsync.remote.url(str(REMOTE.marker)), str(scratch / "remote-store.json")])
+    try:
+        found = json.loads((scratch / "remote-store.json").read_text()).get("repro_store")
+    except (OSError, ValueError, AttributeError):
+        raise StoreError(f"{rsync.remote}: its store.json is unreadable") from None
+    if not isinstance(found, int) or found > STORE_FORMAT:
+        raise StoreError(
+            f"{rsync.remote} is a store of format {found}, newer than this repro's ({STORE_FORMAT}): upgrade repro"
+        )
+    return True
+
+
+def recorded_runs(rsync: Rsync) -> set[str]:
+    """The runs of the remote store that have a record (a folder without one is half-sent)."""
+    listed = rsync.listing(str(REMOTE.runs), "-r", "--include=/*/", "--include=/*/record.json", "--exclude=*") or []
+    return {name.split("/")[0] for name in listed if name.endswith("/record.json") and name.count("/") == 1}
+
+
+def copy_missing(rsync: Rsync, paths: Iterable[str], source: str, destination: str, *options: str) -> None:
+    """Copy ``paths`` (relative to both roots; folders whole) that ``destination`` lacks."""
+    with tempfile.NamedTemporaryFile("w", prefix="repro-files-", suffix=".txt") as listing:
+        listing.write("".join(f"{path}\n" for path in paths))
+        listing.flush()
+        rsync.run(["-rlt", "--ignore-existing", f"--files-from={listing.name}", *options, source, destination])
