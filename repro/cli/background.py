@@ -20,6 +20,7 @@ def main(argv: list[str]) -> int:
     from repro import api
     from repro.cli import render
     from repro.cli.progress import Progress
+    from repro.cli.render import runs
 
     spec = json.loads(argv[0])
     try:
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
         for line in exc.lines():
             render.err(f"repro: error: {line}")
         return exc.exit_code
-    render.err(render.run_summary(result))
+    render.err(runs.run_summary(result))
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.failed or result.missing else EXIT_OK

@@ -92,5 +92,3 @@ def shell(
         return code
     finally:
         engine.close()
-
-

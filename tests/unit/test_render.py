@@ -7,6 +7,7 @@ from pathlib import Path
 
 from repro.cli import render
 from repro.cli.progress import Progress
+from repro.cli.render import runs
 from repro.ops.run import RunResult
 from repro.plan import Plan, PlannedPoint
 from repro.store import Status, Store
@@ -42,7 +43,7 @@ def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
         PointFinished(make_record("a", key="1" * 64)),
         PointFinished(make_record("b", key="2" * 64, status=Status.FAILED)),
     ]
-    summary = render.run_summary(result)
+    summary = runs.run_summary(result)
     assert summary.startswith("repro: exp: 4 points: 1 succeeded, 1 failed, 1 already succeeded")
     assert ", 1 not started;" in summary
 
@@ -50,11 +51,11 @@ def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
 def test_an_interrupted_point_is_not_a_failure_and_one_point_is_singular(tmp_path: Path) -> None:
     result = RunResult(plan=plan(1), store=Store(tmp_path / "s"))
     result.finished = [PointFinished(make_record("a", status=Status.INTERRUPTED))]
-    assert render.run_summary(result).startswith("repro: exp: 1 point: 0 succeeded, 1 interrupted;")
+    assert runs.run_summary(result).startswith("repro: exp: 1 point: 0 succeeded, 1 interrupted;")
 
 
 def test_the_dry_run_table_says_which_points_would_run(tmp_path: Path) -> None:
-    text = render.plan_table(plan(2, done=1))
+    text = runs.plan_table(plan(2, done=1))
     assert text.splitlines()[1:] == [
         "n=0    000000000000  skip (succeeded in r)",
         "n=1    111111111111  run",

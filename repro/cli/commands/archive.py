@@ -28,11 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     result = api.archive(options.runs, every=options.all, store=options.store, progress=render.note)
     if options.json:
-        render.out(render.dump_json(render.archive_json(result)))
-    for line in render.archive_lines(result):
+        render.out(render.dump_json(transfers.archive_json(result)))
+    for line in transfers.archive_lines(result):
         render.err(line)
     return EXIT_ENVIRONMENT if result.failed else EXIT_OK

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     warn = size(options.context_warn, "--context-warn")
@@ -52,6 +53,6 @@ def handle(namespace: argparse.Namespace) -> int:
         **({"warn_bytes": warn} if warn is not None else {}),
     )
     render.out(result.record.image_id)
-    for line in render.build_lines(result):
+    for line in transfers.build_lines(result):
         render.err(line)
     return EXIT_OK

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import compare
 
     options = typed(Options, namespace)
     result = api.compare(
@@ -54,13 +55,13 @@ def handle(namespace: argparse.Namespace) -> int:
         store=options.store,
     )
     if options.format == "json":
-        render.out(render.dump_json(render.compare_json(result)))
+        render.out(render.dump_json(compare.compare_json(result)))
     elif options.format == "csv":
-        render.out(render.compare_csv(result), end="")
+        render.out(compare.compare_csv(result), end="")
     elif options.format == "md":
-        render.out(render.compare_markdown(result), end="")
+        render.out(compare.compare_markdown(result), end="")
     else:
-        render.compare_table(result)
+        compare.compare_table(result)
     if not any(group.rows for group in result.groups):
         render.note("no runs to compare")
     return EXIT_OK

@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import checks
 
     options = typed(Options, namespace)
     result = api.diff(options.a, options.b, store=options.store)
-    render.out(render.dump_json(render.diff_json(result)) if options.json else render.diff_text(result))
+    render.out(render.dump_json(checks.diff_json(result)) if options.json else checks.diff_text(result))
     return EXIT_OK if result.outputs_identical else EXIT_FAILED

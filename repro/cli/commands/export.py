@@ -40,18 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     if options.image:
         if len(options.runs) != 1 or not options.output:
             raise UsageError("--image writes one run's image: give one RUN and -o FILE")
         image = api.export_image_archive(options.runs[0], options.output, store=options.store, progress=render.note)
-        for line in render.export_image_lines(image):
+        for line in transfers.export_image_lines(image):
             render.err(line)
         return EXIT_OK
     crate = api.export_rocrate(options.runs, store=options.store, output=options.output)
     if options.output is None:
         render.out(crate.metadata, end="")
-    for line in render.export_crate_lines(crate):
+    for line in transfers.export_crate_lines(crate):
         render.err(line)
     return EXIT_OK

@@ -26,13 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import checks
 
     options = typed(Options, namespace)
     result = api.fsck(options.runs, store=options.store)
     if options.json:
         render.out(render.dump_json([{"path": str(d.path), "problem": d.what} for d in result.damage]))
     else:
-        for line in render.fsck_lines(result):
+        for line in checks.fsck_lines(result):
             render.out(line)
-    render.err(render.fsck_summary(result))
+    render.err(checks.fsck_summary(result))
     return EXIT_OK if result.clean else EXIT_FAILED

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
-    from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     result = api.gc(
@@ -36,5 +36,5 @@ def handle(namespace: argparse.Namespace) -> int:
         include_pinned=options.include_pinned,
         build_cache=options.build_cache,
     )
-    render.gc_output(result, dry_run=options.dry_run, build_cache=options.build_cache)
+    transfers.gc_output(result, dry_run=options.dry_run, build_cache=options.build_cache)
     return EXIT_ENVIRONMENT if result.failures else EXIT_OK

@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     result = api.init_store(options.directory or options.store, shared=options.shared)
-    render.err(render.init_summary(result))
+    render.err(transfers.init_summary(result))
     return EXIT_OK

@@ -31,10 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import runs
 
     options = typed(Options, namespace)
     results = api.lock(options.manifests, check=options.check, update=options.update, pull=options.pull)
     for result in results:
-        render.err(render.locked(result, check=options.check))
+        render.err(runs.locked(result, check=options.check))
     unpinned = [r for r in results if not r.pinned_before]
     return EXIT_FAILED if options.check and unpinned else EXIT_OK

@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import records
 
     options = typed(Options, namespace)
     result = api.log(
@@ -79,7 +80,7 @@ def handle(namespace: argparse.Namespace) -> int:
     elif not result.rows:
         render.note(f"no runs in {result.store.root}" + (" match" if _filtered(options) else ""))
     else:
-        render.out(render.runs_table(result.rows))
+        render.out(records.runs_table(result.rows))
     return EXIT_OK
 
 

@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     limit = size(options.max_input_size, "--max-input-size")
@@ -46,6 +47,6 @@ def handle(namespace: argparse.Namespace) -> int:
         progress=render.note,
         **({"max_input_bytes": limit} if limit is not None else {}),
     )
-    for line in render.pack_lines(result):
+    for line in transfers.pack_lines(result):
         render.err(line)
     return EXIT_OK

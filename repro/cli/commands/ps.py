@@ -24,15 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import runs
 
     options = typed(Options, namespace)
     result = api.ps(store=options.store)
     for record in result.finished:
         render.note(f"run {record.id} ({record.point.label}) of a driver that died: {record.status.value}")
     if options.json:
-        render.out(render.dump_json([render.running_json(point) for point in result.points]))
+        render.out(render.dump_json([runs.running_json(point) for point in result.points]))
     elif result.points:
-        render.out(render.running_table(result.points))
+        render.out(runs.running_table(result.points))
     else:
         render.note(f"nothing is running in {result.store.root}")
     return EXIT_OK

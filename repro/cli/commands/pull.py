@@ -26,11 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     options.check()
     result = api.pull(
         options.remote, refs=options.runs, manifests=options.manifest, store=options.store, progress=render.note
     )
-    render.transfer_output(result, as_json=options.json)
+    transfers.transfer_output(result, as_json=options.json)
     return EXIT_OK

@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     options.check()
@@ -71,5 +72,5 @@ def handle(namespace: argparse.Namespace) -> int:
         progress=render.note,
         **({"max_input_bytes": limit} if limit is not None else {}),
     )
-    render.transfer_output(result, as_json=options.json)
+    transfers.transfer_output(result, as_json=options.json)
     return EXIT_OK

@@ -27,6 +27,7 @@ def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
     from repro.cli.progress import Progress
+    from repro.cli.render import records
 
     options = typed(Options, namespace)
     result = api.rerun(options.run, store=options.store, progress=Progress(), verbose=options.verbose)
@@ -35,6 +36,6 @@ def handle(namespace: argparse.Namespace) -> int:
         render.err("repro: the rerun left no record")
         return EXIT_FAILED
     if options.json:
-        render.out(render.record_json(record))
+        render.out(records.record_json(record))
     render.err(f"repro: rerun of {result.original.id}: {record.id} {record.status.value}")
     return EXIT_OK if record.status.value == "succeeded" else EXIT_FAILED

@@ -85,6 +85,7 @@ def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
     from repro.cli.progress import Progress
+    from repro.cli.render import runs
 
     options = typed(Options, namespace)
     if options.dry_run:
@@ -98,8 +99,8 @@ def handle(namespace: argparse.Namespace) -> int:
         if options.json:
             render.out(render.dump_json(planned.plan.model_dump(mode="json")))
         else:
-            render.out(render.plan_table(planned.plan))
-            render.err(render.dry_run_summary(planned))
+            render.out(runs.plan_table(planned.plan))
+            render.err(runs.dry_run_summary(planned))
         return EXIT_OK
     executor = api.Executor(
         name=options.executor,
@@ -122,8 +123,8 @@ def handle(namespace: argparse.Namespace) -> int:
             verbose=options.verbose,
         )
     if options.json:
-        render.out(render.dump_json(render.run_json(result)))
-    render.err(render.run_summary(result))
+        render.out(render.dump_json(runs.run_json(result)))
+    render.err(runs.run_summary(result))
     if result.interrupted:
         render.err("repro: interrupted; containers were stopped and removed, records say 'interrupted'")
         return EXIT_INTERRUPTED
@@ -139,6 +140,7 @@ def _detach(options: Options, executor: Executor) -> int:
     from repro import api
     from repro.cli import render
     from repro.cli.progress import Progress
+    from repro.cli.render import runs
 
     with Progress(live=False) as progress:
         prepared = api.prepare_run(
@@ -152,7 +154,7 @@ def _detach(options: Options, executor: Executor) -> int:
             progress=progress,
         )
     if prepared.plan_path is None:
-        render.err(render.run_summary(prepared))
+        render.err(runs.run_summary(prepared))
         return EXIT_OK
     spec = {
         "plan": str(prepared.plan_path),
@@ -173,7 +175,7 @@ def _detach(options: Options, executor: Executor) -> int:
             start_new_session=True,
         )
     if options.json:
-        render.out(render.dump_json(render.detached_json(prepared, driver.pid)))
-    for line in render.detached_lines(prepared, driver.pid):
+        render.out(render.dump_json(runs.detached_json(prepared, driver.pid)))
+    for line in runs.detached_lines(prepared, driver.pid):
         render.err(line)
     return EXIT_OK

@@ -26,12 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import records
 
     options = typed(Options, namespace)
     result = api.show(options.run, store=options.store)
     if options.json:
-        render.out(render.record_json(result.record))
+        render.out(records.record_json(result.record))
     else:
-        render.out(render.record_text(result.record))
+        render.out(records.record_text(result.record))
         render.out(f"folder     {result.folder}")
     return EXIT_OK

@@ -33,10 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import transfers
 
     options = typed(Options, namespace)
     folder = Path(options.directory) if options.directory else Path(Path(options.artifact).name.split(".")[0])
     result = api.unpack(options.artifact, folder, max_bytes=size(options.max_size, "--max-size"))
-    for line in render.unpack_lines(result, folder):
+    for line in transfers.unpack_lines(result, folder):
         render.err(line)
     return EXIT_OK

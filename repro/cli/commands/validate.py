@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
+    from repro.cli.render import runs
 
     options = typed(Options, namespace)
     for manifest in api.validate(options.manifests, max_points=options.max_points):
-        render.err(render.validated(manifest))
+        render.err(runs.validated(manifest))
     return EXIT_OK

@@ -31,6 +31,7 @@ def handle(namespace: argparse.Namespace) -> int:
     from repro import api
     from repro.cli import render
     from repro.cli.progress import Progress
+    from repro.cli.render import checks
 
     options = typed(Options, namespace)
     verdicts = api.verify(
@@ -42,10 +43,10 @@ def handle(namespace: argparse.Namespace) -> int:
         verbose=options.verbose,
     )
     if options.json:
-        render.out(render.dump_json([render.verdict_json(v) for v in verdicts]))
+        render.out(render.dump_json([checks.verdict_json(v) for v in verdicts]))
     else:
-        render.out(render.verdicts_table(verdicts))
-    render.err(render.verdicts_summary(verdicts))
+        render.out(checks.verdicts_table(verdicts))
+    render.err(checks.verdicts_summary(verdicts))
     states = [v.state for v in verdicts]
     if "differs" in states or "failed" in states or "corrupt" in states:
         return EXIT_FAILED

@@ -1,0 +1,111 @@
+"""What ``repro verify``, ``repro fsck`` and ``repro diff`` print: verdicts, damage, differences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from repro.cli.render import cell, plural, table
+from repro.text import display_path
+
+if TYPE_CHECKING:
+    from repro.api import FsckResult, RunDiff, Verdict
+
+__all__ = ["diff_json", "diff_text", "fsck_lines", "fsck_summary", "verdict_json", "verdicts_summary", "verdicts_table"]
+
+
+def verdicts_table(verdicts: Sequence[Verdict]) -> str:
+    rows = []
+    details = []
+    for verdict in verdicts:
+        counts: dict[str, int] = {}
+        for item in verdict.files:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "-"
+        if verdict.error:
+            summary = verdict.error
+        rows.append(
+            [
+                verdict.original.id,
+                verdict.original.point.label,
+                verdict.state,
+                verdict.rerun.id if verdict.rerun else "-",
+                summary,
+            ]
+        )
+        for item in verdict.files:
+            if item.state != "identical" or item.note:
+                note = f"  ({item.note})" if item.note else ""
+                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
+    text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
+    return text + ("\n\n" + "\n".join(details) if details else "")
+
+
+def verdict_json(verdict: Verdict) -> dict[str, object]:
+    return {
+        "run": verdict.original.id,
+        "point": verdict.original.point.label,
+        "verdict": verdict.state,
+        "rerun": verdict.rerun.id if verdict.rerun else None,
+        "error": verdict.error,
+        "files": [
+            {"path": f.path, "state": f.state, "expected": f.expected, "found": f.found, "note": f.note}
+            for f in verdict.files
+        ],
+    }
+
+
+def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
+    states = [v.state for v in verdicts]
+    corrupt = states.count("corrupt")
+    return (
+        f"repro: {states.count('reproduced')} reproduced, {states.count('differs')} differ, "
+        f"{states.count('failed')} failed, {states.count('error')} could not be rerun"
+        + (f", {corrupt} with stored outputs that differ from the record" if corrupt else "")
+    )
+
+
+def fsck_lines(result: FsckResult) -> Iterator[str]:
+    for damage in result.damage:
+        yield f"{display_path(damage.path)}: {damage.what}"
+
+
+def fsck_summary(result: FsckResult) -> str:
+    checked = f"{plural(result.runs, 'run')}" + (f" and {plural(result.files, 'stored blob')}" if result.files else "")
+    if result.clean:
+        return f"repro: fsck: {checked} checked: every file matches its record"
+    return f"repro: fsck: {checked} checked: {plural(len(result.damage), 'file')} not as recorded"
+
+
+def diff_text(result: RunDiff) -> str:
+    lines = [f"--- {result.a.id}  ({result.a.point.label})", f"+++ {result.b.id}  ({result.b.point.label})"]
+    section = None
+    for change in result.changes:
+        if change.section != section:
+            section = change.section
+            lines.append(f"{section}:")
+        lines.append(f"  {change.field}: {change.a!r} → {change.b!r}")
+    if result.metrics:
+        lines.append("metrics:")
+        for metric in result.metrics:
+            by = ""
+            if metric.delta is not None:
+                by = f"  ({metric.delta:+.6g}"
+                by += f", {metric.relative:+.1%})" if metric.relative is not None else ")"
+            lines.append(f"  {metric.name}: {cell(metric.a) or '-'} → {cell(metric.b) or '-'}{by}")
+    differing = [f for f in result.outputs if f.state != "identical"]
+    lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
+    lines += [f"  {f.state:<10} {f.path}" for f in differing]
+    return "\n".join(lines)
+
+
+def diff_json(result: RunDiff) -> dict[str, Any]:
+    return {
+        "a": result.a.id,
+        "b": result.b.id,
+        "changes": [{"section": c.section, "field": c.field, "a": c.a, "b": c.b} for c in result.changes],
+        "outputs": [{"path": f.path, "state": f.state, "a": f.expected, "b": f.found} for f in result.outputs],
+        "metrics": [
+            {"name": m.name, "a": m.a, "b": m.b, "delta": m.delta, "relative": m.relative} for m in result.metrics
+        ],
+    }

@@ -1,0 +1,92 @@
+"""``repro compare``: one row per point, as a table, CSV, JSON or Markdown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from repro.cli.render import cell, note, plural
+from repro.text import printable
+
+if TYPE_CHECKING:
+    from repro.api import CompareGroup, CompareResult
+
+__all__ = ["compare_csv", "compare_json", "compare_markdown", "compare_table"]
+
+
+def _columns(group: CompareGroup, several: bool) -> list[str]:
+    return ["id", *(["manifest"] if several else []), *group.params, *group.metrics]
+
+
+def compare_json(result: CompareResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row.id,
+            "manifest": row.manifest,
+            "params": {name: row.params.get(name) for name in group.params},
+            "metrics": {name: row.metrics.get(name) for name in group.metrics},
+        }
+        for group in result.groups
+        for row in group.rows
+    ]
+
+
+def compare_csv(result: CompareResult) -> str:
+    """One CSV: ``id``, ``manifest``, then each parameter and metric under its own name."""
+    import csv
+    import io
+
+    params = list(dict.fromkeys(name for group in result.groups for name in group.params))
+    metrics = list(dict.fromkeys(name for group in result.groups for name in group.metrics))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "manifest", *params, *metrics])
+    for group in result.groups:
+        for row in group.rows:
+            writer.writerow(
+                [
+                    row.id,
+                    row.manifest,
+                    *(cell(row.params.get(n)) for n in params),
+                    *(cell(row.metrics.get(n)) for n in metrics),
+                ]
+            )
+    return buffer.getvalue()
+
+
+def compare_markdown(result: CompareResult) -> str:
+    lines: list[str] = []
+    for group in result.groups:
+        columns = _columns(group, False)
+        lines += [f"## {group.manifest}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in group.rows:
+            cells = [cell(row.cell(c)).replace("|", "\\|") for c in columns]
+            lines.append("| " + " | ".join(printable(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def compare_table(result: CompareResult) -> None:
+    """Each manifest's rows as a table that fits the terminal (drawn by rich), on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for group in result.groups:
+        if not group.rows:
+            continue
+        table = Table(title=group.manifest, title_justify="left", header_style="bold", box=None, pad_edge=False)
+        for column in _columns(group, False):
+            numeric = column != "id" and all(
+                isinstance(row.cell(column), (int, float)) and not isinstance(row.cell(column), bool)
+                for row in group.rows
+                if row.cell(column) is not None
+            )
+            table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        for row in group.rows:
+            table.add_row(*(printable(cell(row.cell(column))) for column in _columns(group, False)))
+        console.print(table)
+        if len(group.metrics) > 12:
+            hint = "narrow them with --metric NAME (globs) or --only-changed"
+            note(f"{group.manifest}: {len(group.metrics)} metric columns; {hint}")
+    if result.hidden:
+        note(f"{plural(result.hidden, 'metric column')} equal in every row left out (--only-changed)")
