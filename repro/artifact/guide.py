@@ -23,6 +23,18 @@ def _image_names(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     return sorted(names.items())
 
 
+def _writers(records: Sequence[RunRecord]) -> list[str]:
+    """The repros that wrote the records: version, and the commit of their code when known."""
+    seen = sorted({(r.versions.repro, r.versions.repro_commit, r.versions.repro_modified) for r in records}, key=str)
+    shown = []
+    for version, commit, modified in seen:
+        text = f"repro {version}"
+        if commit:
+            text += f" (commit {commit[:12]}{', with uncommitted changes' if modified else ''})"
+        shown.append(text)
+    return shown
+
+
 def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
     """The guide's Markdown."""
     by_experiment: dict[str, list[RunRecord]] = defaultdict(list)
@@ -47,7 +59,9 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         f"- Linux on {', '.join(platforms)} with Docker, or rootless Podman (`--runtime podman`); "
         f"the runs were recorded with {', '.join(engines)}.",
         f"- Python 3.11 or newer and repro {index.repro} (`pip install {DISTRIBUTION}=={index.repro}`, which "
-        "installs the `repro` command, or from its source).",
+        "installs the `repro` command, or from its source). The runs were recorded by "
+        + "; ".join(_writers(records))
+        + ".",
         "- git (the code travels as git bundles).",
         f"- About {format_bytes(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
         "- No network: images come from the artifact itself.",

@@ -9,6 +9,7 @@ The commands themselves are in :mod:`repro.cli.commands`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -88,14 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("repro: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`repro log | head`): not an error
+        with contextlib.suppress(OSError):  # so that the interpreter's last flush has nowhere to fail
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:  # what no layer expected (a full disk, a vanished folder): still one line
         if verbose:
             traceback.print_exc()
         where = f": {exc.filename}" if exc.filename else ""
         print(f"repro: error: {exc.strerror or exc}{where}", file=sys.stderr, flush=True)
         return EXIT_ENVIRONMENT
-    except BrokenPipeError:
-        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import re
 import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from repro.errors import ReproError
 from repro.manifest.model import FailOn
@@ -24,25 +23,26 @@ from repro.store.files import atomic_write
 from repro.store.index import Value
 from repro.store.layout import RunFolder
 from repro.store.record import LogsRecord, OutputEntry, OutputsRecord, RunRecord, Status
+from repro.store.seal import folder_mode, seal_file, seal_outputs
 from repro.store.store import Store
 from repro.text import display_path
 
 __all__ = [
+    "decide_status",
     "failure_pattern",
     "finish_run",
     "outcome_error",
     "parse_metrics",
-    "remove_privileges",
     "write_parsed_metrics",
 ]
 
 
 def outcome_error(outcome: ContainerOutcome | None, record: RunRecord) -> str | None:
-    """What went wrong around the container, in words (None when nothing did)."""
+    """What went wrong with the container or the writing of its output, in words (None when
+    nothing did). A container the engine would not remove is not among these: it does not
+    change what the run did (see :func:`finish_run`)."""
     if outcome is None:
         return None
-    if outcome.removal_error:
-        return outcome.removal_error
     if outcome.log_error:
         return outcome.log_error
     if outcome.oom_killed:
@@ -50,6 +50,20 @@ def outcome_error(outcome: ContainerOutcome | None, record: RunRecord) -> str | 
         shown = f" (resources.memory: {limit})" if limit else ""
         return f"out of memory: the engine killed the container at its memory limit{shown}"
     return None
+
+
+def decide_status(outcome: ContainerOutcome | None, failure: str | None, *, interrupted: bool) -> Status:
+    """A run's status, decided in one order that every way a run ends shares: an interruption,
+    then the container's own result (timeout, exit code), then any failure found after it
+    (``fail_on``, a write that failed). Nothing else — a container that could not be removed, the
+    free space left on the disk — changes it."""
+    if interrupted or (outcome is not None and outcome.state == "interrupted"):
+        return Status.INTERRUPTED
+    if outcome is not None and outcome.state == "timeout":
+        return Status.TIMEOUT
+    if outcome is None or outcome.exit_code != 0 or failure is not None:
+        return Status.FAILED
+    return Status.SUCCEEDED
 
 
 def finish_run(
@@ -64,31 +78,31 @@ def finish_run(
     fail_on: Sequence[FailOn] = (),
     adopted: bool = False,
 ) -> RunRecord:
-    """Write ``record``'s final version: hash the outputs, decide the status, mark the point.
+    """Write ``record``'s final version: seal and hash the outputs, decide the status, mark the
+    point.
 
     ``outcome`` is None when the container never ran (``error`` says why). A container that
-    exited 0 still fails on a ``fail_on`` match; one that could not be removed keeps its result.
+    exited 0 still fails on a ``fail_on`` match or on a write of its output that failed; one
+    that could not be removed keeps its result (the record's ``notes`` say so).
     """
-    error = error or outcome_error(outcome, record) or _disk_full(store)
-    if error is None and outcome is not None and outcome.state == "exited" and outcome.exit_code == 0:
-        error = failure_pattern(fail_on, folder)
-    _release_folder(folder)
-    removed = remove_privileges(folder.outputs)
-    outputs, output_error = _hash_outputs(folder, removed)
-    error = error or output_error
-    if interrupted or (outcome is not None and outcome.state == "interrupted"):
-        status = Status.INTERRUPTED
-    elif outcome is not None and outcome.state == "timeout":
-        status = Status.TIMEOUT
-    elif outcome is None or outcome.exit_code != 0 or (error is not None and outcome.removal_error is None):
-        status = Status.FAILED
-    else:
-        status = Status.SUCCEEDED
+    failure = error or outcome_error(outcome, record)
+    if failure is None and outcome is not None and outcome.state == "exited" and outcome.exit_code == 0:
+        failure = failure_pattern(fail_on, folder)
+    folders = folder_mode(store.layout.runs)
+    _release_folder(folder, folders)
+    sealed = seal_outputs(folder.outputs, folders)
+    outputs, output_error = _hash_outputs(folder, sealed)
+    failure = failure or output_error
+    status = decide_status(outcome, failure, interrupted=interrupted)
+    if status is Status.FAILED and failure is None:
+        failure = _disk_full(store)  # the program's own failure, perhaps explained by a full disk
+    notes = [outcome.removal_error] if outcome is not None and outcome.removal_error else []
     final = record.model_copy(
         update={
             "status": status,
             "exit_code": outcome.exit_code if outcome else None,
-            "error": error,
+            "error": failure,
+            "notes": [*record.notes, *notes],
             "oom_killed": outcome.oom_killed if outcome else False,
             "adopted": adopted or record.adopted,
             "ended_at": datetime.now(UTC),
@@ -97,7 +111,10 @@ def finish_run(
             "logs": _logs(folder, record),
         }
     )
+    for log in (folder.stdout, folder.stderr):
+        seal_file(log, folders)
     write_parsed_metrics(folder, final)  # first: the index takes the metrics from beside the record
+    seal_file(folder.metrics, folders)
     final = store.write_record(final)
     if status is Status.SUCCEEDED:
         store.mark_point(final.point.key, final.id)
@@ -161,49 +178,15 @@ def _hash_outputs(folder: RunFolder, removed: list[str]) -> tuple[OutputsRecord 
     return record, None
 
 
-_PRIVILEGES = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
-_BIT_NAMES = (("setuid", stat.S_ISUID), ("setgid", stat.S_ISGID), ("sticky", stat.S_ISVTX))
-
-
-def remove_privileges(outputs: Path) -> list[str]:
-    """Clear setuid, setgid and sticky bits from the regular files under ``outputs`` (a file this
-    process may not chmod — a container's root made it — is removed instead); say what was done.
-
-    Docker's bind mounts cannot be ``nosuid``: without this, a point running as root could leave
-    a setuid-root program for anyone on the host to run."""
-    done = []
-    for root, _folders, files in os.walk(outputs):
-        for name in files:
-            path = Path(root) / name
-            try:
-                mode = path.lstat().st_mode
-            except OSError:
-                continue
-            if not stat.S_ISREG(mode) or not mode & _PRIVILEGES:
-                continue
-            bits = "+".join(
-                n for n, b in (("setuid", stat.S_ISUID), ("setgid", stat.S_ISGID), ("sticky", stat.S_ISVTX)) if mode & b
-            )
-            relative = path.relative_to(outputs).as_posix()
-            try:
-                path.chmod(stat.S_IMODE(mode) & ~_PRIVILEGES)
-                done.append(f"{relative}: {bits} cleared")
-            except OSError:
-                path.unlink(missing_ok=True)
-                done.append(f"{relative}: removed ({bits}, and not this user's to change)")
-    return done
-
-
-def _release_folder(folder: RunFolder) -> None:
+def _release_folder(folder: RunFolder, folders: int) -> None:
     """While a point runs as another user, its outputs are writable by all and its folder closed
-    to all but the driver (see :func:`repro.execute.point.execute_point`); open it as usual —
-    as its parent, ``runs/``, is (in a group's store: group-writable and setgid)."""
+    to all but the driver (see :func:`repro.execute.point.execute_point`); give both the store's
+    usual mode back before the outputs are sealed."""
     with contextlib.suppress(OSError):
-        usual = stat.S_IMODE(folder.path.parent.stat().st_mode) & 0o2777
         if stat.S_IMODE(folder.outputs.stat().st_mode) & 0o002:
-            folder.outputs.chmod(usual)
-        if stat.S_IMODE(folder.path.stat().st_mode) != usual:
-            folder.path.chmod(usual)
+            folder.outputs.chmod(folders)
+        if stat.S_IMODE(folder.path.stat().st_mode) != folders:
+            folder.path.chmod(folders)
 
 
 def _logs(folder: RunFolder, record: RunRecord) -> LogsRecord:
@@ -221,7 +204,8 @@ _FULL_BYTES = 64 * 1024
 
 
 def _disk_full(store: Store) -> str | None:
-    """Say so when the store's disk is full: the run's outputs or logs may be cut short."""
+    """Why a program may have failed: the store's disk is full (its outputs may be cut short).
+    Only ever an explanation of a failure, never a reason for one."""
     try:
         status = os.statvfs(store.root)
     except OSError:

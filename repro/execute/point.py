@@ -159,8 +159,10 @@ def execute_point(
 def _writes_as_driver(mode: str, engine: Engine) -> bool:
     """Whether the container writes its outputs as the driver's own user (else the outputs
     folder must be writable by the container's user: see :meth:`Store.new_run`)."""
-    if engine.rootless:  # keep-id maps the driver to itself; the container's root is the driver too
+    if engine.rootless and engine.runtime == "podman":  # keep-id maps the driver to itself
         return mode in ("host", "root")
+    if engine.rootless:  # rootless Docker: the container's root is the driver; other uids are not
+        return mode == "root"
     user = container_user(mode)
     return user is not None and user.partition(":")[0] == str(os.getuid())
 
@@ -212,7 +214,7 @@ def point_container(
         memory_bytes=resources.memory_bytes,
         timeout_seconds=resources.timeout_seconds,
         labels=labels,
-        keep_id=engine.rootless and model.user == "host",
+        keep_id=engine.runtime == "podman" and engine.rootless and model.user == "host",
         owned_tmpfs=engine.runtime == "docker",
     )
 

@@ -10,7 +10,6 @@ image archive too.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from repro.errors import StoreError, UsageError
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
 from repro.runner.transfer import export_image
+from repro.store.files import clone_or_copy
 from repro.store.images import ArchivedImage, ImageArchive
 from repro.store.layout import RunFolder
 from repro.store.record import RunRecord
@@ -98,7 +98,7 @@ def _place_run(store: Store, record: RunRecord, crate: Path, result: CrateExport
     for name in names:
         if (source.path / name).is_file():
             _place(source.path / name, target.path / name, result)
-    outputs = source.path / (record.outputs.folder if record.outputs else "outputs")
+    outputs = source.outputs
     for root, folders, files in os.walk(outputs):
         here = Path(root)
         into = target.path / outputs.name / here.relative_to(outputs)
@@ -112,12 +112,20 @@ def _place_run(store: Store, record: RunRecord, crate: Path, result: CrateExport
 
 
 def _place(source: Path, target: Path, result: CrateExportResult) -> None:
-    """A hard link to the store's file when the filesystem allows it, else a copy."""
-    try:
-        os.link(source, target)
-        result.linked += 1
-    except OSError:
-        shutil.copyfile(source, target)
+    """A hard link to the store's file when that cannot open a way to edit it — the file is
+    read-only, as every finished stored file is, and this process is not root (root writes
+    read-only files all the same) — else a copy (a reflink where the filesystem has them)."""
+    if os.geteuid() != 0 and not source.stat().st_mode & 0o222:
+        try:
+            os.link(source, target)
+        except OSError:
+            pass  # another filesystem, or links refused: copy
+        else:
+            result.linked += 1
+            result.files += 1
+            result.bytes += target.stat().st_size
+            return
+    clone_or_copy(source, target)
     result.files += 1
     result.bytes += target.stat().st_size
 

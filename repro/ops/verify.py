@@ -10,14 +10,14 @@ from typing import Literal
 from repro.errors import UsageError
 from repro.ops.rerun import rerun_records
 from repro.results.outputs import FileComparison, MetricsRule, compare_outputs, judged_identical
-from repro.store.integrity import Damage, check_outputs
+from repro.store.integrity import NO_FILE_LIST, Damage, check_outputs
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.session import Event
 
 __all__ = ["Verdict", "VerdictState", "verify"]
 
-VerdictState = Literal["reproduced", "differs", "failed", "error", "corrupt"]
+VerdictState = Literal["reproduced", "differs", "failed", "error", "corrupt", "unchecked"]
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Verdict:
 
     @property
     def state(self) -> VerdictState:
+        if any(d.what == NO_FILE_LIST for d in self.stored):
+            return "unchecked"
         if self.stored:
             return "corrupt"
         if self.error is not None:
@@ -85,7 +87,9 @@ def verify(
         # A rerun is compared with the record: first, the stored outputs must still be what the
         # record says, or "reproduced" would vouch for files that are no longer there.
         stored = check_outputs(chosen.run_folder(original.id).outputs, original.outputs) if original.outputs else []
-        if stored:
+        if stored and stored[0].what == NO_FILE_LIST:
+            corrupt[original.id] = Verdict(original, error=f"{NO_FILE_LIST}; not rerun", stored=stored)
+        elif stored:
             corrupt[original.id] = Verdict(
                 original,
                 error="stored outputs differ from the record: "

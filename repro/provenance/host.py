@@ -12,7 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["EngineFacts", "HostFacts", "Versions", "host_facts", "tool_versions"]
+__all__ = ["EngineFacts", "HostFacts", "Versions", "host_facts", "repro_source", "tool_versions"]
 
 
 class EngineFacts(Protocol):
@@ -52,6 +52,11 @@ class Versions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     repro: str
+    repro_commit: str | None = None
+    """The commit of repro's own source, when it runs from (or was built from) a git checkout
+    (schema 4); None for a release installed from an index."""
+    repro_modified: bool | None = None
+    """Whether repro's source differed from ``repro_commit`` (uncommitted changes)."""
     python: str
     snakemake: str
     docker_sdk: str
@@ -86,12 +91,53 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
+@functools.cache
+def repro_source() -> tuple[str | None, bool | None]:
+    """The commit repro's code comes from and whether it was modified: read from its checkout when
+    it runs from one (an editable install), else from what the wheel's build recorded
+    (``repro/_build.json``, see ``hatch_build.py``), else unknown."""
+    import json
+    import subprocess
+
+    package = Path(__file__).resolve().parent.parent
+    checkout = package.parent
+    if (checkout / ".git").exists() and (checkout / "pyproject.toml").is_file():
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True
+            ).stdout.strip()
+            status = subprocess.run(
+                ["git", "status", "--porcelain", "--", *_SOURCE_PATHS],
+                cwd=checkout,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None, None
+        return commit or None, bool(status.strip())
+    try:
+        built = json.loads((package / "_build.json").read_text())
+    except (OSError, ValueError):
+        return None, None
+    commit, modified = built.get("commit"), built.get("modified")
+    return (str(commit) if commit else None), (bool(modified) if modified is not None else None)
+
+
+_SOURCE_PATHS = ("repro", "workflows", "pyproject.toml")
+"""What decides repro's behaviour in its checkout (as hatch_build.py says too)."""
+
+
 def tool_versions(engine: EngineFacts | None = None) -> Versions:
-    """The versions of repro, Python, Snakemake and the Docker SDK, plus the engine's if known."""
+    """The versions of repro (and its commit), Python, Snakemake and the Docker SDK, plus the
+    engine's if known."""
     from repro import __version__
 
+    commit, modified = repro_source()
     return Versions(
         repro=__version__,
+        repro_commit=commit,
+        repro_modified=modified,
         python=platform.python_version(),
         snakemake=_package_version("snakemake"),
         docker_sdk=_package_version("docker"),

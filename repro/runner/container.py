@@ -272,7 +272,16 @@ def _run_created(
     finally:
         pump.finish(started=started_container)
     if pump.write_error is not None:
-        outcome = dataclasses.replace(outcome, log_error=pump.write_error)
+        return dataclasses.replace(outcome, log_error=pump.write_error)
+    if pump.broken is not None and outcome.state == "exited":
+        # The attach stream broke while the program ran (a killed container ends it abruptly; that
+        # is not this): the logs lack a part. The engine keeps its own copy: take the logs from it.
+        try:
+            _copy_engine_log(engine, container_id, stdout, stderr, strict=True)
+        except (EngineError, OSError) as exc:
+            return dataclasses.replace(
+                outcome, log_error=f"the output stream broke ({pump.broken}) and the engine's log is unreadable: {exc}"
+            )
     return outcome
 
 
@@ -362,7 +371,9 @@ def adopt_container(
     return outcome
 
 
-def _copy_engine_log(engine: Engine, container_id: str, stdout: Path, stderr: Path) -> None:
+def _copy_engine_log(engine: Engine, container_id: str, stdout: Path, stderr: Path, *, strict: bool = False) -> None:
+    """Replace the logs with the engine's own copy of the container's output; a log that cannot be
+    read keeps the partial copy (better than none) with a warning, or raises (``strict``)."""
     import docker.errors
     import requests.exceptions
 
@@ -375,6 +386,8 @@ def _copy_engine_log(engine: Engine, container_id: str, stdout: Path, stderr: Pa
             temporary.replace(path)
         except (EngineError, docker.errors.APIError, requests.exceptions.RequestException, OSError) as exc:
             temporary.unlink(missing_ok=True)  # keep the driver's partial copy: better than none
+            if strict:
+                raise EngineError(f"the engine's log of {container_id[:12]} is unreadable: {exc}") from exc
             _log.warning("could not read the engine's log of %s: %s", container_id[:12], exc)
 
 
@@ -409,7 +422,8 @@ class _LogPump(threading.Thread):
         # Unbuffered: each piece of output reaches the file (and `repro logs -f`) as it arrives.
         self._files = {_STDOUT: stdout.open("wb", buffering=0), _STDERR: stderr.open("wb", buffering=0)}
         self._paths = {_STDOUT: stdout, _STDERR: stderr}
-        self.error: BaseException | None = None
+        self.broken: str | None = None
+        """Why the stream ended before the container closed it, if it did."""
         self.write_error: str | None = None
 
     def run(self) -> None:
@@ -424,13 +438,15 @@ class _LogPump(threading.Thread):
                     target.write(data)
                 except OSError as exc:  # a full disk: the run's record must say its logs are cut
                     self.write_error = f"{exc.strerror} writing {self._paths[stream_id]}: its log is cut short"
-        except Exception as exc:  # the stream ends abruptly when the container is killed
-            self.error = exc
+        except Exception as exc:  # a killed container ends its stream abruptly: the caller judges
+            self.broken = f"{type(exc).__name__}: {exc}"[:200]
 
     def finish(self, *, started: bool) -> None:
         if not started:  # a container that never ran never closes its stream: close it ourselves
             self._close()
         self.join(timeout=30)
+        if self.is_alive():
+            self.broken = self.broken or "the stream did not end 30 s after the container did"
         self._close()
         for output in self._files.values():
             output.close()

@@ -141,6 +141,11 @@ def connect(base_url: str | None = None, api_version: str | None = None, runtime
     components = {str(c.get("Name", "")) for c in info.get("Components") or []}
     # Record what answered, not what was asked for: DOCKER_HOST may point at either.
     actual: Runtime = "podman" if any("podman" in name.lower() for name in components) else "docker"
+    try:
+        rootless = _rootless(client)
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        client.close()
+        raise _unreachable(host, _short_reason(exc), kind) from exc
     return Engine(
         client=client,
         version=str(info.get("Version", "unknown")),
@@ -149,8 +154,16 @@ def connect(base_url: str | None = None, api_version: str | None = None, runtime
         architecture=str(info.get("Arch", "unknown")),
         host=host,
         runtime=actual,
-        rootless=actual == "podman" and host.startswith("unix://") and os.geteuid() != 0,
+        rootless=rootless,
     )
+
+
+def _rootless(client: docker.DockerClient) -> bool:
+    """Whether the engine runs without root, as it says itself: Docker names ``rootless`` among
+    its security options; Podman's compatible API (4.x) says ``Rootless: true``."""
+    info = client.api.info()
+    options = [str(option) for option in info.get("SecurityOptions") or []]
+    return any("name=rootless" in option for option in options) or info.get("Rootless") is True
 
 
 def _ensure_podman_service(path: Path) -> None:

@@ -8,7 +8,10 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["atomic_create", "atomic_write"]
+__all__ = ["atomic_create", "atomic_write", "clone_or_copy"]
+
+_FICLONE = 0x40049409
+"""Linux's ioctl that makes ``dst`` share ``src``'s blocks, copy-on-write (btrfs, XFS)."""
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None, *, durable: bool = True) -> None:
@@ -50,3 +53,19 @@ def atomic_create(path: Path, data: bytes) -> None:
         os.link(temporary, path)  # fails if the file exists: never replaces another's
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def clone_or_copy(source: Path, target: Path) -> None:
+    """A copy of ``source`` at ``target`` (a new file) that shares no inode with it: a reflink
+    where the filesystem makes them (instant, no space used until one side changes), else bytes
+    copied."""
+    import fcntl
+    import shutil
+
+    with source.open("rb") as src, target.open("xb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            return
+        except OSError:
+            pass  # no reflinks here (ext4, tmpfs, overlayfs, another filesystem): copy the bytes
+        shutil.copyfileobj(src, dst, 1 << 20)

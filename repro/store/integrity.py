@@ -23,7 +23,10 @@ from repro.store.images import ImageArchive
 from repro.store.record import OutputsRecord, RunRecord
 from repro.store.store import Store
 
-__all__ = ["Damage", "check_blobs", "check_outputs", "check_run"]
+__all__ = ["NO_FILE_LIST", "Damage", "check_blobs", "check_outputs", "check_run"]
+
+NO_FILE_LIST = "outputs cannot be checked: the record has no file list"
+"""What is said of a record written on a full disk without its outputs' file list."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,10 @@ def _short(digest: str | None) -> str:
 
 def check_outputs(folder: Path, outputs: OutputsRecord) -> list[Damage]:
     """The stored outputs against the record's list (empty when they match)."""
+    if not outputs.checkable:  # written on a full disk without its file list: nothing to compare with
+        return [Damage(folder, NO_FILE_LIST)]
     recorded = {entry.path: entry for entry in outputs.files}
     damage: list[Damage] = []
-    if not outputs.files and outputs.total_bytes:
-        return damage  # a record written on a full disk without its file list: nothing to compare
     try:
         tree = hash_tree(folder)
     except ReproError as exc:

@@ -10,7 +10,10 @@ Versions: 1 (repro 0.1.0); 2 adds ``driver``, ``container.id``, ``adopted`` and 
 command can tell a live run from an orphan), the logs' digests and sizes, and the output files
 whose privileges were removed; 3 adds ``plan`` (the plan the run belonged to, which
 ``repro gc`` keeps while a record names it) and ``user`` (who ran it: login name and uid — in a
-store shared by a group, whose run it is).
+store shared by a group, whose run it is); 4 (repro 0.3.0) adds ``versions.repro_commit`` and
+``versions.repro_modified`` (the code that wrote the record), ``outputs.files_omitted`` (a
+record written on a full disk without its file list says so) and ``notes`` (what went wrong
+around a run without deciding its status, such as a container the engine would not remove).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from repro.provenance.process import DriverFacts, UserFacts
 from repro.store.status import Status
 
 __all__ = [
+    "EMPTY_TREE_DIGEST",
     "SCHEMA_VERSION",
     "ContainerRecord",
     "GitRecord",
@@ -40,7 +44,10 @@ __all__ = [
     "Status",
 ]
 
-SCHEMA_VERSION: Literal[3] = 3
+SCHEMA_VERSION: Literal[4] = 4
+
+EMPTY_TREE_DIGEST = "sha256:" + "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+"""The tree digest of an output folder holding nothing (sha256 of no bytes)."""
 
 
 class _Part(BaseModel):
@@ -140,8 +147,19 @@ class OutputsRecord(_Part):
     files: list[OutputEntry]
     total_bytes: int
     privileges_removed: list[str] = Field(default_factory=list)
-    """Output files that carried setuid, setgid or sticky bits, and what was done: nothing
-    crosses from a container to the host with privileges (schema 2)."""
+    """Output files that carried setuid, setgid or sticky bits, or were writable by everyone,
+    and what was done: nothing crosses from a container to the host with privileges (schema 2;
+    world-writable entries from schema 4)."""
+    files_omitted: bool = False
+    """The file list was left out (the store's disk was full when the record was written): the
+    outputs cannot be checked file by file (schema 4)."""
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the record lists its files: a list left out on a full disk (or, in a record
+        older than schema 4, an empty list whose tree digest is not an empty tree's) cannot be
+        compared with anything."""
+        return not self.files_omitted and (bool(self.files) or self.digest == EMPTY_TREE_DIGEST)
 
 
 class LogsRecord(_Part):
@@ -159,12 +177,15 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1, 2, 3] = SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3, 4] = SCHEMA_VERSION
     id: str
     status: Status
     exit_code: int | None = None
     error: str | None = None
     """Why the run failed before or around the container (not the program's own failure)."""
+    notes: list[str] = Field(default_factory=list)
+    """What went wrong around the run without deciding its status (schema 4): a container the
+    engine would not remove, say."""
     oom_killed: bool = False
     """The engine killed the container for going over its memory limit."""
     driver: DriverFacts | None = None

@@ -24,6 +24,7 @@ from repro.store.files import atomic_write
 from repro.store.index import Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout
+from repro.store.seal import folder_mode, seal_file
 
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
@@ -94,6 +95,8 @@ class RunFiles:
             record = self._write_with_reserve(folder.record, record)
         except OSError as exc:
             raise StoreError(f"cannot write {folder.record}: {exc.strerror}") from exc
+        if record.status.final:
+            seal_file(folder.record, folder_mode(self.layout.runs))  # final: never edited again
         try:
             self.journal.note(record.id)
         except OSError as exc:

@@ -12,6 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
+import repro
+from repro.provenance.host import repro_source
 from repro.store import Store
 from tests.conftest import Image, Project
 from tests.e2e.conftest import build_variant, remove_image
@@ -57,7 +59,12 @@ def test_the_evaluator_round_trip_reproduces_every_run(
     guide = (evaluation / "EVALUATION.md").read_text()
     assert "repro unpack artifact.tar -C evaluation" in guide
     assert "repro verify --all" in guide
-    assert "pip install repro-runner==0.1.0" in guide, "the name that installs repro, not PyPI's other `repro`"
+    assert f"pip install repro-runner=={repro.__version__}" in guide, (
+        "the name that installs repro, not PyPI's other `repro`"
+    )
+    commit, _ = repro_source()
+    assert commit is not None
+    assert f"recorded by repro {repro.__version__} (commit {commit[:12]}" in guide
     assert f"skopeo copy oci:.repro/images:{image_id.removeprefix('sha256:')} docker-daemon:" in guide
     for verdict in verdicts:
         assert verdict["run"] in guide

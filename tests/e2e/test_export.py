@@ -130,8 +130,15 @@ def test_an_exported_crate_is_a_self_contained_folder_the_validator_passes(
     assert sorted(m["@id"] for m in root["mentions"]) == [f"#run-{r}" for r in runs]
     image = entities[entities[f"#run-{runs[0]}"]["containerImage"]["@id"]]
     assert image["registry"].startswith("127.0.0.1:")
+    # An edit of the crate can never edit the store's "immutable" copy: root (as here) writes
+    # read-only files all the same, so the crate holds copies, not hard links.
     output = crate / "runs" / runs[0] / "outputs" / "result.txt"
-    assert output.stat().st_ino == (Store(described.store).run_folder(runs[0]).outputs / "result.txt").stat().st_ino
+    stored = Store(described.store).run_folder(runs[0]).outputs / "result.txt"
+    before = stored.read_bytes()
+    assert output.stat().st_ino != stored.stat().st_ino
+    output.write_text("edited in the crate\n")
+    assert stored.read_bytes() == before
+    assert described.repro("fsck", runs[0]).code == 0
 
     assert_valid(crate_tools, crate, UNKNOWABLE)
     report = crate_tools.run("runcrate", "report", str(crate))

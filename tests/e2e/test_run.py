@@ -7,14 +7,16 @@ import json
 import os
 import pwd
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
 import docker
 import pytest
 
+import repro
 from repro.store import Status, Store
-from tests.conftest import Project, wait_for
+from tests.conftest import CHECKOUT, Project, wait_for
 from tests.e2e.conftest import repro_containers
 
 pytestmark = pytest.mark.docker
@@ -23,6 +25,10 @@ pytestmark = pytest.mark.docker
 def only_run(project: Project) -> str:
     (folder,) = (project.store / "runs").iterdir()
     return folder.name
+
+
+def git_in(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def record_of(project: Project, run_id: str) -> dict:
@@ -52,7 +58,16 @@ def test_a_run_records_what_ran_and_its_records_are_true(
     run_id = only_run(project)
     folder = project.store / "runs" / run_id
     record = record_of(project, run_id)
-    assert record["schema_version"] == 3
+    assert record["schema_version"] == 4
+    # The code that wrote it: this version, and this checkout's commit (repro runs from it here).
+    assert record["versions"]["repro"] == repro.__version__
+    assert record["versions"]["repro_commit"] == git_in(CHECKOUT, "rev-parse", "HEAD")
+    changed = git_in(CHECKOUT, "status", "--porcelain", "--", "repro", "workflows", "pyproject.toml")
+    assert record["versions"]["repro_modified"] is bool(changed)
+    # Stored files are read-only once the record is final; folders stay writable (rm -rf works).
+    for path in [folder / "record.json", folder / "stdout.log", *(folder / "outputs").iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0, f"{path} is writable"
+    assert (folder / "outputs").stat().st_mode & stat.S_IWUSR
     assert record["user"] == {"name": pwd.getpwuid(os.getuid()).pw_name, "uid": os.getuid()}
     assert record["status"] == "succeeded"
     assert record["exit_code"] == 0
@@ -85,6 +100,7 @@ def test_a_run_records_what_ran_and_its_records_are_true(
     assert record["container"]["privileged"] is False
     assert record["versions"]["snakemake"].startswith("9.")
     assert record["versions"]["engine"]
+    assert (record["versions"]["runtime"], record["versions"]["rootless"]) == ("docker", False), "as the engine says"
     assert record["host"]["cpus"] >= 1
     assert record["manifest"]["resolved"]["params"] == {"greeting": "hi"}
 

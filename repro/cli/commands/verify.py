@@ -48,6 +48,6 @@ def handle(namespace: argparse.Namespace) -> int:
         render.out(checks.verdicts_table(verdicts))
     render.err(checks.verdicts_summary(verdicts))
     states = [v.state for v in verdicts]
-    if "differs" in states or "failed" in states or "corrupt" in states:
+    if {"differs", "failed", "corrupt", "unchecked"} & set(states):
         return EXIT_FAILED
     return EXIT_ENVIRONMENT if "error" in states else EXIT_OK

@@ -57,11 +57,12 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
 
 def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
     states = [v.state for v in verdicts]
-    corrupt = states.count("corrupt")
+    corrupt, unchecked = states.count("corrupt"), states.count("unchecked")
     return (
         f"repro: {states.count('reproduced')} reproduced, {states.count('differs')} differ, "
         f"{states.count('failed')} failed, {states.count('error')} could not be rerun"
         + (f", {corrupt} with stored outputs that differ from the record" if corrupt else "")
+        + (f", {unchecked} whose record has no file list to check against" if unchecked else "")
     )
 
 

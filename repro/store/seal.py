@@ -1,0 +1,136 @@
+"""Stored files are immutable once their record is final, and nothing a container chose about
+modes reaches the host: this module alone decides the modes of a run's files.
+
+When a run ends, before its outputs are hashed:
+
+- setuid, setgid and sticky bits are cleared (Docker's bind mounts cannot be ``nosuid``: a point
+  running as root could otherwise leave a setuid-root program for anyone on the host to run);
+- nothing stays writable by everyone (a point's ``chmod 666``, ``mkdir -m 777``);
+- files lose every write bit (as git keeps its objects: an edit by mistake fails), and keep the
+  read bits the store's folders have (in a group's store: readable by the group);
+- folders keep their owner's write bit, so ``rm -rf`` of a run still works.
+
+An entry this process may not chmod (a container's root made it, and the driver is not root)
+is left as it is when it is harmless (root's own ``0644`` file: only root may write it), and
+removed when it is not (setuid, or writable by everyone); each such act is listed in the record
+(``outputs.privileges_removed``). The run's logs, parsed metrics and record become read-only
+as they are finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from pathlib import Path
+
+__all__ = ["folder_mode", "seal_file", "seal_outputs"]
+
+_PRIVILEGES = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+_BIT_NAMES = (("setuid", stat.S_ISUID), ("setgid", stat.S_ISGID), ("sticky", stat.S_ISVTX))
+_WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+def folder_mode(runs: Path) -> int:
+    """The mode a run's folders get: as the store's ``runs/`` folder (in a group's store,
+    group-writable and setgid), never writable by others."""
+    try:
+        usual = stat.S_IMODE(runs.stat().st_mode) & 0o2777
+    except OSError:
+        usual = 0o755
+    return (usual | stat.S_IRWXU) & ~stat.S_IWOTH
+
+
+def file_mode(current: int, folders: int) -> int:
+    """A stored file's mode: read bits as the folders have them, execute bits kept where the file
+    had them and the folders have them, no write bit at all."""
+    readable = folders & 0o444
+    executable = current & folders & 0o111
+    return readable | executable
+
+
+def seal_file(path: Path, folders: int) -> None:
+    """Make one finished file of a run (a log, ``metrics.json``, the final record) read-only."""
+    with contextlib.suppress(OSError):  # gone, or not ours: it keeps what it has
+        current = path.lstat().st_mode
+        if stat.S_ISREG(current):
+            path.chmod(file_mode(stat.S_IMODE(current), folders))
+
+
+def seal_outputs(outputs: Path, folders: int) -> list[str]:
+    """Give every entry under ``outputs`` (and the folder itself) its stored mode; say what was
+    done about privileges and world-writable entries, in the record's words."""
+    done: list[str] = []
+    _seal_folder(outputs, outputs, folders, done)
+    for root, subfolders, files in os.walk(outputs):
+        here = Path(root)
+        for name in sorted(subfolders):
+            path = here / name
+            if not path.is_symlink() and not _seal_folder(path, outputs, folders, done):
+                subfolders.remove(name)  # removed: nothing left to walk
+        for name in files:
+            _seal_entry(here / name, outputs, folders, done)
+    return done
+
+
+def _what(mode: int) -> list[str]:
+    found = [name for name, bit in _BIT_NAMES if mode & bit]
+    if mode & stat.S_IWOTH:
+        found.append("world-writable")
+    return found
+
+
+def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str]) -> bool:
+    """Chmod one folder; False when it had to be removed."""
+    try:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+    except OSError:
+        return False
+    wanted = folders & ~stat.S_ISGID | (mode & folders & stat.S_ISGID)
+    if mode == wanted:
+        return True
+    risky = [w for w in _what(mode) if w != "setgid"]  # a setgid folder only passes on its group
+    try:
+        path.chmod(wanted)
+    except OSError:
+        if not risky:
+            return True  # not ours, and harmless: only its owner may change it
+        shutil.rmtree(path, ignore_errors=True)
+        done.append(f"{_relative(path, outputs)}/: removed ({'+'.join(risky)}, and not this user's to change)")
+        return False
+    if risky:
+        done.append(f"{_relative(path, outputs)}/: {'+'.join(risky)} cleared")
+    return True
+
+
+def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str]) -> None:
+    try:
+        current = path.lstat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(current):
+        return  # links have no mode of their own; other kinds are refused when hashed
+    mode = stat.S_IMODE(current)
+    wanted = file_mode(mode, folders)
+    if mode == wanted:
+        return
+    risky = _what(mode)
+    try:
+        path.chmod(wanted)
+    except OSError:
+        if not risky:
+            return  # not ours, and harmless: only its owner (and group) may write it
+        try:
+            path.unlink()
+        except OSError:
+            done.append(f"{_relative(path, outputs)}: {'+'.join(risky) or 'writable'}, and could not be changed")
+            return
+        done.append(f"{_relative(path, outputs)}: removed ({'+'.join(risky) or 'writable'}, not this user's to change)")
+        return
+    if risky:
+        done.append(f"{_relative(path, outputs)}: {'+'.join(risky)} cleared")
+
+
+def _relative(path: Path, outputs: Path) -> str:
+    return path.relative_to(outputs).as_posix() if path != outputs else "."
