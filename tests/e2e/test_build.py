@@ -38,7 +38,8 @@ def test_build_lock_pins_the_built_image_and_records_the_build(
     assert record["dockerfile_sha256"] == hashlib.sha256(dockerfile.encode()).hexdigest()
     assert record["base_images"] == [{"reference": busybox.id, "id": busybox.id, "repo_digests": []}]
     assert record["context_files"] == 3
-    assert record["engine"]
+    assert record["engine"] == docker_client.version()["Version"]
+    assert record["runtime"] == "docker"
     labels = docker_client.images.get(image_id).labels
     assert labels["org.repro.built"] == "1"
     assert labels["org.repro.store"] == str(project.store)
