@@ -174,12 +174,16 @@ FIXED_STORE = Path(__file__).resolve().parent / "data" / "store-v1"
 
 
 def check_golden(name: str, text: str) -> None:
-    """``text`` must equal ``tests/golden/NAME``; ``REPRO_UPDATE_GOLDEN=1`` rewrites the file."""
+    """``text`` must equal ``tests/golden/NAME``. ``REPRO_UPDATE_GOLDEN=1`` rewrites a file that
+    differs, and the test still fails, naming it: a run with the variable set is never green."""
     path = GOLDEN / name
-    if os.environ.get("REPRO_UPDATE_GOLDEN") == "1":
+    if os.environ.get("REPRO_UPDATE_GOLDEN") == "1" and (not path.is_file() or path.read_text() != text):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        return
+        pytest.fail(
+            f"rewrote {path}: review `git diff -- {path}`, then rerun without REPRO_UPDATE_GOLDEN",
+            pytrace=False,
+        )
     assert path.is_file(), f"no golden file {path}; write it with REPRO_UPDATE_GOLDEN=1"
     expected = path.read_text()
     assert text == expected, f"output differs from {path} (see tests/golden/README.md)"

@@ -3,18 +3,25 @@ Crate* 0.5 profile, written to pass the community's validator (roc-validator) at
 and RECOMMENDED levels wherever repro knows what a check asks for.
 
 One ``CreateAction`` per run (mentioned by the root): the experiment at its commit
-(``instrument``, a ``SoftwareApplication``), its inputs (``object``), its output files
-(``result``), start and end times, status, the command (``description``), its environment, and
-the ``ContainerImage`` (name, tag, sha256 — plus the image ID, since the profile's single sha256
-cannot say whether it is the registry digest or the config digest). Every file the crate names
-is in it: the runs' records, logs and outputs, and the inputs an artifact carries; an input the
-crate does not carry is described by its content digest, not by a path that is not there.
+(``instrument``, a ``SoftwareApplication``), who started it (``agent``), its inputs
+(``object``), its output files (``result``), start and end times, status, the command
+(``description``), its environment, and the ``ContainerImage`` (name, tag, sha256 — plus the
+image ID, since the profile's single sha256 cannot say whether it is the registry digest or the
+config digest). Every file the crate names is in it: the runs' records, logs and outputs, and the
+inputs an artifact carries; an input the crate does not carry is described by its content
+digest, not by a path that is not there.
+
+The agent is the account that started the run, as its record names it (``user``, record schema
+3): a ``Person`` ``#user-<login name>`` named by the login name alone. The uid stays in the
+record: it is a number on one machine, not who someone is, and the same login name on two
+machines is one agent here. A record older than schema 3 does not say who ran it, and its action
+has no agent.
 
 Only what is known is stated: a registry only for an image that came from one; a licence only
 from the manifest (``license:``), the experiment's ``CITATION.cff`` or its licence file (RO-Crate
 1.1 requires the property: when none is stated, it names an entity that says so); authors and the
-code's URL only from ``CITATION.cff``. Checks that want what repro cannot know (who ran the experiment, a
-publisher) are left failing, not fed invented values.
+code's URL only from ``CITATION.cff``. Checks that want what repro cannot know (a publisher; who
+ran a run recorded before records said so) are left failing, not fed invented values.
 
 The metadata is deterministic: the same runs give byte-identical JSON. ``datePublished`` is the
 newest run's end time, not the wall clock, and every identifier is derived from content.
@@ -35,6 +42,7 @@ from urllib.parse import quote
 from repro import __version__
 from repro.artifact.citation import Author, ProjectFacts
 from repro.manifest.model import split_name
+from repro.provenance.process import UserFacts
 from repro.store.record import ImageRecord, InputRecord, RunRecord, Status
 
 __all__ = ["PROCESS_RUN_CRATE", "CrateLayout", "crate_metadata", "iso_time", "moved"]
@@ -170,6 +178,19 @@ def _authors(graph: _Graph, authors: Iterable[Author]) -> list[str]:
         if graph.add(identifier, properties) not in found:
             found.append(identifier)
     return found
+
+
+def _agent(graph: _Graph, user: UserFacts) -> str:
+    """The account that started a run, by its login name (percent-encoded in the id, so two
+    names never share one)."""
+    return graph.add(
+        f"#user-{quote(user.name, safe='')}",
+        {
+            "@type": "Person",
+            "name": user.name,
+            "description": "the login name of the account that started the run, as its record names it",
+        },
+    )
 
 
 def _application(graph: _Graph, record: RunRecord, project: ProjectFacts) -> str:
@@ -369,6 +390,8 @@ def crate_metadata(
             "startTime": iso_time(record.started_at),
             "containerImage": _ref(image),
         }
+        if record.user is not None:
+            action["agent"] = _ref(_agent(graph, record.user))
         if record.ended_at is not None:
             action["endTime"] = iso_time(record.ended_at)
         if record.status is Status.SUCCEEDED:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import docker
 import pytest
@@ -39,7 +38,8 @@ def test_build_lock_pins_the_built_image_and_records_the_build(
     assert record["dockerfile_sha256"] == hashlib.sha256(dockerfile.encode()).hexdigest()
     assert record["base_images"] == [{"reference": busybox.id, "id": busybox.id, "repo_digests": []}]
     assert record["context_files"] == 3
-    assert record["engine"]
+    assert record["engine"] == docker_client.version()["Version"]
+    assert record["runtime"] == "docker"
     labels = docker_client.images.get(image_id).labels
     assert labels["org.repro.built"] == "1"
     assert labels["org.repro.store"] == str(project.store)
@@ -49,12 +49,23 @@ def test_build_lock_pins_the_built_image_and_records_the_build(
     assert (run / "outputs" / "made.txt").read_text() == "built by repro\n"
 
 
-def test_a_dockerignored_file_is_not_part_of_the_context(docker_project: Project, busybox: Image) -> None:
+def test_a_dockerignored_file_is_not_part_of_the_context(
+    docker_project: Project, docker_client: docker.DockerClient, busybox: Image
+) -> None:
     project = docker_project
-    project.write("image/Dockerfile", f"FROM {busybox.id}\n")
+    dockerfile = f"FROM {busybox.id}\nCOPY . /context/\n"
+    project.write("image/Dockerfile", dockerfile)
     project.write("image/.dockerignore", "disk.img\n")
+    project.write("image/kept.txt", "kept\n")
     (project.root / "image" / "disk.img").write_bytes(b"\0" * (2 * 2**20))
+
     result = project.repro("build", "image", "-t", "lab/small:1", "--context-warn", "1m")
+
     assert result.code == 0, result.err
-    assert "warning" not in result.err
-    assert Path(project.root / "image" / "disk.img").exists()
+    assert "warning" not in result.err, "the ignored 2 MB file is not counted against --context-warn 1m"
+    image_id = result.out.strip()
+    record = json.loads((project.store / "images" / "builds" / f"{image_id.removeprefix('sha256:')}.json").read_text())
+    assert record["context_files"] == 3, "Dockerfile, .dockerignore and kept.txt"
+    assert record["context_bytes"] == len(dockerfile) + len("disk.img\n") + len("kept\n")
+    listed = docker_client.containers.run(image_id, ["ls", "-A", "/context"], remove=True, network_disabled=True)
+    assert listed.decode().split() == [".dockerignore", "Dockerfile", "kept.txt"], "the engine got no disk.img"

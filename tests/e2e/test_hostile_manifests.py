@@ -1,5 +1,6 @@
 """A corpus of hostile manifests: each is refused with exit 2 and one line naming the file, the
-line and the field, in bounded time, without a traceback, and without a container created."""
+line and the field, without a traceback, and without a container created. (How long a refusal
+takes is the benchmark's to measure, not a test's.)"""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ CASES: dict[str, Case] = {
     ),
     "outputs in /proc": Case("outputs: /proc/self/root\n", "outputs: /proc/self/root is inside /proc"),
     "outputs /dev": Case("outputs: /dev\n", "outputs: /dev is inside /dev"),
-    "infinite CPUs": Case("resources: {cpus: .inf}\n", "resources.cpus:"),
+    "infinite CPUs": Case("resources: {cpus: .inf}\n", "resources.cpus: Input should be a finite number"),
     "more CPUs than the machine": Case(
         "resources: {cpus: 4096}\n", "resources.cpus: 4096 CPUs, but the engine's machine has"
     ),
@@ -137,9 +138,7 @@ def write_case(project: Project, name: str, case: Case) -> Path:
     if name == "NUL in a command word":
         path.write_text(header + 'command: [sh, -c, "echo a\\0b"]\n')
         return path
-    path.write_text(
-        header + 'command: [sh, -c, "echo {x}"]\n' if "{x}" in str(case.body) else header + "command: [true]\n"
-    )
+    path.write_text(header + "command: [true]\n")
     body = case.body
     assert isinstance(body, str)
     with path.open("a") as handle:
@@ -155,11 +154,9 @@ def test_a_hostile_manifest_is_refused_in_one_line_with_exit_2(
     case = CASES[name]
     path = write_case(project, name, case)
     since = int(time.time()) - 1
-    started = time.monotonic()
 
     result = project.repro("run", path.name, *case.args)
 
-    elapsed = time.monotonic() - started
     assert result.code == 2, (name, result.err[-500:])
     assert "Traceback" not in result.err
     lines = result.err.strip().splitlines()
@@ -175,11 +172,6 @@ def test_a_hostile_manifest_is_refused_in_one_line_with_exit_2(
     )
     assert list(events) == [], name
     assert not (project.store / "runs").exists() or not any((project.store / "runs").iterdir())
-    del elapsed  # bounded by construction; the benchmark, not this test, measures time
-
-
-def test_the_corpus_is_what_the_closing_note_counts() -> None:
-    assert len(CASES) == 37
 
 
 @pytest.mark.parametrize(

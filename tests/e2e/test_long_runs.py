@@ -132,7 +132,16 @@ def test_ps_lists_running_and_orphaned_points(docker_project: Project, docker_cl
         driver.kill()
         for container in repro_containers(docker_client, project.store):
             container.remove(force=True)
-        project.repro("ps")  # their records are finished interrupted; nothing is left behind
+
+    # With their containers removed by hand, the next ps finishes the orphans' records interrupted.
+    after = project.repro("ps", "--json")
+    assert after.code == 0, after.err
+    assert after.json == []
+    finals = records(project)
+    assert [r.status for r in finals] == [Status.INTERRUPTED, Status.INTERRUPTED]
+    for record in finals:
+        assert "died and its container is gone" in (record.error or ""), record.error
+    assert repro_containers(docker_client, project.store) == []
 
 
 @pytest.mark.parametrize(("points", "jobs"), [(1, 1), (2, 2)])

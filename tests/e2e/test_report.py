@@ -110,7 +110,9 @@ def test_the_report_renders_its_table_and_plot_in_a_browser_offline(docker_proje
         timeout=120,
     ).stdout
 
-    for row in Store(project.store).runs():
+    runs = Store(project.store).runs()
+    assert len(runs) == 6
+    for row in runs:
         assert row.id in dom
     assert '<table id="runs">' in dom
     assert dom.count("<polyline") == 2, "one line per associativity"

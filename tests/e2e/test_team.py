@@ -99,7 +99,10 @@ def test_two_users_of_a_group_share_one_store_and_each_point_runs_once(lab: Lab)
     first = list(store.records())
     assert len(first) == 2, "a point ran twice"
     assert all(record.status is Status.SUCCEEDED for record in first)
-    assert {record.user.name for record in first if record.user} <= {"repro-ann", "repro-bob"}
+    members = {("repro-ann", lab.ann.uid), ("repro-bob", lab.bob.uid)}
+    for record in first:  # whoever took a point's lease ran it, and its record says so
+        assert record.user is not None, f"{record.id} does not say who ran it"
+        assert (record.user.name, record.user.uid) in members, record.user
 
     # Bob widens the sweep: only the new point runs, in his name.
     (bob_project / "exp.yaml").write_text(yaml.safe_dump(lab.manifest([1, 2, 3]), sort_keys=False))

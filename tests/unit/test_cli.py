@@ -32,6 +32,63 @@ def test_every_command_is_in_the_readme_table() -> None:
     assert {command.NAME for command in COMMANDS} <= documented
 
 
+def _readme_synopses() -> dict[str, str]:
+    """Each command's synopses in the README's command table (the first cell of its rows;
+    ``export`` has two), by command name."""
+    synopses: dict[str, str] = {}
+    for line in (CHECKOUT / "README.md").read_text().splitlines():
+        if found := re.match(r"^\| (`repro ([a-z]+)[ `].*?`) \|", line):
+            synopses[found[2]] = synopses.get(found[2], "") + found[1] + "\n"
+    return synopses
+
+
+def _global_options_paragraph() -> str:
+    readme = (CHECKOUT / "README.md").read_text()
+    start = readme.index("\nGlobal options: ")
+    return readme[start : readme.index("\n\n", start)]
+
+
+_OPTION = r"(?<![\w-])(--?[A-Za-z][\w-]*)(?![\w-])"
+
+
+def _spelled(text: str) -> set[str]:
+    return set(re.findall(_OPTION, text))
+
+
+def _options(parser: argparse.ArgumentParser) -> list[list[str]]:
+    """The spellings of each option ``parser`` takes (-h/--help aside)."""
+    return [
+        list(action.option_strings)
+        for action in parser._actions
+        if action.option_strings and not isinstance(action, argparse._HelpAction)
+    ]
+
+
+def test_every_option_of_every_command_is_in_the_readme() -> None:
+    """Each option appears in its command's synopsis in the table, and the global ones in the
+    paragraph after it, in one of its spellings (``-j`` or ``--jobs``: the table keeps the short
+    one where there is one, as a user types it; ``--help`` lists every spelling); and no synopsis
+    names an option its command does not take."""
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    global_options = _options(parser)
+    common = {spelling for spellings in global_options for spelling in spellings}
+    synopses = _readme_synopses()
+    paragraph = _global_options_paragraph()
+
+    missing = [" / ".join(o) for o in global_options if not set(o) & _spelled(paragraph)]
+    unknown = []
+    for name, command in commands.choices.items():
+        own = [o for o in _options(command) if not set(o) & common]
+        synopsis = _spelled(synopses.get(name, ""))
+        missing += [f"repro {name} {' / '.join(o)}" for o in own if not set(o) & synopsis]
+        taken = {spelling for spellings in _options(command) for spelling in spellings}
+        unknown += [f"repro {name} {spelling}" for spelling in sorted(synopsis - taken)]
+
+    assert not missing, "options the README's command table does not show: " + ", ".join(missing)
+    assert not unknown, "options the README shows that the command does not take: " + ", ".join(unknown)
+
+
 def test_every_command_module_has_options_and_a_docstring() -> None:
     for command in COMMANDS:
         options = getattr(command, "Options", None)

@@ -88,3 +88,23 @@ def test_diff_output_is_unchanged(fixed_store: Path) -> None:
         check_golden(f"{name}.json", f"exit {code}\n{out}")
         code, out, _ = cli("--store", str(fixed_store), "diff", a, b)
         check_golden(f"{name}.txt", f"exit {code}\n{out}")
+
+
+def test_rewriting_a_golden_file_fails_the_test_that_rewrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tests.conftest.GOLDEN", tmp_path)
+    (tmp_path / "same.txt").write_text("same\n")
+    (tmp_path / "old.txt").write_text("old\n")
+    monkeypatch.setenv("REPRO_UPDATE_GOLDEN", "1")
+
+    check_golden("same.txt", "same\n")  # nothing to rewrite: nothing to review
+    for name in ("old.txt", "new/made.txt"):
+        with pytest.raises(pytest.fail.Exception, match=rf"rewrote {tmp_path / name}: review .*rerun without"):
+            check_golden(name, "new\n")
+        assert (tmp_path / name).read_text() == "new\n"
+
+    monkeypatch.delenv("REPRO_UPDATE_GOLDEN")
+    check_golden("old.txt", "new\n")
+    with pytest.raises(AssertionError, match="output differs"):
+        check_golden("old.txt", "newer\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,14 @@ def test_an_unknown_point_key_is_a_usage_error(project: Project) -> None:
             ctx.lookup("f" * 64)
 
 
-def test_the_rules_file_is_found_and_keys_are_sha256_hex() -> None:
+def test_the_rules_file_is_found_and_its_key_pattern_takes_every_point_key_and_nothing_else(
+    project: Project,
+) -> None:
     assert rules_file().name == "repro.smk"
     assert "rule repro_point" in rules_file().read_text()
-    assert KEY_PATTERN == "[0-9a-f]{64}"
+    plan = load_plan(plan_file(project, "a", project.store, sweep={"n": [1, 2, 3]}))
+    assert len(plan.points) == 3
+    for point in plan.points:  # the wildcard Snakemake matches marker files with
+        assert re.fullmatch(KEY_PATTERN, point.key), point.key
+    for other in ("a" * 63, "a" * 65, "A" * 64, "g" * 64, "../" + "a" * 61):
+        assert not re.fullmatch(KEY_PATTERN, other), other

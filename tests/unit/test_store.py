@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,33 @@ def test_a_running_record_may_be_replaced_but_a_final_one_never(store: Store) ->
     assert not list(folder.path.glob(".*tmp")), "no temporary file is left beside the record"
 
 
-def test_succeeded_keys_name_the_newest_succeeded_run(store: Store) -> None:
-    for run_id, status in (("20261101-000001-a", Status.SUCCEEDED), ("20261101-000002-b", Status.FAILED)):
+def test_the_newest_succeeded_run_of_each_point_is_told_from_older_and_failed_ones(store: Store) -> None:
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    runs = [  # (minute started, point, status), written out of time order: the order written decides nothing
+        (5, a, Status.SUCCEEDED),  # a's newest succeeded run
+        (1, a, Status.SUCCEEDED),
+        (3, a, Status.SUCCEEDED),
+        (7, a, Status.FAILED),  # newer than every succeeded run of a
+        (2, b, Status.SUCCEEDED),  # b's newest succeeded run
+        (0, b, Status.SUCCEEDED),
+        (8, b, Status.TIMEOUT),
+        (6, b, Status.FAILED),
+        (4, c, Status.FAILED),  # c never succeeded
+        (9, c, Status.INTERRUPTED),
+    ]
+    for minute, key, status in runs:
+        run_id = f"20261101-00{minute}000-{key[0]}"  # run ids sort by start time, as real ones do
         (store.root / "runs" / run_id).mkdir()
-        store.write_record(make_record(run_id, key="a" * 64, status=status))
-    assert store.index.succeeded_keys(["a" * 64, "b" * 64]) == {"a" * 64: "20261101-000001-a"}
+        record = make_record(run_id, key=key, status=status)
+        store.write_record(record.model_copy(update={"started_at": record.started_at + timedelta(minutes=minute)}))
+        store.runs()  # a command between two jobs folds each record in as it comes
+    newest = {a: "20261101-005000-a", b: "20261101-002000-b"}
+
+    assert store.index.succeeded_keys([a, b, c, "d" * 64]) == newest
+    assert store.latest_succeeded() == sorted(newest.values())
+    for key, run_id in newest.items():  # Snakemake's job outputs name the same runs
+        assert json.loads(store.point_marker(key).read_text())["run"] == run_id
+    assert not store.point_marker(c).exists()
 
 
 def test_run_ids_resolve_from_unique_prefixes(store: Store) -> None:

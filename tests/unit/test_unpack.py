@@ -137,10 +137,18 @@ def test_a_sibling_folder_named_like_old_staging_is_left_alone(project: Project,
     (sibling / "precious").write_text("keep me\n")
     link = tmp_path / ".other.unpacking"
     link.symlink_to(tmp_path / "elsewhere")
-    made = artifact(tmp_path / "a.tar", lambda tar: None)
-    assert project.repro("unpack", str(made), "-C", str(tmp_path / "here")).code == 0
+    made = artifact(tmp_path / "a.tar", lambda tar: add(tar, f"{TOP}/store/runs/r/outputs/x", b"data"))
+
+    for target in ("here", "other"):
+        result = project.repro("unpack", str(made), "-C", str(tmp_path / target))
+        assert result.code == 0, result.err
+        unpacked = tmp_path / target / ".repro" / "runs" / "r" / "outputs" / "x"
+        assert unpacked.read_bytes() == b"data", f"{target}: the artifact went where it was asked to"
+
+    assert sorted(p.name for p in sibling.iterdir()) == ["precious"]
     assert (sibling / "precious").read_text() == "keep me\n"
-    assert project.repro("unpack", str(made), "-C", str(tmp_path / "other")).code == 0
+    assert link.is_symlink(), "the link is left as it was"
+    assert not (tmp_path / "elsewhere").exists(), "nothing was written through the link"
 
 
 def test_a_folder_that_is_not_empty_is_refused(project: Project, tmp_path: Path) -> None:
