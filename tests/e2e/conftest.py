@@ -2,7 +2,7 @@
 non-root user, a registry on loopback.
 
 Tests that need the engine fail (they are not skipped) when none answers: `scripts/setup-host`
-starts one. The busybox image is built here from Debian's static busybox, FROM scratch.
+starts one. The test images are written byte for byte (tests/images.py) and loaded here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import textwrap
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ import pytest
 from repro.runner import labels
 from repro.store import Store
 from tests.conftest import CHECKOUT, SHARED, Image, Project, make_repo, wait_for
+from tests.images import BUSYBOX, WrittenImage, busybox_image
 
-BUSYBOX = Path("/bin/busybox")
+BUSYBOX_TAG = "repro-test/busybox:1"
 
 
 @pytest.fixture(scope="session")
@@ -39,25 +39,21 @@ def docker_client() -> Iterator[docker.DockerClient]:
     client.close()
 
 
+def load_image(client: docker.DockerClient, image: WrittenImage, tag: str | None = None) -> str:
+    """Load a written image into the engine (tagged ``tag``); return its ID, which the writer
+    knew before the engine saw it."""
+    (loaded,) = client.images.load(image.archive(tag))
+    assert loaded.id == image.id, f"the engine loaded {loaded.id}, not the written {image.id}"
+    return image.id
+
+
 @pytest.fixture(scope="session")
-def busybox(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Image:
-    """A 2 MB image: Debian's static busybox in an otherwise empty image."""
+def busybox(docker_client: docker.DockerClient) -> Image:
+    """A 2 MB image: Debian's static busybox in an otherwise empty image, written byte for byte
+    (tests/images.py), so it has the same ID on every machine with the same busybox."""
     if not BUSYBOX.is_file():
         pytest.fail("Debian's busybox-static is needed (/bin/busybox); install it: sudo scripts/setup-host")
-    context = tmp_path_factory.mktemp("busybox")
-    shutil.copy(BUSYBOX, context / "busybox")
-    (context / "Dockerfile").write_text(
-        textwrap.dedent(
-            """\
-            FROM scratch
-            COPY busybox /bin/busybox
-            RUN ["/bin/busybox", "--install", "-s", "/bin"]
-            CMD ["/bin/sh"]
-            """
-        )
-    )
-    image, _ = docker_client.images.build(path=str(context), tag="repro-test/busybox:1", rm=True)
-    return Image(name="repro-test/busybox:1", id=str(image.id))
+    return Image(name=BUSYBOX_TAG, id=load_image(docker_client, busybox_image(BUSYBOX), BUSYBOX_TAG))
 
 
 CACHESIM = CHECKOUT / "examples" / "cachesim"
@@ -295,14 +291,13 @@ def private_registry(tmp_path: Path) -> Iterator[Registry]:
 
 
 def build_variant(client: docker.DockerClient, busybox: Image, tag: str, content: str) -> str:
-    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID."""
-    import tempfile
+    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID.
 
-    with tempfile.TemporaryDirectory() as context:
-        (Path(context) / "content.txt").write_text(content)
-        (Path(context) / "Dockerfile").write_text(f"FROM {busybox.id}\nCOPY content.txt /content.txt\n")
-        image, _ = client.images.build(path=context, tag=tag, rm=True)
-    return str(image.id)
+    Written, not built: the same content always gives the same ID, on every machine, whether
+    or not the engine has built it before (a build cache would hand back an older image)."""
+    base = busybox_image(BUSYBOX)
+    assert base.id == busybox.id, "variants are made on the session's busybox image"
+    return load_image(client, base.with_files({"content.txt": content.encode()}), tag)
 
 
 def push(client: docker.DockerClient, reference: str) -> str:
