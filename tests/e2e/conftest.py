@@ -7,7 +7,7 @@ starts one. The test images are written byte for byte (tests/images.py) and load
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 import shutil
 import subprocess
@@ -88,10 +88,18 @@ def docker_project(project: Project, busybox: Image, docker_client: docker.Docke
 # -- a non-root user that may use the engine --------------------------------------------------
 
 NONROOT_USER = "repro-tester"
-TEST_VENVS = Path("/opt/repro-tests") / hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:12]
-"""Venvs other users (and SLURM jobs) can run, one set per checkout: two checkouts tested at
-once on one machine must not install their repro over each other's."""
-NONROOT_VENV = TEST_VENVS / "venv"
+
+
+@pytest.fixture(scope="session")
+def test_venvs() -> Iterator[Path]:
+    """A folder for the venvs other users (and SLURM jobs) run: reachable by every user (0755),
+    new for each session (two checkouts tested at once never share it), removed at its end."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="repro-test-venvs-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -136,23 +144,67 @@ class User:
         )
 
 
+def _reachable_by_all(path: Path) -> bool:
+    """Whether every user may run ``path``: it and each folder above it are open to others."""
+    try:
+        if path.stat().st_mode & 0o005 != 0o005:
+            return False
+        return all(folder.stat().st_mode & 0o001 for folder in path.parents)
+    except OSError:
+        return False
+
+
+def _python_candidates() -> Iterator[Path]:
+    import sys
+
+    # The interpreter running the tests first (its base, when it runs in a venv), then every
+    # python3 on PATH: a pyenv shim or build in root's home is found, and passed over.
+    yield Path(getattr(sys, "_base_executable", sys.executable))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        for name in ("python3", "python3.13", "python3.12", "python3.11"):
+            yield Path(folder or ".") / name
+
+
+@functools.cache
+def shared_python() -> Path:
+    """A python3 (3.11 or newer, with venv) that every user may run, for the venvs that other
+    users and SLURM jobs run: the default interpreter may live in root's home (pyenv), which
+    other users cannot read. Debian's python3 (python3-venv) is such a one."""
+    seen: list[str] = []
+    for candidate in _python_candidates():
+        if not candidate.is_file():
+            continue
+        real = candidate.resolve()
+        if str(real) in seen:
+            continue
+        seen.append(str(real))
+        if not _reachable_by_all(real):
+            continue
+        check = "import sys, venv, ensurepip; assert sys.version_info >= (3, 11); print(sys.prefix)"
+        probed = subprocess.run([str(real), "-c", check], capture_output=True, text=True)
+        if probed.returncode == 0 and _reachable_by_all(Path(probed.stdout.strip())):
+            return real
+    tried = ", ".join(seen) or "none on PATH"
+    pytest.fail(
+        f"no python3 (3.11+, with venv) that other users can run (tried: {tried}); "
+        "install Debian's: sudo scripts/setup-host",
+        pytrace=False,
+    )
+
+
 def venv_with_repro(venv: Path, requirement: str) -> Path:
-    """A venv (Debian's python3: readable by every user) holding this checkout's repro, with
-    ``requirement``'s dependencies; returns its ``repro`` command."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], capture_output=True, text=True)
-        if made.returncode != 0:
-            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
-    # Dependencies once; then this checkout's repro itself, every session.
-    for args in ([requirement], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-            capture_output=True,
-            text=True,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
+    """A new venv (on :func:`shared_python`, so every user can run it) holding ``requirement``
+    (this checkout's repro, with extras); returns its ``repro`` command."""
+    made = subprocess.run([str(shared_python()), "-m", "venv", str(venv)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.fail(f"cannot make a venv in {venv}: {made.stderr.strip()}", pytrace=False)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
     return venv / "bin" / "repro"
 
 
@@ -192,13 +244,10 @@ def load_into_podman(user: User, client: docker.DockerClient, image_id: str) -> 
 
 
 @pytest.fixture(scope="session")
-def nonroot_user(docker_client: docker.DockerClient) -> User:
-    """An unprivileged user in the docker group, with repro installed in a venv it can read.
-
-    The machine's default Python lives in root's home, which other users cannot read, so the
-    venv is built on Debian's python3 and holds this checkout's repro.
-    """
-    return make_user(NONROOT_USER, venv_with_repro(NONROOT_VENV, str(CHECKOUT)), ("docker",))
+def nonroot_user(docker_client: docker.DockerClient, test_venvs: Path) -> User:
+    """An unprivileged user in the docker group, with this checkout's repro installed in a venv
+    it can read (see :func:`shared_python`)."""
+    return make_user(NONROOT_USER, venv_with_repro(test_venvs / "venv", str(CHECKOUT)), ("docker",))
 
 
 @pytest.fixture
@@ -366,9 +415,9 @@ class CrateTools:
 def crate_tools() -> CrateTools:
     python = ROCRATE_VENV / "bin" / "python"
     if not python.exists():
-        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(ROCRATE_VENV)], capture_output=True, text=True)
+        made = subprocess.run([str(shared_python()), "-m", "venv", str(ROCRATE_VENV)], capture_output=True, text=True)
         if made.returncode != 0:
-            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
+            pytest.fail(f"cannot make a venv in {ROCRATE_VENV}: {made.stderr.strip()}", pytrace=False)
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *ROCRATE_TOOLS],
         capture_output=True,
