@@ -7,12 +7,15 @@ starts one. The test images are written byte for byte (tests/images.py) and load
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
+import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import docker
 import pytest
 
 from repro.runner import labels
+from repro.runner.container import HOME
 from repro.store import Store
 from tests.conftest import CHECKOUT, SHARED, Image, Project, make_repo, wait_for
 from tests.images import BUSYBOX, WrittenImage, busybox_image
@@ -70,8 +74,141 @@ def cachesim_image(docker_client: docker.DockerClient) -> str:
 
 
 def repro_containers(client: docker.DockerClient, store: Path) -> list[Any]:
-    """Containers (running or not) that a run in ``store`` created."""
-    return client.containers.list(all=True, filters={"label": f"{labels.STORE}={store}"})
+    """Containers (running or not) that a run in ``store`` created (one removed while they are
+    listed is left out, not an error: drivers remove theirs at any moment)."""
+    return client.containers.list(all=True, filters={"label": f"{labels.STORE}={store}"}, ignore_removed=True)
+
+
+def running_containers(client: docker.DockerClient, store: Path) -> list[Any]:
+    return [c for c in repro_containers(client, store) if c.status == "running"]
+
+
+# -- points that end when the test says so ------------------------------------------------------
+
+GATE = f"{HOME}/gate-open"
+"""The file a gated point waits for, inside its container: in HOME, a tmpfs of the container's
+own that its user may write. The test opens the gate by running ``touch`` in the container, so
+nothing on the host, nothing a point's key covers, and nothing in its outputs changes."""
+
+
+def gated(before: str = "", after: str = "") -> list[str]:
+    """A point's command: ``before``, then wait until the test opens the gate, then ``after``.
+
+    A test that needs a point still running (or not yet finished) when it looks makes it wait
+    for the test, not for a duration that a slow machine may outlast."""
+    wait = f"until [ -e {GATE} ]; do sleep 0.05; done"
+    return ["sh", "-c", "; ".join(part for part in (before, wait, after) if part)]
+
+
+def open_gate(client: docker.DockerClient, container_id: str) -> bool:
+    """Let the gated point in this (Docker) container go on; False if it no longer runs."""
+    try:
+        exit_code, output = client.containers.get(container_id).exec_run(["touch", GATE])
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:  # 409: it stopped meanwhile
+        if exc.status_code == 409:
+            return False
+        raise
+    assert exit_code == 0, output
+    return True
+
+
+@contextmanager
+def gates_opened(running: Callable[[], Iterable[str]], open_one: Callable[[str], bool]) -> Iterator[None]:
+    """While the block runs, open the gate of every container ``running()`` names, as each
+    appears (for points started later, by drivers the test does not step through)."""
+    done = threading.Event()
+    opened: set[str] = set()
+    failures: list[BaseException] = []
+
+    def keep_opening() -> None:
+        while not done.is_set():
+            try:
+                for container_id in set(running()) - opened:
+                    if open_one(container_id):
+                        opened.add(container_id)
+            except Exception as exc:  # reported by the test, not lost in the thread
+                failures.append(exc)
+                return
+            done.wait(0.1)
+
+    thread = threading.Thread(target=keep_opening, name="gates", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def docker_gates_opened(client: docker.DockerClient, store: Path) -> contextlib.AbstractContextManager[None]:
+    """:func:`gates_opened` for the Docker containers of runs in ``store``."""
+    return gates_opened(
+        lambda: [c.id for c in running_containers(client, store)],
+        lambda container_id: open_gate(client, container_id),
+    )
+
+
+class Output:
+    """What a spawned process prints, collected as it comes (a test waits for a line, then acts)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._drain, args=(stream, lines), daemon=True)
+            for stream, lines in ((process.stdout, self._out), (process.stderr, self._err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _drain(stream: Any, lines: list[str]) -> None:
+        with stream:
+            for line in stream:
+                lines.append(line)
+
+    @property
+    def out(self) -> str:
+        return "".join(self._out)
+
+    @property
+    def err(self) -> str:
+        return "".join(self._err)
+
+    def wait(self, timeout: float = 600) -> int:
+        """The exit code, once the process ended and all it printed is collected."""
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join()
+        return code
+
+    def stop(self) -> None:
+        """End the process if it still runs (a test that failed midway): see :func:`stop`."""
+        stop(self.process, communicate=False)
+        self.wait()
+
+
+def stop(process: subprocess.Popen[str], *, communicate: bool = True) -> None:
+    """End a process the test no longer waits for (it failed midway) as a user would: SIGTERM,
+    so a driver stops and removes its containers (a SIGKILLed one leaves them behind, and the
+    next check reports them instead of the first failure); SIGKILL only if it does not end."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        if communicate:
+            process.communicate(timeout=120)
+        else:
+            process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        if communicate:
+            process.communicate()
 
 
 @pytest.fixture
@@ -267,6 +404,26 @@ def nonroot_project(nonroot_user: User, busybox: Image, docker_client: docker.Do
         container.remove(force=True)
     shutil.rmtree(root, ignore_errors=True)
     assert not leftovers
+
+
+def podman_containers(user: User, store: Path) -> list[str]:
+    """The ids of the running containers of runs in ``store``, in ``user``'s rootless Podman."""
+    listed = user.run(
+        ["podman", "ps", "--quiet", "--no-trunc", "--filter", f"label={labels.STORE}={store}"], cwd=user.runtime_dir
+    )
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
+def open_podman_gate(user: User, container_id: str) -> bool:
+    """Let the gated point in this container of ``user``'s Podman go on (see :func:`gated`);
+    False if it no longer runs."""
+    return user.run(["podman", "exec", container_id, "touch", GATE], cwd=user.runtime_dir).returncode == 0
+
+
+def podman_gates_opened(user: User, store: Path) -> contextlib.AbstractContextManager[None]:
+    """:func:`gates_opened` for ``user``'s Podman containers of runs in ``store``."""
+    return gates_opened(lambda: podman_containers(user, store), lambda c: open_podman_gate(user, c))
 
 
 # -- a registry on loopback (Debian's docker-registry) ----------------------------------------

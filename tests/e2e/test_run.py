@@ -15,7 +15,7 @@ import pytest
 
 from repro.store import Status, Store
 from tests.conftest import Project, wait_for
-from tests.e2e.conftest import repro_containers
+from tests.e2e.conftest import gated, repro_containers, running_containers, stop
 
 pytestmark = pytest.mark.docker
 
@@ -169,8 +169,8 @@ def test_a_failing_point_is_recorded_and_the_exit_code_says_so(docker_project: P
 
 def test_a_timeout_stops_and_removes_the_container(docker_project: Project) -> None:
     project = docker_project
-    # Had the timeout not fired, the program would have ended on its own and written this file.
-    project.manifest(command=["sh", "-c", "sleep 600; echo finished > /out/finished"], resources={"timeout": "1s"})
+    # The program waits for a gate nobody opens: only the timeout ends it (else: no file, no end).
+    project.manifest(command=gated(after="echo finished > /out/finished"), resources={"timeout": "1s"})
     result = project.repro("run", "exp.yaml")
     assert result.code == 1
     record = record_of(project, only_run(project))
@@ -194,14 +194,14 @@ def test_a_signal_mid_run_stops_the_container_and_records_interrupted(
     docker_project: Project, docker_client: docker.DockerClient, sig: signal.Signals
 ) -> None:
     project = docker_project
-    project.manifest(command=["sleep", "300"])
+    project.manifest(command=gated())  # runs until stopped
     process = project.spawn("run", "exp.yaml")
     try:
-        wait_for(lambda: [c for c in repro_containers(docker_client, project.store) if c.status == "running"], 60)
+        wait_for(lambda: running_containers(docker_client, project.store), 60)
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
     finally:
-        process.kill()
+        stop(process)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert repro_containers(docker_client, project.store) == []
