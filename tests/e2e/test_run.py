@@ -65,8 +65,9 @@ def test_a_run_records_what_ran_and_its_records_are_true(
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["size"] == len(data)
     assert (folder / "outputs" / "greeting.txt").read_text() == "hi\n"
-    # The image is the one the engine knows, and the commit is HEAD.
-    assert record["image"]["id"] == docker_client.images.get(project.image.name).id
+    # The image is the one pinned, which the engine has (not whatever its tag names now: another
+    # checkout tested on the same engine may have moved the tag), and the commit is HEAD.
+    assert record["image"]["id"] == project.image.id == docker_client.images.get(project.image.id).id
     assert record["image"]["os"] == "linux"
     assert record["git"]["commit"] == head
     assert record["git"]["dirty"] is False
