@@ -1,5 +1,5 @@
 """examples/gem5 on a real gem5: the image built offline from the gem5 kit in the machine's
-shared folder ($REPRO_SHARED, ../shared or /work/shared: CI has it), a smoke test, the CPU
+shared folder ($REPRO_SHARED, else ../shared beside the checkout: CI has it), a smoke test, the CPU
 {timing, o3} x L1D {16KiB, 64KiB} sweep with the physics checked, a failing workload, and
 `repro verify --all`. Without a kit they fail and say where to put one, as the tests of every
 other component do: a skip would let a suite pass that never ran gem5. Everything runs on a copy
