@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,25 @@ def logs(
             else:
                 time.sleep(poll)
         while chunk := handle.read(_CHUNK):  # what came between the last read and the end
+            yield chunk
+        if follow:
+            yield from _rest_of_replaced(path, handle)
+
+
+def _rest_of_replaced(path: Path, handle: BinaryIO) -> Iterator[bytes]:
+    """When the log was replaced while it was followed (a run adopted after its driver died ends
+    with its logs rewritten from the engine's own copy, of which the old file is the start), the
+    rest of the new file, from where the old one ended."""
+    try:
+        replaced = path.stat().st_ino != os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return
+    if not replaced:
+        return
+    offset = handle.tell()
+    with _open(path) as current:
+        current.seek(offset)
+        while chunk := current.read(_CHUNK):
             yield chunk
 
 

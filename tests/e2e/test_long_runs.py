@@ -201,6 +201,34 @@ def test_a_killed_drivers_points_are_adopted_not_run_again(
     assert repro_containers(docker_client, project.store) == []
 
 
+def test_a_follower_started_before_its_driver_died_sees_the_adopted_runs_whole_log(
+    docker_project: Project, docker_client: docker.DockerClient
+) -> None:
+    project = docker_project
+    project.manifest(command=TICKS, params={"n": 1})
+    driver = project.spawn("run", "exp.yaml")
+    containers = running(docker_client, project)
+    wait_for(lambda: records(project) and records(project)[0].container.id, 30)
+    (record,) = records(project)
+    wait_for(lambda: b"tick 3" in Store(project.store).run_folder(record.id).stdout.read_bytes(), 30)
+    follower = Output(project.spawn("logs", "-f", record.id))
+    adopter: Output | None = None
+    try:
+        wait_for(lambda: follower.out.count("tick") == 3, 60)
+        kill_driver(driver)
+        adopter = Output(project.spawn("run", "exp.yaml"))
+        wait_for(lambda: records(project)[0].adopted, 120)
+        open_gates(docker_client, containers)
+        assert adopter.wait() == 0, adopter.err
+        assert follower.wait() == 0, follower.err
+    finally:
+        for process in (follower, adopter):
+            if process is not None:
+                process.stop()
+    # The adopter rewrote the log from the engine's copy (a new file): the follower went on in it.
+    assert follower.out == "".join(f"tick {i}\n" for i in range(1, 7))
+
+
 def test_a_container_that_ends_with_no_driver_is_finished_by_the_next_log(
     docker_project: Project, docker_client: docker.DockerClient
 ) -> None:
