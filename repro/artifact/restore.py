@@ -63,6 +63,8 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
     (root / "store").rename(folder / ".repro")
     for name in ("EVALUATION.md", "artifact.json"):
         (root / name).rename(folder / name)
+    if index.claims is not None and (root / index.claims.file).is_file():
+        (root / index.claims.file).rename(folder / index.claims.file)
     crate = root / "ro-crate-metadata.json"
     try:
         text = moved(crate.read_text(), "store/", ".repro/")
@@ -74,7 +76,7 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
     restored = Restored(folder=folder, store=Store(folder / ".repro"), index=index)
     (folder / "code").mkdir(exist_ok=True)
     for entry in index.repositories:
-        clone = folder / "code" / Path(entry.bundle).stem
+        clone = folder / (index.clone_of(entry.root) or f"code/{Path(entry.bundle).stem}")
         cloned = subprocess.run(
             ["git", "clone", "--quiet", "--no-checkout", str(root / entry.bundle), str(clone)],
             capture_output=True,
@@ -83,8 +85,34 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
         if cloned.returncode != 0:
             raise ArtifactError(f"the code bundle {entry.bundle} does not clone: {cloned.stderr.strip()[:200]}")
         restored.repositories[entry.root] = str(clone)
+    if index.claims is not None:
+        _restore_claims(index, folder)
     shutil.rmtree(staging, ignore_errors=True)
     inputs = {e.digest: str(folder / e.packed) for e in index.inputs if e.packed is not None}
     restored.inputs_to_fetch = [e.digest for e in index.inputs if e.packed is None]
     restored.store.write_relocations(restored.repositories, inputs)
     return restored
+
+
+def _restore_claims(index: ArtifactIndex, folder: Path) -> None:
+    """Check out the claims' repository at its newest recorded commit, so that the claims'
+    manifest paths resolve under ``code/`` (the claims name manifests, which live in the code)."""
+    entry = index.claims
+    if entry is None or entry.repository is None:
+        return
+    clone = index.clone_of(entry.repository)
+    commits = next((r.commits for r in index.repositories if r.root == entry.repository), [])
+    if clone is None or not commits:
+        return
+    newest = subprocess.run(
+        ["git", "-C", str(folder / clone), "log", "--no-walk=sorted", "--format=%H", *commits],
+        capture_output=True,
+        text=True,
+    )
+    checked = newest.returncode == 0 and subprocess.run(
+        ["git", "-C", str(folder / clone), "checkout", "--quiet", "--detach", newest.stdout.split()[0]],
+        capture_output=True,
+        text=True,
+    )
+    if not checked or checked.returncode != 0:
+        raise ArtifactError(f"the code of {clone} does not check out at its recorded commits")
