@@ -1,9 +1,9 @@
 """``repro claims``: the paper's claims, judged on the runs in the store.
 
 A claim is about the runs of one manifest (found by the manifest's name, as ``--manifest`` finds
-them everywhere): for each parameter combination, its newest succeeded run — never a rerun,
-which ``repro verify --claims`` judges beside its original — narrowed by the claim's ``where``
-filters (``repro log --where``'s syntax, run in the index). Metrics are read as the run's end
+them everywhere): for each parameter combination, its newest succeeded run (a rerun that
+succeeded is a run of its point, as for ``verify --all`` and ``pack --all``), narrowed by the
+claim's ``where`` filters (``repro log --where``'s syntax, run in the index). Metrics are read as the run's end
 parsed them (:meth:`repro.store.store.Store.metrics_of`).
 
 The claims file is ``--claims-file FILE``, else ``claims.yaml`` in the current folder, else at the
@@ -162,11 +162,10 @@ def _combination(row: IndexRow) -> str:
 
 def claim_points(store: Store, claims: ClaimSet, claim: Claim) -> list[ClaimPoint]:
     """The runs ``claim`` is judged on: for each parameter combination of its experiment, the
-    newest succeeded run that is not a rerun, kept if it passes the claim's ``where``; oldest first."""
+    newest succeeded run, kept if it passes the claim's ``where``; oldest first."""
     newest: dict[str, IndexRow] = {}
     for row in store.runs(names=[claims.experiments[claim.id]], statuses=[Status.SUCCEEDED.value]):
-        if row.reproduces is None:  # newest first: the first row of each combination is its newest run
-            newest.setdefault(_combination(row), row)
+        newest.setdefault(_combination(row), row)  # newest first: the first of each combination is its newest
     rows = list(newest.values())
     if claims.conditions[claim.id] and rows:
         passing = {row.id for row in store.runs(ids=[row.id for row in rows], where=claims.conditions[claim.id])}
