@@ -15,7 +15,7 @@ from repro.cli.options import Common, pairs, typed
 from repro.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, UsageError
 
 NAME = "verify"
-HELP = "rerun runs and compare their outputs file by file (or check the paper's claims)"
+HELP = "rerun runs and compare their outputs file by file, or check the paper's claims"
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--claims", action="store_true", help="rerun the points the paper's claims need; judge the claims on both"
     )
     parser.add_argument(
-        "--claim", action="append", default=[], metavar="ID", help="only this claim (repeatable; implies --claims)"
+        "--claim",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this claim (repeatable; implies --claims, unless --quick)",
     )
     parser.add_argument(
         "--claims-file", metavar="FILE", help="default: claims.yaml here, else at the repository's root"
