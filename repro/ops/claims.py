@@ -177,6 +177,7 @@ def claim_points(store: Store, claims: ClaimSet, claim: Claim) -> list[ClaimPoin
             params={k: v for k, v in row.params.items() if isinstance(v, (str, int, float, bool))},
             metrics=store.metrics_of(row.id) or {},
             duration=row.duration,
+            point=row.label,
         )
         for row in rows
     ]

@@ -96,9 +96,11 @@ def _rerun_point(store: Store, point: ClaimPoint, verdict: Verdict | None) -> Cl
     """``point`` as its rerun found it: the rerun's metrics (none when it did not succeed)."""
     rerun = verdict.rerun if verdict is not None else None
     if rerun is None:
-        return ClaimPoint(run=f"{point.run} (not rerun)", params=point.params, metrics={})
+        return ClaimPoint(run=f"{point.run} (not rerun)", params=point.params, metrics={}, point=point.point)
     metrics = (store.metrics_of(rerun.id) or {}) if rerun.status is Status.SUCCEEDED else {}
-    return ClaimPoint(run=rerun.id, params=point.params, metrics=metrics, duration=rerun.duration_seconds)
+    return ClaimPoint(
+        run=rerun.id, params=point.params, metrics=metrics, duration=rerun.duration_seconds, point=point.point
+    )
 
 
 def verify_claims(

@@ -38,9 +38,13 @@ class ClaimPoint:
     metrics: Mapping[str, object]
     duration: float | None = None
     """How long the run took (seconds), when recorded: for estimates and the quick check."""
+    point: str | None = None
+    """The point's label as its run recorded it (``cpu=o3,l1d=16KiB``: its swept parameters)."""
 
     @property
     def label(self) -> str:
+        if self.point:
+            return self.point
         return ",".join(f"{name}={format_scalar(value)}" for name, value in self.params.items()) or "-"
 
 

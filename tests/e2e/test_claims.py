@@ -114,6 +114,16 @@ def test_each_kind_of_expectation_holds_and_a_claim_never_run_has_no_data(docker
     markdown = project.repro("claims", "--format", "md")
     assert "| fig3 | Figure 3: a 64 KiB cache keeps the miss rate low | holds | miss ≤ 0.2 | 0.1 |" in markdown.out
 
+    report = project.repro("report", "--manifest", "exp.yaml", "-o", "-")
+    assert report.code == 0, report.err
+    page = report.out
+    assert page.index("## Claims") < page.index("2 of 3 claims hold") < page.index("## Runs") < page.index("| run |")
+    assert "| tab2 | Table 2: a sweep never run | no data | ipc ≥ 1 |" in page
+    assert project.repro("report", "--manifest", "exp.yaml", "-o", "report.html").code == 0
+    html = (project.root / "report.html").read_text()
+    assert html.index('<table id="claims">') < html.index('<table id="runs">')
+    assert '<td class="holds">holds</td>' in html
+
 
 def test_a_planted_metric_breaks_each_kind_of_expectation(docker_project: Project) -> None:
     project = docker_project
