@@ -33,6 +33,7 @@ from repro.errors import ClaimsError
 from repro.manifest.checks import Problem
 from repro.manifest.load import describe_errors, read_document
 from repro.manifest.model import check_scalar
+from repro.manifest.points import format_scalar
 from repro.manifest.yamlfile import Loc, Located, format_loc
 from repro.text import Tolerance, display_path, parse_tolerance
 
@@ -236,8 +237,8 @@ def describe(expectation: Expectation) -> str:
         return f"{expectation.metric} {expectation.bound_text}"
     if isinstance(expectation, Ratio):
         terms = expectation.ratio
-        of = ",".join(f"{k}={v}" for k, v in terms.of.items())
-        to = ",".join(f"{k}={v}" for k, v in terms.to.items())
+        of = ",".join(f"{k}={format_scalar(v)}" for k, v in terms.of.items())
+        to = ",".join(f"{k}={format_scalar(v)}" for k, v in terms.to.items())
         each = f"{expectation.aggregate} of " if expectation.aggregate else ""
         return f"{each}{terms.metric} {of} / {to} {expectation.bound_text}"
     strictly = "strictly " if expectation.strict else ""

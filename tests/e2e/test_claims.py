@@ -330,3 +330,36 @@ def test_an_artifact_plans_its_claims_and_passes_verify_claims_on_a_fresh_store(
     assert {check["id"]: check["reproduced"] for check in verified.json["claims"]} == {"fig3": True, "fig4": True}
     assert len(verified.json["runs"]) == 4
     assert {run["verdict"] for run in verified.json["runs"]} == {"reproduced"}
+
+
+def test_a_claim_that_does_not_hold_on_the_reruns_is_not_reproduced(
+    docker_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = docker_project
+    # A value from the invoking shell reaches the container but not the point key: a rerun under
+    # another value is the same point, with another result.
+    project.manifest(
+        name="from-shell",
+        command=["sh", "-c", 'echo "{{\\"speedup\\": $SPEEDUP}}" > /out/m.json'],
+        env={"SPEEDUP": {"from_host": "LAB_SPEEDUP"}},
+        metrics={"file": "m.json", "format": "json"},
+    )
+    project.write(
+        "claims.yaml",
+        "version: 1\nclaims:\n  - {id: fig1, title: 'Figure 1: a speed-up of 2', manifest: exp.yaml, "
+        "expect: [{metric: speedup, min: 2}]}\n",
+    )
+    project.commit()
+    monkeypatch.setenv("LAB_SPEEDUP", "2.5")
+    assert project.repro("run", "exp.yaml").code == 0
+    assert project.repro("claims").code == 0
+
+    monkeypatch.setenv("LAB_SPEEDUP", "1.5")
+    verified = project.repro("verify", "--claims")
+
+    assert verified.code == 1
+    assert "fig1   speedup ≥ 2  holds (2.5)  fails (1.5)  every point: worst of 1 run(s)" in verified.out
+    assert "fig1: not reproduced (fails on the reruns) — Figure 1: a speed-up of 2 (1 point)" in verified.out
+    assert "Points whose rerun did not reproduce:" in verified.out
+    assert "m.json  (metrics differ: speedup)" in verified.out
+    assert "0 reproduced, 1 differ" in verified.err

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, plural, table
-from repro.cli.render.checks import verdict_json
+from repro.cli.render.checks import verdict_json, verdicts_table
 from repro.text import format_duration, printable
 
 if TYPE_CHECKING:
@@ -129,6 +129,9 @@ def claim_checks_table(verification: ClaimsVerification) -> str:
         said = "reproduced" if check.reproduced else f"not reproduced ({check.rerun.verdict} on the reruns)"
         points = plural(len(check.rerun.points), "point")
         lines.append(f"{check.original.id}: {said} — {printable(check.original.claim.title)} ({points})")
+    unlike = [v for v in verification.verdicts if v.state not in ("reproduced", "within_tolerance")]
+    if unlike:  # the files behind a claim that did not come out again
+        lines += ["", "Points whose rerun did not reproduce:", "", verdicts_table(unlike)]
     return "\n".join(lines)
 
 
