@@ -104,15 +104,14 @@ def _restore_claims(index: ArtifactIndex, folder: Path) -> None:
     commits = next((r.commits for r in index.repositories if r.root == entry.repository), [])
     if clone is None or not commits:
         return
-    newest = subprocess.run(
-        ["git", "-C", str(folder / clone), "log", "--no-walk=sorted", "--format=%H", *commits],
-        capture_output=True,
-        text=True,
-    )
-    checked = newest.returncode == 0 and subprocess.run(
-        ["git", "-C", str(folder / clone), "checkout", "--quiet", "--detach", newest.stdout.split()[0]],
-        capture_output=True,
-        text=True,
-    )
-    if not checked or checked.returncode != 0:
-        raise ArtifactError(f"the code of {clone} does not check out at its recorded commits")
+    repository = folder / clone
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(repository), *args], capture_output=True, text=True)
+
+    newest = git("log", "--no-walk=sorted", "--format=%H", *commits)
+    if newest.returncode != 0 or not newest.stdout.split():
+        raise ArtifactError(f"the code bundle of {clone} lacks its recorded commits: {newest.stderr.strip()[:200]}")
+    checked = git("checkout", "--quiet", "--detach", newest.stdout.split()[0])
+    if checked.returncode != 0:
+        raise ArtifactError(f"the code of {clone} does not check out: {checked.stderr.strip()[:200]}")

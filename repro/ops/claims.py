@@ -3,7 +3,9 @@
 A claim is about the runs of one manifest (found by the manifest's name, as ``--manifest`` finds
 them everywhere): for each parameter combination, its newest succeeded run (a rerun that
 succeeded is a run of its point, as for ``verify --all`` and ``pack --all``), narrowed by the
-claim's ``where`` filters (``repro log --where``'s syntax, run in the index). Metrics are read as the run's end
+claim's ``where`` filters (``repro log --where``'s syntax, run in the index). By combination, not
+by point key: a new image or commit gives the same combination a new key, and a figure shows
+each combination once — its newest result. Metrics are read as the run's end
 parsed them (:meth:`repro.store.store.Store.metrics_of`).
 
 The claims file is ``--claims-file FILE``, else ``claims.yaml`` in the current folder, else at the
