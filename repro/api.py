@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
     from repro.ops.build import BuildResult, build
+    from repro.ops.claims import ClaimsResult, claims
     from repro.ops.compare import CompareGroup, CompareResult, compare
     from repro.ops.diff import RunDiff, diff
     from repro.ops.export import CrateExportResult, ImageExportResult, export_image_archive, export_rocrate
@@ -41,7 +42,17 @@ if TYPE_CHECKING:
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
+    from repro.ops.verify_claims import (
+        ClaimCheck,
+        ClaimsVerification,
+        QuickCheck,
+        QuickResult,
+        verify_claims,
+        verify_quick,
+    )
     from repro.plan import Plan
+    from repro.results.expectations import ClaimResult, Outcome
+    from repro.results.metrics import MetricChange
     from repro.runner.engine import use_runtime
     from repro.store.index import IndexRow
     from repro.store.record import RunRecord, Status
@@ -53,6 +64,8 @@ _WHERE = {
     "archive": "repro.ops.archive",
     "BuildResult": "repro.ops.build",
     "build": "repro.ops.build",
+    "ClaimsResult": "repro.ops.claims",
+    "claims": "repro.ops.claims",
     "CompareGroup": "repro.ops.compare",
     "CompareResult": "repro.ops.compare",
     "compare": "repro.ops.compare",
@@ -101,6 +114,15 @@ _WHERE = {
     "validate": "repro.ops.validate",
     "Verdict": "repro.ops.verify",
     "verify": "repro.ops.verify",
+    "ClaimCheck": "repro.ops.verify_claims",
+    "ClaimsVerification": "repro.ops.verify_claims",
+    "QuickCheck": "repro.ops.verify_claims",
+    "QuickResult": "repro.ops.verify_claims",
+    "verify_claims": "repro.ops.verify_claims",
+    "verify_quick": "repro.ops.verify_claims",
+    "ClaimResult": "repro.results.expectations",
+    "Outcome": "repro.results.expectations",
+    "MetricChange": "repro.results.metrics",
     "ManifestFile": "repro.manifest.load",
     "Plan": "repro.plan",
     "use_runtime": "repro.runner.engine",
@@ -121,6 +143,10 @@ below say the same for type checkers and readers; a unit test keeps the three in
 __all__ = [
     "ArchiveResult",
     "BuildResult",
+    "ClaimCheck",
+    "ClaimResult",
+    "ClaimsResult",
+    "ClaimsVerification",
     "CompareGroup",
     "CompareResult",
     "CrateExportResult",
@@ -134,6 +160,8 @@ __all__ = [
     "LockResult",
     "LogResult",
     "ManifestFile",
+    "MetricChange",
+    "Outcome",
     "PackResult",
     "Plan",
     "PlanReady",
@@ -142,6 +170,8 @@ __all__ = [
     "PointStarted",
     "PointWaiting",
     "PsResult",
+    "QuickCheck",
+    "QuickResult",
     "ReindexResult",
     "ReportResult",
     "RerunResult",
@@ -156,6 +186,7 @@ __all__ = [
     "Verdict",
     "archive",
     "build",
+    "claims",
     "compare",
     "diff",
     "drive_plan",
@@ -184,6 +215,8 @@ __all__ = [
     "use_runtime",
     "validate",
     "verify",
+    "verify_claims",
+    "verify_quick",
 ]
 
 

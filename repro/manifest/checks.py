@@ -46,6 +46,8 @@ def check_manifest(manifest: Manifest, folder: Path, *, require_sources: bool = 
     """Every cross-field and file-system problem of ``manifest`` read from ``folder``."""
     if manifest.nondeterministic_metrics and manifest.metrics is None:
         yield ("nondeterministic",), "{metrics: [...]} needs a metrics: file to apply to"
+    if manifest.tolerance and manifest.metrics is None:
+        yield ("tolerance",), "tolerances apply to metrics: name the metrics: file they are in"
     yield from _check_parameters(manifest)
     yield from _check_placeholders(manifest)
     yield from _check_mounts(manifest, folder, require_sources)

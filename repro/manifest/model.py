@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from repro.text import parse_duration, parse_memory
+from repro.text import parse_duration, parse_memory, parse_tolerance
 
 __all__ = [
     "SECRET_NAME_PARTS",
@@ -34,6 +34,7 @@ __all__ = [
     "Scalar",
     "SecretFromHost",
     "SecretValue",
+    "Tolerances",
     "check_scalar",
     "is_secret",
     "split_name",
@@ -301,6 +302,18 @@ def _nondeterministic(value: Any) -> str | MetricsNondeterminism:
     raise ValueError("must be a file glob, or {metrics: [NAME_GLOB, …]}")
 
 
+def _tolerance(value: Any) -> str | float:
+    """A tolerance as written (``1%`` or ``0.001``), once it reads as one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("must be a number (absolute, 0.001) or a percentage (relative, 1%)")
+    parse_tolerance(value)
+    return value if isinstance(value, str) else float(value)
+
+
+Tolerances = dict[str, Annotated[str | float, PlainValidator(_tolerance)]]
+"""Metric glob → how far its value may move in a rerun and still count as reproduced."""
+
+
 class Resources(_Strict):
     """Limits for each point's container."""
 
@@ -361,6 +374,8 @@ class Manifest(_Strict):
         default_factory=list
     )
     metrics: Metrics | None = None
+    tolerance: Tolerances = Field(default_factory=dict)
+    """How far each metric (by glob) may move in a rerun: ``verify`` judges by it; the key ignores it."""
     fail_on: list[FailOn] = Field(default_factory=list)
     license: str | None = Field(default=None, max_length=200)
     """The licence of the experiment's results: an SPDX identifier (``CC-BY-4.0``) or a URL."""

@@ -14,11 +14,23 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from repro.errors import InputError
+from repro.text import Tolerance
 
-__all__ = ["FORMATS", "Dump", "MetricsError", "metrics_file", "parse_gem5_stats", "read_metrics", "same_metrics"]
+__all__ = [
+    "FORMATS",
+    "Dump",
+    "MetricChange",
+    "MetricsError",
+    "metric_changes",
+    "metrics_file",
+    "parse_gem5_stats",
+    "read_metrics",
+    "same_metrics",
+]
 
 Value = float | str
 Dump = dict[str, Value]
@@ -117,15 +129,65 @@ def _equal(a: Value, b: Value) -> bool:
     return a == b
 
 
-def same_metrics(a: list[Dump], b: list[Dump], ignored: Sequence[str]) -> list[str]:
-    """The metrics that differ between two files' dumps, leaving out names matching ``ignored``."""
+@dataclass(frozen=True)
+class MetricChange:
+    """A metric whose value differs between two files, and the tolerance that covers it (if any)."""
+
+    name: str
+    """The metric's name (with ``(dump N)`` when the files hold several dumps)."""
+    expected: Value | None
+    found: Value | None
+    tolerance: Tolerance | None = None
+    """The first tolerance whose glob matches the metric, if one does."""
+
+    @property
+    def change(self) -> float | None:
+        """``found - expected``, when both are numbers."""
+        if isinstance(self.expected, float) and isinstance(self.found, float):
+            return self.found - self.expected
+        return None
+
+    @property
+    def relative(self) -> float | None:
+        """The change relative to the expected value, when that is a number other than 0."""
+        change = self.change
+        if change is None or not isinstance(self.expected, float) or self.expected == 0:
+            return None
+        return change / abs(self.expected)
+
+    @property
+    def within(self) -> bool:
+        """Whether the tolerance allows the move (never for a metric that appeared, vanished or
+        is not a number)."""
+        return (
+            self.tolerance is not None
+            and isinstance(self.expected, float)
+            and isinstance(self.found, float)
+            and self.tolerance.allows(self.expected, self.found)
+        )
+
+
+def metric_changes(
+    a: list[Dump], b: list[Dump], ignored: Sequence[str], tolerances: Sequence[tuple[str, Tolerance]] = ()
+) -> list[MetricChange]:
+    """The metrics that differ between two files' dumps, leaving out names matching ``ignored``
+    (not judged, whatever a tolerance says), each with the first of ``tolerances`` (glob,
+    tolerance) whose glob matches it."""
     if len(a) != len(b):
-        return [f"(number of dumps: {len(a)} and {len(b)})"]
-    differing = []
+        return [MetricChange(f"(number of dumps: {len(a)} and {len(b)})", len(a), len(b))]
+    changes = []
     for index, (left, right) in enumerate(zip(a, b, strict=True)):
         for name in sorted(left.keys() | right.keys()):
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored):
                 continue
-            if name not in left or name not in right or not _equal(left[name], right[name]):
-                differing.append(f"{name}" if len(a) == 1 else f"{name} (dump {index + 1})")
-    return differing
+            if name in left and name in right and _equal(left[name], right[name]):
+                continue
+            tolerance = next((t for pattern, t in tolerances if fnmatch.fnmatchcase(name, pattern)), None)
+            shown = name if len(a) == 1 else f"{name} (dump {index + 1})"
+            changes.append(MetricChange(shown, left.get(name), right.get(name), tolerance))
+    return changes
+
+
+def same_metrics(a: list[Dump], b: list[Dump], ignored: Sequence[str]) -> list[str]:
+    """The metrics that differ between two files' dumps, leaving out names matching ``ignored``."""
+    return [change.name for change in metric_changes(a, b, ignored)]

@@ -15,6 +15,7 @@ from typing import Protocol
 from repro.cli.commands import (
     archive,
     build,
+    claims,
     compare,
     completion,
     diff,
@@ -64,6 +65,7 @@ COMMANDS: tuple[Command, ...] = (
     verify,
     diff,
     compare,
+    claims,
     pack,
     unpack,
     push,
