@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from repro.store.index import Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout
 from repro.store.seal import folder_mode, seal_file
+from repro.store.tlog import RecordLog, record_digest
 
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
@@ -44,6 +45,7 @@ class RunFiles:
         self.layout = layout
         self.root = layout.root
         self.journal = Journal(layout.journal)
+        self.log = RecordLog(layout.records_log)
 
     # -- run folders ------------------------------------------------------------------------------
 
@@ -109,6 +111,27 @@ class RunFiles:
                 exc.strerror,
             )
         return record
+
+    def log_records(self, records: Iterable[RunRecord]) -> int:
+        """Append the final ones of ``records`` to the store's log (see :mod:`repro.store.tlog`),
+        each by the digest of its file as it is now; return how many were new to the log. Never
+        fails its caller: the fold offers every record again until it is logged."""
+        entries = []
+        for record in records:
+            if not record.status.final:
+                continue
+            digest = record_digest(self.run_folder(record.id).record)
+            if digest is not None:
+                entries.append((record.id, digest))
+        if not entries:
+            return 0
+        try:
+            return self.log.append(entries)
+        except FileNotFoundError:
+            return 0  # no log (lost, or a store from before logs): `repro fsck` says which
+        except OSError as exc:
+            _log.warning("cannot append to %s (%s); the next command does", self.log.path, exc.strerror)
+            return 0
 
     def _write_with_reserve(self, path: Path, record: RunRecord) -> RunRecord:
         """Write the record; on a full disk, give up the store's reserve to write it all the same

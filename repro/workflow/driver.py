@@ -41,7 +41,15 @@ def drive(
     from repro.workflow.bridge import LOCAL, execute_plan
 
     plan_path = plan.write(store)
-    session = Session(progress=progress)
+
+    def log_then_report(event: Event) -> None:
+        # The driver makes its points' records visible: each enters the store's log as it ends.
+        if isinstance(event, PointFinished) and event.how != "waited":
+            store.log_records([event.record])
+        if progress is not None:
+            progress(event)
+
+    session = Session(progress=log_then_report)
     session.emit(PlanReady(plan.manifest_name, len(plan.points), len(plan.to_run), max(1, jobs)))
     session.remember(plan_path, plan)
     session.remember_manifest(manifest)
@@ -53,7 +61,9 @@ def drive(
             ),
             session,
         )
-    return Driven(_finished(store, plan, session), interrupted.is_set())
+    finished = _finished(store, plan, session)
+    store.log_records(event.record for event in finished)  # those of jobs in other processes too
+    return Driven(finished, interrupted.is_set())
 
 
 @dataclass(frozen=True)
