@@ -15,9 +15,21 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from repro.evidence.summary import SummaryCheck
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
+    from repro.ops.attest import (
+        AttestResult,
+        attest_check,
+        attest_claims,
+        attest_offline,
+        attest_quick,
+        attest_reruns,
+        attest_sign,
+        signing_key_id,
+    )
     from repro.ops.build import BuildResult, build
+    from repro.ops.checkpoint import CheckpointResult, checkpoint
     from repro.ops.claims import ClaimsResult, claims
     from repro.ops.compare import CompareGroup, CompareResult, compare
     from repro.ops.diff import RunDiff, diff
@@ -25,6 +37,7 @@ if TYPE_CHECKING:
     from repro.ops.fsck import FsckResult, fsck
     from repro.ops.gc import GcResult, gc
     from repro.ops.init import InitResult, init_store
+    from repro.ops.keys import KeyResult, key_new, key_show
     from repro.ops.lock import LockResult, lock
     from repro.ops.log import LogResult, log, run_ids
     from repro.ops.logs import logs
@@ -50,6 +63,7 @@ if TYPE_CHECKING:
         verify_claims,
         verify_quick,
     )
+    from repro.ops.verify_offline import OfflineResult, verify_offline
     from repro.plan import Plan
     from repro.results.expectations import ClaimResult, Outcome
     from repro.results.metrics import MetricChange
@@ -62,6 +76,22 @@ if TYPE_CHECKING:
 _WHERE = {
     "ArchiveResult": "repro.ops.archive",
     "archive": "repro.ops.archive",
+    "AttestResult": "repro.ops.attest",
+    "attest_check": "repro.ops.attest",
+    "attest_claims": "repro.ops.attest",
+    "attest_offline": "repro.ops.attest",
+    "attest_quick": "repro.ops.attest",
+    "attest_reruns": "repro.ops.attest",
+    "attest_sign": "repro.ops.attest",
+    "signing_key_id": "repro.ops.attest",
+    "CheckpointResult": "repro.ops.checkpoint",
+    "checkpoint": "repro.ops.checkpoint",
+    "KeyResult": "repro.ops.keys",
+    "key_new": "repro.ops.keys",
+    "key_show": "repro.ops.keys",
+    "OfflineResult": "repro.ops.verify_offline",
+    "verify_offline": "repro.ops.verify_offline",
+    "SummaryCheck": "repro.evidence.summary",
     "BuildResult": "repro.ops.build",
     "build": "repro.ops.build",
     "ClaimsResult": "repro.ops.claims",
@@ -142,7 +172,9 @@ below say the same for type checkers and readers; a unit test keeps the three in
 
 __all__ = [
     "ArchiveResult",
+    "AttestResult",
     "BuildResult",
+    "CheckpointResult",
     "ClaimCheck",
     "ClaimResult",
     "ClaimsResult",
@@ -157,10 +189,12 @@ __all__ = [
     "ImageExportResult",
     "IndexRow",
     "InitResult",
+    "KeyResult",
     "LockResult",
     "LogResult",
     "ManifestFile",
     "MetricChange",
+    "OfflineResult",
     "Outcome",
     "PackResult",
     "Plan",
@@ -181,11 +215,19 @@ __all__ = [
     "RunningPoint",
     "ShowResult",
     "Status",
+    "SummaryCheck",
     "TransferResult",
     "UnpackResult",
     "Verdict",
     "archive",
+    "attest_check",
+    "attest_claims",
+    "attest_offline",
+    "attest_quick",
+    "attest_reruns",
+    "attest_sign",
     "build",
+    "checkpoint",
     "claims",
     "compare",
     "diff",
@@ -195,6 +237,8 @@ __all__ = [
     "fsck",
     "gc",
     "init_store",
+    "key_new",
+    "key_show",
     "lock",
     "log",
     "logs",
@@ -211,11 +255,13 @@ __all__ = [
     "run_ids",
     "shell",
     "show",
+    "signing_key_id",
     "unpack",
     "use_runtime",
     "validate",
     "verify",
     "verify_claims",
+    "verify_offline",
     "verify_quick",
 ]
 

@@ -1,7 +1,7 @@
 """``EVALUATION.md``: the guide an artifact evaluator reads first, written from the records.
 
 When the artifact carries the paper's claims, the guide is a plan an evaluator can follow in
-order: the offline check of signatures when the artifact carries them (a slot for now), then the
+order: the offline check of signatures when the artifact carries them, then the
 quick check (``repro verify --quick``: one point per claim, minutes), then each claim with the
 command that checks it, the points it needs and how long that takes — estimated from the
 recorded durations, at the ``-j`` the commands use.
@@ -20,7 +20,7 @@ from repro.artifact.index import ArtifactIndex
 from repro.store.record import RunRecord
 from repro.text import format_bytes, format_duration
 
-__all__ = ["GUIDE_JOBS", "ClaimPlan", "estimate_seconds", "evaluation_guide"]
+__all__ = ["GUIDE_JOBS", "ClaimPlan", "estimate_seconds", "evaluation_guide", "offline_command"]
 
 GUIDE_JOBS = 2
 """The ``-j`` the guide's commands use (evaluators' machines are often small), and its estimates assume."""
@@ -59,14 +59,39 @@ def estimate_seconds(durations: Sequence[float], jobs: int) -> float:
     return max(slots)
 
 
-def _signature_steps(index: ArtifactIndex) -> list[str]:
-    """The offline check of the artifact's signatures, first of all when it carries any.
+def offline_command(index: ArtifactIndex) -> str | None:
+    """The command that checks the artifact's signatures offline, when it carries any."""
+    evidence = index.evidence
+    if evidence is None or not evidence.signed_runs or not evidence.keys:
+        return None
+    trust = " ".join(f"--trust {key.file}" for key in evidence.keys)
+    return f"repro verify --offline --all {trust}"
 
-    Signed evidence (issue 25) is not built yet: an artifact carries no signatures, and there is
-    no step. When it does, this returns the step's lines (``repro verify --offline --trust
-    KEY``), and the guide puts them before the quick check."""
-    del index
-    return []
+
+def _signature_steps(index: ArtifactIndex) -> list[str]:
+    """The offline check of the artifact's signatures, first of all when it carries any: the
+    step's lines (``repro verify --offline --trust KEY``), which the guide puts first."""
+    command = offline_command(index)
+    evidence = index.evidence
+    if command is None or evidence is None:
+        return []
+    ids = "; ".join(f"{key.name}: `{key.id}`" for key in evidence.keys)
+    checkpoint = (
+        " and that every run is a leaf of the lab's log under the signed checkpoint `evidence/checkpoint.txt`"
+        if evidence.checkpoint
+        else ""
+    )
+    return [
+        "```sh",
+        f"{command}   # seconds; no engine, nothing rerun",
+        "```",
+        "",
+        f"Checks that {evidence.signed_runs} run(s) are what the lab signed: each statement's signature, every "
+        f"output's sha256 against the signed one, each record against its signed provenance{checkpoint}. "
+        "First compare the key id it prints with the one the paper gives — the key files travel in the "
+        f"artifact, so only the paper can vouch for them ({ids}). If the paper prints a checkpoint, save it "
+        "as a file and add `--checkpoint FILE`: the lab's log must still extend it.",
+    ]
 
 
 def _image_names(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
@@ -190,6 +215,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
         "```sh",
         "repro unpack artifact.tar -C evaluation   # a fresh store in ./evaluation; nothing else is touched",
         "cd evaluation",
+        *([f"{offline_command(index)}   # first: the signatures, offline"] if offline_command(index) else []),
         "repro verify --all -j 2                   # reruns every run; -j: how many at once",
         "```",
         "",
@@ -246,6 +272,15 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
         "- `.repro/images/`: the container images, as an OCI image layout; each is named by its image ID's "
         "64 hex digits.",
         "- `code/`: the experiments' repositories at the recorded commits.",
+        *(
+            [
+                "- `.repro/runs/<run>/provenance/`: each signed run's statement (in-toto, SLSA provenance, in a "
+                "DSSE envelope); `evidence/`: the lab's public key(s), its signed checkpoint and each run's "
+                "inclusion proof (`proofs.json`)."
+            ]
+            if index.evidence is not None
+            else []
+        ),
         *(
             [
                 f"- `{index.claims.file}`: the paper's claims; the manifests it names are under `code/`, checked "

@@ -7,7 +7,10 @@ Layout of the archive (a tar; ``.tar.gz`` when the name says so)::
       claims.yaml               the paper's claims, when the runs' repository states them
       ro-crate-metadata.json    Process Run Crate metadata of the runs
       artifact.json             what is where: runs, repositories, inputs (packed or to fetch)
-      store/                    a repro store: the runs' folders and the archived images
+      store/                    a repro store: the runs' folders (with their signed statements)
+                                and the archived images
+      evidence/                 when runs are signed: checkpoint.txt (the lab's log, signed),
+                                proofs.json (each run's inclusion proof), keys/<name>-<id>.pub
       code/<name>.bundle        a git bundle per repository, holding the recorded commits
       inputs/<digest>/          each input's content, when no larger than the limit
 """
@@ -18,10 +21,22 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["TOP", "ArtifactIndex", "ClaimsEntry", "InputEntry", "RepositoryEntry"]
+__all__ = [
+    "EVIDENCE",
+    "TOP",
+    "ArtifactIndex",
+    "ClaimsEntry",
+    "EvidenceEntry",
+    "InputEntry",
+    "KeyEntry",
+    "RepositoryEntry",
+]
 
 TOP = "repro-artifact"
 """The one folder every member of an artifact lives in."""
+
+EVIDENCE = "evidence"
+"""The artifact's folder of signed evidence (beside ``artifact.json``, packed and unpacked)."""
 
 
 class RepositoryEntry(BaseModel):
@@ -59,6 +74,29 @@ class ClaimsEntry(BaseModel):
     """Its folder in that repository, relative to the root."""
 
 
+class KeyEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    id: str
+    """The key's id: the sha256 of its public key (what a paper prints)."""
+    file: str
+    """The public key file in the artifact (``evidence/keys/…``)."""
+
+
+class EvidenceEntry(BaseModel):
+    """What the artifact carries to check its runs offline (``repro verify --offline``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signed_runs: int
+    """How many of its runs have a signed statement."""
+    keys: list[KeyEntry]
+    checkpoint: str | None = None
+    """The signed checkpoint of the lab's log its proofs lead to (``evidence/checkpoint.txt``)."""
+    proofs: str | None = None
+
+
 class ArtifactIndex(BaseModel):
     """``artifact.json``: what the artifact holds and where."""
 
@@ -71,6 +109,7 @@ class ArtifactIndex(BaseModel):
     inputs: list[InputEntry]
     images: list[str]
     claims: ClaimsEntry | None = None
+    evidence: EvidenceEntry | None = None
 
     def clone_of(self, root: str) -> str | None:
         """Where an unpacked artifact keeps the repository recorded at ``root``: ``code/<name>``

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repro.artifact.index import TOP, ArtifactIndex
+from repro.artifact.index import EVIDENCE, TOP, ArtifactIndex
 from repro.artifact.rocrate import moved
 from repro.artifact.tarball import ArtifactError, extract_members
 from repro.store.store import Store
@@ -73,6 +73,8 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
     (folder / "ro-crate-metadata.json").write_text(text)
     if (root / "inputs").is_dir():
         (root / "inputs").rename(folder / "inputs")
+    if (root / EVIDENCE).is_dir():
+        (root / EVIDENCE).rename(folder / EVIDENCE)
     restored = Restored(folder=folder, store=Store(folder / ".repro"), index=index)
     (folder / "code").mkdir(exist_ok=True)
     for entry in index.repositories:

@@ -2,12 +2,16 @@
 
 The runs chosen, their images (archived first), one git bundle per repository holding exactly
 the recorded commits, the inputs up to a size limit, and the paper's claims file when there is
-one (``--claims-file``, else ``claims.yaml`` here or at the repository's root); the archive's
-layout and index are :mod:`repro.artifact.index`'s.
+one (``--claims-file``, else ``claims.yaml`` here or at the repository's root), and the runs'
+signed evidence: their statements travel in their folders, and ``evidence/`` holds the public
+keys that signed them, a checkpoint of the store's log (signed now when a key is at hand, else
+the newest the store keeps) and each run's inclusion proof under it. The archive's layout and
+index are :mod:`repro.artifact.index`'s.
 """
 
 from __future__ import annotations
 
+import json
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -17,14 +21,28 @@ from pathlib import Path
 from repro import __version__
 from repro.artifact.citation import projects_of
 from repro.artifact.guide import ClaimPlan, evaluation_guide
-from repro.artifact.index import ArtifactIndex, ClaimsEntry, InputEntry, RepositoryEntry
+from repro.artifact.index import (
+    EVIDENCE,
+    ArtifactIndex,
+    ClaimsEntry,
+    EvidenceEntry,
+    InputEntry,
+    KeyEntry,
+    RepositoryEntry,
+)
 from repro.artifact.rocrate import CrateLayout, crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
 from repro.errors import UsageError
+from repro.evidence.ledger import sign_log, stored_checkpoints
+from repro.evidence.proofs import proofs_document
+from repro.evidence.statements import read_statement, store_keys
 from repro.manifest.load import load_manifest
 from repro.ops.carry import archive_images, bundle_commits, find_inputs
 from repro.ops.claims import CLAIMS_FILE, claim_points, find_claims_file, open_claims
 from repro.ops.verify_claims import fastest
+from repro.signing.dsse import EnvelopeError
+from repro.signing.keys import configured_key, load_signing_key
+from repro.signing.note import SignedCheckpoint
 from repro.store.images import ImageArchive
 from repro.store.layout import find_git_root
 from repro.store.record import InputRecord, RunRecord
@@ -73,10 +91,12 @@ def pack(
     store: Path | str | None = None,
     max_input_bytes: int = DEFAULT_INPUT_LIMIT,
     claims_file: Path | str | None = None,
+    key: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PackResult:
-    """Write an artifact holding the selected runs and everything needed to rerun them, and the
-    claims file (``claims_file``, else ``claims.yaml`` here or at the repository's root, if any)."""
+    """Write an artifact holding the selected runs and everything needed to rerun them, the
+    claims file (``claims_file``, else ``claims.yaml`` here or at the repository's root, if any),
+    and the runs' signed evidence (a checkpoint signed with ``key``, default the configured key)."""
     chosen = Store.locate(store)
     chosen.require()
     records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
@@ -86,6 +106,7 @@ def pack(
     output = Path(output)
     archive = ImageArchive(chosen.layout)
     archive_images(archive, records, progress)
+    evidence, evidence_files = _evidence(chosen, records, key, progress)
     with tempfile.TemporaryDirectory(prefix="repro-pack-") as scratch:
         repositories = _bundles(records, Path(scratch), progress)
         inputs = _inputs(records, max_input_bytes, chosen, progress)
@@ -95,6 +116,7 @@ def pack(
             repositories=[entry for entry, _ in repositories],
             inputs=[entry for entry, _ in inputs],
             images=sorted({r.image.id for r in records}),
+            evidence=evidence,
         )
         plans: list[ClaimPlan] = []
         if claims is not None:
@@ -103,7 +125,7 @@ def pack(
         result = PackResult(path=output, runs=records, index=index, claims=plans)
         mode = "w:gz" if output.name.endswith((".tar.gz", ".tgz")) else "w"
         try:
-            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs, claims)
+            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs, claims, evidence_files)
         except BaseException:
             output.unlink(missing_ok=True)  # a cut-short artifact must not pass for a whole one
             raise
@@ -122,6 +144,7 @@ def _write(
     repositories: list[tuple[RepositoryEntry, Path]],
     inputs: list[tuple[InputEntry, Path | None]],
     claims: tuple[Path, list[ClaimPlan]] | None,
+    evidence: dict[str, bytes],
 ) -> dict[str, int]:
     with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
         add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index, claims[1] if claims else ()).encode())
@@ -129,7 +152,12 @@ def _write(
             add_bytes(tar, index.claims.file, claims[0].read_bytes())
         add_bytes(tar, "ro-crate-metadata.json", _crate(records, inputs).encode())
         add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
-        add_bytes(tar, _in_store(chosen, chosen.layout.marker), chosen.layout.marker.read_bytes())
+        # The store's facts, less its log: the unpacked store starts a log of its own, while the
+        # lab's log is vouched for by the evidence (its checkpoint and proofs).
+        facts = {name: value for name, value in chosen.facts.items() if name != "log"}
+        add_bytes(tar, _in_store(chosen, chosen.layout.marker), json.dumps(facts).encode() + b"\n")
+        for name, data in sorted(evidence.items()):
+            add_bytes(tar, name, data)
         run_bytes = sum(
             add_tree(tar, folder, _in_store(chosen, folder))
             for folder in (chosen.run_folder(record.id).path for record in records)
@@ -149,6 +177,59 @@ def _write(
         "inputs": input_bytes,
         "code bundles": sum(bundle.stat().st_size for _, bundle in repositories),
     }
+
+
+def _evidence(
+    store: Store, records: Sequence[RunRecord], key: Path | str | None, progress: Callable[[str], None] | None
+) -> tuple[EvidenceEntry | None, dict[str, bytes]]:
+    """What the artifact carries to check its runs offline: the signers' public keys, a
+    checkpoint of the store's log and each run's inclusion proof under it (nothing, when no run
+    is signed and no key is at hand)."""
+    signers: set[str] = set()
+    signed_runs = 0
+    for record in records:
+        keyids = set()
+        for path in store.run_folder(record.id).statements():
+            try:
+                keyids.update(read_statement(path).keyids)
+            except EnvelopeError:
+                continue
+        signed_runs += bool(keyids)
+        signers |= keyids
+    signing = load_signing_key(key) if key is not None or configured_key() is not None else None
+    if not signers and signing is None:
+        return None, {}
+    checkpoint: SignedCheckpoint | None = None
+    if signing is not None:
+        store.fold()
+        store.log_records(records)
+        checkpoint, _ = sign_log(store, signing)
+        signers.add(signing.public.key_id)
+    else:
+        kept = stored_checkpoints(store)
+        checkpoint = kept[-1][1] if kept else None
+        if checkpoint is None and progress:
+            progress("no key to sign the store's log with, and no checkpoint kept: the runs' statements travel alone")
+    files: dict[str, bytes] = {}
+    known = store_keys(store)
+    if checkpoint is not None:
+        files[f"{EVIDENCE}/checkpoint.txt"] = checkpoint.text.encode()
+        document = proofs_document(store, checkpoint, [record.id for record in records])
+        files[f"{EVIDENCE}/proofs.json"] = json.dumps(document, indent=1).encode() + b"\n"
+        signers |= {public.key_id for public in checkpoint.signers(known)}
+    keys = []
+    for public in known:
+        if public.key_id in signers:
+            name = f"{EVIDENCE}/keys/{public.name}-{public.short_id}.pub"
+            files[name] = public.pem().encode()
+            keys.append(KeyEntry(name=public.name, id=public.key_id, file=name))
+    entry = EvidenceEntry(
+        signed_runs=signed_runs,
+        keys=keys,
+        checkpoint=f"{EVIDENCE}/checkpoint.txt" if checkpoint is not None else None,
+        proofs=f"{EVIDENCE}/proofs.json" if checkpoint is not None else None,
+    )
+    return entry, files
 
 
 def _in_store(store: Store, path: Path) -> str:

@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repro.config import configured_flag
 from repro.errors import UsageError
 from repro.execute.orphans import reconcile
 from repro.manifest.load import load_manifest
 from repro.manifest.points import MAX_POINTS, parse_sets
+from repro.ops.attest import AttestResult, sign_records, signing_key_id
 from repro.plan import Plan, build_plan, check_resources, find_image, load_plan
 from repro.runner.engine import connect
 from repro.runner.transfer import export_image
@@ -34,6 +36,8 @@ class RunResult:
     interrupted: bool = False
     plan_path: Path | None = None
     """Where the plan is written (once it is pinned and something will run)."""
+    signed: AttestResult | None = None
+    """The statements signed for the records (``--sign``), and the log's checkpoint after them."""
 
     @property
     def records(self) -> list[RunRecord]:
@@ -127,15 +131,21 @@ def drive_plan(
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
+    sign: bool = False,
+    key: Path | str | None = None,
 ) -> RunResult:
     """Run the points of a plan that :func:`prepare_run` wrote (what a detached driver does)."""
+    sign = _signing(sign, key)
     plan = load_plan(Path(plan_path))
     manifest = load_manifest(plan.manifest_path)
     if manifest.sha256 != plan.manifest_sha256:
         raise UsageError(f"{manifest.path} changed after the run was planned; run it again")
     store = Store(Path(plan.store))
     driven = drive(plan, manifest, store, jobs=jobs, progress=progress, executor=executor, verbose=verbose)
-    return RunResult(plan, store, driven.finished, driven.interrupted, Path(plan_path))
+    result = RunResult(plan, store, driven.finished, driven.interrupted, Path(plan_path))
+    if sign:
+        result.signed = _sign(result, key, progress)
+    return result
 
 
 def run(
@@ -150,13 +160,18 @@ def run(
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
+    sign: bool = False,
+    key: Path | str | None = None,
 ) -> RunResult:
     """Run every point of a manifest that has not yet succeeded (all of them with ``force``).
 
     With ``keep_image``, the image is archived into the store first (see ``repro archive``).
     A point whose earlier driver died while its container ran is adopted, not run again; a
-    point another driver runs at the same time is waited for, and its result taken.
+    point another driver runs at the same time is waited for, and its result taken. With
+    ``sign`` (or ``sign: true`` in the user's config), each final record gets a statement signed
+    with ``key`` (default: the configured key), and the store's log a signed checkpoint.
     """
+    sign = _signing(sign, key)
     result = prepare_run(
         manifest_path,
         store=store,
@@ -174,7 +189,28 @@ def run(
         result.plan, manifest, result.store, jobs=jobs, progress=progress, executor=executor, verbose=verbose
     )
     result.finished, result.interrupted = driven.finished, driven.interrupted
+    if sign:
+        result.signed = _sign(result, key, progress)
     return result
+
+
+def _signing(sign: bool, key: Path | str | None) -> bool:
+    """Whether to sign (``--sign``, or ``sign: true`` in the config); with a key checked now,
+    before any point runs, rather than after hours of them."""
+    sign = sign or configured_flag("sign")
+    if sign:
+        signing_key_id(key)
+    return sign
+
+
+def _sign(result: RunResult, key: Path | str | None, progress: Callable[[Event | str], None] | None) -> AttestResult:
+    signed = sign_records(result.store, [record.id for record in result.records], key)
+    if progress:
+        progress(
+            f"signed {signed.created} record(s) with key {signed.key_id[:16]}; the log's checkpoint covers "
+            f"{signed.checkpoint.checkpoint.size if signed.checkpoint else 0} record(s)"
+        )
+    return signed
 
 
 def _reconcile(store: Store, progress: Callable[[Event | str], None] | None) -> None:

@@ -172,6 +172,11 @@ class RunFiles:
         except OSError:
             path.unlink(missing_ok=True)
 
+    def status_on_disk(self, run_id: str) -> str | None:
+        """The status the run's record file says, without reading the whole record (None: no
+        readable record)."""
+        return self._read_status(self.run_folder(run_id).record)
+
     @staticmethod
     def _read_status(path: Path) -> str | None:
         try:

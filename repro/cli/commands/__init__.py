@@ -14,7 +14,9 @@ from typing import Protocol
 
 from repro.cli.commands import (
     archive,
+    attest,
     build,
+    checkpoint,
     claims,
     compare,
     completion,
@@ -23,6 +25,7 @@ from repro.cli.commands import (
     fsck,
     gc,
     init,
+    key,
     lock,
     log,
     logs,
@@ -76,6 +79,9 @@ COMMANDS: tuple[Command, ...] = (
     report,
     gc,
     fsck,
+    checkpoint,
+    key,
+    attest,
     log,
     show,
     reindex,

@@ -1,4 +1,5 @@
-"""``repro pack RUN…|--manifest M…|--all -o FILE [--claims-file FILE]``: one archive for an artifact evaluator."""
+"""``repro pack RUN…|--manifest M…|--all -o FILE [--claims-file FILE] [--key FILE]``: one archive for an
+artifact evaluator (with the runs' signed evidence, when they have any)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Options(Common):
     output: str = ""
     max_input_size: str | None = None
     claims_file: str | None = None
+    key: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--claims-file", metavar="FILE", help="the paper's claims to carry (default: claims.yaml here, or at the root)"
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="sign the store's log for the artifact's proofs with this key (default: signing_key: in the config)",
     )
 
 
@@ -49,6 +56,7 @@ def handle(namespace: argparse.Namespace) -> int:
         output=options.output,
         store=options.store,
         claims_file=options.claims_file,
+        key=options.key,
         progress=render.note,
         **({"max_input_bytes": limit} if limit is not None else {}),
     )

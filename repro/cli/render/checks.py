@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, plural, table
@@ -11,7 +12,16 @@ from repro.text import display_path
 if TYPE_CHECKING:
     from repro.api import FsckResult, MetricChange, RunDiff, Verdict
 
-__all__ = ["diff_json", "diff_text", "fsck_lines", "fsck_summary", "verdict_json", "verdicts_summary", "verdicts_table"]
+__all__ = [
+    "diff_json",
+    "diff_text",
+    "fsck_lines",
+    "fsck_problems",
+    "fsck_summary",
+    "verdict_json",
+    "verdicts_summary",
+    "verdicts_table",
+]
 
 
 def verdicts_table(verdicts: Sequence[Verdict]) -> str:
@@ -93,16 +103,42 @@ def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
     )
 
 
+def fsck_problems(result: FsckResult) -> list[tuple[str, str]]:
+    """(path, problem) for each file not as recorded and each finding about the log."""
+    found = [(str(damage.path), damage.what) for damage in result.damage]
+    log = result.log
+    if log is not None:
+        where = result.store.layout.records_log
+        for finding in log.findings:
+            path = (
+                result.store.run_folder(finding.run_id).record if finding.run_id and not finding.structural else where
+            )
+            found.append((str(path), finding.what))
+    return found
+
+
 def fsck_lines(result: FsckResult) -> Iterator[str]:
-    for damage in result.damage:
-        yield f"{display_path(damage.path)}: {damage.what}"
+    for path, problem in fsck_problems(result):
+        yield f"{display_path(Path(path))}: {problem}"
 
 
 def fsck_summary(result: FsckResult) -> str:
     checked = f"{plural(result.runs, 'run')}" + (f" and {plural(result.files, 'stored blob')}" if result.files else "")
-    if result.clean:
-        return f"repro: fsck: {checked} checked: every file matches its record"
-    return f"repro: fsck: {checked} checked: {plural(len(result.damage), 'file')} not as recorded"
+    log = result.log
+    logged = ""
+    if log is not None:
+        if log.state == "sound":
+            against = f", against {plural(log.checkpoints, 'checkpoint')}" if log.checkpoints else ""
+            logged = f"; the log holds {plural(log.size, 'record')}{against}"
+            logged += ": as logged" if not log.findings else f": {plural(len(log.findings), 'problem')}"
+        elif log.state == "none":
+            logged = "; no log of records yet (a store made by an older repro: its next run starts one)"
+        else:
+            logged = f"; the log is {log.state}"
+        logged += "".join(f"; {note}" for note in log.notes)
+    if not result.damage:
+        return f"repro: fsck: {checked} checked: every file matches its record{logged}"
+    return f"repro: fsck: {checked} checked: {plural(len(result.damage), 'file')} not as recorded{logged}"
 
 
 def diff_text(result: RunDiff) -> str:
