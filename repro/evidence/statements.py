@@ -5,6 +5,7 @@ so that a pack can carry it (a private key never enters a store)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,11 @@ from repro.store.record import RunRecord
 from repro.store.seal import folder_mode, seal_file
 from repro.store.store import Store
 
-__all__ = ["Signed", "keep_public_key", "read_statement", "sign_run", "store_keys"]
+__all__ = ["DETACHED", "Signed", "detached_signature", "keep_public_key", "read_statement", "sign_run", "store_keys"]
+
+DETACHED = "urn:repro-runner:signed-file:v1"
+"""The predicate type of a detached signature over a file (an RO-Crate's metadata): its subject
+is the file, its predicate who signed it, when, and which runs the file describes."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,25 @@ def sign_run(store: Store, record: RunRecord, key: SigningKey) -> Signed:
     seal_file(path, folder_mode(store.layout.runs))
     keep_public_key(store, key.public)
     return Signed(record.id, path, created=True)
+
+
+def detached_signature(name: str, data: bytes, key: SigningKey, runs: list[str]) -> Envelope:
+    """A signed statement whose one subject is the file ``name`` holding ``data``."""
+    from datetime import UTC, datetime
+
+    from repro.evidence.provenance import STATEMENT, rfc3339
+
+    statement = {
+        "_type": STATEMENT,
+        "subject": [{"name": name, "digest": {"sha256": hashlib.sha256(data).hexdigest()}}],
+        "predicateType": DETACHED,
+        "predicate": {
+            "signer": {"name": key.public.name, "id": key.public.key_id},
+            "signedOn": rfc3339(datetime.now(UTC)),
+            "runs": runs,
+        },
+    }
+    return sign_payload(json.dumps(statement, sort_keys=True, separators=(",", ":")).encode(), key)
 
 
 def read_statement(path: Path) -> Envelope:

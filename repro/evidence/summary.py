@@ -23,6 +23,7 @@ from typing import Any
 
 from repro import __version__
 from repro.evidence.provenance import STATEMENT, rfc3339
+from repro.evidence.statements import DETACHED
 from repro.signing.dsse import Envelope, EnvelopeError, sign_payload
 from repro.signing.keys import PublicKey, SigningKey
 
@@ -180,4 +181,25 @@ def check_summary(path: Path, trusted: Sequence[PublicKey]) -> SummaryCheck:
         result.problems.append(str(exc))
     if result.statement and result.statement.get("_type") != STATEMENT:
         result.problems.append("its payload is not an in-toto statement")
+    if result.statement.get("predicateType") == DETACHED:
+        result.problems += _detached_subjects(path.parent, result.statement)
     return result
+
+
+def _detached_subjects(folder: Path, statement: Mapping[str, Any]) -> list[str]:
+    """A detached signature's subjects are files beside it: each must still hash as signed."""
+    found = []
+    for subject in statement.get("subject", []):
+        name = subject.get("name") if isinstance(subject, dict) else None
+        digest = subject.get("digest", {}).get("sha256") if isinstance(subject, dict) else None
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            found.append(f"it signs {str(name)[:60]!r}, which is no file beside it")
+            continue
+        try:
+            have = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        except OSError:
+            found.append(f"{name}, which it signs, is not beside it")
+            continue
+        if have != digest:
+            found.append(f"{name} differs from the signed sha256 {str(digest)[:12]} (found {have[:12]})")
+    return found

@@ -150,7 +150,7 @@ def _write(
         add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index, claims[1] if claims else ()).encode())
         if claims is not None and index.claims is not None:
             add_bytes(tar, index.claims.file, claims[0].read_bytes())
-        add_bytes(tar, "ro-crate-metadata.json", _crate(records, inputs).encode())
+        add_bytes(tar, "ro-crate-metadata.json", _crate(chosen, records, inputs).encode())
         add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
         # The store's facts, less its log: the unpacked store starts a log of its own, while the
         # lab's log is vouched for by the evidence (its checkpoint and proofs).
@@ -238,7 +238,7 @@ def _in_store(store: Store, path: Path) -> str:
     return "store" if relative == "." else f"store/{relative}"
 
 
-def _crate(records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | None]]) -> str:
+def _crate(store: Store, records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | None]]) -> str:
     """The artifact's RO-Crate: its root is the artifact's folder; it carries the runs' folders
     under ``store/`` and the packed inputs under ``inputs/``."""
     packed = {entry.digest: entry for entry, _ in inputs if entry.packed is not None}
@@ -251,7 +251,14 @@ def _crate(records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | N
 
     return crate_metadata(
         records,
-        layout=CrateLayout(run_folder=lambda record: f"store/runs/{record.id}", input_path=input_path),
+        layout=CrateLayout(
+            run_folder=lambda record: f"store/runs/{record.id}",
+            input_path=input_path,
+            statements=lambda record: [
+                path.relative_to(store.run_folder(record.id).path).as_posix()
+                for path in store.run_folder(record.id).statements()
+            ],
+        ),
         name=f"repro artifact: {', '.join(sorted({r.manifest.name for r in records}))}",
         projects=projects_of(records),
     )

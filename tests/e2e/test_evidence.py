@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from repro.signing.dsse import Envelope, sign_payload
-from repro.signing.keys import load_signing_key
+from repro.signing.keys import load_public_key, load_signing_key
 from repro.store import Store
 from repro.store.tlog import RecordLog, record_digest
 from tests.conftest import Project
+from tests.e2e.conftest import CrateTools
+from tests.e2e.test_export import LOCAL_IMAGE, UNKNOWABLE, assert_valid
 
 pytestmark = pytest.mark.docker
 
@@ -330,3 +332,42 @@ def test_a_private_key_is_readable_by_its_owner_alone(lab: Signer) -> None:
     assert stat.S_IMODE(lab.private.stat().st_mode) == 0o600
     assert "PRIVATE KEY" not in lab.public.read_text()
     assert os.access(lab.public, os.R_OK)
+
+
+def test_an_exported_crate_lists_the_statements_signs_its_metadata_and_still_validates(
+    signed_sweep: Project, lab: Signer, crate_tools: CrateTools, tmp_path: Path
+) -> None:
+    runs = runs_of(signed_sweep)
+    crate = tmp_path / "crate"
+
+    exported = signed_sweep.repro("export", "--rocrate", *runs, "-o", str(crate))
+
+    assert exported.code == 0, exported.err
+    assert "signed ro-crate-metadata.json with key lab" in exported.err
+    metadata = (crate / "ro-crate-metadata.json").read_bytes()
+    entities = {entity["@id"]: entity for entity in json.loads(metadata)["@graph"]}
+    short = load_public_key(lab.public).short_id
+    for run in runs:
+        statement = f"runs/{run}/provenance/{short}.intoto.json"
+        assert entities[statement]["about"] == {"@id": f"#run-{run}"}
+        assert (crate / statement).is_file()
+    signature = crate / "ro-crate-metadata.json.intoto.json"
+    assert "ro-crate-metadata.json.intoto.json" in entities
+    envelope = Envelope.from_json(signature.read_bytes())
+    assert envelope.signer([load_public_key(lab.public)]) is not None
+    checked = signed_sweep.repro("attest", "check", str(signature), "--trust", str(lab.public))
+    assert checked.code == 0, checked.out
+
+    unknown_here = {  # as for any crate of a project without a CITATION.cff (see test_export)
+        **UNKNOWABLE,
+        **LOCAL_IMAGE,
+        "ro-crate-1.1_22.2": "an author: the project has no CITATION.cff",
+        "process-run-crate-0.5_3.2": "the experiment's URL: the project has no CITATION.cff",
+        "process-run-crate-0.5_5.1": "an absolute id for the experiment: it has no known URL",
+    }
+    assert_valid(crate_tools, crate, unknown_here)  # RECOMMENDED, so REQUIRED too, for both profiles
+
+    (crate / "ro-crate-metadata.json").write_bytes(metadata.replace(b"repro runs", b"forged runs"))
+    edited = signed_sweep.repro("attest", "check", str(signature), "--trust", str(lab.public))
+    assert edited.code == 1
+    assert "ro-crate-metadata.json differs from the signed sha256" in edited.out

@@ -69,6 +69,13 @@ def export_crate_lines(result: CrateExportResult) -> Iterator[str]:
         f"repro: wrote an RO-Crate to {display_path(result.folder)}: ro-crate-metadata.json and "
         f"{result.files} files, {format_bytes(result.bytes)} ({how})"
     )
+    if result.signed_by is not None:
+        yield (
+            f"repro: signed ro-crate-metadata.json with key {result.signed_by} "
+            f"(ro-crate-metadata.json.intoto.json; {result.statements} run statement(s) in the crate)"
+        )
+    elif result.statements:
+        yield f"repro: the crate carries {result.statements} run statement(s); its metadata is not signed (no key)"
 
 
 def export_image_lines(result: ImageExportResult) -> Iterator[str]:
