@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from repro.ops.remote import Remote, Rsync
-from repro.ops.transfer import REMOTE, TransferResult, check_remote, chosen_runs, copy_missing, names_of, recorded_runs
+from repro.ops.transfer import REMOTE, TransferResult, check_remote, chosen_runs, copy_missing, names_of, remote_runs
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
 from repro.store.layout import StoreLayout
 from repro.store.record import RunRecord
+from repro.store.seal import folder_mode, seal_file
 from repro.store.store import Store
 
 __all__ = ["pull"]
@@ -36,10 +37,11 @@ def pull(
     with tempfile.TemporaryDirectory(prefix="repro-pull-") as scratch_name:
         scratch = Path(scratch_name)
         check_remote(rsync, scratch, create=False)
-        there = recorded_runs(rsync)
+        there, statements = remote_runs(rsync)
         if refs:
             there &= chosen_runs(there, refs)
         here = {path.parent.name for path in chosen.layout.runs.glob("*/record.json")}
+        _late_statements(chosen, rsync, sorted(there & here), statements, result)
         candidates = sorted(there - here)
         records = _remote_records(rsync, scratch, candidates)
         names = names_of(manifests) if manifests else None
@@ -51,6 +53,25 @@ def pull(
             _receive(chosen, rsync, records, scratch, result)
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     return result
+
+
+def _late_statements(
+    store: Store, rsync: Rsync, run_ids: list[str], statements: dict[str, set[str]], result: TransferResult
+) -> None:
+    """The remote's signed statements of runs this store has that it lacks (signed there after
+    the run was first pulled): added beside their records, read-only."""
+    wanted = [
+        f"{REMOTE.runs.name}/{run_id}/{name}"
+        for run_id in run_ids
+        for name in sorted(statements.get(run_id, set()))
+        if not (store.run_folder(run_id).path / name).exists()
+    ]
+    if not wanted:
+        return
+    copy_missing(rsync, wanted, rsync.remote.url(), f"{store.root}/")
+    for relative in wanted:
+        seal_file(store.root / relative, folder_mode(store.layout.runs))
+    result.statements = wanted
 
 
 def _remote_records(rsync: Rsync, scratch: Path, run_ids: list[str]) -> list[RunRecord]:

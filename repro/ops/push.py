@@ -18,7 +18,8 @@ from repro.ops.transfer import (
     chosen_runs,
     copy_missing,
     names_of,
-    recorded_runs,
+    remote_runs,
+    statements_lacking,
 )
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
 from repro.store.journal import Journal
@@ -54,11 +55,15 @@ def push(
     with tempfile.TemporaryDirectory(prefix="repro-push-") as scratch_name:
         scratch = Path(scratch_name)
         exists = check_remote(rsync, scratch, create=True)
-        there = recorded_runs(rsync) if exists else set()
+        there, statements = remote_runs(rsync) if exists else (set(), {})
         records = [chosen.load(row.id) for row in selected if row.status.final and row.id not in there]
         records = [record for record in records if record.status.final]  # as on disk, not as indexed
         if records:
             _send(chosen, rsync, records, scratch, exists, max_input_bytes, progress, result)
+        late = statements_lacking(chosen, (row.id for row in selected if row.id in there), statements)
+        if late:  # signed after the run was first sent
+            copy_missing(rsync, late, f"{chosen.root}/", rsync.remote.url())
+            result.statements = late
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     return result
 

@@ -371,3 +371,39 @@ def test_an_exported_crate_lists_the_statements_signs_its_metadata_and_still_val
     edited = signed_sweep.repro("attest", "check", str(signature), "--trust", str(lab.public))
     assert edited.code == 1
     assert "ro-crate-metadata.json differs from the signed sha256" in edited.out
+
+
+def test_a_pushed_run_enters_the_receivers_log_and_checkpoint_and_later_statements_follow(
+    signed_sweep: Project, lab: Signer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = signed_sweep
+    runs = runs_of(project)
+    remote = tmp_path / "team-store"
+    pushed = project.repro("push", str(remote), "--runs", runs[0])
+    assert pushed.code == 0, pushed.err
+    team = Project(root=tmp_path)
+    receiver = make_signer(project, tmp_path / "team-config", "team", monkeypatch)
+    assert team.repro("--store", str(remote), "checkpoint").code == 0  # the fold logs the pushed run first
+    assert [leaf.run_id for leaf in Store(remote).log.read().leaves] == [runs[0]]
+    trusted = ["--trust", str(lab.public), "--trust", str(receiver.public)]
+    checked = team.repro("--store", str(remote), "verify", "--offline", runs[0], *trusted)
+    assert checked.code == 0, checked.out + checked.err
+
+    # A second signature of the run, made after it was pushed, travels with the next push.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(lab.config))
+    second = make_signer(project, tmp_path / "second-config", "second", monkeypatch)
+    assert project.repro("attest", "sign", runs[0], "--key", str(second.private)).code == 0
+    again = project.repro("push", str(remote), "--runs", runs[0], "--json")
+    assert again.code == 0, again.err
+    assert len(again.json["statements"]) == 1
+    there = Store(remote).run_folder(runs[0]).statements()
+    assert len(there) == 2
+    assert not any(path.stat().st_mode & 0o222 for path in there), "read-only there too"
+
+    # And a pull brings a statement signed on the other side into the run this store has.
+    third = make_signer(project, tmp_path / "third-config", "third", monkeypatch)
+    assert team.repro("--store", str(remote), "attest", "sign", runs[0], "--key", str(third.private)).code == 0
+    pulled = project.repro("pull", str(remote), "--json")
+    assert pulled.code == 0, pulled.err
+    assert len(pulled.json["statements"]) == 1
+    assert len(Store(project.store).run_folder(runs[0]).statements()) == 3

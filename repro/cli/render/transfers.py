@@ -137,6 +137,7 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
                     "bundles": result.bundles,
                     "inputs": result.inputs,
                     "running": result.running,
+                    "statements": result.statements,
                     "bytes_sent": result.bytes_sent,
                     "bytes_received": result.bytes_received,
                 }
@@ -153,12 +154,14 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
         parts.append(plural(len(result.bundles), "commit"))
     if result.inputs:
         parts.append(plural(len(result.inputs), "input"))
+    if result.statements:
+        parts.append(f"{plural(len(result.statements), 'signed statement')} of runs it had")
     verb = "pushed" if result.direction == "push" else "pulled"
     err(
         f"repro: {verb} {', '.join(parts)} {way} {result.remote}"
         + (
             ""
-            if result.runs
+            if result.runs or result.statements
             else " (it had every one)"
             if result.direction == "push"
             else " (this store had every one)"
