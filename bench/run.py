@@ -101,6 +101,7 @@ BENCHES: dict[str, Callable[[int, str, Path], Measure]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import bench.evidence
     import bench.long_runs
     import bench.query
     import bench.team  # noqa: F401 - registers its benchmarks

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repro.errors import UsageError
+from repro.errors import ReproError, UsageError
 from repro.evidence.ledger import sign_log
 from repro.evidence.statements import Signed, sign_run
 from repro.evidence.summary import (
@@ -220,6 +220,14 @@ def attest_quick(
     return _write(chosen, key, policy, _rerun_verdicts(chosen, result.verdicts), claims, folder)
 
 
+def _label(store: Store, run_id: str) -> str:
+    """The run's point, as its record labels it (its id, when the record cannot be read)."""
+    try:
+        return store.load(run_id).point.label
+    except ReproError:
+        return run_id
+
+
 def attest_offline(result: OfflineResult, *, key: Path | str | None = None, folder: Path | str | None = None) -> Path:
     """Sign a summary of ``verify --offline``: each run's signatures, digests and inclusion."""
     policy = {
@@ -230,7 +238,7 @@ def attest_offline(result: OfflineResult, *, key: Path | str | None = None, fold
     runs = [
         RunVerdict(
             check.run_id,
-            check.run_id,
+            _label(result.store, check.run_id),
             _file_sha256(result.store.run_folder(check.run_id).record),
             check.state,
             check.state == "verified" and not result.problems,

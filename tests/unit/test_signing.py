@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from repro.errors import UsageError
+from repro.evidence.ledger import audit_log
 from repro.ops.keys import key_new
 from repro.signing.dsse import Envelope, EnvelopeError, pae, sign_payload
 from repro.signing.keys import load_public_key, load_signing_key, new_key
@@ -128,7 +129,12 @@ def test_the_log_appends_each_run_once_in_order_and_never_restarts_a_lost_one(tm
 
     store.log.path.unlink()
     assert store.log_records(store.records()) == 0
-    assert not store.log.exists, "a lost log is never started again over itself"
+    store.rebuild_index()  # what `repro reindex` does
+    store.create()
+    assert not store.log.exists, "a lost log is never started again over itself, nor rebuilt"
+    audit = audit_log(store)
+    assert audit.state == "missing"
+    assert "records.log is missing" in audit.findings[0].what
     assert json.loads(store.layout.marker.read_text())["log"]["origin"] == contents.origin
 
 
