@@ -46,6 +46,7 @@ __all__ = [
     "LineageError",
     "Upstream",
     "Waiting",
+    "glob_escape",
     "match_outputs",
     "newest_succeeded",
     "resolve_inputs",
@@ -285,6 +286,11 @@ def newest_succeeded(store: Store, key: str, *, consult_index: bool = True) -> R
     return None
 
 
+def glob_escape(path: str) -> str:
+    """A glob that matches ``path`` alone (its ``*``, ``?`` and ``[`` taken literally)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
 def match_outputs(files: list[OutputEntry], glob: str) -> list[OutputEntry]:
     """The entries of a run's outputs whose path matches ``glob`` part by part (``*`` never
     crosses a ``/``)."""
@@ -329,7 +335,7 @@ def upstream_input(
         if entry.kind == "link":
             raise fail(f"{glob} matches {entry.path}, a link, in {shown}: name what it points to")
         inside = (
-            [_rerooted(e, "") for e in [entry]]
+            [_rerooted(entry, "")]
             if entry.kind == "file"
             else [_rerooted(e, entry.path + "/") for e in outputs.files if e.path.startswith(entry.path + "/")]
         )

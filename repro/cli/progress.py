@@ -121,7 +121,9 @@ class Progress:
                 self._finished(event)
 
     def _plan(self, event: PlanReady) -> None:
-        self.total, self.jobs, self.name = event.to_run + len(event.upstream), event.jobs, event.name
+        # Several plans in one command (verify's batches) add up: the counter goes on.
+        ended = self.done + self.failed + self.stopped
+        self.total, self.jobs, self.name = ended + event.to_run + len(event.upstream), event.jobs, event.name
         skipped = event.points - event.to_run
         note = f", {skipped} already succeeded" if skipped else ""
         points = "1 point" if event.points == 1 else f"{event.points} points"

@@ -17,6 +17,7 @@ class Options(Common):
     runs: list[str] = field(default_factory=list)
     all: bool = False
     jobs: int = 1
+    upstream: bool = False
     json: bool = False
 
 
@@ -24,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN")
     parser.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="reruns at once")
+    parser.add_argument(
+        "--upstream",
+        action="store_true",
+        help="rerun the chain: the runs whose outputs they mounted first, then each against its upstream's rerun",
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -38,6 +44,7 @@ def handle(namespace: argparse.Namespace) -> int:
         options.runs,
         every=options.all,
         jobs=options.jobs,
+        upstream=options.upstream,
         store=options.store,
         progress=Progress(),
         verbose=options.verbose,
