@@ -1,8 +1,8 @@
 """``repro pack``: one archive an evaluator can take to a clean machine.
 
-The runs chosen, their images (archived first), one git bundle per repository holding exactly
-the recorded commits, and the inputs up to a size limit; the archive's layout and index are
-:mod:`repro.artifact.index`'s.
+The runs chosen and the upstream runs whose outputs they mounted, their images (archived
+first), one git bundle per repository holding exactly the recorded commits, and the inputs up
+to a size limit; the archive's layout and index are :mod:`repro.artifact.index`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from repro.artifact.rocrate import CrateLayout, crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
 from repro.errors import UsageError
 from repro.manifest.load import load_manifest
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
 from repro.store.images import ImageArchive
 from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
@@ -71,7 +71,8 @@ def pack(
     """Write an artifact holding the selected runs and everything needed to rerun them."""
     chosen = Store.locate(store)
     chosen.require()
-    records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
+    # A run that mounted another run's outputs (from:) reruns against them: that run goes too.
+    records = sorted(with_upstream(chosen, select_runs(chosen, refs, manifests, every)), key=lambda r: r.id)
     for record in records:
         refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
     output = Path(output)
