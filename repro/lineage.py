@@ -20,7 +20,9 @@ computes the point's key (:meth:`repro.plan.Plan.settled`).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import functools
 import os
 import stat
 from collections.abc import Callable
@@ -32,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from repro.errors import ManifestError, SetupError, StoreError, UsageError
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.model import Manifest, Scalar
-from repro.manifest.points import Point, point_key
+from repro.manifest.points import Point, format_scalar, point_key
 from repro.provenance.hashing import Entry, hash_tree, tree_digest
 from repro.provenance.statcache import StatCache
 from repro.store.names import is_run_id
@@ -64,7 +66,7 @@ class Waiting(BaseModel):
     manifest: str
     """The upstream manifest's absolute path."""
     label: str
-    """The upstream point's label."""
+    """The upstream point, as ``from.point`` pins it (``-``: its one point)."""
     key: str
     """The upstream point's key as planned (its lineage key, if it waits too): its marker is what
     the waiting points' jobs take as input."""
@@ -89,6 +91,8 @@ class Upstream:
     glob: str | None
     manifest: ManifestFile
     point: Point
+    settings: dict[str, Scalar]
+    """The upstream's parameters as ``from.point`` pins them."""
     inputs: Inputs
     """What the upstream point reads (its own upstreams included)."""
     run: RunRecord | None
@@ -103,10 +107,11 @@ class Upstream:
         return self.inputs.lineage_key(self.manifest.model, self.point)
 
     def waiting(self) -> Waiting:
+        pinned = ",".join(f"{name}={format_scalar(value)}" for name, value in self.settings.items())
         return Waiting(
             target=self.target,
             manifest=str(self.manifest.path),
-            label=self.point.label,
+            label=pinned or self.point.label,
             key=self.key,
             path=self.glob,
         )
@@ -181,16 +186,8 @@ def resolve_inputs(
         upstream = _upstream(manifest, index, store, cache, consult_index, progress, here)
         upstreams.append(upstream)
         if upstream.run is not None:
-            loc = ("mounts", index, "from", "path")
-            known.append(
-                upstream_input(
-                    store,
-                    upstream.run,
-                    mount.target,
-                    upstream.glob,
-                    lambda message, loc=loc: manifest.problem(loc, message),  # type: ignore[misc]
-                )
-            )
+            problem = functools.partial(manifest.problem, ("mounts", index, "from", "path"))
+            known.append(upstream_input(store, upstream.run, mount.target, upstream.glob, problem))
     return Inputs(known=known, upstreams=upstreams)
 
 
@@ -261,13 +258,13 @@ def _upstream(
         glob=mount.upstream.path,
         manifest=upstream,
         point=point,
+        settings=dict(mount.upstream.point or {}),
         inputs=inputs,
         run=None,
     )
     if inputs.waiting:
         return found
-    run = newest_succeeded(store, found.key, consult_index=consult_index)
-    return Upstream(found.index, found.target, found.glob, upstream, point, inputs, run)
+    return dataclasses.replace(found, run=newest_succeeded(store, found.key, consult_index=consult_index))
 
 
 def newest_succeeded(store: Store, key: str, *, consult_index: bool = True) -> RunRecord | None:
