@@ -85,8 +85,6 @@ class Waiting(BaseModel):
 class Upstream:
     """One ``from:`` mount's upstream point, and its newest succeeded run if the store has one."""
 
-    index: int
-    """The mount's index in the downstream manifest."""
     target: str
     glob: str | None
     manifest: ManifestFile
@@ -253,7 +251,6 @@ def _upstream(
     upstream, point = _upstream_point(manifest, index, chain)
     inputs = resolve_inputs(upstream, store, cache, consult_index=consult_index, progress=progress, chain=chain)
     found = Upstream(
-        index=index,
         target=mount.target,
         glob=mount.upstream.path,
         manifest=upstream,

@@ -46,7 +46,10 @@ def drive(
     plan_path = plan.write(store)
     upstream = _upstream_plans(plan, store)
     session = Session(progress=progress)
-    shown = tuple(waiting.shown for waiting in plan.waits_on)
+    shown = tuple(
+        f"{Path(other.manifest_path).name} (point {other.points[0].label}, key {other.points[0].key[:12]})"
+        for _, other in upstream
+    )
     session.emit(PlanReady(plan.manifest_name, len(plan.points), len(plan.to_run), max(1, jobs), shown))
     session.remember(plan_path, plan)
     session.remember_manifest(manifest)

@@ -52,7 +52,8 @@ class PlanReady:
     to_run: int
     jobs: int
     upstream: tuple[str, ...] = ()
-    """The upstream points that run first, as ``fs-boot.yaml (point -, key …)``."""
+    """The upstream points that run first (their own upstream points too), as
+    ``fs-boot.yaml (point -, key …)``."""
 
 
 @dataclass(frozen=True)
