@@ -19,6 +19,7 @@ from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan, load_plan
 from repro.store.leases import plan_in_use
+from repro.store.names import is_run_id
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, PointFinished, Session, activate, cancel_on_signals
@@ -122,7 +123,7 @@ def _finished(store: Store, plan: Plan, session: Session) -> list[PointFinished]
         # names its run; any other's lease does.
         holder = {"run": store.marked_run(planned.key)} if plan.waits_on else store.lease(planned.key).holder() or {}
         run_id = holder.get("run")
-        if not isinstance(run_id, str):
+        if not isinstance(run_id, str) or not is_run_id(run_id):
             continue
         with contextlib.suppress(UsageError, StoreError):
             record = store.load(run_id)

@@ -24,6 +24,7 @@ from repro.provenance.process import DriverFacts
 from repro.runner.engine import connect
 from repro.store.layout import RunFolder
 from repro.store.leases import PointLease, plan_in_use
+from repro.store.names import is_run_id
 from repro.store.record import Status
 from repro.store.store import Store
 from repro.workflow.session import (
@@ -188,7 +189,7 @@ def _succeeded_before(store: Store, key: str) -> PointFinished | None:
     """The run that already succeeded for ``key``, a point keyed only now that its upstream ran
     (an upstream that ran anew but made the same outputs leaves its points as they were)."""
     run_id = store.marked_run(key)
-    if run_id is None:
+    if run_id is None or not is_run_id(run_id):
         return None
     try:
         record = store.load(run_id)
