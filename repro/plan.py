@@ -286,6 +286,8 @@ def _plan(
 
 def _upstream_plan(upstream: Upstream, store: Store, *, dry_run: bool, consult_index: bool) -> Plan:
     """The one-point plan that runs an upstream point nobody ran yet (its own upstreams first)."""
+    _check_host_env(upstream.manifest)
+    _check_store_outside_mounts(upstream.manifest, store)
     return _plan(
         upstream.manifest,
         [upstream.point],
