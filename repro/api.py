@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from repro.ops.rerun import RerunResult, rerun
     from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
     from repro.ops.shell import shell
-    from repro.ops.show import ShowResult, show
+    from repro.ops.show import Ancestor, ShowResult, show
     from repro.ops.transfer import TransferResult
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
@@ -97,6 +97,7 @@ _WHERE = {
     "ReindexResult": "repro.ops.reindex",
     "reindex": "repro.ops.reindex",
     "ShowResult": "repro.ops.show",
+    "Ancestor": "repro.ops.show",
     "show": "repro.ops.show",
     "TransferResult": "repro.ops.transfer",
     "ReportResult": "repro.ops.report",
@@ -141,6 +142,7 @@ _WHERE = {
 below say the same for type checkers and readers; a unit test keeps the three in step."""
 
 __all__ = [
+    "Ancestor",
     "ArchiveResult",
     "BuildResult",
     "ClaimCheck",

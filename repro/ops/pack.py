@@ -1,9 +1,10 @@
 """``repro pack``: one archive an evaluator can take to a clean machine.
 
-The runs chosen, their images (archived first), one git bundle per repository holding exactly
-the recorded commits, the inputs up to a size limit, and the paper's claims file when there is
-one (``--claims-file``, else ``claims.yaml`` here or at the repository's root); the archive's
-layout and index are :mod:`repro.artifact.index`'s.
+The runs chosen and the upstream runs whose outputs they mounted, their images (archived
+first), one git bundle per repository holding exactly the recorded commits, the inputs up to a
+size limit, and the paper's claims file when there is one (``--claims-file``, else
+``claims.yaml`` here or at the repository's root); the archive's layout and index are
+:mod:`repro.artifact.index`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from repro.artifact.rocrate import CrateLayout, crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
 from repro.errors import UsageError
 from repro.manifest.load import load_manifest
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
 from repro.ops.claims import CLAIMS_FILE, claim_points, find_claims_file, open_claims
 from repro.ops.verify_claims import fastest
 from repro.store.images import ImageArchive
@@ -79,7 +80,8 @@ def pack(
     claims file (``claims_file``, else ``claims.yaml`` here or at the repository's root, if any)."""
     chosen = Store.locate(store)
     chosen.require()
-    records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
+    # A run that mounted another run's outputs (from:) reruns against them: that run goes too.
+    records = sorted(with_upstream(chosen, select_runs(chosen, refs, manifests, every)), key=lambda r: r.id)
     claims = _claims(chosen, claims_file, records, progress)
     for record in records:
         refuse_links_out(chosen.run_folder(record.id).outputs, record.id)

@@ -295,7 +295,7 @@ def _readme_combinations() -> tuple[set[str], set[frozenset[str]], set[frozenset
 
 def test_the_readme_table_of_verify_options_is_the_code_s() -> None:
     options, refused, allowed = _readme_combinations()
-    built = {"RUN…", "--all", "--claims", "--claim", "--claims-file", "--quick"}
+    built = {"RUN…", "--all", "--claims", "--claim", "--claims-file", "--quick", "--upstream"}
     assert options == built
     assert set(GIVEN) >= built
     assert refused == {pair for pair in REFUSED if pair <= built}

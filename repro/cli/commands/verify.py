@@ -28,6 +28,7 @@ class Options(Common):
     quick: bool = False
     tolerance: list[str] = field(default_factory=list)
     jobs: int = 1
+    upstream: bool = False
     json: bool = False
 
 
@@ -39,6 +40,7 @@ GIVEN: dict[str, Callable[[Options], bool]] = {
     "--claims-file": lambda o: o.claims_file is not None,
     "--quick": lambda o: o.quick,
     "--tolerance": lambda o: bool(o.tolerance),
+    "--upstream": lambda o: o.upstream,
     "-j": lambda o: o.jobs != 1,
     "--json": lambda o: o.json,
 }
@@ -61,6 +63,10 @@ REFUSED: frozenset[frozenset[str]] = frozenset(
         ("--all", "--claims-file"),
         ("--all", "--quick"),
         ("--claims", "--quick"),
+        ("--upstream", "--claims"),
+        ("--upstream", "--claim"),
+        ("--upstream", "--claims-file"),
+        ("--upstream", "--quick"),
     )
 )
 """Pairs of options that do not go together."""
@@ -104,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how far matching metrics may move (1%% or 0.001; repeatable), for any run",
     )
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="reruns at once")
+    parser.add_argument(
+        "--upstream",
+        action="store_true",
+        help="rerun the chain: the runs whose outputs they mounted first, then each against its upstream's rerun",
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -128,6 +139,7 @@ def _runs(options: Options) -> int:
         every=options.all,
         jobs=options.jobs,
         tolerances=pairs(options.tolerance, "--tolerance"),
+        upstream=options.upstream,
         store=options.store,
         progress=Progress(),
         verbose=options.verbose,

@@ -10,9 +10,9 @@ from repro.cli.render import table
 from repro.text import format_duration, printable
 
 if TYPE_CHECKING:
-    from repro.api import IndexRow, RunRecord
+    from repro.api import Ancestor, IndexRow, RunRecord
 
-__all__ = ["record_json", "record_text", "runs_table"]
+__all__ = ["lineage_text", "record_json", "record_text", "runs_table"]
 
 
 def record_json(record: RunRecord) -> str:
@@ -40,6 +40,21 @@ def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def lineage_text(lineage: Sequence[Ancestor]) -> list[str]:
+    """``repro show``'s lineage lines: each run whose outputs the run mounted, and theirs, indented."""
+    lines: list[str] = []
+    for step in lineage:
+        what = step.path or "outputs"
+        if step.record is None:
+            about = "not in this store"
+        else:
+            upstream = step.record
+            about = f"{upstream.manifest.name}, point {printable(upstream.point.label)}, {upstream.status.value}"
+        head = "lineage    " if not lines else "           "
+        lines.append(f"{head}{'  ' * (step.depth - 1)}{step.target} ← {step.run_id} {what} ({about})")
+    return lines
 
 
 def record_text(record: RunRecord) -> str:
@@ -75,7 +90,11 @@ def record_text(record: RunRecord) -> str:
     else:
         lines.append("git        (not in a git repository)")
     for entry in record.inputs:
-        lines.append(f"input      {entry.target} ← {entry.source}  {entry.digest[:19]}… ({entry.files} files)")
+        if entry.upstream_run is not None:
+            what = f"run {entry.upstream_run}" + (f" {entry.upstream_path}" if entry.upstream_path else " outputs")
+            lines.append(f"input      {entry.target} ← {what}  {entry.digest[:19]}… ({entry.files} files)")
+        else:
+            lines.append(f"input      {entry.target} ← {entry.source}  {entry.digest[:19]}… ({entry.files} files)")
     if record.outputs:
         lines.append(f"outputs    {record.outputs.digest[:19]}… ({len(record.outputs.files)} entries)")
         for item in record.outputs.files:
