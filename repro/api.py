@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from repro.artifact.view.words import record_words
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
     from repro.ops.build import BuildResult, build
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
+    from repro.ops.view import ViewResult, view
     from repro.plan import Plan
     from repro.runner.engine import use_runtime
     from repro.store.index import IndexRow
@@ -101,6 +103,9 @@ _WHERE = {
     "validate": "repro.ops.validate",
     "Verdict": "repro.ops.verify",
     "verify": "repro.ops.verify",
+    "ViewResult": "repro.ops.view",
+    "view": "repro.ops.view",
+    "record_words": "repro.artifact.view.words",
     "ManifestFile": "repro.manifest.load",
     "Plan": "repro.plan",
     "use_runtime": "repro.runner.engine",
@@ -154,6 +159,7 @@ __all__ = [
     "TransferResult",
     "UnpackResult",
     "Verdict",
+    "ViewResult",
     "archive",
     "build",
     "compare",
@@ -173,6 +179,7 @@ __all__ = [
     "ps",
     "pull",
     "push",
+    "record_words",
     "reindex",
     "report",
     "rerun",
@@ -184,6 +191,7 @@ __all__ = [
     "use_runtime",
     "validate",
     "verify",
+    "view",
 ]
 
 

@@ -15,7 +15,7 @@ from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 from repro.workflow.session import Event
 
-__all__ = ["Verdict", "VerdictState", "verify"]
+__all__ = ["Verdict", "VerdictState", "verdict_of", "verify"]
 
 VerdictState = Literal["reproduced", "differs", "failed", "error", "corrupt", "unchecked"]
 
@@ -61,6 +61,12 @@ def _compare(store: Store, original: RunRecord, rerun: RunRecord | None) -> list
             found_root=store.run_folder(rerun.id).outputs,
         )
     return compare_outputs(original.outputs, rerun.outputs if rerun else None, files, rule)
+
+
+def verdict_of(store: Store, original: RunRecord, rerun: RunRecord) -> Verdict:
+    """How a rerun recorded in the store compares with its original (``repro view`` shows it on the
+    original's page), judged as ``verify`` judged it."""
+    return Verdict(original, rerun=rerun, files=_compare(store, original, rerun))
 
 
 def verify(

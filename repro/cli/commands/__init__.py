@@ -38,6 +38,7 @@ from repro.cli.commands import (
     unpack,
     validate,
     verify,
+    view,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -72,6 +73,7 @@ COMMANDS: tuple[Command, ...] = (
     build,
     shell,
     report,
+    view,
     gc,
     fsck,
     log,
