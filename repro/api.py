@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from repro.ops.shell import shell
     from repro.ops.show import ShowResult, show
     from repro.ops.transfer import TransferResult
+    from repro.ops.ui import UiServer, ui
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
@@ -103,6 +104,8 @@ _WHERE = {
     "validate": "repro.ops.validate",
     "Verdict": "repro.ops.verify",
     "verify": "repro.ops.verify",
+    "UiServer": "repro.ops.ui",
+    "ui": "repro.ops.ui",
     "ViewResult": "repro.ops.view",
     "view": "repro.ops.view",
     "record_words": "repro.artifact.view.words",
@@ -157,6 +160,7 @@ __all__ = [
     "ShowResult",
     "Status",
     "TransferResult",
+    "UiServer",
     "UnpackResult",
     "Verdict",
     "ViewResult",
@@ -187,6 +191,7 @@ __all__ = [
     "run_ids",
     "shell",
     "show",
+    "ui",
     "unpack",
     "use_runtime",
     "validate",
