@@ -223,6 +223,8 @@
       rows.length === N ? N + " runs" : rows.length + " of " + N + " runs";
     drawTable(true);
     drawPlots();
+    hooks.query = state.query;
+    hooks.shown = rows.length;
   }
 
   // -- the table: only the rows in sight are in the page --------------------------------------
