@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from repro.artifact.view.model import columns
@@ -50,8 +50,10 @@ from repro.ops.view import run_details, view_runs
 from repro.store.layout import RunFolder
 from repro.store.names import is_run_id, safe_relative
 from repro.store.peek import StorePeek
-from repro.store.record import RunRecord
 from repro.store.store import Store
+
+if TYPE_CHECKING:
+    from repro.store.record import RunRecord
 
 __all__ = ["DEFAULT_PORT", "UiServer", "is_loopback", "ui"]
 

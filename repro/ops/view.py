@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repro.artifact.view.model import LogTail, ViewRun, columns, details
 from repro.artifact.view.page import pack_details, render_page
 from repro.errors import StoreError, UsageError
-from repro.ops.logs import tail
 from repro.ops.selection import filters
 from repro.store.index import IndexRow, Value
-from repro.store.record import RunRecord, Status
+from repro.store.status import Status
 from repro.store.store import Store
+
+if TYPE_CHECKING:
+    from repro.store.record import RunRecord
 
 __all__ = ["TAIL_BYTES", "TAIL_LINES", "ViewResult", "run_details", "view", "view_runs"]
 
@@ -61,7 +63,8 @@ def view(
         raise UsageError(f"no runs to view in {chosen.root}" + (" match" if refs or manifests or where else ""))
     metrics = chosen.index.values([row.id for row in rows], "metric")
     records = {row.id: chosen.load(row.id) for row in rows}
-    reruns = _reruns(chosen.runs(), records)
+    everything = rows if not (refs or manifests or where) else chosen.runs()
+    reruns = _reruns(everything, records)
     runs = view_runs(rows, metrics, records)
     packed = pack_details([run_details(chosen, records[row.id], metrics.get(row.id), reruns) for row in rows])
     title = "repro view: " + ", ".join(sorted({row.name for row in rows}))
@@ -130,6 +133,7 @@ def run_details(
 ) -> dict[str, Any]:
     """One run's page: its record in words, log tails, outputs, metrics, provenance, and how each
     rerun of it compared (as ``repro verify`` judges)."""
+    from repro.ops.logs import tail
     from repro.ops.verify import verdict_of
 
     folder = store.run_folder(record.id)

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from repro.errors import StoreError, UsageError
 from repro.store.index import Index, IndexRow, Value
 from repro.store.names import is_run_id
-from repro.store.record import RunRecord, Status
+from repro.store.status import Status
 from repro.store.store import Store
+
+if TYPE_CHECKING:
+    from repro.store.record import RunRecord
 
 __all__ = ["StorePeek"]
 

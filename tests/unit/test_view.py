@@ -7,12 +7,16 @@ import html
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
 from repro.artifact.view.model import ViewRun, columns
 from repro.artifact.view.page import pack_details, render_page
 from repro.ops.ui import _segments, _whole_characters, is_loopback
+from repro.store import Store
+from repro.store.journal import Journal
+from repro.store.peek import StorePeek
 
 
 def run(number: int, **fields: object) -> ViewRun:
@@ -136,3 +140,35 @@ def test_only_loopback_addresses_count_as_this_machine() -> None:
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0")  # noqa: S104 - a string under test, not a binding
     assert not is_loopback("192.168.1.4")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_peek_sees_the_journals_runs_and_writes_nothing(fixed_store: Path) -> None:
+    store = Store(fixed_store)
+    store.rebuild_index()
+    newest = max(row.id for row in store.runs())
+    store.index.close()
+    # A run the index has not folded in yet: its record changed on disk, its entry waits.
+    path = store.run_folder(newest).record
+    record = json.loads(path.read_text())
+    record["point"]["params"]["seen"] = "from the journal"
+    path.chmod(0o644)
+    path.write_text(json.dumps(record))
+    Journal(store.layout.journal).note(newest)
+    before = _tree(fixed_store)
+
+    peek = StorePeek(Store(fixed_store))
+    rows, fresh = peek.rows()
+    assert list(fresh) == [newest]
+    assert len(rows) == 3
+    assert next(row for row in rows if row.id == newest).params["seen"] == "from the journal"
+    assert peek.knows(newest)
+    assert not peek.knows("20000101-000000-00000000")
+    assert not peek.knows("../../etc")
+    assert peek.running() == []
+    assert peek.metrics(rows, fresh)[newest] == (Store(fixed_store).metrics_of(newest) or {})
+    peek.index.close()
+    assert _tree(fixed_store) == before, "a peek changes no byte of the store"

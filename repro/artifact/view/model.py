@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repro.artifact.view.words import record_words
 from repro.store.index import Value
-from repro.store.record import RunRecord
+
+if TYPE_CHECKING:
+    from repro.store.record import RunRecord
 
 __all__ = ["DATA_VERSION", "LogTail", "ViewRun", "columns", "details"]
 

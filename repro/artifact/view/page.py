@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -56,19 +57,32 @@ def pack_details(details: Sequence[dict[str, Any]]) -> str:
     return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return "\u2421" if code == 127 else chr(0x2400 + code)
+
+
 def shown_text(text: str) -> str:
     """``text`` with control characters (ANSI escapes among them) as their visible pictures."""
-    return "".join(chr(0x2400 + ord(c)) if ord(c) < 32 else "\u2421" if ord(c) == 127 else c for c in text)
+    return _CONTROLS.sub(_picture, text)
 
 
 def _cell(value: object) -> str:
+    """A value as the script-less table shows it, escaped for HTML."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return html.escape(shown_text(value), quote=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6g}" if math.isfinite(value) else repr(value)
-    return shown_text(str(value))
+    if isinstance(value, int):
+        return str(value)
+    return html.escape(shown_text(str(value)), quote=False)
 
 
 class Page:
@@ -93,29 +107,21 @@ def _static_table(runs: Sequence[ViewRun], params: Sequence[str], metrics: Seque
     """The runs table for a browser without JavaScript (end tags of cells and rows left out, as
     HTML allows: 10,000 rows weigh a fifth less)."""
     head = ["run", "manifest", "status", "started (UTC)", "duration", "user", *params, *metrics, "error"]
-    lines = ['<table id="runs-static"><thead><tr>' + "".join(f"<th>{html.escape(h)}" for h in head) + "</thead><tbody>"]
+    lines = ['<table id="runs-static"><thead><tr>' + "".join(f"<th>{_cell(h)}" for h in head) + "</thead><tbody>"]
     for run in runs:
         started = datetime.fromtimestamp(run.started, UTC).strftime("%Y-%m-%d %H:%M")
         duration = "" if run.duration is None else f"{run.duration:.1f} s"
-        status = "orphaned" if run.orphaned else run.status
-        cells = [
-            run.id,
-            run.manifest,
-            status,
-            started,
-            duration,
-            run.user or "",
+        status = html.escape("orphaned" if run.orphaned else run.status)
+        values = [
             *(run.params.get(name) for name in params),
             *(run.metrics.get(name) for name in metrics),
             run.error,
         ]
-        text = "".join(
-            f'<td class="s-{html.escape(status)}">{html.escape(_cell(value))}'
-            if index == 2
-            else f"<td>{html.escape(_cell(value), quote=False)}"
-            for index, value in enumerate(cells)
+        cells = "<td>".join(_cell(value) for value in values)
+        lines.append(
+            f'<tr><td>{_cell(run.id)}<td>{_cell(run.manifest)}<td class="s-{status}">{status}<td>{started}'
+            f"<td>{duration}<td>{_cell(run.user)}<td>{cells}"
         )
-        lines.append(f"<tr>{text}")
     lines.append("</tbody></table>")
     return "\n".join(lines)
 

@@ -6,9 +6,12 @@ order. A line whose label is None is a detail of the line above it (an output fi
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from repro.store.record import RunRecord
 from repro.text import format_duration, printable
+
+if TYPE_CHECKING:
+    from repro.store.record import RunRecord
 
 __all__ = ["record_words"]
 
