@@ -34,7 +34,7 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -46,13 +46,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from repro.artifact.view.model import columns
 from repro.artifact.view.page import Page, render_page
 from repro.errors import StoreError, UsageError
-from repro.ops.view import run_details, view_runs
+from repro.ops.view import late_metrics, run_details, view_runs
 from repro.store.layout import RunFolder
 from repro.store.names import is_run_id, safe_relative
 from repro.store.peek import StorePeek
 from repro.store.store import Store
 
 if TYPE_CHECKING:
+    from repro.store.index import IndexRow
     from repro.store.record import RunRecord
 
 __all__ = ["DEFAULT_PORT", "UiServer", "is_loopback", "ui"]
@@ -162,10 +163,26 @@ class _Live:
         runs = view_runs(rows, metrics, {**fresh, **running})
         store = self.peek.store.root
         title = f"repro ui: {store}"
-        html = render_page(runs, columns(runs), title=title, details=None, live=True, page=self.page).encode()
+        running_now = list(running.values())
+        late = late_metrics([*fresh.values(), *running_now, *self._one_record_per_manifest(rows)])
+        data = columns(runs, late_metrics=late)
+        html = render_page(runs, data, title=title, details=None, live=True, page=self.page).encode()
         with self._lock:
             self._cached = (version, html)
         return html
+
+    def _one_record_per_manifest(self, rows: Sequence[IndexRow]) -> list[RunRecord]:
+        """The newest record of each manifest (what its nondeterministic metrics are)."""
+        seen: dict[str, str] = {}
+        for row in rows:
+            seen.setdefault(row.name, row.id)
+        found = []
+        for run_id in seen.values():
+            try:
+                found.append(self.peek.store.load(run_id))
+            except (UsageError, StoreError):
+                continue
+        return found
 
     def running(self) -> list[dict[str, Any]]:
         from repro.execute.orphans import driver_state

@@ -23,7 +23,7 @@ from repro.store.store import Store
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
 
-__all__ = ["TAIL_BYTES", "TAIL_LINES", "ViewResult", "run_details", "view", "view_runs"]
+__all__ = ["TAIL_BYTES", "TAIL_LINES", "ViewResult", "late_metrics", "run_details", "view", "view_runs"]
 
 TAIL_LINES = 40
 """The lines of each log a run's page shows (the whole log: ``repro logs RUN``)."""
@@ -68,7 +68,7 @@ def view(
     runs = view_runs(rows, metrics, records)
     packed = pack_details([run_details(chosen, records[row.id], metrics.get(row.id), reruns) for row in rows])
     title = "repro view: " + ", ".join(sorted({row.name for row in rows}))
-    text = render_page(runs, columns(runs), title=title, details=packed)
+    text = render_page(runs, columns(runs, late_metrics=late_metrics(records.values())), title=title, details=packed)
     path = Path(output)
     data = text.encode()
     try:
@@ -99,12 +99,30 @@ def view_runs(
                 user=row.user,
                 params=row.params,
                 metrics=metrics.get(row.id, {}),
-                error=row.error,
+                error=row.error or _ended_badly(row),
                 orphaned=orphaned,
                 reproduces=row.reproduces,
             )
         )
     return runs
+
+
+def late_metrics(records: Iterable[RunRecord]) -> list[str]:
+    """The metrics the records' manifests call nondeterministic (gem5's ``host*`` timings): the
+    page offers them last."""
+    found: dict[str, None] = {}
+    for record in records:
+        for entry in record.manifest.resolved.get("nondeterministic") or []:
+            if isinstance(entry, dict):
+                found.update(dict.fromkeys(str(name) for name in entry.get("metrics", [])))
+    return list(found)
+
+
+def _ended_badly(row: IndexRow) -> str | None:
+    """What the table says of a run that failed on its own (no error recorded): its exit code."""
+    if row.status in (Status.FAILED, Status.TIMEOUT) and row.exit_code is not None:
+        return f"{row.status.value}: exit code {row.exit_code}"
+    return None
 
 
 def _epoch(started_at: str) -> float:

@@ -59,9 +59,9 @@ class Browser:
     def text(self, selector: str) -> str:
         return str(self.js("var e = document.querySelector(arguments[0]); return e ? e.innerText : ''", selector))
 
-    def rows(self) -> list[str]:
-        """The run ids of the table's rows in sight, in order."""
-        rows = "document.querySelectorAll('#runs tbody tr[data-run]')"
+    def rows(self, marked: str = "") -> list[str]:
+        """The run ids of the table's rows in sight (with the class ``marked``, if given), in order."""
+        rows = f"document.querySelectorAll('#runs tbody tr[data-run]{'.' + marked if marked else ''}')"
         return list(self.js(f"return Array.from({rows}).map(function (r) {{ return r.getAttribute('data-run'); }})"))
 
     def filter(self, text: str) -> None:

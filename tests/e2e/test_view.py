@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
 from repro.store import Store
 from tests.conftest import Project
@@ -42,13 +44,16 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
     project.manifest(command=COMMAND, sweep=SWEEP, metrics={"file": "metrics.json", "format": "json"})
     project.commit()
     assert project.repro("run", "exp.yaml", "-j", "2").code == 1  # one point exits 3
+    sweep = Store(project.store).runs()
+    verified = next(row.id for row in sweep if row.params == {"size": 8, "assoc": 1, "policy": "lru"})
+    assert project.repro("verify", verified).code == 0
     page = tmp_path / "view.html"
     made = project.repro("view", "-o", str(page))
     assert made.code == 0, made.err
-    assert f"view of 12 runs written to {page}" in made.err
+    assert f"view of 13 runs written to {page}" in made.err
     runs = {row.id: row for row in Store(project.store).runs()}
     failed = [row for row in runs.values() if row.status.value == "failed"]
-    assert len(runs) == 12
+    assert len(runs) == 13
     assert len(failed) == 1
 
     with browser(tmp_path / "profile") as window:
@@ -68,11 +73,27 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
         window.filter("status=failed")
         assert window.rows() == [failed[0].id]
         window.filter("")
-        assert len(window.rows()) == 12
+        assert len(window.rows()) == 13
 
         assert window.js("return window.reproView.plots") == 1, "one manifest, one plot"
         assert window.js(CANVAS_COLOURS, "#plots .uplot canvas") > 50, "the plot's canvas has coloured points"
         assert window.js(CANVAS_COLOURS, "#plots canvas.pc") > 50, "three parameters: parallel coordinates are drawn"
+
+        # Points chosen in a plot are marked in the table: a box over the whole plot takes every
+        # run with a value; a range along the size axis of the parallel coordinates, the largest.
+        over = window.driver.find_element(By.CSS_SELECTOR, "#plots .u-over")
+        width, height = over.size["width"], over.size["height"]
+        box = ActionChains(window.driver).move_to_element_with_offset(over, 2 - width // 2, 2 - height // 2)
+        box.click_and_hold().move_by_offset(width - 4, height - 4).release().perform()
+        window.until("return document.querySelectorAll('#runs tr.chosen').length === 13")
+        window.js("document.querySelector('#chosen button').click()")
+        window.until("return document.querySelectorAll('#runs tr.chosen').length === 0")
+        canvas = window.driver.find_element(By.CSS_SELECTOR, "#plots canvas.pc")
+        width, height = canvas.size["width"], canvas.size["height"]
+        drag = ActionChains(window.driver).move_to_element_with_offset(canvas, 50 - width // 2, 12 - height // 2)
+        drag.click_and_hold().move_by_offset(0, 24).release().perform()
+        window.until("return document.querySelectorAll('#runs tr.chosen').length > 0")
+        assert sorted(runs[run].params["size"] for run in window.rows("chosen")) == [16] * 4
         window.screenshot(tmp_path / "view.png")
         assert (tmp_path / "view.png").stat().st_size > 10_000
 
@@ -98,6 +119,9 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
         assert "exit code 3" in run_page
         assert "misses" in run_page
         assert failed[0].id in run_page
+        window.js("location.hash = '#run=' + arguments[0]", verified)
+        window.until_text("#run-page", "by rerun")
+        assert "reproduced by rerun" in window.text("#run-page"), "the verdict of repro verify"
 
         assert window.requests(page.as_uri()) == [], "the page makes no request"
 
@@ -105,7 +129,7 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
         window.driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
         window.driver.get(page.as_uri())
         static = window.js("return document.querySelectorAll('#runs-static tbody tr').length")
-        assert static == 12
+        assert static == 13
 
 
 PAYLOADS = [

@@ -16,8 +16,9 @@ one run's at a time.
 
 from __future__ import annotations
 
+import fnmatch
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -123,14 +124,28 @@ def _indexed(values: Sequence[str | None]) -> tuple[list[str], list[int]]:
     return list(table), positions
 
 
-def columns(runs: Sequence[ViewRun]) -> dict[str, Any]:
-    """The runs as the page's columns (see the module's docstring)."""
+def _metric_order(late: Sequence[str]) -> Callable[[_Column], tuple[bool, int, str]]:
+    """Metrics in the order the table and the plots offer them: the machine's timings (``late``:
+    globs, the manifests' nondeterministic metrics) last, and the others by depth — gem5's
+    ``simSeconds`` before ``board.cache_hierarchy.l1d-cache-0.…`` — then by name."""
+
+    def key(column: _Column) -> tuple[bool, int, str]:
+        timing = any(fnmatch.fnmatchcase(column.name, pattern) for pattern in late)
+        return (timing, column.name.count("."), column.name.lower())
+
+    return key
+
+
+def columns(runs: Sequence[ViewRun], *, late_metrics: Sequence[str] = ()) -> dict[str, Any]:
+    """The runs as the page's columns (see the module's docstring); metrics matching the globs
+    ``late_metrics`` (timings of the host, not results) come last."""
     manifests, manifest_of = _indexed([run.manifest for run in runs])
     statuses, status_of = _indexed([run.status for run in runs])
     users, user_of = _indexed([run.user for run in runs])
     presence: dict[tuple[int, ...], int] = {}
     params = [column.encode(len(runs), presence) for column in _names(run.params for run in runs).values()]
-    metrics = [column.encode(len(runs), presence) for column in _names(run.metrics for run in runs).values()]
+    ordered = sorted(_names(run.metrics for run in runs).values(), key=_metric_order(late_metrics))
+    metrics = [column.encode(len(runs), presence) for column in ordered]
     return {
         "count": len(runs),
         "id": [run.id for run in runs],

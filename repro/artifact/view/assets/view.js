@@ -405,7 +405,7 @@
     body.appendChild(figures);
     var line = el("div", { class: "figure" });
     figures.appendChild(line);
-    linePlot(line, rows, metric, x, axes.filter(function (c) { return c !== x; }));
+    linePlot(line, rows, metric, x, axes.filter(function (c) { return c !== x; }), axes.length < 3);
     if (axes.length >= 3) {
       var pc = el("div", { class: "figure" });
       figures.appendChild(pc);
@@ -426,7 +426,7 @@
 
   /** ``metric`` against ``x``: one series per combination of the other parameters that take few
    * values (at most 12 series); a point is the mean of the runs at it. Returns points drawn. */
-  function linePlot(figure, rows, metric, x, others) {
+  function linePlot(figure, rows, metric, x, others, alone) {
     var groupBy = [], combos = 1;
     others.map(function (c) { return { c: c, n: distinct(c, rows).length }; })
       .sort(function (a, b) { return a.n - b.n; })
@@ -464,14 +464,16 @@
     var holder = el("div", { class: "chart" });
     figure.appendChild(holder);
     var opts = {
-      width: Math.min(640, Math.max(420, (document.documentElement.clientWidth - 100) / 2)),
+      width: alone ? Math.min(900, Math.max(420, document.documentElement.clientWidth - 100))
+        : Math.min(640, Math.max(420, (document.documentElement.clientWidth - 100) / 2)),
       height: 300,
       scales: { x: { time: false, distr: logX ? 3 : 1, log: 2 } },
       axes: [
         { label: x.name + (logX ? " (log scale)" : ""), values: categorical ? function (u, splits) {
           return splits.map(function (v) { return Number.isInteger(v) && xs[v] !== undefined ? fmt(xs[v]) : ""; });
         } : undefined, splits: categorical || xs.length <= 12 ? function () { return positions; } : undefined },
-        { label: metric.name, size: 70, values: function (u, splits) { return splits.map(function (v) { return fmt(v); }); } },
+        { label: metric.name.length > 32 ? "\u2026" + metric.name.slice(-31) : metric.name, size: 70,
+          values: function (u, splits) { return splits.map(function (v) { return fmt(v); }); } },
       ],
       series: [{ label: x.name, value: function (u, v) { return v === null ? "" : categorical ? fmt(xs[v]) : fmt(v); } }].concat(labels.map(function (label, k) {
         return { label: label, stroke: COLOURS[k % COLOURS.length], width: 1.5, spanGaps: true,
@@ -485,14 +487,15 @@
         setSelect: [function (u) {
           var s = u.select;
           if (s.width < 3 && s.height < 3) return;
-          var x0 = u.posToVal(s.left, "x"), x1 = u.posToVal(s.left + s.width, "x");
-          var y0 = u.posToVal(s.top + s.height, "y"), y1 = u.posToVal(s.top, "y");
-          var picked = [];
+          var picked = [], slack = 5;  // a point's marker counts, not only its centre
           for (var k = 1; k < data.length; k++) {
             if (!u.series[k].show) continue;
             for (var j = 0; j < positions.length; j++) {
-              var y = data[k][j];
-              if (y !== null && positions[j] >= x0 && positions[j] <= x1 && y >= y0 && y <= y1) picked = picked.concat(pointRows[k - 1][j]);
+              if (data[k][j] === null) continue;
+              var px = u.valToPos(positions[j], "x"), py = u.valToPos(data[k][j], "y");
+              if (px >= s.left - slack && px <= s.left + s.width + slack && py >= s.top - slack && py <= s.top + s.height + slack) {
+                picked = picked.concat(pointRows[k - 1][j]);
+              }
             }
           }
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
