@@ -219,6 +219,7 @@
       });
     }
     state.view = Int32Array.from(rows);
+    if (box.scrollTop > rows.length * ROW) box.scrollTop = 0;  // a shorter list: back to its top
     document.getElementById("count").textContent =
       rows.length === N ? N + " runs" : rows.length + " of " + N + " runs";
     drawTable(true);
@@ -271,8 +272,9 @@
     var columns = shownColumns();
     var total = state.view.length;
     var height = box.clientHeight || 600;
-    var first = Math.max(0, Math.floor(box.scrollTop / ROW) - 10);
-    var last = Math.min(total, first + Math.ceil(height / ROW) + 20);
+    var inSight = Math.ceil(height / ROW) + 20;
+    var first = Math.max(0, Math.min(Math.floor(box.scrollTop / ROW) - 10, total - inSight));
+    var last = Math.min(total, first + inSight);
     var key = first + ":" + last + ":" + total;
     if (!force && key === lastWindow) return;
     lastWindow = key;
