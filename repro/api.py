@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from repro.artifact.view.words import record_words
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
     from repro.ops.build import BuildResult, build
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from repro.ops.shell import shell
     from repro.ops.show import Ancestor, ShowResult, show
     from repro.ops.transfer import TransferResult
+    from repro.ops.ui import UiServer, ui
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         verify_claims,
         verify_quick,
     )
+    from repro.ops.view import ViewResult, view
     from repro.plan import Plan
     from repro.results.expectations import ClaimResult, Outcome
     from repro.results.metrics import MetricChange
@@ -124,6 +127,11 @@ _WHERE = {
     "ClaimResult": "repro.results.expectations",
     "Outcome": "repro.results.expectations",
     "MetricChange": "repro.results.metrics",
+    "UiServer": "repro.ops.ui",
+    "ui": "repro.ops.ui",
+    "ViewResult": "repro.ops.view",
+    "view": "repro.ops.view",
+    "record_words": "repro.artifact.view.words",
     "ManifestFile": "repro.manifest.load",
     "Plan": "repro.plan",
     "use_runtime": "repro.runner.engine",
@@ -184,8 +192,10 @@ __all__ = [
     "ShowResult",
     "Status",
     "TransferResult",
+    "UiServer",
     "UnpackResult",
     "Verdict",
+    "ViewResult",
     "archive",
     "build",
     "claims",
@@ -206,6 +216,7 @@ __all__ = [
     "ps",
     "pull",
     "push",
+    "record_words",
     "reindex",
     "report",
     "rerun",
@@ -213,12 +224,14 @@ __all__ = [
     "run_ids",
     "shell",
     "show",
+    "ui",
     "unpack",
     "use_runtime",
     "validate",
     "verify",
     "verify_claims",
     "verify_quick",
+    "view",
 ]
 
 

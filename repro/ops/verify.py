@@ -31,7 +31,7 @@ from repro.store.store import Store
 from repro.text import Tolerance, parse_tolerance
 from repro.workflow.session import Event
 
-__all__ = ["Verdict", "VerdictState", "parse_tolerances", "verify", "verify_records"]
+__all__ = ["Verdict", "VerdictState", "parse_tolerances", "verdict_of", "verify", "verify_records"]
 
 VerdictState = Literal["reproduced", "within_tolerance", "differs", "failed", "error", "corrupt", "unchecked"]
 
@@ -107,6 +107,12 @@ def _compare(
             tolerances=_tolerances(original, tolerances),
         )
     return compare_outputs(original.outputs, rerun.outputs if rerun else None, files, rule)
+
+
+def verdict_of(store: Store, original: RunRecord, rerun: RunRecord) -> Verdict:
+    """How a rerun recorded in the store compares with its original (``repro view`` shows it on the
+    original's page), judged as ``verify`` judged it."""
+    return Verdict(original, rerun=rerun, files=_compare(store, original, rerun))
 
 
 def verify(

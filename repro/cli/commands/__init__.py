@@ -36,9 +36,11 @@ from repro.cli.commands import (
     run,
     shell,
     show,
+    ui,
     unpack,
     validate,
     verify,
+    view,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -74,6 +76,8 @@ COMMANDS: tuple[Command, ...] = (
     build,
     shell,
     report,
+    view,
+    ui,
     gc,
     fsck,
     log,
