@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from repro.artifact.view.model import LogTail, ViewRun, columns, details
 from repro.artifact.view.page import pack_details, render_page
 from repro.errors import StoreError, UsageError
+from repro.ops.claims import judged_claims
 from repro.ops.selection import filters
 from repro.store.index import IndexRow, Value
 from repro.store.status import Status
 from repro.store.store import Store
 
 if TYPE_CHECKING:
+    from repro.results.expectations import ClaimResult
     from repro.store.record import RunRecord
 
 __all__ = ["TAIL_BYTES", "TAIL_LINES", "ViewResult", "late_metrics", "run_details", "view", "view_runs"]
@@ -46,11 +48,13 @@ def view(
     manifests: Sequence[Path | str] = (),
     where: Sequence[str] = (),
     output: Path | str = DEFAULT_OUTPUT,
+    claims_file: Path | str | None = None,
     store: Path | str | None = None,
 ) -> ViewResult:
     """Write the view page of the chosen runs to ``output``: the runs named (``refs``), else every
     run (of the ``manifests``' experiments, if named) whose parameters or metrics satisfy every
-    ``where`` (``size=4``, ``ipc>1.5``)."""
+    ``where`` (``size=4``, ``ipc>1.5``). Each run's page shows the verdicts of the paper's claims
+    it is behind (``claims_file``, else ``claims.yaml`` here or at the repository's root, if any)."""
     chosen = Store.locate(store)
     chosen.require()
     wanted = filters(manifests=manifests, where=where)
@@ -66,7 +70,10 @@ def view(
     everything = rows if not (refs or manifests or where) else chosen.runs()
     reruns = _reruns(everything, records)
     runs = view_runs(rows, metrics, records)
-    packed = pack_details([run_details(chosen, records[row.id], metrics.get(row.id), reruns) for row in rows])
+    claims = claims_by_run(judged_claims(chosen, claims_file))
+    packed = pack_details(
+        [run_details(chosen, records[row.id], metrics.get(row.id), reruns, claims=claims) for row in rows]
+    )
     title = "repro view: " + ", ".join(sorted({row.name for row in rows}))
     text = render_page(runs, columns(runs, late_metrics=late_metrics(records.values())), title=title, details=packed)
     path = Path(output)
@@ -148,6 +155,7 @@ def run_details(
     metrics: Mapping[str, Value] | None,
     reruns: Mapping[str, Sequence[str]],
     load: Callable[[str], RunRecord] | None = None,
+    claims: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
 ) -> dict[str, Any]:
     """One run's page: its record in words, log tails, outputs, metrics, provenance, and how each
     rerun of it compared (as ``repro verify`` judges)."""
@@ -173,4 +181,24 @@ def run_details(
         verdicts.append({"rerun": rerun_id, "state": verdict.state, "differs": differs})
     if metrics is None:
         metrics = store.metrics_of(record.id)
-    return details(record, metrics=metrics, logs=logs, verdicts=verdicts)
+    shown = None if claims is None else claims.get(record.id, [])
+    return details(record, metrics=metrics, logs=logs, verdicts=verdicts, claims=shown)
+
+
+def claims_by_run(results: Sequence[ClaimResult]) -> dict[str, list[dict[str, object]]] | None:
+    """For each run, the claims' expectations it stood behind and how they came out (None when
+    there are no claims: the page leaves their place empty)."""
+    if not results:
+        return None
+    by_run: dict[str, list[dict[str, object]]] = {}
+    for result in results:
+        for outcome in result.outcomes:
+            shown: dict[str, object] = {
+                "id": result.id,
+                "name": f"{result.id}: {result.claim.title} — {outcome.expectation}",
+                "verdict": outcome.verdict,
+                "detail": " ".join(part for part in (outcome.at, outcome.detail) if part),
+            }
+            for run_id in dict.fromkeys(result.runs):  # every run the claim was judged on
+                by_run.setdefault(run_id, []).append(shown)
+    return by_run

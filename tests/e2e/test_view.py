@@ -47,6 +47,11 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
     sweep = Store(project.store).runs()
     verified = next(row.id for row in sweep if row.params == {"size": 8, "assoc": 1, "policy": "lru"})
     assert project.repro("verify", verified).code == 0
+    project.write(
+        "claims.yaml",
+        "version: 1\nclaims:\n  - id: few-misses\n    title: Misses stay finite\n    manifest: exp.yaml\n"
+        "    expect:\n      - {metric: misses, max: 1000000000}\n",
+    )
     page = tmp_path / "view.html"
     made = project.repro("view", "-o", str(page))
     assert made.code == 0, made.err
@@ -122,6 +127,11 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
         window.js("location.hash = '#run=' + arguments[0]", verified)
         window.until_text("#run-page", "by rerun")
         assert "reproduced by rerun" in window.text("#run-page"), "the verdict of repro verify"
+        # A claim is judged on each point's newest succeeded run: here, not the one verify reran.
+        claimed = next(r for r in sweep if r.status.value == "succeeded" and r.id != verified)
+        window.js("location.hash = '#run=' + arguments[0]", claimed.id)
+        window.until_text("#run-page", "claims")
+        assert "holds few-misses: Misses stay finite" in window.text("#run-page"), "the claims it stands behind"
 
         assert window.requests(page.as_uri()) == [], "the page makes no request"
 

@@ -18,6 +18,7 @@ class Options(Common):
     manifest: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
     output: str = "repro-view.html"
+    claims_file: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a parameter or metric condition: K=V, K!=V, K>N, K<N (repeatable; as repro log reads it)",
     )
     parser.add_argument(
+        "--claims-file",
+        metavar="FILE",
+        help="show the claims' verdicts on their runs' pages (default: claims.yaml here, else at the repo's root)",
+    )
+    parser.add_argument(
         "-o", "--output", default="repro-view.html", metavar="FILE", help="the page to write (default: repro-view.html)"
     )
 
@@ -42,7 +48,12 @@ def handle(namespace: argparse.Namespace) -> int:
 
     options = typed(Options, namespace)
     result = api.view(
-        options.runs, manifests=options.manifest, where=options.where, output=options.output, store=options.store
+        options.runs,
+        manifests=options.manifest,
+        where=options.where,
+        output=options.output,
+        claims_file=options.claims_file,
+        store=options.store,
     )
     size = format_bytes(result.bytes)
     render.note(f"view of {result.runs} runs written to {result.path} ({size}): open it in a browser")
