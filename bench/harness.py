@@ -73,16 +73,21 @@ def _digits(value: float) -> str:
     return f"{value:.{2 - math.floor(math.log10(abs(value)))}f}"
 
 
-def quantity(value: float, unit: str) -> str:
+def _round(value: float) -> str:
+    """A round number as written (a target: ``12``, ``0.5``), no trailing zeros."""
+    return f"{value:g}"
+
+
+def quantity(value: float, unit: str, digits: Callable[[float], str] = _digits) -> str:
     """``value`` in ``unit`` as people read it: below a second in ms, bytes in kB/MB/GB."""
     if unit == "s":
-        return f"{_digits(value * 1000)} ms" if value < 1 else f"{_digits(value)} s"
+        return f"{digits(value * 1000)} ms" if value < 1 else f"{digits(value)} s"
     if unit == "B":
         for factor, name in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
             if value >= factor:
-                return f"{_digits(value / factor)} {name}"
+                return f"{digits(value / factor)} {name}"
         return f"{value:.0f} B"
-    return f"{_digits(value)} {unit}"
+    return f"{digits(value)} {unit}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ class Target:
 
     @classmethod
     def at_most(cls, limit: float, unit: str) -> Target:
-        return cls(f"≤ {quantity(limit, unit)}", lambda value, _: value <= limit)
+        return cls(f"≤ {quantity(limit, unit, _round)}", lambda value, _: value <= limit)
 
     @classmethod
     def ratio_at_most(cls, limit: float) -> Target:
@@ -301,7 +306,9 @@ def _build_busybox() -> str:
 
 
 def _ratio(measure: Measure) -> str:
-    return "" if measure.ratio is None else f"{_digits(measure.ratio)}×"
+    if measure.ratio is None:
+        return ""
+    return "< 0.001×" if measure.ratio < 0.001 else f"{_digits(measure.ratio)}×"
 
 
 def _target(measure: Measure) -> str:
