@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     chosen = [BY_ID[name] for name in args.only] if args.only else list(BENCHMARKS)
     progress = sys.stderr if args.markdown else sys.stdout
-    started, load, where = today(), os.getloadavg()[0], machine()
+    started, where, load = today(), machine(), [os.getloadavg()[0]]
     print(f"# repro benchmarks, {started}: median of {args.repeat} runs; {where}", file=progress, flush=True)
     measures: list[Measure] = []
     skipped: list[str] = []
@@ -85,23 +85,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             for measure in made:
                 print(render_line(measure), file=progress, flush=True)
-            print(f"{'':<18} ({bench.id}: {time.perf_counter() - start:.0f} s)", file=progress, flush=True)
+            load.append(os.getloadavg()[0])
+            print(
+                f"{'':<18} ({bench.id}: {time.perf_counter() - start:.0f} s; load {load[-1]:.2f})",
+                file=progress,
+                flush=True,
+            )
             measures.extend(made)
     if args.markdown:
-        print(_preamble(started, where, args.repeat, measures, (load, os.getloadavg()[0])))
+        print(_preamble(started, where, args.repeat, measures, load))
         print(render_markdown(measures), end="")
         if skipped:
             print(f"\nNot measured: {'; '.join(skipped)}.")
     return 0
 
 
-def _preamble(date: str, where: str, repeat: int, measures: list[Measure], load: tuple[float, float]) -> str:
-    """The paragraph above the table: when, where, how often, and how busy the machine was."""
+def _preamble(date: str, where: str, repeat: int, measures: list[Measure], load: list[float]) -> str:
+    """The paragraph above the table: when, where, how often, and how busy the machine was
+    (``load``: the 1-minute load average at the start and after each benchmark)."""
     fewer = sorted({f"`{m.bench}` {m.runs}" for m in measures if m.runs != repeat})
-    runs = f"median of {repeat} runs" + (f" ({', '.join(fewer)})" if fewer else "")
+    runs = f"median of {repeat} run{'s' if repeat != 1 else ''}" + (f" ({', '.join(fewer)})" if fewer else "")
     return (
         f"Measured {date} by `python -m bench --repeat {repeat}`, {runs}, on {where}; "
-        f"load average {load[0]:.2f} at the start, {load[1]:.2f} at the end.\n"
+        f"1-minute load average {min(load):.1f} to {max(load):.1f} (at the start and after each benchmark).\n"
     )
 
 
