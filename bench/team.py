@@ -54,7 +54,8 @@ def _one_real_run(context: Context) -> Path:
     extra = ["mounts: [{source: ./data, target: /data}]", "metrics: {file: metrics.json, format: json}"]
     manifest = project(root, context.image(), command, extra=extra)
     run(["git", "add", "-A"], cwd=root)
-    run(["git", "commit", "-q", "-m", "the experiment"], cwd=root)
+    identity = ["-c", "user.name=repro bench", "-c", "user.email=bench@localhost"]  # a fresh machine has none
+    run(["git", *identity, "commit", "-q", "-m", "the experiment"], cwd=root)
     run([*repro_command(), "run", str(manifest)], cwd=root)
     (folder,) = (root / ".repro" / "runs").iterdir()
     return folder
