@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from repro.artifact.view.words import record_words
     from repro.evidence.summary import SummaryCheck
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
@@ -50,8 +51,9 @@ if TYPE_CHECKING:
     from repro.ops.rerun import RerunResult, rerun
     from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
     from repro.ops.shell import shell
-    from repro.ops.show import ShowResult, show
+    from repro.ops.show import Ancestor, ShowResult, show
     from repro.ops.transfer import TransferResult
+    from repro.ops.ui import UiServer, ui
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         verify_quick,
     )
     from repro.ops.verify_offline import OfflineResult, verify_offline
+    from repro.ops.view import ViewResult, view
     from repro.plan import Plan
     from repro.results.expectations import ClaimResult, Outcome
     from repro.results.metrics import MetricChange
@@ -127,6 +130,7 @@ _WHERE = {
     "ReindexResult": "repro.ops.reindex",
     "reindex": "repro.ops.reindex",
     "ShowResult": "repro.ops.show",
+    "Ancestor": "repro.ops.show",
     "show": "repro.ops.show",
     "TransferResult": "repro.ops.transfer",
     "ReportResult": "repro.ops.report",
@@ -153,6 +157,11 @@ _WHERE = {
     "ClaimResult": "repro.results.expectations",
     "Outcome": "repro.results.expectations",
     "MetricChange": "repro.results.metrics",
+    "UiServer": "repro.ops.ui",
+    "ui": "repro.ops.ui",
+    "ViewResult": "repro.ops.view",
+    "view": "repro.ops.view",
+    "record_words": "repro.artifact.view.words",
     "ManifestFile": "repro.manifest.load",
     "Plan": "repro.plan",
     "use_runtime": "repro.runner.engine",
@@ -171,6 +180,7 @@ _WHERE = {
 below say the same for type checkers and readers; a unit test keeps the three in step."""
 
 __all__ = [
+    "Ancestor",
     "ArchiveResult",
     "AttestResult",
     "BuildResult",
@@ -217,8 +227,10 @@ __all__ = [
     "Status",
     "SummaryCheck",
     "TransferResult",
+    "UiServer",
     "UnpackResult",
     "Verdict",
+    "ViewResult",
     "archive",
     "attest_check",
     "attest_claims",
@@ -248,6 +260,7 @@ __all__ = [
     "ps",
     "pull",
     "push",
+    "record_words",
     "reindex",
     "report",
     "rerun",
@@ -256,6 +269,7 @@ __all__ = [
     "shell",
     "show",
     "signing_key_id",
+    "ui",
     "unpack",
     "use_runtime",
     "validate",
@@ -263,6 +277,7 @@ __all__ = [
     "verify_claims",
     "verify_offline",
     "verify_quick",
+    "view",
 ]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from repro.errors import UsageError
 from repro.manifest.points import format_scalar
 from repro.results.expectations import ClaimResult
-from repro.results.metrics import Dump, MetricsError, metrics_file, read_metrics
+from repro.results.metrics import Dump, MetricsError, metrics_file, pick_dump, read_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
@@ -32,8 +32,8 @@ class ReportRow:
 
 
 def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
-    """Each run with the last dump of its metrics file (when its manifest names one): as parsed
-    when the run ended, or parsed now for a run of an older repro."""
+    """Each run with the dump of its metrics file its manifest names (``metrics.dump``; the last
+    by default): as parsed when the run ended, or parsed now for a run of an older repro."""
     rows = []
     for record in sorted(records, key=lambda r: (r.manifest.name, r.point.index, r.id)):
         spec = record.manifest.resolved.get("metrics")
@@ -43,7 +43,8 @@ def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
         if parsed is None and isinstance(spec, dict) and record.outputs is not None:
             outputs = store.run_folder(record.id).outputs
             try:
-                metrics = read_metrics(metrics_file(outputs, str(spec["file"])), str(spec["format"]))[-1]
+                dumps = read_metrics(metrics_file(outputs, str(spec["file"])), str(spec["format"]))
+                metrics = pick_dump(dumps, spec.get("dump", "last"), str(spec["file"]))
             except MetricsError as exc:
                 error = str(exc).replace(f"{outputs}/", "")
         if not metrics and record.status.value != "succeeded":

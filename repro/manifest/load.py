@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from repro.errors import ManifestError
-from repro.manifest.checks import check_manifest, resolve_source
+from repro.manifest.checks import check_manifest, resolve_source, upstream_manifest_path
 from repro.manifest.model import Manifest
 from repro.manifest.points import MAX_POINTS, Point, Settings, expand_points, points_bound
 from repro.manifest.yamlfile import Loc, Located, YamlProblem, format_loc, load_located
@@ -65,10 +65,20 @@ class ManifestFile:
         return list(expand_points(self.model, settings))
 
     def mount_source(self, index: int) -> Path:
-        """The absolute host path of ``mounts[index]``."""
+        """The absolute host path of ``mounts[index]`` (a ``from:`` mount has one only once its
+        upstream run is resolved: see :mod:`repro.lineage`)."""
         if self.sources is not None:
             return self.sources[index]
-        return resolve_source(self.model.mounts[index].source, self.folder)
+        source = self.model.mounts[index].source
+        if source is None:
+            raise ValueError(f"mounts[{index}] shows another run's outputs: its path comes from that run")
+        return resolve_source(source, self.folder)
+
+    def upstream_path(self, index: int) -> Path:
+        """The absolute path of the manifest whose run ``mounts[index]`` (a ``from:`` mount) shows."""
+        upstream = self.model.mounts[index].upstream
+        assert upstream is not None, "only a from: mount names an upstream manifest"
+        return upstream_manifest_path(upstream, self.folder)
 
 
 def read_document(path: Path, shape: str, error: type[ManifestError] = ManifestError) -> tuple[bytes, Located]:

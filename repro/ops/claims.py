@@ -185,6 +185,22 @@ def claim_points(store: Store, claims: ClaimSet, claim: Claim) -> list[ClaimPoin
     ]
 
 
+def judged_claims(store: Store, explicit: Path | str | None = None) -> list[ClaimResult]:
+    """The claims' verdicts on the store's runs, for pages that show them beside runs (``report``,
+    ``view``): none when there is no claims file, unless one was named (then it must be there)."""
+    try:
+        path = find_claims_file(explicit)
+    except UsageError:
+        if explicit is not None:
+            raise
+        return []
+    claim_set = open_claims(path)
+    return [
+        judge_claim(claim, claim_points(store, claim_set, claim), claim_set.file.metric)
+        for claim in claim_set.file.claims
+    ]
+
+
 def claims(
     claims_file: Path | str | None = None,
     *,

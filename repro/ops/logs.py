@@ -16,7 +16,7 @@ from repro.runner.engine import connect
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
-__all__ = ["logs"]
+__all__ = ["logs", "tail"]
 
 Stream = Literal["stdout", "stderr"]
 _CHUNK = 1 << 16
@@ -77,6 +77,19 @@ def _rest_of_replaced(path: Path, handle: BinaryIO) -> Iterator[bytes]:
         current.seek(offset)
         while chunk := current.read(_CHUNK):
             yield chunk
+
+
+def tail(path: Path, lines: int, limit: int) -> tuple[bytes, int]:
+    """The last ``lines`` lines of the file at ``path`` (at most its last ``limit`` bytes), and
+    the file's size; nothing and 0 when there is no such file."""
+    try:
+        with path.open("rb") as handle:
+            start = _tail_offset(handle, lines)
+            size = handle.seek(0, io.SEEK_END)
+            handle.seek(max(start, size - limit))
+            return handle.read(limit), size
+    except FileNotFoundError:
+        return b"", 0
 
 
 def _open(path: Path) -> BinaryIO:

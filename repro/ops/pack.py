@@ -1,12 +1,12 @@
 """``repro pack``: one archive an evaluator can take to a clean machine.
 
-The runs chosen, their images (archived first), one git bundle per repository holding exactly
-the recorded commits, the inputs up to a size limit, and the paper's claims file when there is
-one (``--claims-file``, else ``claims.yaml`` here or at the repository's root), and the runs'
-signed evidence: their statements travel in their folders, and ``evidence/`` holds the public
-keys that signed them, a checkpoint of the store's log (signed now when a key is at hand, else
-the newest the store keeps) and each run's inclusion proof under it. The archive's layout and
-index are :mod:`repro.artifact.index`'s.
+The runs chosen and the upstream runs whose outputs they mounted, their images (archived
+first), one git bundle per repository holding exactly the recorded commits, the inputs up to a
+size limit, the paper's claims file when there is one (``--claims-file``, else ``claims.yaml``
+here or at the repository's root), and the runs' signed evidence: their statements travel in
+their folders, and ``evidence/`` holds the public keys that signed them, a checkpoint of the
+store's log (signed now when a key is at hand, else the newest the store keeps) and each run's
+inclusion proof under it. The archive's layout and index are :mod:`repro.artifact.index`'s.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from repro.evidence.ledger import sign_log, stored_checkpoints
 from repro.evidence.proofs import proofs_document
 from repro.evidence.statements import read_statement, store_keys
 from repro.manifest.load import load_manifest
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
 from repro.ops.claims import CLAIMS_FILE, claim_points, find_claims_file, open_claims
 from repro.ops.verify_claims import fastest
 from repro.signing.dsse import EnvelopeError
@@ -99,7 +99,8 @@ def pack(
     and the runs' signed evidence (a checkpoint signed with ``key``, default the configured key)."""
     chosen = Store.locate(store)
     chosen.require()
-    records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
+    # A run that mounted another run's outputs (from:) reruns against them: that run goes too.
+    records = sorted(with_upstream(chosen, select_runs(chosen, refs, manifests, every)), key=lambda r: r.id)
     claims = _claims(chosen, claims_file, records, progress)
     for record in records:
         refuse_links_out(chosen.run_folder(record.id).outputs, record.id)

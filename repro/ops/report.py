@@ -12,8 +12,7 @@ from typing import Literal
 from repro.artifact.report import build_report, choose_metrics, choose_x, render_html, render_markdown, svg_plot
 from repro.errors import UsageError
 from repro.manifest.load import load_manifest
-from repro.ops.claims import claim_points, find_claims_file, open_claims
-from repro.results.expectations import ClaimResult, judge_claim
+from repro.ops.claims import judged_claims
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
@@ -67,7 +66,7 @@ def report(
     records = report_runs(chosen, refs, manifests)
     if not records:
         raise UsageError("no runs to report on")
-    claims = _claims(chosen, claims_file)
+    claims = judged_claims(chosen, claims_file)
     rows = build_report(chosen, records)
     shown = choose_metrics(rows, metrics)
     axis = choose_x(rows, x)
@@ -88,18 +87,3 @@ def report(
     else:
         output.write_text(render_html(rows, shown, plots, title, claims))
     return ReportResult(path=output, runs=records)
-
-
-def _claims(store: Store, explicit: Path | str | None) -> list[ClaimResult]:
-    """The claims' verdicts for the page's top (none when there is no claims file)."""
-    try:
-        path = find_claims_file(explicit)
-    except UsageError:
-        if explicit is not None:
-            raise
-        return []
-    claim_set = open_claims(path)
-    return [
-        judge_claim(claim, claim_points(store, claim_set, claim), claim_set.file.metric)
-        for claim in claim_set.file.claims
-    ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from repro.errors import UsageError
+from repro.ops.carry import upstream_records
 from repro.ops.rerun import rerun_records
 from repro.results.metrics import MetricChange
 from repro.results.outputs import (
@@ -30,7 +31,7 @@ from repro.store.store import Store
 from repro.text import Tolerance, parse_tolerance
 from repro.workflow.session import Event
 
-__all__ = ["Verdict", "VerdictState", "parse_tolerances", "verify", "verify_records"]
+__all__ = ["Verdict", "VerdictState", "parse_tolerances", "verdict_of", "verify", "verify_records"]
 
 VerdictState = Literal["reproduced", "within_tolerance", "differs", "failed", "error", "corrupt", "unchecked"]
 
@@ -108,6 +109,12 @@ def _compare(
     return compare_outputs(original.outputs, rerun.outputs if rerun else None, files, rule)
 
 
+def verdict_of(store: Store, original: RunRecord, rerun: RunRecord) -> Verdict:
+    """How a rerun recorded in the store compares with its original (``repro view`` shows it on the
+    original's page), judged as ``verify`` judged it."""
+    return Verdict(original, rerun=rerun, files=_compare(store, original, rerun))
+
+
 def verify(
     refs: Sequence[str] = (),
     *,
@@ -117,11 +124,15 @@ def verify(
     store: Path | str | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
+    upstream: bool = False,
 ) -> list[Verdict]:
     """Rerun each run (``every``: the newest succeeded run of each point) and compare outputs;
     ``tolerances``: metric glob → ``1%`` or ``0.001``, for any run (beside its manifest's own).
 
-    Runs of one sweep are rerun together, ``jobs`` at a time.
+    Runs of one sweep are rerun together, ``jobs`` at a time. A run whose inputs were another
+    run's outputs (``from:`` mounts) is rerun against that run's stored outputs; with
+    ``upstream``, the chain is rerun: every upstream run first (each gets a verdict, listed
+    before the runs that need it), and each run against its upstream's rerun outputs.
     """
     chosen = Store.locate(store)
     chosen.require()
@@ -130,7 +141,12 @@ def verify(
     given = parse_tolerances(tolerances or {})
     run_ids = chosen.latest_succeeded() if every else [chosen.resolve(ref) for ref in refs]
     originals = [chosen.load(run_id) for run_id in run_ids]
-    return verify_records(chosen, originals, jobs=jobs, tolerances=given, progress=progress, verbose=verbose)
+    if upstream:
+        originals = [*upstream_records(chosen, originals), *originals]
+    originals = list({original.id: original for original in originals}.values())
+    return verify_records(
+        chosen, originals, jobs=jobs, tolerances=given, upstream=upstream, progress=progress, verbose=verbose
+    )
 
 
 def verify_records(
@@ -139,30 +155,80 @@ def verify_records(
     *,
     jobs: int = 1,
     tolerances: Tolerances = (),
+    upstream: bool = False,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> list[Verdict]:
-    """Rerun ``originals`` and judge each rerun against its original, in their order."""
-    corrupt = {}
-    for original in originals:
-        # A rerun is compared with the record: first, the stored outputs must still be what the
-        # record says, or "reproduced" would vouch for files that are no longer there.
-        stored = check_outputs(store.run_folder(original.id).outputs, original.outputs) if original.outputs else []
-        if stored and stored[0].what == NO_FILE_LIST:
-            corrupt[original.id] = Verdict(original, error=f"{NO_FILE_LIST}; not rerun", stored=stored)
-        elif stored:
-            corrupt[original.id] = Verdict(
-                original,
-                error="stored outputs differ from the record: "
-                + "; ".join(f"{d.path.name} {d.what}" for d in stored[:3])
-                + (f" and {len(stored) - 3} more" if len(stored) > 3 else ""),
-                stored=stored,
-            )
-    verdicts = dict(corrupt)
-    sound = [o for o in originals if o.id not in corrupt]
-    for result in rerun_records(store, sound, jobs=jobs, progress=progress, verbose=verbose):
-        verdict = Verdict(result.original, rerun=result.record, error=result.error)
-        if result.error is None:
-            verdict.files = _compare(store, result.original, result.record, tolerances)
-        verdicts[result.original.id] = verdict
-    return [verdicts[original.id] for original in originals]
+    """Rerun ``originals`` and judge each rerun against its original, in their order; with
+    ``upstream``, in rounds, each run against its upstream's rerun outputs."""
+    verdicts = {original.id: _stored_damage(store, original) for original in originals}
+    sound = [o for o in originals if verdicts[o.id] is None]
+    reruns: dict[str, str] = {}
+    for level in _levels(sound) if upstream else [sound]:
+        ready = []
+        for original in level:
+            blocked = _upstream_blocked(original, verdicts) if upstream else None
+            if blocked is not None:
+                verdicts[original.id] = Verdict(original, error=blocked)
+            else:
+                ready.append(original)
+        results = rerun_records(
+            store, ready, jobs=jobs, progress=progress, verbose=verbose, upstream_runs=reruns if upstream else None
+        )
+        for result in results:
+            verdict = Verdict(result.original, rerun=result.record, error=result.error)
+            if result.error is None:
+                verdict.files = _compare(store, result.original, result.record, tolerances)
+            if result.record is not None and result.record.status is Status.SUCCEEDED:
+                reruns[result.original.id] = result.record.id
+            verdicts[result.original.id] = verdict
+    return [v for v in (verdicts[original.id] for original in originals) if v is not None]
+
+
+def _stored_damage(store: Store, original: RunRecord) -> Verdict | None:
+    """A verdict for a run whose stored outputs are no longer what its record says (then a rerun
+    would be compared with files that are not there), or None when they are."""
+    stored = check_outputs(store.run_folder(original.id).outputs, original.outputs) if original.outputs else []
+    if stored and stored[0].what == NO_FILE_LIST:
+        return Verdict(original, error=f"{NO_FILE_LIST}; not rerun", stored=stored)
+    if stored:
+        return Verdict(
+            original,
+            error="stored outputs differ from the record: "
+            + "; ".join(f"{d.path.name} {d.what}" for d in stored[:3])
+            + (f" and {len(stored) - 3} more" if len(stored) > 3 else ""),
+            stored=stored,
+        )
+    return None
+
+
+def _levels(records: list[RunRecord]) -> list[list[RunRecord]]:
+    """``records`` in rounds: each run in a round after every round holding a run it needs."""
+    ids = {record.id for record in records}
+    level: dict[str, int] = {}
+
+    def depth(record: RunRecord) -> int:
+        if record.id not in level:
+            level[record.id] = 0  # a record cannot name itself, but stay finite if one does
+            needs = [by_id[e.upstream_run] for e in record.inputs if e.upstream_run in ids]
+            level[record.id] = 1 + max((depth(up) for up in needs), default=-1)
+        return level[record.id]
+
+    by_id = {record.id: record for record in records}
+    for record in records:
+        depth(record)
+    rounds: list[list[RunRecord]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for record in records:
+        rounds[level[record.id]].append(record)
+    return rounds
+
+
+def _upstream_blocked(original: RunRecord, verdicts: dict[str, Verdict | None]) -> str | None:
+    """Why ``original`` cannot be rerun on its upstream's rerun (it failed or could not run)."""
+    for entry in original.inputs:
+        verdict = verdicts.get(entry.upstream_run or "")
+        if entry.upstream_run is None or verdict is None:
+            continue
+        if verdict.rerun is None or verdict.rerun.status is not Status.SUCCEEDED:
+            return f"its upstream run {entry.upstream_run} was not rerun ({verdict.state}); the chain stops there"
+    return None

@@ -1,6 +1,7 @@
 """Metrics: numbers an experiment's output files hold, read by a named parser.
 
-``gem5-stats`` reads gem5's ``stats.txt``: every dump between the Begin/End markers, current
+``gem5-stats`` reads gem5's ``stats.txt``: every dump between the Begin/End markers (a manifest's
+``metrics.dump`` says which is the point's: :func:`pick_dump`), current
 camelCase names (``simSeconds``, ``board.processor.cores.core.ipc``) and pre-v21 snake_case ones
 (``sim_seconds``) alike — top-level snake_case names get their camelCase spelling too, so one
 report works across gem5 versions. ``json`` reads a flat object; ``csv`` a header and one row.
@@ -28,6 +29,7 @@ __all__ = [
     "metric_changes",
     "metrics_file",
     "parse_gem5_stats",
+    "pick_dump",
     "read_metrics",
     "same_metrics",
 ]
@@ -121,6 +123,19 @@ def read_metrics(path: Path, fmt: str) -> list[Dump]:
             raise MetricsError(f"{path}: no data row under the CSV header")
         return [{k: _number(v) for k, v in rows[-1].items() if k is not None and v is not None}]
     raise MetricsError(f"unknown metrics format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def pick_dump(dumps: list[Dump], which: object, path: str) -> Dump:
+    """The dump a manifest's ``metrics.dump`` names: ``last`` (the default; also for a value an
+    older record does not hold), ``first``, or the Nth from 1. gem5 dumps again at exit, so a
+    region of interest dumped by ``m5 dumpstats`` is not the last dump."""
+    if which == "first":
+        return dumps[0]
+    if isinstance(which, int) and not isinstance(which, bool):
+        if not 1 <= which <= len(dumps):
+            raise MetricsError(f"{path} holds {len(dumps)} dump(s); metrics.dump: {which} names none of them")
+        return dumps[which - 1]
+    return dumps[-1]
 
 
 def _equal(a: Value, b: Value) -> bool:

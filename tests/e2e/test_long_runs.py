@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from repro.store import Status, Store
-from repro.store.record import RunRecord
+from repro.store.record import SCHEMA_VERSION, RunRecord
 from tests.conftest import CHECKOUT, Project, wait_for
 from tests.e2e.conftest import (
     Output,
@@ -427,6 +427,6 @@ def test_a_schema_1_record_left_running_by_repro_0_1_0_is_finished(fixed_store: 
     )
     assert listed.returncode == 0, listed.stderr
     record = Store(fixed_store).load("20261128-082149-7bc0ac59")
-    assert record.schema_version == 3
+    assert record.schema_version == SCHEMA_VERSION  # finished by this repro: written in its schema
     assert record.status is Status.INTERRUPTED
     assert "its container is gone" in (record.error or "")

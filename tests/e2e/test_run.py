@@ -58,7 +58,7 @@ def test_a_run_records_what_ran_and_its_records_are_true(
     run_id = only_run(project)
     folder = project.store / "runs" / run_id
     record = record_of(project, run_id)
-    assert record["schema_version"] == 4
+    assert record["schema_version"] == 5
     # The code that wrote it: this version, and this checkout's commit (repro runs from it here).
     assert record["versions"]["repro"] == repro.__version__
     assert record["versions"]["repro_commit"] == git_in(CHECKOUT, "rev-parse", "HEAD")

@@ -295,7 +295,7 @@ def _readme_combinations() -> tuple[set[str], set[frozenset[str]], set[frozenset
 
 def test_the_readme_table_of_verify_options_is_the_code_s() -> None:
     options, refused, allowed = _readme_combinations()
-    rows = {"RUN…", "--all", "--claims", "--claim", "--claims-file", "--quick"}
+    rows = {"RUN…", "--all", "--claims", "--claim", "--claims-file", "--quick", "--upstream"}
     rows |= {"--offline", "--trust", "--checkpoint", "--attest", "--key"}
     built = rows | {"--tolerance", "-j", "--json"}  # columns without rows of their own
     assert options == rows

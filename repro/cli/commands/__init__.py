@@ -39,9 +39,11 @@ from repro.cli.commands import (
     run,
     shell,
     show,
+    ui,
     unpack,
     validate,
     verify,
+    view,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -77,6 +79,8 @@ COMMANDS: tuple[Command, ...] = (
     build,
     shell,
     report,
+    view,
+    ui,
     gc,
     fsck,
     checkpoint,

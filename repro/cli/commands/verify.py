@@ -31,6 +31,7 @@ class Options(Common):
     quick: bool = False
     tolerance: list[str] = field(default_factory=list)
     jobs: int = 1
+    upstream: bool = False
     json: bool = False
     offline: bool = False
     trust: list[str] = field(default_factory=list)
@@ -47,6 +48,7 @@ GIVEN: dict[str, Callable[[Options], bool]] = {
     "--claims-file": lambda o: o.claims_file is not None,
     "--quick": lambda o: o.quick,
     "--tolerance": lambda o: bool(o.tolerance),
+    "--upstream": lambda o: o.upstream,
     "-j": lambda o: o.jobs != 1,
     "--json": lambda o: o.json,
     "--offline": lambda o: o.offline,
@@ -74,10 +76,14 @@ REFUSED: frozenset[frozenset[str]] = frozenset(
         ("--all", "--claims-file"),
         ("--all", "--quick"),
         ("--claims", "--quick"),
+        ("--upstream", "--claims"),
+        ("--upstream", "--claim"),
+        ("--upstream", "--claims-file"),
+        ("--upstream", "--quick"),
         *(
             (checking, rerunning)
             for checking in ("--offline", "--trust", "--checkpoint")
-            for rerunning in ("--claims", "--claim", "--claims-file", "--quick", "--tolerance", "-j")
+            for rerunning in ("--claims", "--claim", "--claims-file", "--quick", "--tolerance", "-j", "--upstream")
         ),
     )
 )
@@ -130,6 +136,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how far matching metrics may move (1%% or 0.001; repeatable), for any run",
     )
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="reruns at once")
+    parser.add_argument(
+        "--upstream",
+        action="store_true",
+        help="rerun the chain: the runs whose outputs they mounted first, then each against its upstream's rerun",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--offline",
@@ -204,6 +215,7 @@ def _runs(options: Options) -> int:
         every=options.all,
         jobs=options.jobs,
         tolerances=pairs(options.tolerance, "--tolerance"),
+        upstream=options.upstream,
         store=options.store,
         progress=Progress(),
         verbose=options.verbose,
