@@ -8,7 +8,8 @@ rewritten).
 - **external parameters**: the manifest (its path in the repository, sha256) and the point
   (key, label, parameters);
 - **resolved dependencies**: the git commit (and the uncommitted diff's digest), the image (its
-  ID, and the registry digest when it was pinned by one), every input by its content digest;
+  ID, and the registry digest when it was pinned by one), every input by its content digest
+  (and, for another run's outputs mounted with ``from:``, that run's id);
 - **run details**: the run id, start and end, the host that ran it and repro's version; the
   logs as byproducts.
 
@@ -90,12 +91,17 @@ def _dependencies(record: RunRecord) -> list[dict[str, Any]]:
     if image.pin_kind == "digest":
         found.append({"name": "image.registry", "uri": image.reference, "digest": {"sha256": _hex(image.pinned)}})
     for item in sorted(record.inputs, key=lambda i: i.target):
+        annotations: dict[str, Any] = {"files": item.files, "bytes": item.bytes}
+        if item.upstream_run is not None:  # another run's outputs (a `from:` mount)
+            annotations["upstreamRun"] = item.upstream_run
+            if item.upstream_path is not None:
+                annotations["upstreamPath"] = item.upstream_path
         found.append(
             {
                 "name": f"input:{item.target}",
                 "uri": f"file://{item.source}",
                 "digest": {"sha256": _hex(item.digest)},
-                "annotations": {"files": item.files, "bytes": item.bytes},
+                "annotations": annotations,
             }
         )
     return found
