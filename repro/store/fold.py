@@ -35,7 +35,7 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
             _log.debug("not indexing %s: %s", run_id, exc)
             continue
         rows.append((record, runs.metrics_of(run_id)))
-    runs.log_records(record for record, _ in rows)  # in the log first: it must not wait for the index
+    logged = runs.log_records(record for record, _ in rows)  # in the log first: it must not wait for the index
     try:
         index.put_many(rows)
     except StoreError as exc:
@@ -51,5 +51,6 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
             runs.mark_point(record.point.key, record.id, durable=False)  # derived: the next fold redoes it
         except StoreError as exc:
             _log.warning("%s", exc)
-    runs.journal.clear(entries)
+    if logged is not None:  # else the entries stay, for a fold that can append to the log
+        runs.journal.clear(entries)
     return len(rows)

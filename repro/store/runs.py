@@ -112,10 +112,11 @@ class RunFiles:
             )
         return record
 
-    def log_records(self, records: Iterable[RunRecord]) -> int:
+    def log_records(self, records: Iterable[RunRecord]) -> int | None:
         """Append the final ones of ``records`` to the store's log (see :mod:`repro.store.tlog`),
-        each by the digest of its file as it is now; return how many were new to the log. Never
-        fails its caller: the fold offers every record again until it is logged."""
+        each by the digest of its file as it is now; return how many were new to the log, or None
+        when the log could not be written (a full disk). Never fails its caller: their journal
+        entries stay until a fold logs them."""
         entries = []
         for record in records:
             if not record.status.final:
@@ -131,7 +132,7 @@ class RunFiles:
             return 0  # no log (lost, or a store from before logs): `repro fsck` says which
         except OSError as exc:
             _log.warning("cannot append to %s (%s); the next command does", self.log.path, exc.strerror)
-            return 0
+            return None
 
     def _write_with_reserve(self, path: Path, record: RunRecord) -> RunRecord:
         """Write the record; on a full disk, give up the store's reserve to write it all the same
