@@ -99,6 +99,11 @@ def test_a_signed_sweep_verifies_offline_on_a_fresh_store_with_only_the_public_k
     signed_sweep: Project, lab: Signer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = signed_sweep
+    paper = tmp_path / "paper-checkpoint.txt"  # what the paper prints, before the sweep grew
+    paper.write_text(project.repro("checkpoint").out)
+    project.manifest(command=["sh", "-c", "echo {n} > /out/n.txt; echo result-{n} > /out/result.txt"], sweep={"n": [4]})
+    project.commit("one more point")
+    assert project.repro("run", "exp.yaml", "--sign").code == 0
     runs = runs_of(project)
     for run in runs:
         (statement,) = (project.store / "runs" / run / "provenance").iterdir()
@@ -114,7 +119,7 @@ def test_a_signed_sweep_verifies_offline_on_a_fresh_store_with_only_the_public_k
     assert not any(b"PRIVATE KEY" in data for data in members.values()), "a private key never travels"
     assert not any(SECRET.encode() in data for data in members.values()), "no secret's value travels"
     statements = [data for name, data in members.items() if "/provenance/" in name]
-    assert len(statements) == 3
+    assert len(statements) == 4
     for data in statements:
         envelope = Envelope.from_json(data)
         assert SECRET not in envelope.payload.decode()
@@ -136,13 +141,18 @@ def test_a_signed_sweep_verifies_offline_on_a_fresh_store_with_only_the_public_k
     guide = (evaluation / "EVALUATION.md").read_text()
     assert "repro verify --offline --all --trust evidence/keys/lab-" in guide
 
-    checked = Project(root=evaluation).repro("verify", "--offline", "--all", "--trust", str(public), "--json")
+    checked = Project(root=evaluation).repro(
+        "verify", "--offline", "--all", "--trust", str(public), "--checkpoint", str(paper), "--json"
+    )
 
     assert checked.code == 0, checked.err + checked.out
     report = json.loads(checked.out)
-    assert [r["verdict"] for r in report["runs"]] == ["verified"] * 3
+    assert [r["verdict"] for r in report["runs"]] == ["verified"] * 4
     assert report["checkpoint"]["from"] == "the artifact's evidence"
-    assert report["checkpoint"]["size"] >= 3
+    assert report["checkpoint"]["size"] == 4
+    assert report["checkpoints"] == [{"file": str(paper), "extends": True, "problem": None}], (
+        "the paper's checkpoint (3 records) is a prefix of the packed one: a consistency proof the pack carries"
+    )
 
 
 def test_each_tamper_fails_offline_naming_what(

@@ -153,6 +153,7 @@ def offline_json(result: OfflineResult) -> dict[str, Any]:
             if checkpoint
             else None
         ),
+        "checkpoints": [{"file": name, "extends": why is None, "problem": why} for name, why in result.checkpoints],
         "runs": [
             {
                 "run": check.run_id,
