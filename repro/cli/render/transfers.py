@@ -109,9 +109,12 @@ def build_lines(result: BuildResult) -> Iterator[str]:
 
 
 def transfer_output(result: TransferResult, *, as_json: bool) -> None:
-    """What ``repro push``/``pull`` copied (stdout: the run ids, or JSON) and its summary (stderr)."""
+    """What ``repro push``/``pull`` copied (stdout: the run ids, or JSON), what it refused (one
+    line each) and its summary (stderr)."""
     for note_line in result.notes:
         note(note_line)
+    for line in result.refused:
+        err(f"repro: error: {line}")
     if result.running:
         note(f"{plural(len(result.running), 'run')} not ended, left behind: {', '.join(result.running[:3])}")
     if as_json:
@@ -125,6 +128,7 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
                     "bundles": result.bundles,
                     "inputs": result.inputs,
                     "running": result.running,
+                    "refused": result.refused,
                     "bytes_sent": result.bytes_sent,
                     "bytes_received": result.bytes_received,
                 }
@@ -145,7 +149,9 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
     err(
         f"repro: {verb} {', '.join(parts)} {way} {result.remote}"
         + (
-            ""
+            f" ({plural(len(result.refused), 'problem')}, said above)"
+            if result.refused
+            else ""
             if result.runs
             else " (it had every one)"
             if result.direction == "push"
