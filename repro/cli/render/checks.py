@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, plural, table
-from repro.text import display_path
+from repro.text import display_path, printable
 
 if TYPE_CHECKING:
     from repro.api import FsckResult, RunDiff, Verdict
@@ -36,7 +36,7 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> str:
         for item in verdict.files:
             if item.state != "identical" or item.note:
                 note = f"  ({item.note})" if item.note else ""
-                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
+                details.append(printable(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}"))
     text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
     return text + ("\n\n" + "\n".join(details) if details else "")
 
@@ -68,7 +68,7 @@ def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
 
 def fsck_lines(result: FsckResult) -> Iterator[str]:
     for damage in result.damage:
-        yield f"{display_path(damage.path)}: {damage.what}"
+        yield printable(f"{display_path(damage.path)}: {damage.what}")
 
 
 def fsck_summary(result: FsckResult) -> str:
@@ -97,7 +97,7 @@ def diff_text(result: RunDiff) -> str:
     differing = [f for f in result.outputs if f.state != "identical"]
     lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
     lines += [f"  {f.state:<10} {f.path}" for f in differing]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def diff_json(result: RunDiff) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def _scalar(value: object) -> str:
 
 
 def record_text(record: RunRecord) -> str:
-    """A record as a person reads it (``repro show``)."""
+    """A record as a person reads it (``repro show``), each line printable (an output file
+    named with a newline or an escape sequence is shown escaped, on its line)."""
     lines = [
         f"run        {record.id}",
         f"status     {record.status.value}"
@@ -56,7 +57,7 @@ def record_text(record: RunRecord) -> str:
         f"started    {record.started_at.isoformat(timespec='seconds')}",
         f"duration   {format_duration(record.duration_seconds)}",
         f"manifest   {record.manifest.path} ({record.manifest.name}, sha256 {record.manifest.sha256[:12]})",
-        f"point      {printable(record.point.label)}  key {record.point.key[:12]}",
+        f"point      {record.point.label}  key {record.point.key[:12]}",
     ]
     if record.reproduces:
         lines.append(f"reproduces {record.reproduces}")
@@ -87,4 +88,4 @@ def record_text(record: RunRecord) -> str:
         f"versions   repro {versions.repro}, python {versions.python}, snakemake {versions.snakemake}, "
         f"engine {versions.engine}"
     )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

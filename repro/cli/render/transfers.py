@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import dump_json, err, note, out, plural
-from repro.text import display_path, format_bytes
+from repro.text import display_path, format_bytes, printable
 
 if TYPE_CHECKING:
     from repro.api import (
@@ -176,13 +176,13 @@ def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:
     """What ``repro gc`` removed (stdout) and kept or failed to remove (stderr)."""
     verb = "would remove" if dry_run else "removed"
     for container_id, name in result.containers:
-        out(f"{verb} container {container_id[:12]} ({name})")
+        out(printable(f"{verb} container {container_id[:12]} ({name})"))
     for image_id, size in result.images:
-        out(f"{verb} image {image_id[:19]}… ({format_bytes(size)})")
+        out(printable(f"{verb} image {image_id[:19]}… ({format_bytes(size)})"))
     for image_id in result.kept_pinned:
         note(f"kept image {image_id[:19]}…: a record or the archive needs it (--include-pinned removes it)")
     for plan_id in result.plans:
-        out(f"{verb} plan {plan_id} (no record names it)")
+        out(printable(f"{verb} plan {plan_id} (no record names it)"))
     for digest, size in result.blobs:
         out(f"{verb} diff blob {digest[:12]} ({format_bytes(size)})")
     if build_cache:
