@@ -1,9 +1,10 @@
 """``repro pull REMOTE``: another store's ended runs that this one lacks, with their images and
 the bundles and inputs the other store holds for them (see :mod:`repro.ops.transfer`).
 
-Everything is fetched into this store's staging area and taken in only once it is complete and
-checked (:mod:`repro.store.staging`), under the staging area's lock: a pull killed at any point
-leaves nothing visible, and the next pull fetches only what is still missing."""
+Everything is fetched into this store's staging area — the records first, to read which runs to
+take, then what they need and their folders — and taken in only once it is complete and checked
+(:mod:`repro.store.staging`), under the staging area's lock: a pull killed at any point leaves
+nothing visible, and the next pull fetches only what is still missing."""
 
 from __future__ import annotations
 
@@ -65,12 +66,16 @@ def pull(
             result.refused += staging.promote_locked().refused  # what a pull cut after its last fetch left
             here = {path.name for path in chosen.layout.runs.iterdir()}
             result.refused += differing_records(rsync, scratch, chosen, listing.records, sorted(there & here))
-            records, refused = fetch_records(rsync, scratch, sorted(there - here))
+            records, refused = fetch_records(rsync, staging.layout, sorted(there - here))
             result.refused += refused
             names = names_of(manifests) if manifests else None
-            records = [record for record in records if names is None or record.manifest.name in names]
-            result.running = [record.id for record in records if not record.status.final]
-            records = [record for record in records if record.status.final]
+            chosen_ones = [record for record in records if names is None or record.manifest.name in names]
+            result.running = [record.id for record in chosen_ones if not record.status.final]
+            taken = {record.id for record in chosen_ones if record.status.final}
+            for record in records:
+                if record.id not in taken:
+                    staging.drop(record.id)  # not taken now: nothing of it waits here
+            records = [record for record in chosen_ones if record.status.final]
             if records:
                 _receive(staging, rsync, records, scratch, result)
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
@@ -106,10 +111,8 @@ def _receive(staging: Staging, rsync: Rsync, records: list[RunRecord], scratch: 
     )
     digests = [digest for digest in digests if not os.path.lexists(store_layout.input(digest))]
     files += [str(REMOTE.input(digest)) for digest in digests]
-    url = rsync.remote.url()
-    # The runs' folders, then their records; then the marks that say they arrived whole.
-    copy_missing(rsync, files, url, into, f"--exclude=/{REMOTE.runs}/*/record.json")
-    copy_missing(rsync, (str(REMOTE.run_folder(record.id).record) for record in records), url, into)
+    # The runs' folders (their records are here already), then the marks that say they arrived whole.
+    copy_missing(rsync, files, rsync.remote.url(), into, f"--exclude=/{REMOTE.runs}/*/record.json")
     staging.mark([record.id for record in records], images)
     arrival = staging.promote_locked()
     result.runs = arrival.runs

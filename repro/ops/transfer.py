@@ -7,9 +7,10 @@ archived images' blobs (content-addressed), the recorded commits as git bundles
 ``pack`` does). It lands in the receiving store's staging area (``staging/``, laid out as a
 store; see :mod:`repro.store.staging`), each file under the name a rerun of the transfer finds
 (``rsync --ignore-existing``), and becomes part of the store only once it is complete and
-checked: a run's folder arrives, then its record, then (last) the marks that say the run and its
-image arrived whole; the receiving store then checks each run against its record, each blob
-against its digest, and moves them in. A pull does that itself; a push leaves it to the other
+checked: the marks that say a run and its image arrived whole come last (a push sends a run's
+folder, then its record, then its mark; a pull reads the records first, to choose what to fetch);
+the receiving store then checks each run against its record, each blob against its digest, and
+moves them in. A pull does that itself; a push leaves it to the other
 store's next command, which needs no repro running during the transfer. A transfer cut
 anywhere shows nothing half-sent, and running it again completes it.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -212,20 +214,22 @@ def differing_records(
     return lines
 
 
-def fetch_records(rsync: Rsync, scratch: Path, run_ids: Sequence[str]) -> tuple[list[RunRecord], list[str]]:
-    """The remote records of ``run_ids``, each checked as input (:func:`repro.store.staging.read_record`),
-    and a line for each that is refused."""
+def fetch_records(rsync: Rsync, into: StoreLayout, run_ids: Sequence[str]) -> tuple[list[RunRecord], list[str]]:
+    """Fetch the remote records of ``run_ids`` into the run folders of ``into`` (a staging area:
+    fetched again if they changed there, as a running record does) and read each as input
+    (:func:`repro.store.staging.read_record`); a line for each that is refused, whose folder
+    there is removed."""
     if not run_ids:
         return [], []
-    folder = scratch / "records"
     wanted = (str(REMOTE.run_folder(run_id).record) for run_id in run_ids)
-    copy_missing(rsync, wanted, rsync.remote.url(), f"{folder}/", f"--max-size={JSON_LIMIT}")
+    copy_missing(rsync, wanted, rsync.remote.url(), f"{into.root}/", f"--max-size={JSON_LIMIT}", only_missing=False)
     records, refused = [], []
     for run_id in run_ids:
         try:
-            record, _ = read_record(folder / str(REMOTE.run(run_id)), run_id)
+            record, _ = read_record(into.run(run_id), run_id)
         except Refused as refusal:
             refused.append(str(refusal))
+            shutil.rmtree(into.run(run_id), ignore_errors=True)
             continue
         records.append(record)
     return records, refused
@@ -248,9 +252,13 @@ def remote_images(rsync: Rsync, scratch: Path) -> dict[str, dict[str, Any]]:
     return image_descriptors(data, where)
 
 
-def copy_missing(rsync: Rsync, paths: Iterable[str], source: str, destination: str, *options: str) -> None:
-    """Copy ``paths`` (relative to both roots; folders whole) that ``destination`` lacks."""
+def copy_missing(
+    rsync: Rsync, paths: Iterable[str], source: str, destination: str, *options: str, only_missing: bool = True
+) -> None:
+    """Copy ``paths`` (relative to both roots; folders whole) that ``destination`` lacks (or,
+    without ``only_missing``, that differ there by size or time)."""
     with tempfile.NamedTemporaryFile("w", prefix="repro-files-", suffix=".txt") as listing:
         listing.write("".join(f"{path}\n" for path in paths))
         listing.flush()
-        rsync.run(["-rlt", "--ignore-existing", f"--files-from={listing.name}", *options, source, destination])
+        missing = ["--ignore-existing"] if only_missing else []
+        rsync.run(["-rlt", *missing, f"--files-from={listing.name}", *options, source, destination])

@@ -170,6 +170,11 @@ class Staging:
         for entry in images:
             self.layout.image_incoming(entry.id).write_text(entry.model_dump_json())
 
+    def drop(self, run_id: str) -> None:
+        """Remove what is staged of ``run_id`` (a run a transfer fetched the record of, and left)."""
+        if is_run_id(run_id):
+            _remove(self.layout.run(run_id))
+
     @contextmanager
     def locked(self, *, wait: bool) -> Iterator[bool]:
         """Hold the staging area's lock (``wait``: until it is free); yields whether it is held."""
@@ -220,40 +225,47 @@ class Staging:
         return arrival
 
     def _take_run(self, name: str, arrival: Arrival, failed: dict[str, str], waiting: dict[str, list[str]]) -> None:
-        marker = self.layout.journal / name
+        """Take in the run marked ``name``, refuse it (one line), or leave it staged; its mark goes
+        unless this store's own trouble stopped it (a full disk, a colleague's folder)."""
         staged = self.layout.run(name)
         try:
-            if not is_run_id(name):
-                raise Refused(f"another store's run folder '{printable(name)}' is not named by a run id; not taken")
-            record, data = self._staged_record(name)
-            here = self.store.run_folder(name)
-            if os.path.lexists(here.path):
-                self._meet(record, data)
-                _remove(staged)
-                return
-            self._check_files(record)
-            if record.image.id in failed:  # said once, for the image: its runs wait for a transfer that mends it
-                waiting.setdefault(record.image.id, []).append(record.id)
-                return
-            self._take_needs(record, arrival)
-            self._settle(record)
-            try:
-                staged.rename(here.path)
-            except OSError:  # another process took it in meanwhile: it is here now
-                self._meet(record, data)
-                _remove(staged)
-                return
-            self.store.journal.note(name)
-            arrival.runs.append(name)
-        except _Waiting as waiting:
-            arrival.refused.append(str(waiting))
+            self._take_marked(name, arrival, failed, waiting)
+        except _Waiting as waiting_for:
+            arrival.refused.append(str(waiting_for))
         except Refused as refusal:
             arrival.refused.append(str(refusal))
             _remove(staged)
-        except OSError as exc:  # this store's own trouble (a full disk): it stays staged for the next transfer
-            arrival.refused.append(f"run {name} could not be taken in: {exc.strerror or exc}; transfer again")
-        finally:
-            marker.unlink(missing_ok=True)
+        except OSError as exc:
+            arrival.refused.append(f"run {name} could not be taken in yet: {exc.strerror or exc}")
+            return  # marked still: a later command tries again
+        (self.layout.journal / name).unlink(missing_ok=True)
+
+    def _take_marked(self, name: str, arrival: Arrival, failed: dict[str, str], waiting: dict[str, list[str]]) -> None:
+        staged = self.layout.run(name)
+        if not is_run_id(name):
+            raise Refused(f"another store's run folder '{printable(name)}' is not named by a run id; not taken")
+        record, data = self._staged_record(name)
+        here = self.store.run_folder(name)
+        if os.path.lexists(here.path):
+            self._meet(record, data)
+            _remove(staged)
+            return
+        self._check_files(record)
+        if record.image.id in failed:  # said once, for the image: its runs wait for a transfer that mends it
+            waiting.setdefault(record.image.id, []).append(record.id)
+            return
+        self._take_needs(record, arrival)
+        self._settle(record)
+        try:
+            staged.rename(here.path)
+        except OSError:
+            if not os.path.lexists(here.path):
+                raise
+            self._meet(record, data)  # another process took it in meanwhile
+            _remove(staged)
+            return
+        self.store.journal.note(name)
+        arrival.runs.append(name)
 
     def _staged_record(self, run_id: str) -> tuple[RunRecord, bytes]:
         record, data = read_record(self.layout.run(run_id), run_id)

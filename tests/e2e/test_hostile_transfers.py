@@ -416,8 +416,8 @@ def cut(cli: Project, sshd: Sshd, tmp_path: Path, when: str, *args: str) -> subp
 
 
 PULL_STAGES = {
+    "after the records": "staging/runs/*/record.json",
     "after the image's blobs": "staging/images/blobs/sha256/*",
-    "after the runs' folders, fetching their records": "staging/runs/*/outputs",
 }
 
 
@@ -516,3 +516,28 @@ def test_a_tampered_blob_pushed_waits_and_the_next_push_completes_it(
     assert listed(cli, remote) == source.runs
     assert indexed_images(remote) >= {source.image_id[7:]}
     fsck_clean(cli, remote)
+
+
+def test_a_run_still_running_there_is_left_behind_then_pulled_once_it_ends(
+    source: Source, cli: Project, sshd: Sshd, tmp_path: Path
+) -> None:
+    remote = copy_store(source.store, tmp_path / "remote")
+    late = source.runs[0]
+    final = (remote / "runs" / late / "record.json").read_text()
+    plant_record(remote, late, {**json.loads(final), "status": "running", "ended_at": None})
+    local = tmp_path / "local"
+
+    first = cli.repro("--store", str(local), "pull", sshd.url(remote), "--json")
+
+    assert first.code == 0, first.err
+    assert first.json["running"] == [late]
+    assert sorted(first.json["runs"]) == source.runs[1:]
+    assert not (local / "staging" / "runs" / late).exists(), "nothing of it waits to be taken as it was"
+
+    (remote / "runs" / late / "record.json").write_text(final)  # it ended there
+    again = cli.repro("--store", str(local), "pull", sshd.url(remote), "--json")
+
+    assert again.code == 0, again.err
+    assert again.json["runs"] == [late]
+    assert json.loads((local / "runs" / late / "record.json").read_text())["status"] == "succeeded"
+    fsck_clean(cli, local)
