@@ -1,7 +1,12 @@
-"""``EVALUATION.md``: the guide an artifact evaluator reads first, written from the records."""
+"""``EVALUATION.md``: the guide an artifact evaluator reads first, written from the records.
+
+What the records say — experiment names, point labels, paths, the host — is shown literally
+(:func:`repro.text.markdown_cell`); a name that goes into a command to copy is reduced to the
+characters a manifest's name may have."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -9,7 +14,7 @@ from collections.abc import Sequence
 from repro import DISTRIBUTION
 from repro.artifact.index import ArtifactIndex
 from repro.store.record import RunRecord
-from repro.text import format_bytes, format_duration
+from repro.text import format_bytes, format_duration, markdown_cell
 
 __all__ = ["evaluation_guide"]
 
@@ -19,7 +24,9 @@ def _image_names(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     name of its own, ``repro-artifact/<experiment>:<id prefix>``)."""
     names: dict[str, str] = {}
     for record in records:
-        names.setdefault(record.image.id, f"repro-artifact/{record.manifest.name}:{record.image.id[7:19]}")
+        name = re.sub(r"[^a-z0-9._-]", "-", record.manifest.name.lower())[:64] or "experiment"
+        hex_id = re.sub(r"[^0-9a-f]", "", record.image.id.removeprefix("sha256:"))[:12]
+        names.setdefault(record.image.id, f"repro-artifact/{name}:{hex_id}")
     return sorted(names.items())
 
 
@@ -46,7 +53,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
     missing = [entry for entry in index.inputs if entry.packed is None]
     cpu = f"{records[0].host.cpu_model} ({records[0].host.cpus} CPUs)" if records else "an unknown machine"
     lines = [
-        f"# Evaluating {', '.join(sorted(by_experiment))}",
+        f"# Evaluating {markdown_cell(', '.join(sorted(by_experiment)))}",
         "",
         f"This artifact holds {len(records)} recorded runs of {len(by_experiment)} experiment(s), made with "
         f"repro {index.repro}: their records, logs and outputs; {len(index.images)} container image(s), archived "
@@ -56,11 +63,11 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "",
         "## What you need",
         "",
-        f"- Linux on {', '.join(platforms)} with Docker, or rootless Podman (`--runtime podman`); "
-        f"the runs were recorded with {', '.join(engines)}.",
+        f"- Linux on {markdown_cell(', '.join(platforms))} with Docker, or rootless Podman (`--runtime podman`); "
+        f"the runs were recorded with {markdown_cell(', '.join(engines))}.",
         f"- Python 3.11 or newer and repro {index.repro} (`pip install {DISTRIBUTION}=={index.repro}`, which "
         "installs the `repro` command, or from its source). The runs were recorded by "
-        + "; ".join(_writers(records))
+        + markdown_cell("; ".join(_writers(records)))
         + ".",
         "- git (the code travels as git bundles).",
         f"- About {format_bytes(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
@@ -81,7 +88,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "",
         "## Expected time",
         "",
-        f"Recorded on {cpu}: {format_duration(total)} of container time in all, one run at a time.",
+        f"Recorded on {markdown_cell(cpu)}: {format_duration(total)} of container time in all, one run at a time.",
         "",
         "| experiment | runs | median per run | total |",
         "|---|---|---|---|",
@@ -89,7 +96,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
     for name, runs in sorted(by_experiment.items()):
         durations = [r.duration_seconds or 0.0 for r in runs]
         median, total_time = format_duration(statistics.median(durations)), format_duration(sum(durations))
-        lines.append(f"| {name} | {len(runs)} | {median} | {total_time} |")
+        lines.append(f"| {markdown_cell(name)} | {len(runs)} | {median} | {total_time} |")
     lines += [
         "",
         "## Expected results",
@@ -101,9 +108,8 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
     ]
     for record in records:
         digest = record.outputs.digest if record.outputs else "-"
-        lines.append(
-            f"| {record.id} | {record.manifest.name} | {record.point.label} | {record.status.value} | `{digest}` |"
-        )
+        cells = [record.id, record.manifest.name, record.point.label, record.status.value, digest]
+        lines.append("| " + " | ".join(markdown_cell(cell) for cell in cells) + " |")
     if missing:
         lines += [
             "",
@@ -114,7 +120,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
             "",
             "| digest | size | where it was |",
             "|---|---|---|",
-            *(f"| `{e.digest}` | {format_bytes(e.bytes)} | `{e.source}` |" for e in missing),
+            *(f"| {markdown_cell(e.digest)} | {format_bytes(e.bytes)} | {markdown_cell(e.source)} |" for e in missing),
         ]
     lines += [
         "",
