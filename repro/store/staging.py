@@ -67,7 +67,9 @@ ADDITIVE: tuple[str, ...] = ()
 """Files that may be added to a run after its record is final (``fnmatch`` patterns relative
 to its folder — signatures made later, say): the one exception to "a run this store has is never
 written into". Such a file from another store is added to a run here that has the same record,
-only when the run lacks it, never replacing one. None yet."""
+only when the run lacks it, never replacing one (:meth:`Staging._meet`). None yet: whoever adds
+one also makes push and pull offer such files for runs both stores have (they skip those now;
+see ``differing_records`` in :mod:`repro.ops.transfer`)."""
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 _RSYNC_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")
