@@ -198,15 +198,13 @@ class Staging:
         """Take in whatever is marked complete, unless another process is doing so (None)."""
         if not self.waiting():
             return Arrival()
-        try:
-            lock = self.locked(wait=False)
-            held = lock.__enter__()
-        except OSError:
-            return None  # a staging area this user cannot lock (a colleague's): theirs to take in
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                held = stack.enter_context(self.locked(wait=False))
+            except OSError:
+                return None  # a staging area this user cannot lock (a colleague's): theirs to take in
             return self.promote_locked() if held else None
-        finally:
-            lock.__exit__(None, None, None)
+        return None  # pragma: no cover - the block returns
 
     def promote_locked(self) -> Arrival:
         """:meth:`promote`, with the lock held by the caller."""
@@ -217,6 +215,8 @@ class Staging:
                 self._take_image(self.layout.images_incoming / name, arrival)
             except Refused as refusal:
                 failed[f"sha256:{name.removesuffix('.json')}"] = str(refusal)
+            except OSError as exc:  # this store's own trouble: the next transfer sends it again
+                failed[f"sha256:{name.removesuffix('.json')}"] = f"could not be taken in: {exc.strerror or exc}"
         waiting: dict[str, list[str]] = {}  # image id → runs that wait for it
         for name in self._names(self.layout.journal):
             self._take_run(name, arrival, failed, waiting)
