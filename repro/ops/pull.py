@@ -29,6 +29,7 @@ from repro.ops.transfer import (
 from repro.store.images import ArchivedImage, ArchiveError, manifest_digest
 from repro.store.names import is_digest, is_hex64
 from repro.store.record import RunRecord
+from repro.store.seal import folder_mode, seal_file
 from repro.store.staging import Staging, is_commit
 from repro.store.store import Store
 from repro.text import printable
@@ -65,14 +66,19 @@ def pull(
         with staging.locked(wait=True):
             result.refused += staging.promote_locked().refused  # what a pull cut after its last fetch left
             here = {path.name for path in chosen.layout.runs.iterdir()}
-            result.refused += differing_records(rsync, scratch, chosen, listing.records, sorted(there & here))
+            differing = differing_records(rsync, scratch, chosen, listing.records, sorted(there & here))
+            result.refused += differing.values()
+            _late_statements(chosen, rsync, sorted(there & here - differing.keys()), listing.statements, result)
             records, refused = fetch_records(rsync, staging.layout, sorted(there - here))
             result.refused += refused
             names = names_of(manifests) if manifests else None
             chosen_ones = [record for record in records if names is None or record.manifest.name in names]
+            upstream, refused = _upstream_of(rsync, staging, chosen_ones, here, set(listing.records))
+            chosen_ones += upstream
+            result.refused += refused
             result.running = [record.id for record in chosen_ones if not record.status.final]
             taken = {record.id for record in chosen_ones if record.status.final}
-            for record in records:
+            for record in [*records, *upstream]:
                 if record.id not in taken:
                     staging.drop(record.id)  # not taken now: nothing of it waits here
             records = [record for record in chosen_ones if record.status.final]
@@ -81,6 +87,51 @@ def pull(
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     chosen.fold()
     return result
+
+
+def _late_statements(
+    store: Store, rsync: Rsync, run_ids: list[str], statements: dict[str, set[str]], result: TransferResult
+) -> None:
+    """The remote's signed statements of runs this store has (with the same record) that it lacks
+    (signed there after the run was first pulled): added beside their records, read-only — the
+    one thing ever added to a run this store has (:data:`repro.store.staging.ADDITIVE`)."""
+    wanted = [
+        f"{REMOTE.runs.name}/{run_id}/{name}"
+        for run_id in run_ids
+        for name in sorted(statements.get(run_id, set()))
+        if not os.path.lexists(store.run_folder(run_id).path / name)
+    ]
+    if not wanted:
+        return
+    copy_missing(rsync, wanted, rsync.remote.url(), f"{store.root}/")
+    for relative in wanted:
+        seal_file(store.root / relative, folder_mode(store.layout.runs))
+    result.statements = wanted
+
+
+def _upstream_of(
+    rsync: Rsync, staging: Staging, records: list[RunRecord], here: set[str], recorded: set[str]
+) -> tuple[list[RunRecord], list[str]]:
+    """The remote's runs (of ``recorded``) whose outputs ``records`` mounted (``from:``), and
+    theirs, that this store lacks — a downstream run reruns against them — their records fetched
+    into ``staging`` and read as input; and a line for each refused."""
+    found: dict[str, RunRecord] = {}
+    refused: list[str] = []
+    wanted = {record.id for record in records}
+    pending = records
+    while pending:
+        missing = sorted(
+            {
+                entry.upstream_run
+                for record in pending
+                for entry in record.inputs
+                if entry.upstream_run in recorded and entry.upstream_run not in here | wanted | found.keys()
+            }
+        )
+        pending, lines = fetch_records(rsync, staging.layout, missing)
+        refused += lines
+        found.update((record.id, record) for record in pending)
+    return list(found.values()), refused
 
 
 def _receive(staging: Staging, rsync: Rsync, records: list[RunRecord], scratch: Path, result: TransferResult) -> None:

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
 from repro.ops.pack import DEFAULT_INPUT_LIMIT
 from repro.ops.remote import Remote, Rsync
 from repro.ops.transfer import (
@@ -26,6 +26,7 @@ from repro.ops.transfer import (
     names_of,
     remote_images,
     remote_runs,
+    statements_lacking,
 )
 from repro.store.images import ArchivedImage, ImageArchive, manifest_digest
 from repro.store.layout import StoreLayout
@@ -64,14 +65,22 @@ def push(
         exists = check_remote(rsync, scratch, create=True)
         listing = remote_runs(rsync, staged=True) if exists else RemoteRuns()
         ended = [row.id for row in selected if row.status.final]
-        result.refused += differing_records(
+        differing = differing_records(
             rsync, scratch, chosen, listing.records, [run_id for run_id in ended if run_id in listing.records]
         )
+        result.refused += differing.values()
         there = set(listing.records) | listing.staged
         records = [chosen.load(run_id) for run_id in ended if run_id not in there]
         records = [record for record in records if record.status.final]  # as on disk, not as indexed
+        # The upstream runs whose outputs they mounted (from:) go too: a rerun there needs them.
+        records = [record for record in with_upstream(chosen, records) if record.id not in there]
         if records:
             _send(chosen, rsync, records, scratch, exists, max_input_bytes, progress, result)
+        same = (run_id for run_id in ended if run_id in listing.records and run_id not in differing)
+        late = statements_lacking(chosen, same, listing.statements)
+        if late:  # signed after the run was first sent: the one thing added to a run there
+            copy_missing(rsync, late, f"{chosen.root}/", rsync.remote.url())
+            result.statements = late
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     return result
 

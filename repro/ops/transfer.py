@@ -20,6 +20,10 @@ line, and the rest travel. A run this store has is never written into: the same 
 nothing to do, a different one is refused, naming it. A malformed ``store.json`` or image index
 there is one line, exit 3, before anything moves.
 
+Signed statements (``runs/<id>/provenance/<key>.intoto.json``) are additive files: one signed
+after its run was first sent travels with the next transfer into the run already there, beside
+its record (nothing else is ever written into a run the other side has).
+
 What is mutable is never sent but recomputed by the receiving store: point markers, the index
 and the image archive's ``index.json``, leases, plans, and relocations (a rerun finds a pushed
 bundle or input by its name).
@@ -45,7 +49,7 @@ from repro.store.layout import StoreLayout
 from repro.store.names import is_run_id
 from repro.store.record import RunRecord
 from repro.store.runs import RunFiles
-from repro.store.staging import RECORD_LIMIT, Refused, read_record, read_regular
+from repro.store.staging import RECORD_LIMIT, Refused, is_additive, read_record, read_regular
 from repro.store.store import STORE_FORMAT
 from repro.text import printable
 
@@ -62,6 +66,7 @@ __all__ = [
     "names_of",
     "remote_images",
     "remote_runs",
+    "statements_lacking",
 ]
 
 REMOTE = StoreLayout(Path())
@@ -88,6 +93,8 @@ class TransferResult:
     refused: list[str] = field(default_factory=list)
     """What the other store offered and was not taken, or would not take: one line each."""
     notes: list[str] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
+    """Signed statements carried into runs the other side had already."""
     bytes_sent: int = 0
     bytes_received: int = 0
 
@@ -143,6 +150,8 @@ class RemoteRuns:
 
     records: dict[str, Listed] = field(default_factory=dict)
     """Run id → its ``record.json`` there (a folder without one is half-written: not listed)."""
+    statements: dict[str, set[str]] = field(default_factory=dict)
+    """Run id → the signed statements its folder holds there (``provenance/<key>.intoto.json``)."""
     staged: set[str] = field(default_factory=set)
     """Runs pushed there that wait, whole, for its next command to take them in."""
     refused: list[str] = field(default_factory=list)
@@ -150,10 +159,22 @@ class RemoteRuns:
 
 
 def remote_runs(rsync: Rsync, *, staged: bool = False) -> RemoteRuns:
-    """The remote store's runs that have a record (and, with ``staged``, those pushed there that
-    wait to be taken in); a folder whose name is no run id is a line, never a name to use."""
+    """The remote store's runs that have a record, and the signed statements each holds, in one
+    listing (and, with ``staged``, the runs pushed there that wait to be taken in); a folder whose
+    name is no run id is a line, never a name to use."""
     found = RemoteRuns()
-    listed = rsync.entries(str(REMOTE.runs), "-r", "--include=/*/", "--include=/*/record.json", "--exclude=*") or []
+    listed = (
+        rsync.entries(
+            str(REMOTE.runs),
+            "-r",
+            "--include=/*/",
+            "--include=/*/record.json",
+            "--include=/*/provenance/",
+            "--include=/*/provenance/*.intoto.json",
+            "--exclude=*",
+        )
+        or []
+    )
     for entry in listed:
         folder, _, rest = entry.name.partition("/")
         if rest != "record.json":
@@ -164,9 +185,28 @@ def remote_runs(rsync: Rsync, *, staged: bool = False) -> RemoteRuns:
             found.refused.append(f"{rsync.remote}: run {folder}: its record.json is not a file (a link?); skipped")
         else:
             found.records[folder] = entry
+    for entry in listed:
+        folder, _, rest = entry.name.partition("/")
+        if folder in found.records and entry.kind == "-" and is_additive(rest):
+            found.statements.setdefault(folder, set()).add(rest)
     if staged:
         found.staged = {name for name in rsync.listing(str(REMOTE.staging.journal)) or [] if is_run_id(name)}
     return found
+
+
+def statements_lacking(store: RunFiles, run_ids: Iterable[str], there: dict[str, set[str]]) -> list[str]:
+    """The signed statements of ``run_ids`` in ``store`` that the other side's listing ``there``
+    lacks (statements are additive: one signed after a run was first sent travels later, into the
+    run already there — the one thing ever written into a run the other side has), as paths
+    relative to the store's root."""
+    missing = []
+    for run_id in sorted(run_ids):
+        folder = store.run_folder(run_id)
+        for path in folder.statements():
+            name = path.relative_to(folder.path).as_posix()
+            if is_additive(name) and not path.is_symlink() and name not in there.get(run_id, set()):
+                missing.append(f"{REMOTE.runs.name}/{run_id}/{name}")
+    return missing
 
 
 def _stamp(path: Path) -> tuple[int, str] | None:
@@ -180,8 +220,9 @@ def _stamp(path: Path) -> tuple[int, str] | None:
 
 def differing_records(
     rsync: Rsync, scratch: Path, store: RunFiles, there: dict[str, Listed], run_ids: Iterable[str]
-) -> list[str]:
-    """A line for each of ``run_ids`` (runs both stores have) whose record differs between them.
+) -> dict[str, str]:
+    """Each of ``run_ids`` (runs both stores have) whose record differs between them, with a line
+    that says so: neither is changed, and nothing is added to either.
     Records are compared by size and time first (rsync keeps both), by their bytes when those
     differ: a run copied by repro costs nothing to compare."""
     unsure = []
@@ -190,7 +231,7 @@ def differing_records(
         if _stamp(store.run_folder(run_id).record) != (listed.size, listed.modified):
             unsure.append(run_id)
     if not unsure:
-        return []
+        return {}
     folder = scratch / "compared"
     copy_missing(
         rsync,
@@ -199,7 +240,7 @@ def differing_records(
         f"{folder}/",
         f"--max-size={JSON_LIMIT}",
     )
-    lines = []
+    lines = {}
     for run_id in unsure:
         try:
             theirs = read_regular(folder / str(REMOTE.run_folder(run_id).record), JSON_LIMIT)
@@ -207,7 +248,7 @@ def differing_records(
         except (OSError, ValueError):
             theirs, ours = b"", None
         if theirs != ours:
-            lines.append(
+            lines[run_id] = (
                 f"run {run_id}: {rsync.remote} holds a record of it that differs from this store's; "
                 f"neither is changed (compare them: repro show {run_id}, on each side)"
             )

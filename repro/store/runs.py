@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from repro.store.index import Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout
 from repro.store.seal import folder_mode, seal_file
+from repro.store.tlog import RecordLog, record_digest
 
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
@@ -44,6 +45,7 @@ class RunFiles:
         self.layout = layout
         self.root = layout.root
         self.journal = Journal(layout.journal)
+        self.log = RecordLog(layout.records_log)
 
     # -- run folders ------------------------------------------------------------------------------
 
@@ -110,6 +112,28 @@ class RunFiles:
             )
         return record
 
+    def log_records(self, records: Iterable[RunRecord]) -> int | None:
+        """Append the final ones of ``records`` to the store's log (see :mod:`repro.store.tlog`),
+        each by the digest of its file as it is now; return how many were new to the log, or None
+        when the log could not be written (a full disk). Never fails its caller: their journal
+        entries stay until a fold logs them."""
+        entries = []
+        for record in records:
+            if not record.status.final:
+                continue
+            digest = record_digest(self.run_folder(record.id).record)
+            if digest is not None:
+                entries.append((record.id, digest))
+        if not entries:
+            return 0
+        try:
+            return self.log.append(entries)
+        except FileNotFoundError:
+            return 0  # no log (lost, or a store from before logs): `repro fsck` says which
+        except OSError as exc:
+            _log.warning("cannot append to %s (%s); the next command does", self.log.path, exc.strerror)
+            return None
+
     def _write_with_reserve(self, path: Path, record: RunRecord) -> RunRecord:
         """Write the record; on a full disk, give up the store's reserve to write it all the same
         (a final record must say what happened, even when the run filled the disk). Returns the
@@ -148,6 +172,11 @@ class RunFiles:
             return
         except OSError:
             path.unlink(missing_ok=True)
+
+    def status_on_disk(self, run_id: str) -> str | None:
+        """The status the run's record file says, without reading the whole record (None: no
+        readable record)."""
+        return self._read_status(self.run_folder(run_id).record)
 
     @staticmethod
     def _read_status(path: Path) -> str | None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import fnmatch
 import os
 import re
 import shutil
@@ -58,18 +57,33 @@ from repro.store.runs import RunFiles
 from repro.store.seal import folder_mode, seal_file, seal_outputs
 from repro.text import printable
 
-__all__ = ["ADDITIVE", "RECORD_LIMIT", "Arrival", "Refused", "Staging", "is_commit", "read_record", "read_regular"]
+__all__ = [
+    "ADDITIVE",
+    "RECORD_LIMIT",
+    "Arrival",
+    "Refused",
+    "Staging",
+    "is_additive",
+    "is_commit",
+    "read_record",
+    "read_regular",
+]
 
 RECORD_LIMIT = 64 << 20
 """The largest record another store may send (a record of 100,000 outputs is about 20 MB)."""
 
-ADDITIVE: tuple[str, ...] = ()
-"""Files that may be added to a run after its record is final (``fnmatch`` patterns relative
-to its folder — signatures made later, say): the one exception to "a run this store has is never
-written into". Such a file from another store is added to a run here that has the same record,
-only when the run lacks it, never replacing one (:meth:`Staging._meet`). None yet: whoever adds
-one also makes push and pull offer such files for runs both stores have (they skip those now;
-see ``differing_records`` in :mod:`repro.ops.transfer`)."""
+ADDITIVE: tuple[re.Pattern[str], ...] = (re.compile(r"^provenance/[0-9a-f]{16}\.intoto\.json$"),)
+"""Files that may be added to a run after its record is final, by their path in its folder —
+signed statements (``provenance/<key>.intoto.json``), one per key, signed later too: the one
+exception to "a run this store has is never written into". Such a file from another store is
+added to a run here only when the run lacks it, never replacing one (:meth:`Staging._meet`;
+push and pull carry those signed after a run was first sent: :mod:`repro.ops.transfer`)."""
+
+
+def is_additive(relative: str) -> bool:
+    """Whether ``relative`` (a path in a run folder) names a file :data:`ADDITIVE` allows."""
+    return any(pattern.match(relative) for pattern in ADDITIVE)
+
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 _RSYNC_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")
@@ -288,16 +302,13 @@ class Staging:
                 f"run {record.id}: another store's record of it differs from this store's; "
                 "this store's run is kept as it is, the other is not taken"
             )
-        if ADDITIVE:
-            self._add_additive(record.id, here.path)
+        self._add_additive(record.id, here.path)
 
     def _add_additive(self, run_id: str, here: Path) -> None:
         staged = self.layout.run(run_id)
         for path in sorted(staged.rglob("*")):
             relative = path.relative_to(staged).as_posix()
-            if not any(fnmatch.fnmatchcase(relative, pattern) for pattern in ADDITIVE):
-                continue
-            if path.is_symlink() or not path.is_file() or safe_relative(relative) is None:
+            if not is_additive(relative) or path.is_symlink() or not path.is_file():
                 continue
             target = here / relative
             if os.path.lexists(target):
@@ -305,6 +316,7 @@ class Staging:
             target.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.link(path, target)
+            seal_file(target, folder_mode(self.store.layout.runs))
 
     def _check_files(self, record: RunRecord) -> None:
         staged = self.layout.run_folder(record.id)
@@ -436,8 +448,18 @@ class Staging:
         if record.git is not None and record.git.diff:
             own.add(record.git.diff)
         for path in staged.path.iterdir():
-            if path.name not in own and not any(fnmatch.fnmatchcase(path.name, p.split("/")[0]) for p in ADDITIVE):
-                _remove(path)
+            if path.name in own:
+                continue
+            if path.is_dir() and not path.is_symlink():  # a folder of additive files keeps only them
+                for inner in sorted(path.rglob("*"), reverse=True):
+                    relative = inner.relative_to(staged.path).as_posix()
+                    if inner.is_symlink() or (not inner.is_dir() and not is_additive(relative)):
+                        inner.unlink()
+                    elif inner.is_dir() and not any(inner.iterdir()):
+                        inner.rmdir()
+                if any(path.iterdir()):
+                    continue
+            _remove(path)
         folders = folder_mode(self.store.layout.runs)
         if staged.outputs.is_dir():
             seal_outputs(staged.outputs, folders)

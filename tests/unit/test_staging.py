@@ -11,7 +11,6 @@ import pytest
 
 from repro.provenance.hashing import hash_tree
 from repro.store import Store
-from repro.store import staging as staging_module
 from repro.store.record import OutputEntry, OutputsRecord, RunRecord
 from repro.store.status import Status
 from tests.conftest import make_record
@@ -110,18 +109,18 @@ def test_a_run_this_store_has_is_never_written_into(store: Store) -> None:
     assert not (store.run_folder(RUN).outputs / "result.txt").exists()
 
 
-def test_the_same_run_again_adds_only_what_is_additive_by_design(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_run_again_adds_only_what_is_additive_by_design(store: Store) -> None:
     record = staged_run(store)
     store.fold()
     assert store.run_folder(RUN).record.is_file()
-    # The same run sent again, with a signature made since (additive) and a file that is not.
+    # The same run sent again, with a statement signed since (additive) and files that are not.
     staged_run(store)
     assert json.loads(store.layout.staging.run_folder(RUN).record.read_text()) == json.loads(record.model_dump_json())
-    signatures = store.layout.staging.run(RUN) / "signatures"
-    signatures.mkdir()
-    (signatures / "alice.sig").write_text("signed\n")
-    (store.layout.staging.run_folder(RUN).outputs / "planted.txt").write_text("planted\n")
-    monkeypatch.setattr(staging_module, "ADDITIVE", ("signatures/*",))
+    staged = store.layout.staging.run_folder(RUN)
+    staged.provenance.mkdir()
+    staged.statement("0123456789abcdef").write_text("signed\n")
+    (staged.provenance / "evil.sh").write_text("#!/bin/sh\n")
+    (staged.outputs / "planted.txt").write_text("planted\n")
 
     arrival = store.staging.promote()
 
@@ -129,8 +128,22 @@ def test_the_same_run_again_adds_only_what_is_additive_by_design(store: Store, m
     assert arrival.refused == []
     assert arrival.runs == []
     here = store.run_folder(RUN)
-    assert (here.path / "signatures" / "alice.sig").read_text() == "signed\n"
+    assert here.statement("0123456789abcdef").read_text() == "signed\n"
+    assert not here.statement("0123456789abcdef").stat().st_mode & 0o222, "sealed, as the run's own files"
+    assert not (here.provenance / "evil.sh").exists()
     assert not (here.outputs / "planted.txt").exists()
+
+
+def test_a_new_run_keeps_its_statements_and_nothing_else_beside_them(store: Store) -> None:
+    staged_run(store)
+    staged = store.layout.staging.run_folder(RUN)
+    staged.provenance.mkdir()
+    staged.statement("0123456789abcdef").write_text("signed\n")
+    (staged.provenance / "evil.sh").write_text("#!/bin/sh\n")
+
+    assert [row.id for row in store.runs()] == [RUN]
+    here = store.run_folder(RUN)
+    assert [p.name for p in here.provenance.iterdir()] == ["0123456789abcdef.intoto.json"]
 
 
 def test_files_a_run_folder_does_not_hold_and_half_written_files_are_dropped(store: Store) -> None:

@@ -31,6 +31,8 @@ class Options(Common):
     default_resource: list[str] = field(default_factory=list)
     detach: bool = False
     max_points: int = 100_000
+    sign: bool = False
+    key: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detach",
         action="store_true",
         help="plan and check, then leave the points to a background driver and return (see repro ps, repro logs -f)",
+    )
+    parser.add_argument(
+        "--sign",
+        action="store_true",
+        help="sign each final record's statement, and then the store's log (default: sign: in the config)",
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the private key to sign with (implies --sign; default: signing_key: in the config)",
     )
     parser.add_argument(
         "--executor",
@@ -121,6 +133,8 @@ def handle(namespace: argparse.Namespace) -> int:
             executor=executor,
             progress=progress,
             verbose=options.verbose,
+            sign=options.sign or options.key is not None,
+            key=options.key,
         )
     if options.json:
         render.out(render.dump_json(runs.run_json(result)))
@@ -142,6 +156,8 @@ def _detach(options: Options, executor: Executor) -> int:
     from repro.cli.progress import Progress
     from repro.cli.render import runs
 
+    if options.sign or options.key:
+        api.signing_key_id(options.key)  # refused now, not in the background driver's log
     with Progress(live=False) as progress:
         prepared = api.prepare_run(
             options.manifest,
@@ -163,6 +179,8 @@ def _detach(options: Options, executor: Executor) -> int:
         "executor_options": dict(executor.options),
         "default_resources": list(executor.default_resources),
         "verbose": options.verbose,
+        "sign": options.sign or options.key is not None,
+        "key": str(Path(options.key).absolute()) if options.key else None,
     }
     log = prepared.driver_log
     log.parent.mkdir(parents=True, exist_ok=True)

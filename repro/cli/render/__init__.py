@@ -11,7 +11,8 @@ The JSON shapes printed by this package's modules are part of repro's interface 
 them): they change only on purpose (see ``tests/golden``). This module holds what every
 command's output uses; the shapes of each family of commands are in ``runs`` (run, ps,
 validate, lock), ``records`` (log, show), ``checks`` (verify, fsck, diff), ``transfers``
-(archive, export, pack, unpack, build, push, pull, init, gc) and ``compare``.
+(archive, export, pack, unpack, build, push, pull, init, gc), ``compare`` and ``claims``
+(claims, verify --claims and --quick).
 """
 
 from __future__ import annotations
