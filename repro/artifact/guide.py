@@ -169,8 +169,8 @@ def _claims_plan(claims: Sequence[ClaimPlan], index: ArtifactIndex) -> list[str]
         "|---|---|---|---|---|",
     ]
     for claim in claims:
-        points = ", ".join(f"`{p}`" for p in claim.points) or "none recorded"
-        title = claim.title.replace("|", r"\|")
+        points = ", ".join(markdown_cell(p) for p in claim.points) or "none recorded"
+        title = markdown_cell(claim.title)
         lines.append(
             f"| {claim.id} | {title} | `{claim.command}` | {len(claim.points)}: {points} "
             f"| about {format_duration(estimate_seconds(claim.durations, jobs))} |"
@@ -180,7 +180,7 @@ def _claims_plan(claims: Sequence[ClaimPlan], index: ArtifactIndex) -> list[str]
         lines += [
             "",
             "Not in this artifact (their claims will say `no data` for them): "
-            + ", ".join(f"{point} ({claim_id})" for claim_id, point in missing)
+            + ", ".join(markdown_cell(f"{point} ({claim_id})") for claim_id, point in missing)
             + ".",
         ]
     return [*lines, ""]
