@@ -13,8 +13,11 @@ When a run ends, before its outputs are hashed:
 An entry this process may not chmod (a container's root made it, and the driver is not root)
 is left as it is when it is harmless (root's own ``0644`` file: only root may write it), and
 removed when it is not (setuid, or writable by everyone); each such act is listed in the record
-(``outputs.privileges_removed``). The run's logs, parsed metrics and record become read-only
-as they are finished.
+(``outputs.privileges_removed``). What can be neither changed nor removed — root's files in a
+sticky world-writable folder root made, root's setuid program in root's own folder — is out of
+this user's reach; the outputs folder (this user's) is then closed to everyone else, so that no
+one reaches it, and the record says so. The run's logs, parsed metrics and record become
+read-only as they are finished.
 """
 
 from __future__ import annotations
@@ -62,15 +65,23 @@ def seal_outputs(outputs: Path, folders: int) -> list[str]:
     """Give every entry under ``outputs`` (and the folder itself) its stored mode; say what was
     done about privileges and world-writable entries, in the record's words."""
     done: list[str] = []
-    _seal_folder(outputs, outputs, folders, done)
+    stuck: list[str] = []
+    _seal_folder(outputs, outputs, folders, done, stuck)
     for root, subfolders, files in os.walk(outputs):
         here = Path(root)
         for name in sorted(subfolders):
             path = here / name
-            if not path.is_symlink() and not _seal_folder(path, outputs, folders, done):
-                subfolders.remove(name)  # removed: nothing left to walk
+            if not path.is_symlink() and not _seal_folder(path, outputs, folders, done, stuck):
+                subfolders.remove(name)  # removed, or beyond reach: not walked
         for name in files:
-            _seal_entry(here / name, outputs, folders, done)
+            _seal_entry(here / name, outputs, folders, done, stuck)
+    if stuck:
+        with contextlib.suppress(OSError):
+            outputs.chmod(stat.S_IRWXU)
+            done.append(
+                f"./: closed to all but its owner: {len(stuck)} entries stay unsafe, and are neither this "
+                f"user's to change nor to remove ({', '.join(stuck[:3])}{', …' if len(stuck) > 3 else ''})"
+            )
     return done
 
 
@@ -81,8 +92,8 @@ def _what(mode: int) -> list[str]:
     return found
 
 
-def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str]) -> bool:
-    """Chmod one folder; False when it had to be removed."""
+def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str]) -> bool:
+    """Chmod one folder; False when it had to be removed (or could be neither changed nor removed)."""
     try:
         mode = stat.S_IMODE(path.lstat().st_mode)
     except OSError:
@@ -97,6 +108,10 @@ def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str]) -> bo
         if not risky:
             return True  # not ours, and harmless: only its owner may change it
         shutil.rmtree(path, ignore_errors=True)
+        if path.exists() or path.is_symlink():  # root's entries in root's sticky folder: none may go
+            stuck.append(f"{_relative(path, outputs)}/")
+            done.append(f"{_relative(path, outputs)}/: {'+'.join(risky)}, and could be neither changed nor removed")
+            return False
         done.append(f"{_relative(path, outputs)}/: removed ({'+'.join(risky)}, and not this user's to change)")
         return False
     if risky:
@@ -104,7 +119,7 @@ def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str]) -> bo
     return True
 
 
-def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str]) -> None:
+def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str]) -> None:
     try:
         current = path.lstat().st_mode
     except OSError:
@@ -124,7 +139,8 @@ def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str]) -> Non
         try:
             path.unlink()
         except OSError:
-            done.append(f"{_relative(path, outputs)}: {'+'.join(risky) or 'writable'}, and could not be changed")
+            stuck.append(_relative(path, outputs))
+            done.append(f"{_relative(path, outputs)}: {'+'.join(risky)}, and could be neither changed nor removed")
             return
         done.append(f"{_relative(path, outputs)}: removed ({'+'.join(risky) or 'writable'}, not this user's to change)")
         return

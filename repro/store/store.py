@@ -29,6 +29,7 @@ from repro.store.layout import RunFolder, StoreLayout, find_git_root
 from repro.store.leases import PointLease
 from repro.store.relocations import read_relocations, write_relocations
 from repro.store.runs import RunFiles
+from repro.store.staging import Staging
 from repro.store.status import Status
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ class Store(RunFiles):
             self.layout.plans,
             self.layout.blobs,
             self.layout.journal,
+            self.layout.staging.root,
         )
         try:
             for folder in folders:
@@ -216,14 +218,31 @@ class Store(RunFiles):
         return self._index
 
     def fold(self) -> int:
-        """Fold the journal into the index (see :mod:`repro.store.fold`); return how many runs
-        it indexed. One fold at a time per process; a job never folds."""
+        """Take in what another store pushed here, complete and checked (see
+        :mod:`repro.store.staging`), then fold the journal into the index (see
+        :mod:`repro.store.fold`); return how many runs it indexed. One fold at a time per
+        process; a job never folds."""
         if self._job or not self.exists or not self._fold_lock.acquire(blocking=False):
             return 0
         try:
+            self._take_staged()
             return fold_journal(self, self._index)
         finally:
             self._fold_lock.release()
+
+    @property
+    def staging(self) -> Staging:
+        """Where another store's files wait until they are complete and checked."""
+        return Staging(self)
+
+    def _take_staged(self) -> None:
+        arrival = self.staging.promote()
+        if arrival is None:
+            return
+        for line in arrival.refused:
+            _log.warning("%s", line)
+        if arrival.runs:
+            _log.info("took in %d run(s) another store sent here", len(arrival.runs))
 
     def rebuild_index(self) -> int:
         """Rebuild the index from the records on disk, beside the old one, and swap it in; return
