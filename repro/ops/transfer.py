@@ -141,7 +141,20 @@ def check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
         raise StoreError(
             f"{rsync.remote} is a store of format {found}, newer than this repro's ({STORE_FORMAT}): upgrade repro"
         )
+    if create and found < STORE_FORMAT:
+        _upgrade_remote(rsync, copy)
     return True
+
+
+def _upgrade_remote(rsync: Rsync, marker: Path) -> None:
+    """Mark an older store as this repro's format before anything is pushed into it: what a push
+    leaves (runs in ``staging/``, records for its log) is taken in only by a repro that knows the
+    format, and an older one must refuse the store rather than not see the pushed runs. The other
+    side needs no repro for this: its ``store.json`` is replaced whole, as rsync replaces files."""
+    facts = json.loads(read_regular(marker, JSON_LIMIT))
+    facts["repro_store"] = STORE_FORMAT
+    marker.write_text(json.dumps(facts) + "\n")
+    rsync.run([str(marker), rsync.remote.url(str(REMOTE.marker))])
 
 
 @dataclass

@@ -40,10 +40,13 @@ __all__ = ["STORE_ENV", "STORE_FORMAT", "Store"]
 _log = logging.getLogger(__name__)
 
 STORE_ENV = "REPRO_STORE"
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 """1: repro 0.1.0 (every job wrote the index). 2: jobs write files only and commands fold the
-journal into the index; a store may be shared by a group. A repro refuses a store of a format
-newer than its own (an older repro would misread it); an older format is upgraded in place."""
+journal into the index; a store may be shared by a group. 3 (repro 0.3.0): runs another store
+pushes wait whole in ``staging/`` until a command takes them in, and every final record enters
+the store's log (``records.log``) — a repro of format 2 would leave pushed runs unseen and
+records unlogged. A repro refuses a store of a format newer than its own (an older repro would
+misread it); an older format is upgraded in place (by the next command here, or by a push)."""
 
 
 class Store(RunFiles):

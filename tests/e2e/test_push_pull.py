@@ -12,6 +12,7 @@ import docker
 import pytest
 
 from repro.store import Status, Store
+from repro.store.store import STORE_FORMAT
 from tests.conftest import Image, Project, make_record
 from tests.e2e.conftest import Sshd, build_variant, free_port, remove_image
 
@@ -128,3 +129,25 @@ def test_push_refuses_a_folder_that_is_not_a_store_and_an_unreachable_host(
     nothing = project.repro("pull", sshd.url(tmp_path / "nothing-here"))
     assert nothing.code == 2
     assert "no repro store there" in nothing.err
+
+
+def test_a_push_into_a_store_of_an_older_format_marks_it_this_repros_first(
+    docker_project: Project, tmp_path: Path
+) -> None:
+    """What a push leaves (runs in staging/) is taken in only by a repro that knows the format: an
+    older repro must refuse the store, not miss the pushed runs. The other side needs no repro."""
+    project = docker_project
+    project.manifest()
+    assert project.repro("run", "exp.yaml").code == 0
+    older = tmp_path / "older"
+    assert project.repro("init", str(older)).code == 0
+    marker = older / "store.json"
+    facts = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**facts, "repro_store": 2}))
+
+    pushed = project.repro("push", str(older), "--json")
+
+    assert pushed.code == 0, pushed.err
+    assert json.loads(marker.read_text())["repro_store"] == STORE_FORMAT
+    listed = project.repro("--store", str(older), "log", "--json")
+    assert [r["id"] for r in listed.json] == pushed.json["runs"]
