@@ -81,36 +81,39 @@ if [ ! -f "$KSRC/.unpacked" ]; then
     touch "$KSRC/.unpacked"
 fi
 
-# 2. The guest's programs, and the initramfs list (owners, modes; times come from
-#    KBUILD_BUILD_TIMESTAMP through the kernel's gen_initramfs.sh).
-ROOT=$WORK/rootfs
+# 2. The guest's programs, and the initramfs list. The list and the files it names live in the
+#    kernel's build folder and are named relative to it (make runs there), so that neither the
+#    configuration nor the cpio depends on where the build runs; owners and modes are in the list,
+#    and every file's time is SOURCE_DATE_EPOCH (gen_init_cpio takes a file's own mtime).
+mkdir -p "$KOBJ"
+ROOT=$KOBJ/rootfs
 rm -rf "$ROOT" && mkdir -p "$ROOT"
 gcc "${GUEST_CFLAGS[@]}" -o "$ROOT/init" "$HERE/guest/init.c"
 gcc "${GUEST_CFLAGS[@]}" -o "$ROOT/m5" "$HERE/guest/m5.c"
-gcc -O1 -static -Wall -Werror -DCHASE_ROI -I"$HERE/guest" -Wl,--build-id=none -o "$ROOT/chase" "$HERE/workloads/chase.c"
-LIST=$WORK/initramfs.list
+cp "$BUSYBOX" "$ROOT/busybox"
+gcc -O1 -static -Wall -Werror -DCHASE_ROI -I"$HERE/guest" -Wl,--build-id=none -o "$WORK/chase" "$HERE/workloads/chase.c"
+touch -d "@$SOURCE_DATE_EPOCH" "$ROOT/init" "$ROOT/m5" "$ROOT/busybox" "$WORK/chase"
 {
     echo "dir /dev 755 0 0"
     echo "nod /dev/console 600 0 0 c 5 1"
     echo "nod /dev/null 666 0 0 c 1 3"
     for dir in /bin /sbin /proc /sys /root; do echo "dir $dir 755 0 0"; done
     echo "dir /tmp 1777 0 0"
-    echo "file /init $ROOT/init 755 0 0"
-    echo "file /sbin/m5 $ROOT/m5 755 0 0"
-    echo "file /bin/busybox $BUSYBOX 755 0 0"
+    echo "file /init rootfs/init 755 0 0"
+    echo "file /sbin/m5 rootfs/m5 755 0 0"
+    echo "file /bin/busybox rootfs/busybox 755 0 0"
     for applet in sh cat echo printf ls mkdir rm cp mv ln mount umount uname sleep seq true false \
         test expr wc head tail sort grep sed awk cut tr od dd md5sum sha256sum date dmesg free ps env time; do
         echo "slink /bin/$applet busybox 777 0 0"
     done
-} >"$LIST"
+} >"$KOBJ/initramfs.list"
 
 # 3. The configuration: tinyconfig, the fragment, the initramfs; every line of the fragment must
 #    survive olddefconfig (a dependency it lacks would silently drop it).
 echo "build-fs-resources: configuring (tinyconfig + fs-kernel.fragment)"
-mkdir -p "$KOBJ"
 make -s -C "$KSRC" O="$KOBJ" ARCH=x86_64 tinyconfig >/dev/null
 FRAGMENT=$WORK/fragment.config
-{ cat "$HERE/fs-kernel.fragment"; echo "CONFIG_INITRAMFS_SOURCE=\"$LIST\""; } >"$FRAGMENT"
+{ cat "$HERE/fs-kernel.fragment"; echo 'CONFIG_INITRAMFS_SOURCE="initramfs.list"'; } >"$FRAGMENT"
 (cd "$KOBJ" && "$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KOBJ" "$KOBJ/.config" "$FRAGMENT" >/dev/null)
 make -s -C "$KSRC" O="$KOBJ" ARCH=x86_64 olddefconfig >/dev/null
 dropped=0
@@ -132,7 +135,7 @@ make -s -C "$KSRC" O="$KOBJ" ARCH=x86_64 -j"$JOBS" vmlinux
 # 5. The outputs, and what they were made from.
 install -m 644 "$KOBJ/vmlinux" "$OUT/vmlinux"
 install -m 644 "$KOBJ/.config" "$OUT/kernel.config"
-install -m 755 "$ROOT/chase" "$OUT/chase"
+install -m 755 "$WORK/chase" "$OUT/chase"
 rm -f "$OUT/disk.img"
 head -c 1048576 /dev/zero >"$OUT/disk.img"
 (cd "$OUT" && sha256sum vmlinux disk.img chase kernel.config >SHA256SUMS)
