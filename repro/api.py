@@ -15,9 +15,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from repro.artifact.view.words import record_words
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
     from repro.ops.build import BuildResult, build
+    from repro.ops.claims import ClaimsResult, claims
     from repro.ops.compare import CompareGroup, CompareResult, compare
     from repro.ops.diff import RunDiff, diff
     from repro.ops.export import CrateExportResult, ImageExportResult, export_image_archive, export_rocrate
@@ -36,12 +38,24 @@ if TYPE_CHECKING:
     from repro.ops.rerun import RerunResult, rerun
     from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
     from repro.ops.shell import shell
-    from repro.ops.show import ShowResult, show
+    from repro.ops.show import Ancestor, ShowResult, show
     from repro.ops.transfer import TransferResult
+    from repro.ops.ui import UiServer, ui
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
+    from repro.ops.verify_claims import (
+        ClaimCheck,
+        ClaimsVerification,
+        QuickCheck,
+        QuickResult,
+        verify_claims,
+        verify_quick,
+    )
+    from repro.ops.view import ViewResult, view
     from repro.plan import Plan
+    from repro.results.expectations import ClaimResult, Outcome
+    from repro.results.metrics import MetricChange
     from repro.runner.engine import use_runtime
     from repro.store.index import IndexRow
     from repro.store.record import RunRecord, Status
@@ -53,6 +67,8 @@ _WHERE = {
     "archive": "repro.ops.archive",
     "BuildResult": "repro.ops.build",
     "build": "repro.ops.build",
+    "ClaimsResult": "repro.ops.claims",
+    "claims": "repro.ops.claims",
     "CompareGroup": "repro.ops.compare",
     "CompareResult": "repro.ops.compare",
     "compare": "repro.ops.compare",
@@ -84,6 +100,7 @@ _WHERE = {
     "ReindexResult": "repro.ops.reindex",
     "reindex": "repro.ops.reindex",
     "ShowResult": "repro.ops.show",
+    "Ancestor": "repro.ops.show",
     "show": "repro.ops.show",
     "TransferResult": "repro.ops.transfer",
     "ReportResult": "repro.ops.report",
@@ -101,6 +118,20 @@ _WHERE = {
     "validate": "repro.ops.validate",
     "Verdict": "repro.ops.verify",
     "verify": "repro.ops.verify",
+    "ClaimCheck": "repro.ops.verify_claims",
+    "ClaimsVerification": "repro.ops.verify_claims",
+    "QuickCheck": "repro.ops.verify_claims",
+    "QuickResult": "repro.ops.verify_claims",
+    "verify_claims": "repro.ops.verify_claims",
+    "verify_quick": "repro.ops.verify_claims",
+    "ClaimResult": "repro.results.expectations",
+    "Outcome": "repro.results.expectations",
+    "MetricChange": "repro.results.metrics",
+    "UiServer": "repro.ops.ui",
+    "ui": "repro.ops.ui",
+    "ViewResult": "repro.ops.view",
+    "view": "repro.ops.view",
+    "record_words": "repro.artifact.view.words",
     "ManifestFile": "repro.manifest.load",
     "Plan": "repro.plan",
     "use_runtime": "repro.runner.engine",
@@ -119,8 +150,13 @@ _WHERE = {
 below say the same for type checkers and readers; a unit test keeps the three in step."""
 
 __all__ = [
+    "Ancestor",
     "ArchiveResult",
     "BuildResult",
+    "ClaimCheck",
+    "ClaimResult",
+    "ClaimsResult",
+    "ClaimsVerification",
     "CompareGroup",
     "CompareResult",
     "CrateExportResult",
@@ -134,6 +170,8 @@ __all__ = [
     "LockResult",
     "LogResult",
     "ManifestFile",
+    "MetricChange",
+    "Outcome",
     "PackResult",
     "Plan",
     "PlanReady",
@@ -142,6 +180,8 @@ __all__ = [
     "PointStarted",
     "PointWaiting",
     "PsResult",
+    "QuickCheck",
+    "QuickResult",
     "ReindexResult",
     "ReportResult",
     "RerunResult",
@@ -152,10 +192,13 @@ __all__ = [
     "ShowResult",
     "Status",
     "TransferResult",
+    "UiServer",
     "UnpackResult",
     "Verdict",
+    "ViewResult",
     "archive",
     "build",
+    "claims",
     "compare",
     "diff",
     "drive_plan",
@@ -173,6 +216,7 @@ __all__ = [
     "ps",
     "pull",
     "push",
+    "record_words",
     "reindex",
     "report",
     "rerun",
@@ -180,10 +224,14 @@ __all__ = [
     "run_ids",
     "shell",
     "show",
+    "ui",
     "unpack",
     "use_runtime",
     "validate",
     "verify",
+    "verify_claims",
+    "verify_quick",
+    "view",
 ]
 
 

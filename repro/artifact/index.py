@@ -4,6 +4,7 @@ Layout of the archive (a tar; ``.tar.gz`` when the name says so)::
 
     repro-artifact/
       EVALUATION.md             what to install, the commands, expected times and results
+      claims.yaml               the paper's claims, when the runs' repository states them
       ro-crate-metadata.json    Process Run Crate metadata of the runs
       artifact.json             what is where: runs, repositories, inputs (packed or to fetch)
       store/                    a repro store: the runs' folders and the archived images
@@ -13,9 +14,11 @@ Layout of the archive (a tar; ``.tar.gz`` when the name says so)::
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["TOP", "ArtifactIndex", "InputEntry", "RepositoryEntry"]
+__all__ = ["TOP", "ArtifactIndex", "ClaimsEntry", "InputEntry", "RepositoryEntry"]
 
 TOP = "repro-artifact"
 """The one folder every member of an artifact lives in."""
@@ -42,6 +45,20 @@ class InputEntry(BaseModel):
     single_file: bool = False
 
 
+class ClaimsEntry(BaseModel):
+    """The claims file an artifact carries, and where it was: its manifest paths are relative to
+    that folder, which an unpacked artifact has under ``code/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    """Its name in the artifact (at the top, beside EVALUATION.md)."""
+    repository: str | None
+    """The root of the repository it was in when packed (a ``repositories`` entry's ``root``)."""
+    folder: str = "."
+    """Its folder in that repository, relative to the root."""
+
+
 class ArtifactIndex(BaseModel):
     """``artifact.json``: what the artifact holds and where."""
 
@@ -53,3 +70,12 @@ class ArtifactIndex(BaseModel):
     repositories: list[RepositoryEntry]
     inputs: list[InputEntry]
     images: list[str]
+    claims: ClaimsEntry | None = None
+
+    def clone_of(self, root: str) -> str | None:
+        """Where an unpacked artifact keeps the repository recorded at ``root``: ``code/<name>``
+        (relative to the artifact's folder), or None when the artifact has no bundle of it."""
+        for entry in self.repositories:
+            if entry.root == root:
+                return f"code/{PurePosixPath(entry.bundle).stem}"
+        return None

@@ -276,6 +276,7 @@ def _input(graph: _Graph, entry: InputRecord, path: str | None) -> tuple[str, bo
     description = (
         f"read-only input mounted at {entry.target}: {entry.files} files, {entry.bytes} bytes, "
         f"content digest {entry.digest}; recorded at {entry.source}"
+        + (f", the outputs of run {entry.upstream_run}" if entry.upstream_run else "")
     )
     if path is None:
         identifier = f"#input-{entry.digest.removeprefix('sha256:')[:16]}"

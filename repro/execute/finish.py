@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from repro.errors import ReproError
 from repro.manifest.model import FailOn
 from repro.provenance.hashing import hash_file, hash_tree
-from repro.results.metrics import MetricsError, metrics_file, read_metrics
+from repro.results.metrics import MetricsError, metrics_file, pick_dump, read_metrics
 from repro.runner.container import ContainerOutcome
 from repro.store.files import atomic_write
 from repro.store.index import Value
@@ -122,18 +122,19 @@ def finish_run(
 
 
 def parse_metrics(folder: RunFolder, record: RunRecord) -> dict[str, object] | None:
-    """The run's metrics as its manifest names them (the last dump), for ``metrics.json``:
-    ``{"file", "format", "dumps", "values"}``, or ``{"file", "format", "error"}``; None when the
-    manifest names no metrics file."""
+    """The run's metrics as its manifest names them (the dump ``metrics.dump`` names: the last
+    by default), for ``metrics.json``: ``{"file", "format", "dump", "dumps", "values"}``, or
+    ``{"file", "format", "error"}``; None when the manifest names no metrics file."""
     spec = record.manifest.resolved.get("metrics")
     if not isinstance(spec, dict) or record.outputs is None:
         return None
-    file, fmt = str(spec.get("file")), str(spec.get("format"))
+    file, fmt, which = str(spec.get("file")), str(spec.get("format")), spec.get("dump", "last")
     try:
         dumps = read_metrics(metrics_file(folder.outputs, file), fmt)
+        values = pick_dump(dumps, which, file)
     except MetricsError as exc:
         return {"file": file, "format": fmt, "error": str(exc).replace(str(folder.outputs) + "/", "")}
-    return {"file": file, "format": fmt, "dumps": len(dumps), "values": dumps[-1]}
+    return {"file": file, "format": fmt, "dump": which, "dumps": len(dumps), "values": values}
 
 
 def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Value] | None:

@@ -1,7 +1,9 @@
 """``repro pack``: one archive an evaluator can take to a clean machine.
 
-The runs chosen, their images (archived first), one git bundle per repository holding exactly
-the recorded commits, and the inputs up to a size limit; the archive's layout and index are
+The runs chosen and the upstream runs whose outputs they mounted, their images (archived
+first), one git bundle per repository holding exactly the recorded commits, the inputs up to a
+size limit, and the paper's claims file when there is one (``--claims-file``, else
+``claims.yaml`` here or at the repository's root); the archive's layout and index are
 :mod:`repro.artifact.index`'s.
 """
 
@@ -15,14 +17,17 @@ from pathlib import Path
 
 from repro import __version__
 from repro.artifact.citation import projects_of
-from repro.artifact.guide import evaluation_guide
-from repro.artifact.index import ArtifactIndex, InputEntry, RepositoryEntry
+from repro.artifact.guide import ClaimPlan, evaluation_guide
+from repro.artifact.index import ArtifactIndex, ClaimsEntry, InputEntry, RepositoryEntry
 from repro.artifact.rocrate import CrateLayout, crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
 from repro.errors import UsageError
 from repro.manifest.load import load_manifest
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
+from repro.ops.claims import CLAIMS_FILE, claim_points, find_claims_file, open_claims
+from repro.ops.verify_claims import fastest
 from repro.store.images import ImageArchive
+from repro.store.layout import find_git_root
 from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
 
@@ -39,6 +44,8 @@ class PackResult:
     bytes: int = 0
     parts_bytes: dict[str, int] = field(default_factory=dict)
     """What the parts would take on their own: run folders, images as separate copies, inputs, code."""
+    claims: list[ClaimPlan] = field(default_factory=list)
+    """The claims the artifact carries, with what checking each takes."""
 
 
 def select_runs(store: Store, refs: Sequence[str], manifests: Sequence[str], every: bool) -> list[RunRecord]:
@@ -66,12 +73,16 @@ def pack(
     output: Path | str,
     store: Path | str | None = None,
     max_input_bytes: int = DEFAULT_INPUT_LIMIT,
+    claims_file: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PackResult:
-    """Write an artifact holding the selected runs and everything needed to rerun them."""
+    """Write an artifact holding the selected runs and everything needed to rerun them, and the
+    claims file (``claims_file``, else ``claims.yaml`` here or at the repository's root, if any)."""
     chosen = Store.locate(store)
     chosen.require()
-    records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
+    # A run that mounted another run's outputs (from:) reruns against them: that run goes too.
+    records = sorted(with_upstream(chosen, select_runs(chosen, refs, manifests, every)), key=lambda r: r.id)
+    claims = _claims(chosen, claims_file, records, progress)
     for record in records:
         refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
     output = Path(output)
@@ -87,10 +98,14 @@ def pack(
             inputs=[entry for entry, _ in inputs],
             images=sorted({r.image.id for r in records}),
         )
-        result = PackResult(path=output, runs=records, index=index)
+        plans: list[ClaimPlan] = []
+        if claims is not None:
+            path, plans = claims
+            index.claims = _claims_entry(path, index)
+        result = PackResult(path=output, runs=records, index=index, claims=plans)
         mode = "w:gz" if output.name.endswith((".tar.gz", ".tgz")) else "w"
         try:
-            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs)
+            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs, claims)
         except BaseException:
             output.unlink(missing_ok=True)  # a cut-short artifact must not pass for a whole one
             raise
@@ -108,9 +123,12 @@ def _write(
     index: ArtifactIndex,
     repositories: list[tuple[RepositoryEntry, Path]],
     inputs: list[tuple[InputEntry, Path | None]],
+    claims: tuple[Path, list[ClaimPlan]] | None,
 ) -> dict[str, int]:
     with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
-        add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
+        add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index, claims[1] if claims else ()).encode())
+        if claims is not None and index.claims is not None:
+            add_bytes(tar, index.claims.file, claims[0].read_bytes())
         add_bytes(tar, "ro-crate-metadata.json", _crate(records, inputs).encode())
         add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
         add_bytes(tar, _in_store(chosen, chosen.layout.marker), chosen.layout.marker.read_bytes())
@@ -194,3 +212,51 @@ def _inputs(
         )
         entries.append((entry, copy))
     return entries
+
+
+def _claims(
+    store: Store, explicit: Path | str | None, records: Sequence[RunRecord], progress: Callable[[str], None] | None
+) -> tuple[Path, list[ClaimPlan]] | None:
+    """The claims file to carry (None when there is none), read and judged here so that a bad
+    one is refused before anything is written, and what checking each claim takes."""
+    try:
+        path = find_claims_file(explicit)
+    except UsageError:
+        if explicit is not None:
+            raise
+        return None
+    claim_set = open_claims(path)
+    packed = {record.id for record in records}
+    plans = []
+    for claim in claim_set.file.claims:
+        points = claim_points(store, claim_set, claim)
+        missing = [p.label for p in points if p.run not in packed]
+        if missing and progress:
+            progress(f"claim {claim.id}: {len(missing)} of its points are not among the packed runs")
+        carried = [p for p in points if p.run in packed]
+        quick = fastest(carried)
+        plans.append(
+            ClaimPlan(
+                id=claim.id,
+                title=claim.title,
+                points=[p.label for p in carried],
+                runs=[p.run for p in carried],
+                durations=[p.duration or 0.0 for p in carried],
+                quick_run=quick.run if quick else None,
+                quick=(quick.duration or 0.0) if quick else 0.0,
+                missing=missing,
+            )
+        )
+    return path, plans
+
+
+def _claims_entry(path: Path, index: ArtifactIndex) -> ClaimsEntry:
+    """Where the claims file was: the repository (one the artifact bundles) and its folder there,
+    so that its manifest paths resolve under the unpacked artifact's ``code/``."""
+    root = find_git_root(path.parent)
+    if root is not None:
+        for entry in index.repositories:
+            if Path(entry.root).resolve() == root.resolve():
+                folder = path.parent.resolve().relative_to(root.resolve()).as_posix()
+                return ClaimsEntry(file=CLAIMS_FILE, repository=entry.root, folder=folder)
+    return ClaimsEntry(file=CLAIMS_FILE, repository=None)

@@ -36,7 +36,8 @@ def pull(
     with tempfile.TemporaryDirectory(prefix="repro-pull-") as scratch_name:
         scratch = Path(scratch_name)
         check_remote(rsync, scratch, create=False)
-        there = recorded_runs(rsync)
+        recorded = recorded_runs(rsync)
+        there = set(recorded)
         if refs:
             there &= chosen_runs(there, refs)
         here = {path.parent.name for path in chosen.layout.runs.glob("*/record.json")}
@@ -44,6 +45,7 @@ def pull(
         records = _remote_records(rsync, scratch, candidates)
         names = names_of(manifests) if manifests else None
         records = [record for record in records if names is None or record.manifest.name in names]
+        records += _upstream_of(rsync, scratch, records, here, recorded)
         result.running = [record.id for record in records if not record.status.final]
         records = [record for record in records if record.status.final]
         if records:
@@ -51,6 +53,28 @@ def pull(
             _receive(chosen, rsync, records, scratch, result)
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     return result
+
+
+def _upstream_of(
+    rsync: Rsync, scratch: Path, records: list[RunRecord], here: set[str], recorded: set[str]
+) -> list[RunRecord]:
+    """The remote's runs (of ``recorded``) whose outputs ``records`` mounted (``from:``), and
+    theirs, that this store lacks: a downstream run reruns against them."""
+    found: dict[str, RunRecord] = {}
+    wanted = {record.id for record in records}
+    pending = records
+    while pending:
+        missing = sorted(
+            {
+                entry.upstream_run
+                for record in pending
+                for entry in record.inputs
+                if entry.upstream_run in recorded and entry.upstream_run not in here | wanted | found.keys()
+            }
+        )
+        pending = _remote_records(rsync, scratch, missing)
+        found.update((record.id, record) for record in pending)
+    return list(found.values())
 
 
 def _remote_records(rsync: Rsync, scratch: Path, run_ids: list[str]) -> list[RunRecord]:

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
 from repro.ops.pack import DEFAULT_INPUT_LIMIT
 from repro.ops.remote import Remote, Rsync
 from repro.ops.transfer import (
@@ -57,6 +57,8 @@ def push(
         there = recorded_runs(rsync) if exists else set()
         records = [chosen.load(row.id) for row in selected if row.status.final and row.id not in there]
         records = [record for record in records if record.status.final]  # as on disk, not as indexed
+        # The upstream runs whose outputs they mounted (from:) go too: a rerun there needs them.
+        records = [record for record in with_upstream(chosen, records) if record.id not in there]
         if records:
             _send(chosen, rsync, records, scratch, exists, max_input_bytes, progress, result)
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received

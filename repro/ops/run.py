@@ -8,10 +8,10 @@ from pathlib import Path
 
 from repro.errors import UsageError
 from repro.execute.orphans import reconcile
-from repro.manifest.load import load_manifest
+from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import MAX_POINTS, parse_sets
-from repro.plan import Plan, build_plan, check_resources, find_image, load_plan
-from repro.runner.engine import connect
+from repro.plan import Plan, build_plan, check_devices, check_resources, find_image, load_plan
+from repro.runner.engine import Engine, connect
 from repro.runner.transfer import export_image
 from repro.store.images import ImageArchive
 from repro.store.record import RunRecord, Status
@@ -34,6 +34,8 @@ class RunResult:
     interrupted: bool = False
     plan_path: Path | None = None
     """Where the plan is written (once it is pinned and something will run)."""
+    upstream: list[PointFinished] = field(default_factory=list)
+    """How the upstream points the plan waited on ended (they ran first)."""
 
     @property
     def records(self) -> list[RunRecord]:
@@ -60,8 +62,14 @@ class RunResult:
 
     @property
     def missing(self) -> int:
-        """Points that should have run but left no record (cancelled before they started)."""
+        """Points that should have run but left no record (cancelled before they started, or
+        waiting on an upstream point that did not succeed)."""
         return len(self.plan.to_run) - len(self.records)
+
+    @property
+    def upstream_failed(self) -> list[RunRecord]:
+        """Upstream points that ran first and did not succeed (their downstream could not run)."""
+        return [e.record for e in self.upstream if e.record.status is not Status.SUCCEEDED]
 
 
 def plan_run(
@@ -103,21 +111,41 @@ def prepare_run(
     engine = connect()
     archive = ImageArchive(chosen.layout)
     try:
-        engine.check_network(manifest.model.network)
-        if executor is None or executor.local:  # a cluster node may offer what this host does not
-            check_resources(manifest, engine)
-        image = find_image(manifest, engine, archive, progress)
-        if keep_image:
-            export_image(engine, archive, image.id, progress)
+        # The upstream points this plan waits on run first, in the same Snakemake invocation:
+        # each of their plans is checked, pinned and written like this one.
+        for other in plan.all_upstream():
+            _pin(other, load_manifest(other.manifest_path), engine, archive, executor, False, progress).write(chosen)
+        result.plan = _pin(plan, manifest, engine, archive, executor, keep_image, progress)
     finally:
         engine.close()
-    archived = archive.get(image.id)
-    if archived is not None:
-        image = image.model_copy(update={"archive": archive.reference(archived)})
-    result.plan = plan.pinned_to(image, engine)
     result.plan_path = result.plan.write(chosen)
     _notes(plan, progress)
     return result
+
+
+def _pin(
+    plan: Plan,
+    manifest: ManifestFile,
+    engine: Engine,
+    archive: ImageArchive,
+    executor: Executor | None,
+    keep_image: bool,
+    progress: Callable[[Event | str], None] | None,
+) -> Plan:
+    """``plan`` checked against this host and ``engine`` and pinned to its verified image."""
+    if manifest.sha256 != plan.manifest_sha256:
+        raise UsageError(f"{manifest.path} changed while the run was planned; run it again")
+    engine.check_network(manifest.model.network)
+    if executor is None or executor.local:  # a cluster node may offer what this host does not
+        check_resources(manifest, engine)
+        check_devices(manifest)
+    image = find_image(manifest, engine, archive, progress)
+    if keep_image:
+        export_image(engine, archive, image.id, progress)
+    archived = archive.get(image.id)
+    if archived is not None:
+        image = image.model_copy(update={"archive": archive.reference(archived)})
+    return plan.pinned_to(image, engine)
 
 
 def drive_plan(
@@ -135,7 +163,7 @@ def drive_plan(
         raise UsageError(f"{manifest.path} changed after the run was planned; run it again")
     store = Store(Path(plan.store))
     driven = drive(plan, manifest, store, jobs=jobs, progress=progress, executor=executor, verbose=verbose)
-    return RunResult(plan, store, driven.finished, driven.interrupted, Path(plan_path))
+    return RunResult(plan, store, driven.finished, driven.interrupted, Path(plan_path), driven.upstream)
 
 
 def run(
@@ -173,7 +201,7 @@ def run(
     driven = drive(
         result.plan, manifest, result.store, jobs=jobs, progress=progress, executor=executor, verbose=verbose
     )
-    result.finished, result.interrupted = driven.finished, driven.interrupted
+    result.finished, result.interrupted, result.upstream = driven.finished, driven.interrupted, driven.upstream
     return result
 
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repro.manifest.load import load_manifest
+from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import parse_sets
-from repro.plan import PlannedPoint, build_plan
+from repro.plan import Plan, PlannedPoint, build_plan
 from repro.provenance.git import git_state
 from repro.store.store import Store
 from repro.workflow.session import PendingPlan, current
@@ -88,21 +88,34 @@ def experiment(
     chosen = Store.locate(store, loaded.folder)
     # Snakemake decides what is done, from the markers: no index (this runs in job processes too).
     plan = build_plan(loaded, chosen, parse_sets(sets), force=True, dry_run=True, consult_index=False)
-    state = git_state(loaded.folder)
+    section = config.setdefault("repro", {})
+    registered = section.setdefault("plans", [])
+    path, plan = _declare(plan, loaded, chosen, registered)
+    return Experiment(plan_path=path, store=chosen, points=tuple(plan.points))
+
+
+def _declare(plan: Plan, manifest: ManifestFile, store: Store, registered: list[str]) -> tuple[Path, Plan]:
+    """Name ``plan`` by what decides it, and register it — and first the plans of the upstream
+    points it waits on, whose jobs are its jobs' inputs — for repro's rules."""
+    upstream = {}
+    for other in plan.upstream:
+        _, named = _declare(other, load_manifest(other.manifest_path), store, registered)
+        upstream[other.id] = named.id
+    waits_on = [w.model_copy(update={"plan": upstream.get(w.plan or "", w.plan)}) for w in plan.waits_on]
+    state = git_state(manifest.folder)
     identity = json.dumps(
         [
-            loaded.sha256,
+            manifest.sha256,
             [p.key for p in plan.points],
-            loaded.model.image.digest,
+            manifest.model.image.digest,
             state.commit if state else None,
             state.diff_sha256 if state else None,
         ]
     )
-    plan = plan.model_copy(update={"id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16]})
-    path = chosen.layout.plan(plan.id)
-    current().expect(path, PendingPlan(plan=plan, manifest=loaded, git=state))
-    section = config.setdefault("repro", {})
-    registered = section.setdefault("plans", [])
+    plan_id = "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+    plan = plan.model_copy(update={"id": plan_id, "waits_on": waits_on})
+    path = store.layout.plan(plan.id)
+    current().expect(path, PendingPlan(plan=plan, manifest=manifest, git=state))
     if str(path) not in registered:
         registered.append(str(path))
-    return Experiment(plan_path=path, store=chosen, points=tuple(plan.points))
+    return path, plan

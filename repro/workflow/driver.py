@@ -8,15 +8,18 @@ write ``interrupted`` records and no new container starts.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
-from repro.plan import Plan
+from repro.plan import Plan, load_plan
 from repro.store.leases import plan_in_use
+from repro.store.names import is_run_id
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, PointFinished, Session, activate, cancel_on_signals
@@ -37,23 +40,61 @@ def drive(
     executor: Executor | None = None,
     verbose: bool = False,
 ) -> Driven:
-    """Run the plan's points; return what became of them and whether it was interrupted."""
+    """Run the plan's points (after the upstream points they wait on, whose plans ``waits_on``
+    names); return what became of them and whether it was interrupted."""
     from repro.workflow.bridge import LOCAL, execute_plan
 
     plan_path = plan.write(store)
+    upstream = _upstream_plans(plan, store)
     session = Session(progress=progress)
-    session.emit(PlanReady(plan.manifest_name, len(plan.points), len(plan.to_run), max(1, jobs)))
+    shown = tuple(
+        f"{Path(other.manifest_path).name} (point {other.points[0].label}, key {other.points[0].key[:12]})"
+        for _, other in upstream
+    )
+    session.emit(PlanReady(plan.manifest_name, len(plan.points), len(plan.to_run), max(1, jobs), shown))
     session.remember(plan_path, plan)
     session.remember_manifest(manifest)
+    for path, other in upstream:
+        session.remember(path, other)
     targets = [store.point_marker(p.key) for p in plan.to_run]
-    with plan_in_use(plan_path), activate(session), cancel_on_signals(session) as interrupted:
+    paths = [plan_path, *(path for path, _ in upstream)]
+    with contextlib.ExitStack() as using:
+        for path in paths:
+            using.enter_context(plan_in_use(path))
+        using.enter_context(activate(session))
+        interrupted = using.enter_context(cancel_on_signals(session))
         _in_worker(
             lambda: execute_plan(
-                plan_path, store.root, targets, jobs=max(1, jobs), executor=executor or LOCAL, verbose=verbose
+                paths, store.root, targets, jobs=max(1, jobs), executor=executor or LOCAL, verbose=verbose
             ),
             session,
         )
-    return Driven(_finished(store, plan, session), interrupted.is_set())
+    return Driven(
+        _finished(store, plan, session),
+        interrupted.is_set(),
+        [event for _, other in upstream for event in _finished(store, other, session)],
+    )
+
+
+_PLAN_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")
+
+
+def _upstream_plans(plan: Plan, store: Store) -> list[tuple[Path, Plan]]:
+    """The plans of the upstream points ``plan`` waits on (and theirs), as written beside it
+    (pinned to their images: see :func:`repro.ops.run.prepare_run`)."""
+    found: dict[str, tuple[Path, Plan]] = {}
+    pending = list(plan.waits_on)
+    while pending:
+        waiting = pending.pop()
+        if waiting.plan is None or waiting.plan in found:
+            continue
+        if not _PLAN_ID.fullmatch(waiting.plan):
+            raise StoreError(f"plan {plan.id} names an upstream plan {waiting.plan!r} that is not a plan id")
+        path = store.layout.plan(waiting.plan)
+        other = load_plan(path)
+        found[waiting.plan] = (path, other)
+        pending += other.waits_on
+    return list(found.values())
 
 
 @dataclass(frozen=True)
@@ -62,6 +103,8 @@ class Driven:
 
     finished: list[PointFinished]
     interrupted: bool
+    upstream: list[PointFinished] = field(default_factory=list)
+    """How the upstream points the plan waited on ended (those that ran)."""
 
     @property
     def records(self) -> list[RunRecord]:
@@ -76,15 +119,18 @@ def _finished(store: Store, plan: Plan, session: Session) -> list[PointFinished]
     for planned in plan.to_run:
         if planned.key in found:
             continue
-        holder = store.lease(planned.key).holder() or {}
+        # A point that waited on its upstream was keyed in its job: its lineage key's marker
+        # names its run; any other's lease does.
+        holder = {"run": store.marked_run(planned.key)} if plan.waits_on else store.lease(planned.key).holder() or {}
         run_id = holder.get("run")
-        if not isinstance(run_id, str):
+        if not isinstance(run_id, str) or not is_run_id(run_id):
             continue
         with contextlib.suppress(UsageError, StoreError):
             record = store.load(run_id)
             if record.started_at >= plan.created_at:
                 found[planned.key] = PointFinished(record)
-    return sorted(found.values(), key=lambda e: (e.record.started_at, e.record.id))
+    mine = {found[p.key].record.id: found[p.key] for p in plan.to_run if p.key in found}
+    return sorted(mine.values(), key=lambda e: (e.record.started_at, e.record.id))
 
 
 def _in_worker(work: Callable[[], object], session: Session) -> None:

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from repro.execute.finish import parse_metrics
 from repro.results.metrics import MetricsError, parse_gem5_stats, read_metrics, same_metrics
+from repro.store.layout import RunFolder
+from repro.store.record import OutputsRecord
+from tests.conftest import make_record
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -61,3 +65,49 @@ def test_json_and_csv_metrics(tmp_path: Path) -> None:
     assert read_metrics(tmp_path / "m.json", "json") == [{"ipc": 1.5, "name": "o3", "cycles": 10.0}]
     (tmp_path / "m.csv").write_text("ipc,name\n1.5,o3\n")
     assert read_metrics(tmp_path / "m.csv", "csv") == [{"ipc": 1.5, "name": "o3"}]
+
+
+@pytest.mark.parametrize(("dump", "sim_insts"), [(None, 5851), ("last", 5851), ("first", 1593), (2, 4403), (3, 5851)])
+def test_metrics_dump_names_the_dump_that_holds_a_points_numbers(
+    tmp_path: Path, dump: str | int | None, sim_insts: int
+) -> None:
+    """gem5 dumps again at exit: a region of interest's dump (m5 dumpstats) is not the last one.
+    A record from before metrics.dump (None) takes the last, as repro always did."""
+    folder = RunFolder("20261201-000000-00000000", tmp_path)
+    (tmp_path / "outputs" / "m5out").mkdir(parents=True)
+    (tmp_path / "outputs" / "m5out" / "stats.txt").write_text((DATA / "gem5-stats-v24.txt").read_text())
+    spec: dict[str, object] = {"file": "m5out/stats.txt", "format": "gem5-stats"}
+    if dump is not None:
+        spec["dump"] = dump
+    record = make_record(folder.run_id).model_copy(
+        update={
+            "manifest": make_record(folder.run_id).manifest.model_copy(update={"resolved": {"metrics": spec}}),
+            "outputs": OutputsRecord(digest="sha256:" + "0" * 64, files=[], total_bytes=0),
+        }
+    )
+    parsed = parse_metrics(folder, record)
+    assert parsed is not None
+    values = parsed["values"]
+    assert isinstance(values, dict)
+    assert values["simInsts"] == sim_insts
+    assert parsed["dumps"] == 3
+    assert parsed["dump"] == (dump or "last")
+
+
+def test_a_dump_the_file_does_not_reach_is_a_metrics_error(tmp_path: Path) -> None:
+    folder = RunFolder("20261201-000000-00000000", tmp_path)
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "stats.txt").write_text((DATA / "gem5-stats-v24.txt").read_text())
+    base = make_record(folder.run_id)
+    spec = {"file": "stats.txt", "format": "gem5-stats", "dump": 4}
+    record = base.model_copy(
+        update={
+            "manifest": base.manifest.model_copy(update={"resolved": {"metrics": spec}}),
+            "outputs": OutputsRecord(digest="sha256:" + "0" * 64, files=[], total_bytes=0),
+        }
+    )
+    assert parse_metrics(folder, record) == {
+        "file": "stats.txt",
+        "format": "gem5-stats",
+        "error": "stats.txt holds 3 dump(s); metrics.dump: 4 names none of them",
+    }

@@ -15,6 +15,7 @@ from typing import Protocol
 from repro.cli.commands import (
     archive,
     build,
+    claims,
     compare,
     completion,
     diff,
@@ -35,9 +36,11 @@ from repro.cli.commands import (
     run,
     shell,
     show,
+    ui,
     unpack,
     validate,
     verify,
+    view,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -64,6 +67,7 @@ COMMANDS: tuple[Command, ...] = (
     verify,
     diff,
     compare,
+    claims,
     pack,
     unpack,
     push,
@@ -72,6 +76,8 @@ COMMANDS: tuple[Command, ...] = (
     build,
     shell,
     report,
+    view,
+    ui,
     gc,
     fsck,
     log,

@@ -1,4 +1,4 @@
-"""``repro pack RUN…|--manifest M…|--all -o FILE``: one archive for an artifact evaluator."""
+"""``repro pack RUN…|--manifest M…|--all -o FILE [--claims-file FILE]``: one archive for an artifact evaluator."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Options(Common):
     all: bool = False
     output: str = ""
     max_input_size: str | None = None
+    claims_file: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="artifact.tar (or .tar.gz)")
     parser.add_argument(
         "--max-input-size", metavar="SIZE", help="larger inputs are listed with their digest, not packed (default 1g)"
+    )
+    parser.add_argument(
+        "--claims-file", metavar="FILE", help="the paper's claims to carry (default: claims.yaml here, or at the root)"
     )
 
 
@@ -44,6 +48,7 @@ def handle(namespace: argparse.Namespace) -> int:
         every=options.all,
         output=options.output,
         store=options.store,
+        claims_file=options.claims_file,
         progress=render.note,
         **({"max_input_bytes": limit} if limit is not None else {}),
     )

@@ -1,43 +1,145 @@
-"""``repro verify RUN…|--all``: rerun runs and compare their outputs file by file."""
+"""``repro verify RUN…|--all|--claims|--quick``: rerun runs and compare their outputs file by file.
+
+Which options go together is one table, :data:`REFUSED` (the README's table of verify's options
+says the same): a pair listed there is refused in one line, exit 2, before anything runs. An
+option a later feature adds gets its row in :data:`GIVEN` and its pairs in :data:`REFUSED`.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from repro.cli.options import Common, typed
-from repro.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK
+from repro.cli.options import Common, pairs, typed
+from repro.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, UsageError
 
 NAME = "verify"
-HELP = "rerun runs and compare their outputs file by file"
+HELP = "rerun runs and compare their outputs file by file, or check the paper's claims"
 
 
 @dataclass(frozen=True)
 class Options(Common):
     runs: list[str] = field(default_factory=list)
     all: bool = False
+    claims: bool = False
+    claim: list[str] = field(default_factory=list)
+    claims_file: str | None = None
+    quick: bool = False
+    tolerance: list[str] = field(default_factory=list)
     jobs: int = 1
+    upstream: bool = False
     json: bool = False
+
+
+GIVEN: dict[str, Callable[[Options], bool]] = {
+    "RUN…": lambda o: bool(o.runs),
+    "--all": lambda o: o.all,
+    "--claims": lambda o: o.claims,
+    "--claim": lambda o: bool(o.claim),
+    "--claims-file": lambda o: o.claims_file is not None,
+    "--quick": lambda o: o.quick,
+    "--tolerance": lambda o: bool(o.tolerance),
+    "--upstream": lambda o: o.upstream,
+    "-j": lambda o: o.jobs != 1,
+    "--json": lambda o: o.json,
+}
+"""How to tell, from the parsed options, that each option was given."""
+
+SELECTIONS = ("RUN…", "--all", "--claims", "--claim", "--claims-file", "--quick")
+"""What to rerun: one of these is needed (``--claim`` and ``--claims-file`` imply ``--claims``,
+unless ``--quick`` is given: then they choose the claims whose fastest points it reruns)."""
+
+REFUSED: frozenset[frozenset[str]] = frozenset(
+    frozenset(pair)
+    for pair in (
+        ("RUN…", "--all"),
+        ("RUN…", "--claims"),
+        ("RUN…", "--claim"),
+        ("RUN…", "--claims-file"),
+        ("RUN…", "--quick"),
+        ("--all", "--claims"),
+        ("--all", "--claim"),
+        ("--all", "--claims-file"),
+        ("--all", "--quick"),
+        ("--claims", "--quick"),
+        ("--upstream", "--claims"),
+        ("--upstream", "--claim"),
+        ("--upstream", "--claims-file"),
+        ("--upstream", "--quick"),
+    )
+)
+"""Pairs of options that do not go together."""
+
+
+def refuse_combinations(options: Options) -> None:
+    """Refuse, in one line, options that do not go together, or no choice of what to rerun."""
+    given = [name for name, present in GIVEN.items() if present(options)]
+    for index, first in enumerate(given):
+        for second in given[index + 1 :]:
+            if frozenset((first, second)) in REFUSED:
+                raise UsageError(
+                    f"{first} does not go with {second} (which options combine: the README's table of verify's options)"
+                )
+    if not set(given) & set(SELECTIONS):
+        raise UsageError("say what to rerun: run ids, --all, --claims (or --claim ID), or --quick")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN")
     parser.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
+    parser.add_argument(
+        "--claims", action="store_true", help="rerun the points the paper's claims need; judge the claims on both"
+    )
+    parser.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this claim (repeatable; implies --claims, unless --quick)",
+    )
+    parser.add_argument(
+        "--claims-file", metavar="FILE", help="default: claims.yaml here, else at the repository's root"
+    )
+    parser.add_argument("--quick", action="store_true", help="rerun one point per claim, its fastest")
+    parser.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="GLOB=VALUE",
+        help="how far matching metrics may move (1%% or 0.001; repeatable), for any run",
+    )
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="reruns at once")
+    parser.add_argument(
+        "--upstream",
+        action="store_true",
+        help="rerun the chain: the runs whose outputs they mounted first, then each against its upstream's rerun",
+    )
     parser.add_argument("--json", action="store_true")
 
 
 def handle(namespace: argparse.Namespace) -> int:
+    options = typed(Options, namespace)
+    refuse_combinations(options)
+    if options.quick:
+        return _quick(options)
+    if options.claims or options.claim or options.claims_file is not None:
+        return _claims(options)
+    return _runs(options)
+
+
+def _runs(options: Options) -> int:
     from repro import api
     from repro.cli import render
     from repro.cli.progress import Progress
     from repro.cli.render import checks
 
-    options = typed(Options, namespace)
     verdicts = api.verify(
         options.runs,
         every=options.all,
         jobs=options.jobs,
+        tolerances=pairs(options.tolerance, "--tolerance"),
+        upstream=options.upstream,
         store=options.store,
         progress=Progress(),
         verbose=options.verbose,
@@ -51,3 +153,56 @@ def handle(namespace: argparse.Namespace) -> int:
     if {"differs", "failed", "corrupt", "unchecked"} & set(states):
         return EXIT_FAILED
     return EXIT_ENVIRONMENT if "error" in states else EXIT_OK
+
+
+def _claims(options: Options) -> int:
+    from repro import api
+    from repro.cli import render
+    from repro.cli.progress import Progress
+    from repro.cli.render import checks, claims
+
+    verification = api.verify_claims(
+        options.claims_file,
+        ids=options.claim,
+        jobs=options.jobs,
+        tolerances=pairs(options.tolerance, "--tolerance"),
+        store=options.store,
+        progress=Progress(),
+        verbose=options.verbose,
+    )
+    if options.json:
+        render.out(render.dump_json(claims.claim_checks_json(verification)))
+    else:
+        render.out(claims.claim_checks_table(verification))
+    render.err(checks.verdicts_summary(verification.verdicts))
+    render.err(claims.claim_checks_summary(verification))
+    if verification.all_reproduced:
+        return EXIT_OK
+    could_not = any(v.state == "error" for v in verification.verdicts)
+    return EXIT_ENVIRONMENT if could_not else EXIT_FAILED
+
+
+def _quick(options: Options) -> int:
+    from repro import api
+    from repro.cli import render
+    from repro.cli.progress import Progress
+    from repro.cli.render import claims
+
+    result = api.verify_quick(
+        options.claims_file,
+        ids=options.claim,
+        jobs=options.jobs,
+        tolerances=pairs(options.tolerance, "--tolerance"),
+        store=options.store,
+        progress=Progress(),
+        verbose=options.verbose,
+    )
+    if options.json:
+        render.out(render.dump_json(claims.quick_json(result)))
+    else:
+        render.out(claims.quick_table(result))
+    render.err(claims.quick_summary(result))
+    states = {check.state for check in result.checks}
+    if states <= {"reproduced", "within_tolerance"}:
+        return EXIT_OK
+    return EXIT_ENVIRONMENT if states <= {"reproduced", "within_tolerance", "error"} else EXIT_FAILED

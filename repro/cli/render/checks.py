@@ -9,7 +9,7 @@ from repro.cli.render import cell, plural, table
 from repro.text import display_path
 
 if TYPE_CHECKING:
-    from repro.api import FsckResult, RunDiff, Verdict
+    from repro.api import FsckResult, MetricChange, RunDiff, Verdict
 
 __all__ = ["diff_json", "diff_text", "fsck_lines", "fsck_summary", "verdict_json", "verdicts_summary", "verdicts_table"]
 
@@ -28,7 +28,7 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> str:
             [
                 verdict.original.id,
                 verdict.original.point.label,
-                verdict.state,
+                verdict.state.replace("_", " "),
                 verdict.rerun.id if verdict.rerun else "-",
                 summary,
             ]
@@ -37,8 +37,20 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> str:
             if item.state != "identical" or item.note:
                 note = f"  ({item.note})" if item.note else ""
                 details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
+            details += [f"  {verdict.original.id}    {_moved(change)}" for change in item.moved]
     text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
     return text + ("\n\n" + "\n".join(details) if details else "")
+
+
+def _moved(change: MetricChange) -> str:
+    """``ipc: 0.5 → 0.5004 (+0.0004, +0.08%; tolerance 1%)``."""
+    by = ""
+    if change.change is not None:
+        by = f"{change.change:+.6g}" + (f", {change.relative * 100:+.3g}%" if change.relative is not None else "")
+    allowed = f"tolerance {change.tolerance}" if change.tolerance is not None else "no tolerance"
+    within = "within" if change.within else "beyond"
+    parts = "; ".join(part for part in (by, f"{within} {allowed}" if change.tolerance else allowed) if part)
+    return f"{change.name}: {cell(change.expected) or '-'} → {cell(change.found) or '-'} ({parts})"
 
 
 def verdict_json(verdict: Verdict) -> dict[str, object]:
@@ -52,14 +64,29 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
             {"path": f.path, "state": f.state, "expected": f.expected, "found": f.found, "note": f.note}
             for f in verdict.files
         ],
+        "moved": [
+            {
+                "metric": change.name,
+                "original": change.expected,
+                "rerun": change.found,
+                "change": change.change,
+                "relative": change.relative,
+                "tolerance": str(change.tolerance) if change.tolerance is not None else None,
+                "within": change.within,
+            }
+            for change in verdict.moved
+        ],
     }
 
 
 def verdicts_summary(verdicts: Sequence[Verdict]) -> str:
     states = [v.state for v in verdicts]
     corrupt, unchecked = states.count("corrupt"), states.count("unchecked")
+    within = states.count("within_tolerance")
     return (
-        f"repro: {states.count('reproduced')} reproduced, {states.count('differs')} differ, "
+        f"repro: {states.count('reproduced')} reproduced, "
+        + (f"{within} within tolerance, " if within else "")
+        + f"{states.count('differs')} differ, "
         f"{states.count('failed')} failed, {states.count('error')} could not be rerun"
         + (f", {corrupt} with stored outputs that differ from the record" if corrupt else "")
         + (f", {unchecked} whose record has no file list to check against" if unchecked else "")

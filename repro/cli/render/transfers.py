@@ -89,13 +89,18 @@ def pack_lines(result: PackResult) -> Iterator[str]:
     missing = [e for e in result.index.inputs if e.packed is None]
     if missing:
         yield f"repro: {len(missing)} input(s) over the size limit are listed in EVALUATION.md, not packed"
+    if result.index.claims is not None:
+        yield f"repro: it carries {result.index.claims.file} ({len(result.claims)} claims), planned in EVALUATION.md"
 
 
 def unpack_lines(result: UnpackResult, folder: Path) -> Iterator[str]:
     yield f"repro: unpacked {len(result.index.runs)} runs into {folder} (store {result.store.root})"
     if result.inputs_to_fetch:
         yield f"repro: {len(result.inputs_to_fetch)} input(s) must be fetched first: see {folder}/EVALUATION.md"
-    yield f"repro: next: cd {folder} && repro verify --all"
+    if result.index.claims is not None:
+        yield f"repro: next: cd {folder} && repro verify --quick, then repro verify --claims (see EVALUATION.md)"
+    else:
+        yield f"repro: next: cd {folder} && repro verify --all"
 
 
 def build_lines(result: BuildResult) -> Iterator[str]:
