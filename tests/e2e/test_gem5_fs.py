@@ -26,7 +26,7 @@ from repro.provenance.hashing import hash_tree
 from repro.results.metrics import read_metrics
 from repro.store import Status, Store
 from repro.store.record import RunRecord
-from tests.conftest import CHECKOUT, SHARED, Project, make_repo
+from tests.conftest import CHECKOUT, SHARED, Project, made_resources, make_repo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.gem5_fs]
 
@@ -79,13 +79,7 @@ def fs_lab(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Docke
             pytrace=False,
         )
     lab = tmp_path_factory.mktemp("gem5-fs") / "lab"
-    shutil.copytree(
-        CHECKOUT / "examples" / "gem5",
-        lab,
-        ignore=shutil.ignore_patterns(
-            "results", ".snakemake", "build", "vmlinux", "disk.img", "chase", "*.txt", "SHA*"
-        ),
-    )
+    shutil.copytree(CHECKOUT / "examples" / "gem5", lab, ignore=made_resources)
     make_repo(lab)
     built = _script(lab, "build-image.sh", str(KITS[0]))
     assert built.returncode == 0, built.stdout + built.stderr

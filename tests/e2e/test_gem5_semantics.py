@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import CHECKOUT, Project, make_repo
+from tests.conftest import CHECKOUT, Project, made_resources, make_repo
 
 pytestmark = pytest.mark.docker
 
@@ -77,14 +77,12 @@ def test_host_statistics_declared_nondeterministic_do_not_make_a_rerun_differ(do
 
 def test_the_gem5_example_manifests_validate_and_plan_offline(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
-    shutil.copytree(CHECKOUT / "examples" / "gem5", lab)
+    shutil.copytree(CHECKOUT / "examples" / "gem5", lab, ignore=made_resources)
     make_repo(lab)
     # The full-system manifests mount what build-fs-resources.sh makes.
     (lab / "resources" / "vmlinux").write_bytes(b"\x7fELF stand-in kernel")
     (lab / "resources" / "disk.img").write_bytes(b"\0" * 4096)
     (lab / "resources" / "chase").write_bytes(b"\x7fELF stand-in chase")
-    (lab / "resources" / "checkpoint").mkdir()
-    (lab / "resources" / "checkpoint" / "m5.cpt").write_text("[Globals]\n")
     project = Project(root=lab)
     project.commit("the gem5 example")
 
@@ -101,3 +99,7 @@ def test_the_gem5_example_manifests_validate_and_plan_offline(tmp_path: Path) ->
     fs = project.repro("run", "fs-boot.yaml", "--dry-run")
     assert fs.code == 0, fs.err
     assert "1 would run" in fs.err
+    restore = project.repro("run", "restore-sweep.yaml", "--set", "cpu=[timing,o3]", "--dry-run")
+    assert restore.code == 0, restore.err
+    assert "6 would run after 1 upstream point (fs-boot.yaml" in restore.err
+    assert restore.out.count("waits on fs-boot.yaml") == 6, restore.out
