@@ -21,6 +21,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 
 from repro.provenance.hashing import hash_tree
 from repro.results.metrics import read_metrics
@@ -202,6 +203,15 @@ def test_the_restored_sweep_names_its_boot_and_shows_the_cache_and_the_cpu(
         assert o3 > timing, f"{l1d}: the out-of-order CPU overlaps what the timing CPU waits for"
 
 
+def test_the_restored_sweeps_claims_hold(fs_boot: Boot, fs_sweep: dict[tuple[str, str], RunRecord]) -> None:
+    assert len(fs_sweep) == 4
+
+    claims = fs_boot.lab.repro("claims", "--claims-file", "fs-claims.yaml")
+
+    assert claims.code == 0, claims.out + claims.err
+    assert "3 claims: 3 hold" in claims.err
+
+
 def test_verify_reproduces_a_restored_point(fs_boot: Boot, fs_sweep: dict[tuple[str, str], RunRecord]) -> None:
     record = fs_sweep[("timing", "16KiB")]
 
@@ -215,23 +225,30 @@ def test_verify_reproduces_a_restored_point(fs_boot: Boot, fs_sweep: dict[tuple[
     assert files["m5out/board.pc.com_1.device"]["state"] == "identical"
 
 
-def test_a_checkpoint_missing_a_version_tag_fails_its_restore(
-    fs_boot: Boot, fs_sweep: dict[tuple[str, str], RunRecord]
-) -> None:
+def _tags(m5_cpt: Path) -> list[str]:
+    """The version tags a checkpoint says its gem5 had."""
+    match = re.search(r"^version_tags=(.*)$", m5_cpt.read_text(), re.MULTILINE)
+    assert match is not None, m5_cpt
+    return match[1].split()
+
+
+def test_a_checkpoint_missing_a_version_tag_fails_its_restore(fs_boot: Boot) -> None:
     lab = fs_boot.lab
-    boot = (lab.root / "fs-boot.yaml").read_text()
     # An upstream run whose checkpoint a gem5 without one of its version tags would have written:
     # the boot's checkpoint, copied, with the last tag taken off its [Globals] version_tags.
-    planted = re.sub(r"(?s)command:.*?\nmounts:\n.*?\nmetrics:", "PLANT\nmetrics:", boot)
-    planted = planted.replace("name: gem5-fs-boot", "name: gem5-fs-planted").replace(
-        "PLANT",
-        "command:\n  - sh\n  - -c\n"
-        "  - mkdir -p /out/m5out && cp -r /boot /out/m5out/cpt.1 && "
-        "sed -i -E '/^version_tags=/s/ [^ ]+$//' /out/m5out/cpt.1/m5.cpt\n"
-        "mounts:\n"
-        '  - {from: {manifest: fs-boot.yaml, path: "m5out/cpt.*"}, target: /boot}',
+    boot = yaml.safe_load((lab.root / "fs-boot.yaml").read_text())
+    copy = (
+        "mkdir -p /out/m5out && cp -r /boot /out/m5out/cpt.1 && chmod -R u+w /out/m5out/cpt.1 && "
+        "sed -i -E '/^version_tags=/s/ [^ ]+$//' /out/m5out/cpt.1/m5.cpt"
     )
-    lab.write("planted.yaml", planted)
+    planted = {
+        "version": 1,
+        "name": "gem5-fs-planted",
+        "image": boot["image"],
+        "command": ["sh", "-c", copy],
+        "mounts": [{"from": {"manifest": "fs-boot.yaml", "path": "m5out/cpt.*"}, "target": "/boot"}],
+    }
+    lab.write("planted.yaml", yaml.safe_dump(planted, sort_keys=False))
     restore = (lab.root / "restore-sweep.yaml").read_text()
     lab.write(
         "planted-restore.yaml",
@@ -247,11 +264,8 @@ def test_a_checkpoint_missing_a_version_tag_fails_its_restore(
     store = Store(lab.store)
     planted_run = _only(store, "gem5-fs-planted")
     assert planted_run.status is Status.SUCCEEDED, planted_run.error
-    cpt = (store.run_folder(planted_run.id).outputs / "m5out" / "cpt.1" / "m5.cpt").read_text()
-    original = (store.run_folder(fs_boot.boot.id).outputs / "m5out").glob("cpt.*/m5.cpt")
-    assert len(re.search(r"^version_tags=(.*)$", cpt, re.M)[1].split()) + 1 == len(  # type: ignore[index]
-        re.search(r"^version_tags=(.*)$", next(original).read_text(), re.M)[1].split()  # type: ignore[index]
-    )
+    (original,) = (store.run_folder(fs_boot.boot.id).outputs / "m5out").glob("cpt.*/m5.cpt")
+    assert _tags(store.run_folder(planted_run.id).outputs / "m5out" / "cpt.1" / "m5.cpt") == _tags(original)[:-1]
     record = _only(store, "gem5-fs-planted-restore")
     assert record.status is Status.FAILED
     (checkpoint,) = [entry for entry in record.inputs if entry.target == "/cpt"]
