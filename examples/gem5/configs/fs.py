@@ -24,7 +24,6 @@
 # manifest's fail_on judges the run from the console line. (panic=-1 would not do: the reboot it
 # asks for ends in gem5 v24's i8042 model, which aborts gem5 on a "System reset" command.)
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -50,7 +49,7 @@ parser.add_argument("--kernel", default="/resources/vmlinux")
 parser.add_argument("--disk", default="/resources/disk.img", help="any file: the X86Board wants an IDE disk")
 parser.add_argument("--mem", default="32MiB", help="the same for the boot and its restores")
 parser.add_argument("--clk", default="3GHz", help="the same for the boot and its restores")
-parser.add_argument("--cpu", choices=sorted(DETAILED), default="timing", help="the detailed CPU of the region of interest")
+parser.add_argument("--cpu", choices=sorted(DETAILED), default="timing", help="the region of interest's detailed CPU")
 parser.add_argument("--l1d", default="32KiB", help="restore: L1 data cache size")
 parser.add_argument("--l1i", default="32KiB", help="restore: L1 instruction cache size")
 parser.add_argument("--l2", default="256KiB", help="restore: L2 cache size")
