@@ -97,7 +97,7 @@ def fs_boot(fs_lab: Project) -> Boot:
     """The boot to a checkpoint, and beside it a boot whose initramfs program does not exist."""
     text = (fs_lab.root / "fs-boot.yaml").read_text()
     panic = text.replace("name: gem5-fs-boot", "name: gem5-fs-panic").replace(
-        "  - --mem=32MiB", "  - --rdinit=/no-such-init\n  - --mem=32MiB"
+        "  - --mem=64MiB", "  - --rdinit=/no-such-init\n  - --mem=64MiB"
     )
     assert panic != text
     fs_lab.write("panic.yaml", panic)

@@ -2,8 +2,8 @@
 # kernel made by build-fs-resources.sh boots once to a checkpoint (fs-boot.yaml), and every point
 # of a sweep restores that checkpoint and runs a job in the booted system (restore-sweep.yaml).
 #
-#   boot:     gem5.opt --outdir=/out/m5out /configs/fs.py boot --mem 32MiB
-#   restore:  gem5.opt --outdir=/out/m5out /configs/fs.py restore --mem 32MiB --checkpoint /cpt \
+#   boot:     gem5.opt --outdir=/out/m5out /configs/fs.py boot --mem 64MiB
+#   restore:  gem5.opt --outdir=/out/m5out /configs/fs.py restore --mem 64MiB --checkpoint /cpt \
 #                 --job /resources/chase --cpu o3 --l1d 16KiB
 #
 # The guest's /init (guest/init.c) runs what gem5 hands it as the "readfile". The boot hands it
@@ -47,7 +47,7 @@ parser = argparse.ArgumentParser(description="full-system boot to a checkpoint, 
 parser.add_argument("mode", choices=["boot", "restore"])
 parser.add_argument("--kernel", default="/resources/vmlinux")
 parser.add_argument("--disk", default="/resources/disk.img", help="any file: the X86Board wants an IDE disk")
-parser.add_argument("--mem", default="32MiB", help="the same for the boot and its restores")
+parser.add_argument("--mem", default="64MiB", help="the same for the boot and its restores")
 parser.add_argument("--clk", default="3GHz", help="the same for the boot and its restores")
 parser.add_argument("--cpu", choices=sorted(DETAILED), default="timing", help="the region of interest's detailed CPU")
 parser.add_argument("--l1d", default="32KiB", help="restore: L1 data cache size")
