@@ -94,10 +94,12 @@ def fs_lab(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Docke
 
 @pytest.fixture(scope="session")
 def fs_boot(fs_lab: Project) -> Boot:
-    """The boot to a checkpoint, and beside it a boot whose initramfs program does not exist."""
+    """The boot to a checkpoint, and beside it a boot whose init program does not exist."""
     text = (fs_lab.root / "fs-boot.yaml").read_text()
+    # Without the initramfs's program the kernel would try its default ones (/bin/sh is busybox);
+    # an init= that does not exist either is a panic: "Requested init /no-such-init failed".
     panic = text.replace("name: gem5-fs-boot", "name: gem5-fs-panic").replace(
-        "  - --mem=64MiB", "  - --rdinit=/no-such-init\n  - --mem=64MiB"
+        "  - --mem=64MiB", "  - --rdinit=/no-such-init\n  - --kernel-arg=init=/no-such-init\n  - --mem=64MiB"
     )
     assert panic != text
     fs_lab.write("panic.yaml", panic)
@@ -168,7 +170,7 @@ def test_a_kernel_panic_fails_the_boot_on_its_console_line_not_at_the_timeout(fs
     assert record.error is not None
     assert record.error.startswith("m5out/board.pc.com_1.device:")
     assert "matches fail_on 'Kernel panic'" in record.error
-    assert "Kernel panic - not syncing" in record.error
+    assert "Kernel panic - not syncing: Requested init /no-such-init failed" in record.error
     assert not (fs_boot.lab.store / "points" / f"{record.point.key}.json").exists()
 
 
