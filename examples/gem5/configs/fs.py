@@ -114,16 +114,22 @@ WATCH_TICKS = 100_000_000  # 100 us simulated: ~300 k instructions, seconds of h
 
 
 def watch_console():
+    looks = 0
     while True:
         text = CONSOLE.read_bytes() if CONSOLE.exists() else b""
         at = text.find(b"Kernel panic")
         if at >= 0:
-            ended["panic"] = text[at:].split(b"\n", 1)[0].decode(errors="replace").strip()
-            print(f"fs.py: the guest's kernel panicked at tick {m5.curTick()}: {ended['panic']}", flush=True)
-            yield True
-        else:
-            m5.scheduleTickExitFromCurrent(WATCH_TICKS)
-            yield False
+            # The guest prints a panic character by character: let it finish (its last line is
+            # "---[ end Kernel panic ... ]---"), for at most 50 more looks, before ending here.
+            end = text.find(b"---[ end Kernel panic", at)
+            if (end >= 0 and text.find(b"\n", end) >= 0) or looks >= 50:
+                ended["panic"] = text[at:].split(b"\n", 1)[0].decode(errors="replace").strip()
+                print(f"fs.py: the guest's kernel panicked at tick {m5.curTick()}: {ended['panic']}", flush=True)
+                yield True
+                continue
+            looks += 1
+        m5.scheduleTickExitFromCurrent(WATCH_TICKS)
+        yield False
 
 
 def on_checkpoint():
