@@ -50,9 +50,9 @@ def _script(lab: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _miss_rate(dump: Mapping[str, object]) -> float:
     """The L1D's miss rate in the region (gem5 leaves out a statistic that is zero: no misses)."""
-    misses, accesses = dump.get(f"{L1D}.overallMisses::total", 0), dump[f"{L1D}.overallAccesses::total"]
-    assert isinstance(misses, int)
-    assert isinstance(accesses, int)
+    misses, accesses = dump.get(f"{L1D}.overallMisses::total", 0.0), dump[f"{L1D}.overallAccesses::total"]
+    assert isinstance(misses, int | float)
+    assert isinstance(accesses, int | float)
     assert accesses > 0
     return misses / accesses
 
@@ -133,7 +133,7 @@ def test_the_resources_are_made_offline_once_and_hashed_as_the_boots_inputs(fs_b
     assert (resources / "disk.img").read_bytes() == bytes(1 << 20), "the board's disk: 1 MiB of zeros"
     vmlinux = (resources / "vmlinux").read_bytes()
     assert vmlinux[:4] == b"\x7fELF"
-    assert re.search(rb"Linux version 6\.1\.\d+ \(repro@repro\) .* #1 Mon Jan  1 00:00:00 UTC 2024", vmlinux)
+    assert re.search(rb"Linux version 6\.1\.\d+ \(repro@repro\) .* #1 2024-01-01 00:00:00 UTC", vmlinux)
     inputs = {entry.target: entry for entry in fs_boot.boot.inputs}
     for name in ("vmlinux", "disk.img"):
         assert inputs[f"/resources/{name}"].digest == hash_tree(resources / name).digest, name
@@ -159,7 +159,7 @@ def test_the_boot_ends_with_a_checkpoint_its_console_and_its_statistics(fs_boot:
     assert "repro-gem5-fs: checkpoint" in console
     assert "Kernel panic" not in console
     (dump,) = read_metrics(outputs / "m5out" / "stats.txt", "gem5-stats")
-    assert isinstance(dump["simInsts"], int)
+    assert isinstance(dump["simInsts"], float)
     assert dump["simInsts"] > 1_000_000
 
 
@@ -190,7 +190,7 @@ def test_the_restored_sweep_names_its_boot_and_shows_the_cache_and_the_cpu(
         console = (store.run_folder(record.id).outputs / "m5out" / "board.pc.com_1.device").read_text()
         assert "repro-gem5-fs: after the checkpoint" in console, "the guest went on from its checkpoint"
     regions = [dump[INSTS] for dump in stats.values()]
-    assert all(isinstance(n, int) and 80_000 < n < 84_000 for n in regions), "the region: 40 laps of 512 steps"
+    assert all(isinstance(n, float) and 80_000 < n < 84_000 for n in regions), "the region: 40 laps of 512 steps"
     assert max(regions) - min(regions) <= 2, "every point measured the same region, on whichever CPU"  # type: ignore[operator]
     for cpu in ("timing", "o3"):
         small, large = _miss_rate(stats[(cpu, "16KiB")]), _miss_rate(stats[(cpu, "64KiB")])
