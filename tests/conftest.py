@@ -130,6 +130,12 @@ class Project:
         )
 
 
+def made_resources(folder: str, names: list[str]) -> list[str]:
+    """For shutil.copytree of examples/gem5: leave out what build-fs-resources.sh made in
+    resources/ (a kernel build tree among it), keep the folder and its .gitignore."""
+    return [name for name in names if Path(folder).name == "resources" and name != ".gitignore"]
+
+
 def make_repo(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for args in (

@@ -60,7 +60,7 @@ else
 fi
 
 if command -v repro >/dev/null 2>&1; then
-    repro lock --update "$HERE/smoke.yaml" "$HERE/se-sweep.yaml" "$HERE/fs-boot.yaml"
+    repro lock --update "$HERE/smoke.yaml" "$HERE/se-sweep.yaml" "$HERE/fs-boot.yaml" "$HERE/restore-sweep.yaml"
 else
-    echo "build-image: repro is not on PATH; pin the manifests with: repro lock --update $HERE/{smoke,se-sweep,fs-boot}.yaml"
+    echo "build-image: repro is not on PATH; pin the manifests with: repro lock --update $HERE/{smoke,se-sweep,fs-boot,restore-sweep}.yaml"
 fi

@@ -18,7 +18,7 @@ import pytest
 
 from repro.results.metrics import read_metrics
 from repro.store import Status, Store
-from tests.conftest import CHECKOUT, SHARED, Project, make_repo
+from tests.conftest import CHECKOUT, SHARED, Project, made_resources, make_repo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -45,7 +45,12 @@ def gem5_lab(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Doc
             pytrace=False,
         )
     lab = tmp_path_factory.mktemp("gem5") / "lab"
-    shutil.copytree(CHECKOUT / "examples" / "gem5", lab, ignore=shutil.ignore_patterns("results", ".snakemake"))
+    pipeline = shutil.ignore_patterns("results", ".snakemake")
+    shutil.copytree(
+        CHECKOUT / "examples" / "gem5",
+        lab,
+        ignore=lambda folder, names: [*pipeline(folder, names), *made_resources(folder, names)],
+    )
     make_repo(lab)
     tracked = {p: p.read_bytes() for p in (CHECKOUT / "examples" / "gem5").glob("*.yaml")}
     built = build_image(lab, str(KITS[0]))
@@ -74,7 +79,7 @@ def test_the_image_is_built_from_the_kit_labelled_and_pinned(
 
 def test_without_a_kit_the_build_says_what_to_do(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
-    shutil.copytree(CHECKOUT / "examples" / "gem5", lab)
+    shutil.copytree(CHECKOUT / "examples" / "gem5", lab, ignore=made_resources)
     built = build_image(lab, str(tmp_path / "no-such-kit.tar.xz"))
     assert built.returncode == 3
     assert "no gem5 kit found" in built.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import CHECKOUT, Project, make_repo
+from tests.conftest import CHECKOUT, Project, made_resources, make_repo
 
 pytestmark = pytest.mark.docker
 
@@ -77,18 +77,20 @@ def test_host_statistics_declared_nondeterministic_do_not_make_a_rerun_differ(do
 
 def test_the_gem5_example_manifests_validate_and_plan_offline(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
-    shutil.copytree(CHECKOUT / "examples" / "gem5", lab)
+    shutil.copytree(CHECKOUT / "examples" / "gem5", lab, ignore=made_resources)
     make_repo(lab)
-    # The full-system manifest mounts a kernel and a disk image that users download.
+    # The full-system manifests mount what build-fs-resources.sh makes.
     (lab / "resources" / "vmlinux").write_bytes(b"\x7fELF stand-in kernel")
     (lab / "resources" / "disk.img").write_bytes(b"\0" * 4096)
+    (lab / "resources" / "chase").write_bytes(b"\x7fELF stand-in chase")
     project = Project(root=lab)
     project.commit("the gem5 example")
 
-    validated = project.repro("validate", "se-sweep.yaml", "fs-boot.yaml")
+    validated = project.repro("validate", "se-sweep.yaml", "fs-boot.yaml", "restore-sweep.yaml")
     assert validated.code == 0, validated.err
     assert "se-sweep.yaml: gem5-se-cache, 9 points" in validated.err
-    assert "fs-boot.yaml: gem5-fs-boot, 2 points" in validated.err
+    assert "fs-boot.yaml: gem5-fs-boot, 1 point" in validated.err
+    assert "restore-sweep.yaml: gem5-fs-restore, 9 points" in validated.err
     se = project.repro("run", "se-sweep.yaml", "--dry-run", "--json")
     assert se.code == 0, se.err
     labels = [point["label"] for point in se.json["points"]]
@@ -96,4 +98,8 @@ def test_the_gem5_example_manifests_validate_and_plan_offline(tmp_path: Path) ->
     assert len({point["key"] for point in se.json["points"]}) == 9
     fs = project.repro("run", "fs-boot.yaml", "--dry-run")
     assert fs.code == 0, fs.err
-    assert "2 would run" in fs.err
+    assert "1 would run" in fs.err
+    restore = project.repro("run", "restore-sweep.yaml", "--set", "cpu=[timing,o3]", "--dry-run")
+    assert restore.code == 0, restore.err
+    assert "6 would run after 1 upstream point (fs-boot.yaml" in restore.err
+    assert restore.out.count("waits on fs-boot.yaml") == 6, restore.out

@@ -5,8 +5,20 @@
  *
  *   chase [LAPS [EXIT_CODE]]     LAPS rounds of the cycle (default 40); exits EXIT_CODE (0)
  *
- * The order is shuffled with a fixed seed, so every run walks the same cycle. */
+ * The order is shuffled with a fixed seed, so every run walks the same cycle.
+ *
+ * Built with -DCHASE_ROI (the full-system guest's copy, see ../build-fs-resources.sh), the walk
+ * alone is marked as the region of interest with gem5's workbegin/workend pseudo-instructions:
+ * the set-up before it and the program's start and end are left out of what is measured. */
 #include <stdlib.h>
+#ifdef CHASE_ROI
+#include "m5ops.h"
+#define REGION_BEGINS() M5OP(M5OP_WORK_BEGIN, 0, 0, 0)
+#define REGION_ENDS() M5OP(M5OP_WORK_END, 0, 0, 0)
+#else
+#define REGION_BEGINS() ((void)0)
+#define REGION_ENDS() ((void)0)
+#endif
 
 #define NODES 512
 
@@ -30,6 +42,8 @@ int main(int argc, char **argv) {
     }
     for (unsigned i = 0; i < NODES; i++) nodes[order[i]].next = &nodes[order[(i + 1) % NODES]];
     struct node *p = &nodes[order[0]];
+    REGION_BEGINS();
     for (long step = 0; step < laps * NODES; step++) p = p->next;
+    REGION_ENDS();
     return p == &nodes[order[0]] ? code : 100; /* uses p: the walk cannot be optimised away */
 }
