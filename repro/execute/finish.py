@@ -82,11 +82,14 @@ def finish_run(
     point.
 
     ``outcome`` is None when the container never ran (``error`` says why). A container that
-    exited 0 still fails on a ``fail_on`` match or on a write of its output that failed; one
-    that could not be removed keeps its result (the record's ``notes`` say so).
+    exited 0 still fails on a ``fail_on`` match or on a write of its output that failed (a match
+    also explains a non-zero exit); one that could not be removed keeps its result (the record's
+    ``notes`` say so).
     """
     failure = error or outcome_error(outcome, record)
-    if failure is None and outcome is not None and outcome.state == "exited" and outcome.exit_code == 0:
+    if failure is None and outcome is not None and outcome.state == "exited":
+        # With exit code 0, a match fails the run; with another, it says why the run failed
+        # (a simulator that aborts on a guest's panic exits non-zero, and its log says more).
         failure = failure_pattern(fail_on, folder)
     folders = folder_mode(store.layout.runs)
     _release_folder(folder, folders)

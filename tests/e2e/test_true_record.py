@@ -173,3 +173,19 @@ def test_stored_files_are_read_only_and_nothing_stays_world_writable(docker_proj
         "f: world-writable cleared",
     ]
     assert project.repro("fsck").code == 0
+
+
+def test_a_fail_on_match_explains_a_run_that_exited_non_zero(docker_project: Project) -> None:
+    project = docker_project
+    project.manifest(
+        command=["sh", "-c", "echo 'panic: PIT mode 0x4 is not implemented' >&2; exit 134"],
+        fail_on=[{"file": "stderr", "pattern": "^panic:"}],
+    )
+    project.commit("experiment")
+
+    assert project.repro("run", "exp.yaml").code == 1
+
+    record = only_record(project)
+    assert record.status is Status.FAILED
+    assert record.exit_code == 134
+    assert (record.error or "").startswith("stderr:1 matches fail_on '^panic:'")
