@@ -12,20 +12,9 @@ import pytest
 
 from repro.store import Store
 from tests.conftest import Project
+from tests.e2e.browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.docker
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     """Width, height and the unfiltered rows of an 8-bit RGB/RGBA, non-interlaced PNG."""
