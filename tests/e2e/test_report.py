@@ -16,6 +16,7 @@ from tests.e2e.browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.docker
 
+
 def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     """Width, height and the unfiltered rows of an 8-bit RGB/RGBA, non-interlaced PNG."""
     data = path.read_bytes()
