@@ -200,7 +200,13 @@ def fixed_store(tmp_path: Path) -> Path:
 # -- records made by hand (unit tests) ------------------------------------------------------------
 
 
-def make_record(run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
+def run_id_of(label: str, second: int = 0) -> str:
+    """A run id of the shape repro makes (records refuse any other), told apart by ``label``
+    (hex digits, at most 8) and ordered by ``second``."""
+    return f"20261101-{second // 3600:02d}{second // 60 % 60:02d}{second % 60:02d}-{label:0>8}"
+
+
+def make_record(run_id: str, key: str = "c" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
     """A small, valid record (no run behind it): fields not given are placeholders."""
     return RunRecord(
         id=run_id,

@@ -14,6 +14,13 @@ store shared by a group, whose run it is); 4 (repro 0.3.0) adds ``versions.repro
 ``versions.repro_modified`` (the code that wrote the record), ``outputs.files_omitted`` (a
 record written on a full disk without its file list says so) and ``notes`` (what went wrong
 around a run without deciding its status, such as a container the engine would not remove).
+
+A record is input like any other file: it may come from another store (``pull``, ``push``) or
+from a colleague in a shared store. Every field that names something in a store — the run id,
+the point key, the plan, digests, the paths of output files — has the one shape repro gives it
+(:mod:`repro.store.names`), and the names of files beside the record (its logs, its diff, its
+outputs folder) are the fixed names repro has always written: a record that says otherwise
+fails validation, and is not a record.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts, UserFacts
+from repro.store.names import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath
 from repro.store.status import Status
 
 __all__ = [
@@ -55,16 +63,16 @@ class _Part(BaseModel):
 
 
 class PointRecord(_Part):
-    key: str
+    key: Hex64
     label: str
     index: int
     params: dict[str, Scalar]
 
 
 class ManifestRecord(_Part):
-    path: str
+    path: HostPath
     """Absolute path on the host that ran it."""
-    sha256: str
+    sha256: Hex64
     """Of the manifest file's bytes."""
     name: str
     resolved: dict[str, Any]
@@ -75,14 +83,16 @@ class ImageRecord(_Part):
     reference: str
     """The pin as written in the manifest."""
     pin_kind: Literal["digest", "id"]
-    pinned: str
-    id: str
+    pinned: Digest
+    id: Digest
     """The image ID (config digest) that ran."""
     repo_digests: list[str]
     os: str
     architecture: str
     variant: str | None = None
-    archive: str | None = None
+    archive: StoredPath | None = None
+    """Where the store's archive kept the image (its manifest's path under the store), when
+    it did: information only, never a path repro opens."""
 
 
 class ResourcesRecord(_Part):
@@ -112,38 +122,43 @@ class ContainerRecord(_Part):
 
 
 class GitRecord(_Part):
-    root: str
-    commit: str | None
+    root: HostPath
+    commit: CommitId | None
     branch: str | None
     dirty: bool
-    diff: str | None = None
-    """File name of the stored diff beside the record, when the tree was dirty."""
-    diff_sha256: str | None = None
+    diff: Literal["git.diff"] | None = None
+    """The stored diff beside the record (``git.diff``, the only name repro gives it), when the
+    tree was dirty; where it is comes from the run's folder, never from this field."""
+    diff_sha256: Hex64 | None = None
     untracked_omitted: list[str] = Field(default_factory=list)
-    manifest_path: str
-    """The manifest's path relative to ``root``."""
+    manifest_path: StoredPath | HostPath
+    """The manifest's path relative to ``root`` (absolute only in records of a manifest that
+    was not under ``root``)."""
 
 
 class InputRecord(_Part):
     target: str
-    source: str
+    source: HostPath
     readonly: bool
-    digest: str
+    digest: Digest
     files: int
     bytes: int
 
 
 class OutputEntry(_Part):
-    path: str
+    path: StoredPath
+    """Relative to the outputs folder, normalised: never a way out of it."""
     kind: Literal["file", "link", "dir"] = "file"
     size: int = 0
-    sha256: str | None = None
+    sha256: Hex64 | None = None
     target: str | None = None
+    """A link's target, as text: compared, never followed."""
 
 
 class OutputsRecord(_Part):
-    folder: str = "outputs"
-    digest: str
+    folder: Literal["outputs"] = "outputs"
+    """The only name repro gives it; where the outputs are comes from the run's folder."""
+    digest: Digest
     files: list[OutputEntry]
     total_bytes: int
     privileges_removed: list[str] = Field(default_factory=list)
@@ -163,11 +178,13 @@ class OutputsRecord(_Part):
 
 
 class LogsRecord(_Part):
-    stdout: str = "stdout.log"
-    stderr: str = "stderr.log"
-    stdout_sha256: str | None = None
+    stdout: Literal["stdout.log"] = "stdout.log"
+    stderr: Literal["stderr.log"] = "stderr.log"
+    """The logs' names beside the record (the only ones repro gives them; where they are comes
+    from the run's folder, never from these fields)."""
+    stdout_sha256: Hex64 | None = None
     stdout_bytes: int | None = None
-    stderr_sha256: str | None = None
+    stderr_sha256: Hex64 | None = None
     stderr_bytes: int | None = None
     """The logs' digests and sizes, for ``repro fsck`` (schema 2)."""
 
@@ -178,7 +195,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1, 2, 3, 4] = SCHEMA_VERSION
-    id: str
+    id: RunId
     status: Status
     exit_code: int | None = None
     error: str | None = None
@@ -195,9 +212,9 @@ class RunRecord(BaseModel):
     started_at: datetime
     ended_at: datetime | None = None
     duration_seconds: float | None = None
-    reproduces: str | None = None
+    reproduces: RunId | None = None
     """The run id this run reran, if it is a rerun."""
-    plan: str | None = None
+    plan: PlanId | None = None
     """The plan the run belonged to (``plans/<id>.json``; schema 3): ``repro gc`` keeps the plans
     records name."""
     user: UserFacts | None = None

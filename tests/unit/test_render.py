@@ -12,7 +12,7 @@ from repro.ops.run import RunResult
 from repro.plan import Plan, PlannedPoint
 from repro.store import Status, Store
 from repro.workflow.session import PlanReady, PointFinished
-from tests.conftest import make_record
+from tests.conftest import make_record, run_id_of
 
 
 def plan(points: int, done: int = 0) -> Plan:
@@ -40,8 +40,8 @@ def test_a_table_aligns_columns_and_trims_trailing_space() -> None:
 def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
     result = RunResult(plan=plan(4, done=1), store=Store(tmp_path / "s"))
     result.finished = [
-        PointFinished(make_record("a", key="1" * 64)),
-        PointFinished(make_record("b", key="2" * 64, status=Status.FAILED)),
+        PointFinished(make_record(run_id_of("a"), key="1" * 64)),
+        PointFinished(make_record(run_id_of("b"), key="2" * 64, status=Status.FAILED)),
     ]
     summary = runs.run_summary(result)
     assert summary.startswith("repro: exp: 4 points: 1 succeeded, 1 failed, 1 already succeeded")
@@ -50,7 +50,7 @@ def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
 
 def test_an_interrupted_point_is_not_a_failure_and_one_point_is_singular(tmp_path: Path) -> None:
     result = RunResult(plan=plan(1), store=Store(tmp_path / "s"))
-    result.finished = [PointFinished(make_record("a", status=Status.INTERRUPTED))]
+    result.finished = [PointFinished(make_record(run_id_of("a"), status=Status.INTERRUPTED))]
     assert runs.run_summary(result).startswith("repro: exp: 1 point: 0 succeeded, 1 interrupted;")
 
 

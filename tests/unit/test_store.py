@@ -52,12 +52,12 @@ def test_the_newest_succeeded_run_of_each_point_is_told_from_older_and_failed_on
         (9, c, Status.INTERRUPTED),
     ]
     for minute, key, status in runs:
-        run_id = f"20261101-00{minute}000-{key[0]}"  # run ids sort by start time, as real ones do
+        run_id = f"20261101-00{minute}000-{key[0] * 8}"  # run ids sort by start time, as real ones do
         (store.root / "runs" / run_id).mkdir()
         record = make_record(run_id, key=key, status=status)
         store.write_record(record.model_copy(update={"started_at": record.started_at + timedelta(minutes=minute)}))
         store.runs()  # a command between two jobs folds each record in as it comes
-    newest = {a: "20261101-005000-a", b: "20261101-002000-b"}
+    newest = {a: "20261101-005000-aaaaaaaa", b: "20261101-002000-bbbbbbbb"}
 
     assert store.index.succeeded_keys([a, b, c, "d" * 64]) == newest
     assert store.latest_succeeded() == sorted(newest.values())
@@ -67,11 +67,11 @@ def test_the_newest_succeeded_run_of_each_point_is_told_from_older_and_failed_on
 
 
 def test_run_ids_resolve_from_unique_prefixes(store: Store) -> None:
-    for run_id in ("20261101-000001-aa", "20261101-000001-ab"):
+    for run_id in ("20261101-000001-aaaaaaaa", "20261101-000001-aaaaaaab"):
         (store.root / "runs" / run_id).mkdir()
         store.write_record(make_record(run_id))
-    assert store.resolve("20261101-000001-aa") == "20261101-000001-aa"
-    assert store.resolve("20261101-000001-ab"[:-1] + "b") == "20261101-000001-ab"
+    assert store.resolve("20261101-000001-aaaaaaaa") == "20261101-000001-aaaaaaaa"
+    assert store.resolve("20261101-000001-aaaaaaab"[:-1] + "b") == "20261101-000001-aaaaaaab"
     with pytest.raises(UsageError, match="names several runs"):
         store.resolve("20261101-000001-a")
     with pytest.raises(UsageError, match="no run"):
@@ -80,7 +80,7 @@ def test_run_ids_resolve_from_unique_prefixes(store: Store) -> None:
 
 def test_the_index_is_rebuilt_from_the_records(store: Store) -> None:
     for number in range(3):
-        run_id = f"20261101-00000{number}-x"
+        run_id = f"20261101-00000{number}-0000000f"
         (store.root / "runs" / run_id).mkdir()
         store.write_record(make_record(run_id))
     store.index.close()
@@ -89,9 +89,9 @@ def test_the_index_is_rebuilt_from_the_records(store: Store) -> None:
         (store.root / f"index.sqlite{suffix}").unlink(missing_ok=True)
     fresh = Store(store.root)
     # A lost index is rebuilt from the records on first use: the records are the truth.
-    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-x" for n in (2, 1, 0)]
+    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-0000000f" for n in (2, 1, 0)]
     assert fresh.rebuild_index() == 3
-    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-x" for n in (2, 1, 0)]
+    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-0000000f" for n in (2, 1, 0)]
 
 
 def test_a_corrupt_record_is_reported_not_loaded(store: Store) -> None:
