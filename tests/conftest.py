@@ -241,3 +241,31 @@ def make_record(run_id: str, key: str = "c" * 64, status: Status = Status.SUCCEE
         versions=tool_versions(),
         **extra,  # type: ignore[arg-type]
     )
+
+
+def with_metrics(store: Any, record: RunRecord, metrics: dict[str, Any], file: str = "m.json") -> RunRecord:
+    """``record`` with a real metrics file among its outputs (``metrics: {file, format: json}``
+    in its manifest, the file listed with its digest) and its ``metrics.json`` parsed from it,
+    as a run that ended leaves them. ``store`` is the store the run's folder is in."""
+    import json
+
+    from repro.execute.finish import write_parsed_metrics
+    from repro.provenance.hashing import hash_tree
+    from repro.store.record import OutputEntry, OutputsRecord
+
+    folder = store.run_folder(record.id)
+    folder.outputs.mkdir(parents=True, exist_ok=True)
+    (folder.outputs / file).write_text(json.dumps(metrics))
+    tree = hash_tree(folder.outputs)
+    entries = [
+        OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target) for e in tree.entries
+    ]
+    resolved = {**record.manifest.resolved, "metrics": {"file": file, "format": "json"}}
+    record = record.model_copy(
+        update={
+            "outputs": OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes),
+            "manifest": record.manifest.model_copy(update={"resolved": resolved}),
+        }
+    )
+    write_parsed_metrics(folder, record)
+    return record

@@ -3,20 +3,28 @@ the bundles and inputs the other store holds for them (see :mod:`repro.ops.trans
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from repro.errors import ReproError, StoreError
+from repro.execute.finish import write_parsed_metrics
 from repro.ops.remote import Remote, Rsync
 from repro.ops.transfer import REMOTE, TransferResult, check_remote, chosen_runs, copy_missing, names_of, recorded_runs
+from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
-from repro.store.layout import StoreLayout
+from repro.store.layout import StoreLayout, shown_name
 from repro.store.record import RunRecord
 from repro.store.store import Store
+from repro.text import format_bytes
 
 __all__ = ["pull"]
+
+_log = logging.getLogger(__name__)
 
 
 def pull(
@@ -58,14 +66,31 @@ def _remote_records(rsync: Rsync, scratch: Path, run_ids: list[str]) -> list[Run
         return []
     staging = StoreLayout(scratch / "records")
     wanted = (str(REMOTE.run_folder(run_id).record) for run_id in run_ids)
-    copy_missing(rsync, wanted, rsync.remote.url(), f"{staging.root}/")
+    # A record over the limit is not even copied (refused before it is read).
+    copy_missing(rsync, wanted, rsync.remote.url(), f"{staging.root}/", f"--max-size={MAX_JSON_BYTES}")
     records = []
     for run_id in run_ids:
-        try:
-            records.append(RunRecord.model_validate_json(staging.run_folder(run_id).record.read_bytes()))
-        except (OSError, ValueError):
-            continue  # unreadable there: `repro fsck` on that side says why
+        try:  # another store's file: bounded, validated, and the record of the run it is said to be
+            record = RunRecord.model_validate_json(read_stored(staging.run_folder(run_id).record))
+        except FileNotFoundError:
+            _log.warning(
+                "not pulling run %s: its record there is larger than %s, or not a file",
+                run_id,
+                format_bytes(MAX_JSON_BYTES),
+            )
+            continue
+        except (OSError, ValueError, StoreError) as exc:
+            _log.warning("not pulling run %s: its record there is not a valid record (%s)", run_id, _first_line(exc))
+            continue
+        if record.id != run_id:
+            _log.warning("not pulling run %s: its record there says it is run %s", run_id, shown_name(record.id))
+            continue
+        records.append(record)
     return records
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _receive(store: Store, rsync: Rsync, records: list[RunRecord], scratch: Path, result: TransferResult) -> None:
@@ -79,10 +104,15 @@ def _receive(store: Store, rsync: Rsync, records: list[RunRecord], scratch: Path
     digests = sorted({i.digest for r in records for i in r.inputs if i.digest.removeprefix("sha256:") in inputs})
     files += [str(REMOTE.input(digest)) for digest in digests]
     url = rsync.remote.url()
-    copy_missing(rsync, files, url, f"{store.root}/", f"--exclude=/{REMOTE.runs}/*/record.json")
+    # metrics.json is derived: parsed here again from the outputs (below), never taken on trust.
+    excluded = (f"--exclude=/{REMOTE.runs}/*/record.json", f"--exclude=/{REMOTE.runs}/*/metrics.json")
+    copy_missing(rsync, files, url, f"{store.root}/", *excluded)
     copy_missing(rsync, (str(REMOTE.run_folder(record.id).record) for record in records), url, f"{store.root}/")
     for entry in images:
         archive.take_in(entry)
+    for record in records:
+        with contextlib.suppress(ReproError):  # a run folder that is not one: fsck names it
+            write_parsed_metrics(store.real_run_folder(record.id), record)
     for record in records:
         store.journal.note(record.id)
     store.fold()
@@ -96,11 +126,12 @@ def _remote_images(rsync: Rsync, archive: ImageArchive, records: list[RunRecord]
     """The remote archive's images of ``records`` that this one lacks, their blobs fetched."""
     missing = {record.image.id.removeprefix("sha256:") for record in records if archive.get(record.image.id) is None}
     copy = scratch / "remote-index.json"
-    if not missing or rsync.run([rsync.remote.url(str(REMOTE.images_index)), str(copy)], missing_ok=True) is None:
+    fetch = [f"--max-size={MAX_JSON_BYTES}", rsync.remote.url(str(REMOTE.images_index)), str(copy)]
+    if not missing or rsync.run(fetch, missing_ok=True) is None or not copy.exists():
         return []
     descriptors: list[dict[str, Any]] = [
         d
-        for d in json.loads(copy.read_text()).get("manifests") or []
+        for d in json.loads(read_stored(copy)).get("manifests") or []
         if (d.get("annotations") or {}).get(REF_NAME) in missing
     ]
     if not descriptors:

@@ -164,7 +164,7 @@ def _rerun_group(
                 )
             )
         image, engine = _recorded_image(store, first, progress)
-        diff = store.run_folder(first.id).path / "git.diff"
+        diff = store.real_run_folder(first.id).diff
         plan = Plan(
             id=new_plan_id(),
             created_at=datetime.now(UTC),
@@ -216,7 +216,7 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
         return
     if git.commit is None:
         raise RerunError(f"run {original.id} ran in a repository without commits; its code cannot be rebuilt")
-    diff = store.run_folder(original.id).path / "git.diff" if git.diff else None
+    diff = store.real_run_folder(original.id).diff if git.diff else None
     if diff is not None:
         if not diff.is_file():
             raise RerunError(f"the uncommitted changes of run {original.id} ({diff}) are missing from the store")
@@ -230,7 +230,12 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
         if not root.exists() and bundle.is_file():  # pushed here from another store, with its commit
             root = stack.enter_context(bundle_clone(bundle))
         tree = stack.enter_context(rebuilt_tree(root, git.commit, diff, for_run=original.id))
-        path = tree / git.manifest_path if not Path(git.manifest_path).is_absolute() else Path(git.manifest_path)
+        if Path(git.manifest_path).is_absolute():  # the code is the commit's: a host file is not it
+            raise RerunError(
+                f"run {original.id} recorded its manifest outside its repository ({git.manifest_path}); "
+                "it cannot be rebuilt from the commit"
+            )
+        path = tree / git.manifest_path
         manifest = load_manifest(path, require_sources=False)
         _check_manifest_digest(manifest, original)
         yield manifest

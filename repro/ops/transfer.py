@@ -19,6 +19,7 @@ half-sent run for a run.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ from pathlib import Path
 from repro.errors import StoreError, UsageError
 from repro.manifest.load import load_manifest
 from repro.ops.remote import Rsync
-from repro.store.layout import StoreLayout
+from repro.store.files import read_stored
+from repro.store.layout import StoreLayout, shown_name
+from repro.store.names import is_run_id
 from repro.store.store import STORE_FORMAT
 
 __all__ = [
@@ -39,6 +42,8 @@ __all__ = [
     "names_of",
     "recorded_runs",
 ]
+
+_log = logging.getLogger(__name__)
 
 REMOTE = StoreLayout(Path())
 """The other store's paths, relative to its root (what rsync is given)."""
@@ -97,8 +102,8 @@ def check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
         )
     rsync.run([rsync.remote.url(str(REMOTE.marker)), str(scratch / "remote-store.json")])
     try:
-        found = json.loads((scratch / "remote-store.json").read_text()).get("repro_store")
-    except (OSError, ValueError, AttributeError):
+        found = json.loads(read_stored(scratch / "remote-store.json")).get("repro_store")
+    except (OSError, ValueError, AttributeError, StoreError):
         raise StoreError(f"{rsync.remote}: its store.json is unreadable") from None
     if not isinstance(found, int) or found > STORE_FORMAT:
         raise StoreError(
@@ -108,9 +113,16 @@ def check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
 
 
 def recorded_runs(rsync: Rsync) -> set[str]:
-    """The runs of the remote store that have a record (a folder without one is half-sent)."""
+    """The runs of the remote store that have a record (a folder without one is half-sent). A
+    folder whose name is not a run id is not a run: skipped, with a line."""
     listed = rsync.listing(str(REMOTE.runs), "-r", "--include=/*/", "--include=/*/record.json", "--exclude=*") or []
-    return {name.split("/")[0] for name in listed if name.endswith("/record.json") and name.count("/") == 1}
+    found = {name.split("/")[0] for name in listed if name.endswith("/record.json") and name.count("/") == 1}
+    for name in sorted(found):
+        if not is_run_id(name):
+            _log.warning(
+                "skipping %s in %s: not a run's folder (its name is not a run id)", shown_name(name), rsync.remote
+            )
+    return {name for name in found if is_run_id(name)}
 
 
 def copy_missing(rsync: Rsync, paths: Iterable[str], source: str, destination: str, *options: str) -> None:

@@ -57,7 +57,7 @@ def _compare(store: Store, original: RunRecord, rerun: RunRecord | None) -> list
             file=str(metrics["file"]),
             format=str(metrics["format"]),
             ignored=ignored,
-            expected_root=store.run_folder(original.id).outputs,
+            expected_root=store.run_folder(original.id).outputs,  # metrics_file refuses a link
             found_root=store.run_folder(rerun.id).outputs,
         )
     return compare_outputs(original.outputs, rerun.outputs if rerun else None, files, rule)
@@ -86,7 +86,8 @@ def verify(
     for original in originals:
         # A rerun is compared with the record: first, the stored outputs must still be what the
         # record says, or "reproduced" would vouch for files that are no longer there.
-        stored = check_outputs(chosen.run_folder(original.id).outputs, original.outputs) if original.outputs else []
+        folder = chosen.real_run_folder(original.id)
+        stored = check_outputs(folder.outputs, original.outputs) if original.outputs else []
         if stored and stored[0].what == NO_FILE_LIST:
             corrupt[original.id] = Verdict(original, error=f"{NO_FILE_LIST}; not rerun", stored=stored)
         elif stored:

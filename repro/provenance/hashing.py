@@ -12,6 +12,7 @@ for large updates, so a tree of big files uses every core.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -69,7 +70,9 @@ FileHasher = Callable[[Path, os.stat_result], str]
 
 
 def hash_file(path: Path, before: os.stat_result | None = None) -> str:
-    """The hex sha256 of ``path``'s bytes; raise :class:`HashError` if it changes meanwhile."""
+    """The hex sha256 of the regular file ``path``'s bytes; raise :class:`HashError` if it
+    changes meanwhile, or if it is not a regular file (a link is not followed, a FIFO not
+    waited on: neither is read)."""
     if before is None:
         before = os.lstat(path)
     digest = hashlib.sha256()
@@ -77,12 +80,17 @@ def hash_file(path: Path, before: os.stat_result | None = None) -> str:
     view = memoryview(buffer)
     read = 0
     try:
-        with path.open("rb", buffering=0) as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise HashError(f"{path} is not a regular file; it is not read")
             while count := handle.readinto(buffer):
                 digest.update(view[:count])
                 read += count
             after = os.fstat(handle.fileno())
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise HashError(f"{path} is a link; it is not followed") from exc
         raise HashError(f"cannot read {path}: {exc.strerror}") from exc
     if read != before.st_size or _changed(before, after):
         raise HashError(f"{path} changed while it was being hashed; rerun when nothing writes to it")

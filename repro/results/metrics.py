@@ -4,26 +4,66 @@
 camelCase names (``simSeconds``, ``board.processor.cores.core.ipc``) and pre-v21 snake_case ones
 (``sim_seconds``) alike — top-level snake_case names get their camelCase spelling too, so one
 report works across gem5 versions. ``json`` reads a flat object; ``csv`` a header and one row.
+
+A metrics file is a container's output, and may be anything: it is read as a stream, in
+bounded memory, whatever its size. Lines longer than :data:`MAX_LINE` are not statistics and
+are skipped; one dump may hold at most :data:`MAX_DUMP_BYTES` of names and values (a dump
+larger than that is refused, naming the limit); only the dump being read (two, when two files
+are compared) is held at a time. A JSON metrics file is one object, read whole only up to
+:data:`MAX_JSON_FILE`. Every reading hashes the bytes it parsed, so what was derived from a
+file can be bound to that file's recorded digest (``metrics.json`` carries it).
 """
 
 from __future__ import annotations
 
 import csv
 import fnmatch
+import hashlib
+import io
 import json
 import math
+import os
 import re
-from collections.abc import Sequence
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from repro.errors import InputError
 
-__all__ = ["FORMATS", "Dump", "MetricsError", "metrics_file", "parse_gem5_stats", "read_metrics", "same_metrics"]
+__all__ = [
+    "FORMATS",
+    "MAX_DUMP_BYTES",
+    "MAX_JSON_FILE",
+    "MAX_LINE",
+    "Dump",
+    "MetricsError",
+    "MetricsSummary",
+    "compare_metrics_files",
+    "metrics_file",
+    "parse_gem5_stats",
+    "read_metrics",
+    "same_metrics",
+    "summarize_metrics",
+]
 
 Value = float | str
 Dump = dict[str, Value]
 
 FORMATS = ("gem5-stats", "json", "csv")
+
+MAX_LINE = 64 * 1024
+"""A line longer than this is not a statistic (nor a CSV row): it is skipped, never held whole."""
+MAX_DUMP_BYTES = 48 << 20
+"""The most one dump may take in memory (names and values, and what Python needs for each); a
+real gem5 dump of 100,000 statistics takes about 17 MB."""
+MAX_JSON_FILE = 64 << 20
+"""The largest JSON metrics file read (it is one object, parsed whole)."""
+_ENTRY_COST = 160
+"""What a statistic costs in memory besides its name and text: a dict slot, a str, a float."""
+_MAX_DIFFERING = 1000
+"""How many differing metric names a comparison names (it counts the rest)."""
 
 _BEGIN = re.compile(r"^-+\s*Begin Simulation Statistics\s*-+\s*$")
 _END = re.compile(r"^-+\s*End Simulation Statistics\s*-+\s*$")
@@ -32,6 +72,16 @@ _SNAKE = re.compile(r"_([a-z0-9])")
 
 class MetricsError(InputError):
     """An output file is not in the format the manifest says."""
+
+
+@dataclass(frozen=True)
+class MetricsSummary:
+    """What a run's metrics file holds, read once as a stream: how many dumps, the last one,
+    and the sha256 of the bytes that were parsed (to bind the result to the recorded file)."""
+
+    dumps: int
+    last: Dump
+    sha256: str
 
 
 def _number(text: str) -> Value:
@@ -46,17 +96,47 @@ def _camel(name: str) -> str:
     return _SNAKE.sub(lambda m: m.group(1).upper(), name)
 
 
-def parse_gem5_stats(text: str) -> list[Dump]:
-    """Every statistics dump of a gem5 ``stats.txt``, in file order."""
-    dumps: list[Dump] = []
+class _Hashed(io.RawIOBase):
+    """A raw reader that hashes every byte it passes on."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        if not data:
+            return 0
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+
+def _lines(handle: IO[bytes]) -> Iterator[str]:
+    """The file's lines (without their newline), decoded; a line over :data:`MAX_LINE` bytes
+    is skipped without being held whole."""
+    while line := handle.readline(MAX_LINE):
+        if not line.endswith(b"\n") and len(line) == MAX_LINE:
+            while (rest := handle.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+            continue
+        yield line.decode(errors="replace").rstrip("\r\n")
+
+
+def _gem5_dumps(lines: Iterator[str], name: str) -> Iterator[Dump]:
+    """Each statistics dump of a gem5 ``stats.txt``, in file order, one at a time."""
     current: Dump | None = None
-    for line in text.splitlines():
+    size = 0
+    for line in lines:
         if _BEGIN.match(line):
-            current = {}
+            current, size = {}, 0
             continue
         if _END.match(line):
             if current is not None:
-                dumps.append(current)
+                yield current
             current = None
             continue
         if current is None:
@@ -64,51 +144,118 @@ def parse_gem5_stats(text: str) -> list[Dump]:
         body = line.split("#", 1)[0].split()
         if len(body) < 2:
             continue
-        name, value = body[0], _number(body[1])
-        current[name] = value
-        if "." not in name and "_" in name:  # pre-v21 spelling: also file it under today's name
-            current.setdefault(_camel(name), value)
+        stat_name, value = body[0], _number(body[1])
+        size += len(stat_name) + (len(value) if isinstance(value, str) else 0) + _ENTRY_COST
+        if size > MAX_DUMP_BYTES:
+            raise MetricsError(
+                f"{name}: a statistics dump holds more than {MAX_DUMP_BYTES >> 20} MiB of statistics; "
+                "repro reads dumps up to that size (dump fewer statistics, or several times)"
+            )
+        current[stat_name] = value
+        if "." not in stat_name and "_" in stat_name:  # pre-v21 spelling: also file it under today's name
+            current.setdefault(_camel(stat_name), value)
     if current:  # a dump cut short (the simulation was killed): keep what there is
-        dumps.append(current)
+        yield current
+
+
+def parse_gem5_stats(text: str) -> list[Dump]:
+    """Every statistics dump of a gem5 ``stats.txt`` given as text, in file order."""
+    return list(_gem5_dumps(iter(text.splitlines()), "stats.txt"))
+
+
+def _csv_last_row(lines: Iterator[str], name: str) -> Dump:
+    rows = csv.reader(lines)
+    header = next((row for row in rows if row), None)
+    last = None
+    for row in rows:
+        if row:
+            last = row
+    if header is None or last is None:
+        raise MetricsError(f"{name}: no data row under the CSV header")
+    return {key: _number(value) for key, value in zip(header, last, strict=False)}
+
+
+def _json_object(data: bytes, name: str) -> Dump:
+    try:
+        parsed = json.loads(data)
+    except ValueError as exc:
+        raise MetricsError(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise MetricsError(f"{name}: metrics JSON must be an object of name: value")
+    return {
+        str(k): v if isinstance(v, str) else float(v) for k, v in parsed.items() if isinstance(v, (int, float, str))
+    }
+
+
+def _open(path: Path) -> IO[bytes]:
+    """``path`` opened for reading: a regular file, not through a final link, never waiting on a
+    FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise MetricsError(f"cannot read metrics file {path}: {exc.strerror}") from exc
+    handle = os.fdopen(fd, "rb", buffering=0)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise MetricsError(f"metrics file {path} is not a regular file; it is not read")
+    return handle
+
+
+def _dumps(path: Path, fmt: str, raw: _Hashed) -> Iterator[Dump]:
+    """The dumps of the file behind ``raw`` (``path`` names it in messages), read as ``fmt``."""
+    buffered = io.BufferedReader(raw, 1 << 20)
+    if fmt == "gem5-stats":
+        yield from _gem5_dumps(_lines(buffered), str(path))
+    elif fmt == "json":
+        data = buffered.read(MAX_JSON_FILE + 1)
+        if len(data) > MAX_JSON_FILE:
+            raise MetricsError(f"{path}: a JSON metrics file of more than {MAX_JSON_FILE >> 20} MiB is not read")
+        yield _json_object(data, str(path))
+    elif fmt == "csv":
+        yield _csv_last_row(_lines(buffered), str(path))
+    else:
+        raise MetricsError(f"unknown metrics format {fmt!r} (known: {', '.join(FORMATS)})")
+    while buffered.read(1 << 20):  # the digest covers the whole file
+        pass
+
+
+def summarize_metrics(path: Path, fmt: str) -> MetricsSummary:
+    """How many dumps ``path`` holds as ``fmt``, its last one, and the digest of its bytes —
+    read as a stream, holding one dump at a time."""
+    with _open(path) as handle:
+        raw = _Hashed(handle)
+        count, last = 0, None
+        for dump in _dumps(path, fmt, raw):
+            count, last = count + 1, dump
+        if last is None:
+            raise MetricsError(f"{path} holds no gem5 statistics dump")
+        return MetricsSummary(dumps=count, last=last, sha256=raw.digest.hexdigest())
+
+
+def read_metrics(path: Path, fmt: str) -> list[Dump]:
+    """The dumps of ``path`` read as ``fmt`` (json and csv files hold one dump). Every dump is
+    kept: for a file's last dump alone, in bounded memory, see :func:`summarize_metrics`."""
+    with _open(path) as handle:
+        dumps = list(_dumps(path, fmt, _Hashed(handle)))
+    if not dumps:
+        raise MetricsError(f"{path} holds no gem5 statistics dump")
     return dumps
 
 
 def metrics_file(outputs: Path, relative: str) -> Path:
     """The file ``relative`` names in a run's ``outputs`` — refused if it (or a link on the way)
-    leads out of them: a container may leave a link to any host file in its outputs."""
+    leads out of them: a container may leave a link to any host file in its outputs, and the
+    outputs folder itself must be a folder, not a link to one elsewhere."""
+    try:
+        is_folder = stat.S_ISDIR(outputs.lstat().st_mode)
+    except OSError:
+        is_folder = False
+    if not is_folder:
+        raise MetricsError(f"the run's outputs folder {outputs} is not a folder (a link?); no metrics are read")
     path = (outputs / relative).resolve()
     if not path.is_relative_to(outputs.resolve()):
         raise MetricsError(f"metrics file {relative} leads out of the run's outputs (to {path}); not read")
     return path
-
-
-def read_metrics(path: Path, fmt: str) -> list[Dump]:
-    """The dumps of ``path`` read as ``fmt`` (json and csv files hold one dump)."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        raise MetricsError(f"cannot read metrics file {path}: {exc.strerror}") from exc
-    if fmt == "gem5-stats":
-        dumps = parse_gem5_stats(text)
-        if not dumps:
-            raise MetricsError(f"{path} holds no gem5 statistics dump")
-        return dumps
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise MetricsError(f"{path} is not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise MetricsError(f"{path}: metrics JSON must be an object of name: value")
-        return [
-            {str(k): v if isinstance(v, str) else float(v) for k, v in data.items() if isinstance(v, (int, float, str))}
-        ]
-    if fmt == "csv":
-        rows = list(csv.DictReader(text.splitlines()))
-        if not rows:
-            raise MetricsError(f"{path}: no data row under the CSV header")
-        return [{k: _number(v) for k, v in rows[-1].items() if k is not None and v is not None}]
-    raise MetricsError(f"unknown metrics format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
 def _equal(a: Value, b: Value) -> bool:
@@ -117,15 +264,52 @@ def _equal(a: Value, b: Value) -> bool:
     return a == b
 
 
+def _differing(left: Dump, right: Dump, ignored: Sequence[str], label: str) -> Iterator[str]:
+    for name in sorted(left.keys() | right.keys()):
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored):
+            continue
+        if name not in left or name not in right or not _equal(left[name], right[name]):
+            yield f"{name}{label}"
+
+
 def same_metrics(a: list[Dump], b: list[Dump], ignored: Sequence[str]) -> list[str]:
     """The metrics that differ between two files' dumps, leaving out names matching ``ignored``."""
     if len(a) != len(b):
         return [f"(number of dumps: {len(a)} and {len(b)})"]
-    differing = []
+    differing: list[str] = []
     for index, (left, right) in enumerate(zip(a, b, strict=True)):
-        for name in sorted(left.keys() | right.keys()):
-            if any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored):
-                continue
-            if name not in left or name not in right or not _equal(left[name], right[name]):
-                differing.append(f"{name}" if len(a) == 1 else f"{name} (dump {index + 1})")
+        differing += _differing(left, right, ignored, "" if len(a) == 1 else f" (dump {index + 1})")
     return differing
+
+
+def compare_metrics_files(a: Path, b: Path, fmt: str, ignored: Sequence[str]) -> list[str]:
+    """:func:`same_metrics` of two files, read side by side as streams (one dump of each held
+    at a time). Names at most :data:`_MAX_DIFFERING` differing metrics, then how many more."""
+    differing: list[str] = []
+    more = 0
+    with _open(a) as left_file, _open(b) as right_file:
+        left_dumps = _dumps(a, fmt, _Hashed(left_file))
+        right_dumps = _dumps(b, fmt, _Hashed(right_file))
+        count = {"a": 0, "b": 0}
+        while True:
+            left = next(left_dumps, None)
+            right = next(right_dumps, None)
+            count["a"] += left is not None
+            count["b"] += right is not None
+            if left is None or right is None:
+                break
+            label = f" (dump {count['a']})"
+            for name in _differing(left, right, ignored, label):
+                if len(differing) < _MAX_DIFFERING:
+                    differing.append(name)
+                else:
+                    more += 1
+        for rest, key in ((left_dumps, "a"), (right_dumps, "b")):
+            count[key] += sum(1 for _ in rest)
+    if count["a"] != count["b"]:
+        return [f"(number of dumps: {count['a']} and {count['b']})"]
+    if count["a"] == 0:
+        raise MetricsError(f"{a} holds no gem5 statistics dump")
+    if count["a"] == 1:
+        differing = [name.removesuffix(" (dump 1)") for name in differing]
+    return differing + ([f"(and {more} more)"] if more else [])

@@ -91,12 +91,13 @@ def compare_outputs(
 
 
 def _by_metrics(path: str, old: str | None, new: str | None, rule: MetricsRule) -> FileComparison:
-    from repro.results.metrics import MetricsError, metrics_file, read_metrics, same_metrics
+    from repro.results.metrics import MetricsError, compare_metrics_files, metrics_file
 
     try:
-        differing = same_metrics(
-            read_metrics(metrics_file(rule.expected_root, path), rule.format),
-            read_metrics(metrics_file(rule.found_root, path), rule.format),
+        differing = compare_metrics_files(
+            metrics_file(rule.expected_root, path),
+            metrics_file(rule.found_root, path),
+            rule.format,
             rule.ignored,
         )
     except MetricsError as exc:

@@ -169,6 +169,36 @@ class OutputsRecord(_Part):
     """The file list was left out (the store's disk was full when the record was written): the
     outputs cannot be checked file by file (schema 4)."""
 
+    def digest_of(self, relative: str) -> str | None:
+        """The recorded sha256 of the file ``relative`` names (through links among the recorded
+        entries, as reading it followed them, never out of the outputs), or None when the record
+        lists no such file."""
+        entries = {entry.path: entry for entry in self.files}
+        queue = relative.split("/")
+        resolved: list[str] = []
+        hops = 0
+        while queue:
+            part = queue.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not resolved:
+                    return None
+                resolved.pop()
+                continue
+            entry = entries.get("/".join([*resolved, part]))
+            if entry is None:
+                return None
+            if entry.kind == "link":
+                hops += 1
+                if hops > 40 or not entry.target or entry.target.startswith("/"):
+                    return None
+                queue = entry.target.split("/") + queue
+                continue
+            resolved.append(part)
+        found = entries.get("/".join(resolved))
+        return found.sha256 if found is not None and found.kind == "file" else None
+
     @property
     def checkable(self) -> bool:
         """Whether the record lists its files: a list left out on a full disk (or, in a record

@@ -17,22 +17,24 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
 from repro.store.files import atomic_create, atomic_write
 from repro.store.fold import fold_journal
-from repro.store.index import Index, IndexRow
+from repro.store.index import Index, IndexRow, Value
 from repro.store.layout import RunFolder, StoreLayout, find_git_root
 from repro.store.leases import PointLease
+from repro.store.names import is_run_id
 from repro.store.relocations import read_relocations, write_relocations
 from repro.store.runs import RunFiles
 from repro.store.status import Status
 
 if TYPE_CHECKING:
     from repro.provenance.statcache import StatCache
+    from repro.store.record import RunRecord
 
 __all__ = ["STORE_ENV", "STORE_FORMAT", "Store"]
 
@@ -200,14 +202,21 @@ class Store(RunFiles):
         finally:
             self._fold_lock.release()
 
-    def rebuild_index(self) -> int:
-        """Rebuild the index from the records on disk, beside the old one, and swap it in; return
-        how many runs it holds. If the rebuild fails (a full disk), the old index is untouched."""
+    def rebuild_index(
+        self,
+        metrics: Callable[[RunRecord], Mapping[str, Value] | None] | None = None,
+        skipped: Callable[[str], None] | None = None,
+    ) -> int:
+        """Rebuild the index from the valid records on disk (each invalid one is skipped with a
+        line for ``skipped``), beside the old one, and swap it in; return how many runs it holds.
+        Each run's metrics come from ``metrics`` (default: its ``metrics.json``, when bound to
+        its outputs). If the rebuild fails (a full disk), the old index is untouched."""
         self.require()
-        records = list(self.records())
+        records = list(self.records(skipped))
+        metrics_of = metrics or self.metrics_of
         built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
-            Index.build(built, ((record, self.metrics_of(record.id)) for record in records))
+            Index.build(built, ((record, metrics_of(record)) for record in records))
         except StoreError as exc:
             built.unlink(missing_ok=True)
             raise StoreError(f"{exc}; the old index is untouched") from exc
@@ -217,7 +226,7 @@ class Store(RunFiles):
 
     def resolve(self, ref: str) -> str:
         """A run id from a unique prefix of it."""
-        if self.run_folder(ref).record.is_file():
+        if is_run_id(ref) and self.run_folder(ref).record.is_file():
             return ref
         matches = self.index.ids_starting_with(ref) if self.exists else []
         if len(matches) == 1:

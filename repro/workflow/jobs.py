@@ -66,7 +66,7 @@ class RuleContext:
 
     @property
     def marker_pattern(self) -> str:
-        return str(self.store.point_marker("{key}"))
+        return self.store.layout.point_marker_pattern
 
     def lookup(self, key: str) -> tuple[Path, PlannedPoint]:
         session = current()

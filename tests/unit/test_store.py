@@ -161,7 +161,7 @@ def test_a_fold_skips_runs_whose_record_is_gone_or_corrupt(store: Store) -> None
     store.write_record(make_record(good.run_id))
     store.write_record(make_record(corrupt.run_id))
     corrupt.record.write_text('{"id": "broken"}')
-    store.journal.note("20260101-000000-gone")
+    store.journal.note("20260101-000000-00000000")  # a run that is gone
     assert [row.id for row in store.runs()] == [good.run_id]
     assert store.journal.pending() == []
 
