@@ -26,7 +26,7 @@ from pathlib import Path
 from repro.errors import Interrupted, ReproError, SetupError
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import make_point, point_key
-from repro.plan import Plan, PlannedPoint, new_plan_id
+from repro.plan import Plan, PlannedPoint
 from repro.provenance.git import bundle_clone, rebuilt_tree
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.provenance.statcache import StatCache
@@ -166,7 +166,6 @@ def _rerun_group(
         image, engine = _recorded_image(store, first, progress)
         diff = store.real_run_folder(first.id).diff
         plan = Plan(
-            id=new_plan_id(),
             created_at=datetime.now(UTC),
             store=str(store.root),
             manifest_path=str(manifest.path),
@@ -174,7 +173,7 @@ def _rerun_group(
             manifest_name=manifest.model.name,
             axes=[],
             git=first.git,
-            diff_blob=str(store.put_blob(diff.read_bytes())) if first.git and first.git.diff else None,
+            diff_blob=store.put_blob(diff.read_bytes()) if first.git and first.git.diff else None,
             inputs=inputs,
             points=points,
             force=True,

@@ -123,13 +123,16 @@ def prepare_run(
 def drive_plan(
     plan_path: Path | str,
     *,
+    plan_id: str,
     jobs: int = 1,
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
 ) -> RunResult:
-    """Run the points of a plan that :func:`prepare_run` wrote (what a detached driver does)."""
-    plan = load_plan(Path(plan_path))
+    """Run the points of the plan ``plan_id`` that :func:`prepare_run` wrote to ``plan_path``
+    (what a detached driver does): the file must hold exactly that plan (its content hashes to
+    ``plan_id``), or nothing runs and nothing it names is read."""
+    plan = load_plan(Path(plan_path), plan_id)
     manifest = load_manifest(plan.manifest_path)
     if manifest.sha256 != plan.manifest_sha256:
         raise UsageError(f"{manifest.path} changed after the run was planned; run it again")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from pydantic import AfterValidator, StringConstraints
 
@@ -66,23 +66,23 @@ PlanId = Annotated[str, StringConstraints(pattern=_anchored(PLAN_ID))]
 CommitId = Annotated[str, StringConstraints(pattern=_anchored(COMMIT))]
 
 
-def is_run_id(text: object) -> bool:
+def is_run_id(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and RUN_ID.fullmatch(text) is not None
 
 
-def is_hex64(text: object) -> bool:
+def is_hex64(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and HEX64.fullmatch(text) is not None
 
 
-def is_digest(text: object) -> bool:
+def is_digest(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and DIGEST.fullmatch(text) is not None
 
 
-def is_plan_id(text: object) -> bool:
+def is_plan_id(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and PLAN_ID.fullmatch(text) is not None
 
 
-def is_commit(text: object) -> bool:
+def is_commit(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and COMMIT.fullmatch(text) is not None
 
 

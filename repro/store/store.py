@@ -16,13 +16,14 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_create, atomic_write
+from repro.store.files import atomic_create, atomic_write, open_stored
 from repro.store.fold import fold_journal
 from repro.store.index import Index, IndexRow, Value
 from repro.store.layout import RunFolder, StoreLayout, find_git_root
@@ -268,22 +269,44 @@ class Store(RunFiles):
         """The lease whose holder alone may run the point ``key`` (see :mod:`repro.store.leases`)."""
         return PointLease(self.layout.lease(key))
 
-    def put_blob(self, data: bytes) -> Path:
-        """Store ``data`` once by its sha256 and return its path."""
+    def put_blob(self, data: bytes) -> str:
+        """Store ``data`` once by its sha256 and return that digest (hex)."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.layout.blob(digest)
-        if not path.exists():
+        if not self._blob_is(path, digest):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, data)
                 path.chmod(0o444)
             except OSError as exc:
                 raise StoreError(f"cannot write to the store: {exc.strerror} in {self.root}") from exc
-        return path
+        return digest
 
-    def link_blob(self, blob: Path, destination: Path) -> None:
-        """Place ``blob`` at ``destination`` (hard link when possible, else a copy)."""
+    @staticmethod
+    def _blob_is(path: Path, digest: str) -> bool:
         try:
-            os.link(blob, destination)
-        except OSError:
-            destination.write_bytes(blob.read_bytes())
+            fd = open_stored(path)
+        except (OSError, StoreError):
+            return False
+        with os.fdopen(fd, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == digest
+
+    def place_blob(self, digest: str, destination: Path) -> None:
+        """Place the blob ``digest`` at ``destination``: its content checked against its name
+        first (in a group's store anyone in the group may replace a blob; a link is never
+        followed), then hard-linked when possible, else copied. Raises :class:`StoreError`
+        when the blob is missing or is not what its name says."""
+        path = self.layout.blob(digest)
+        try:
+            fd = open_stored(path)
+        except OSError as exc:
+            raise StoreError(f"the blob {digest[:12]} is missing from {self.root} ({exc.strerror})") from exc
+        with os.fdopen(fd, "rb") as handle:
+            if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                raise StoreError(f"the blob {path} is not what its name says (it was replaced?); it is not used")
+            try:  # the checked file itself, by its descriptor: a swap since then changes nothing
+                os.link(f"/proc/self/fd/{handle.fileno()}", destination, follow_symlinks=True)
+            except OSError:
+                handle.seek(0)
+                with destination.open("xb") as copy:
+                    shutil.copyfileobj(handle, copy, 1 << 20)

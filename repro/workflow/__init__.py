@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repro.errors import StoreError
 from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
 from repro.plan import PlannedPoint, build_plan
 from repro.provenance.git import git_state
+from repro.store.names import is_hex64
 from repro.store.store import Store
 from repro.workflow.session import PendingPlan, current
 
@@ -41,6 +43,9 @@ class Experiment:
     """A manifest planned for a Snakefile: its points and the markers its jobs write."""
 
     plan_path: Path
+    """The name the workflow's config gives this experiment's plan (``plans/pipeline-….json``,
+    named by what decides the plan). Each job computes the plan itself from the Snakefile; the
+    first to run a point writes it, pinned to its image, under its own (content) id."""
     store: Store
     points: tuple[PlannedPoint, ...]
 
@@ -58,15 +63,24 @@ def rules() -> str:
 
 
 def outputs(marker: str | Path) -> Path:
-    """The outputs folder of the run a point's marker names."""
+    """The outputs folder of the run a point's marker names: found from the run's id by the
+    store's layout (never from a folder the marker names), once the marker is checked to name a
+    run of its point (see :func:`run_id`)."""
     path = Path(marker)
-    data = json.loads(path.read_text())
-    return path.parent.parent / str(data["outputs"])
+    store = Store(path.parent.parent, job=True)
+    return store.real_run_folder(run_id(path)).outputs
 
 
 def run_id(marker: str | Path) -> str:
-    """The id of the run a point's marker names (for ``repro report RUN…``, ``repro show``)."""
-    return str(json.loads(Path(marker).read_text())["run"])
+    """The id of the run a point's marker names (for ``repro report RUN…``, ``repro show``): a
+    marker is a file in the store like any other (a colleague's, a pulled one), so what it names
+    must be a run whose record is a run of the marker's point — else :class:`StoreError`."""
+    path = Path(marker)
+    store = Store(path.parent.parent, job=True)
+    named = store.marked_run(path.stem) if is_hex64(path.stem) else None
+    if named is None:
+        raise StoreError(f"the marker {path} does not name a run of its point; run the workflow again")
+    return named
 
 
 def experiment(
@@ -88,6 +102,7 @@ def experiment(
     chosen = Store.locate(store, loaded.folder)
     # Snakemake decides what is done, from the markers: no index (this runs in job processes too).
     plan = build_plan(loaded, chosen, parse_sets(sets), force=True, dry_run=True, consult_index=False)
+    plan = plan.model_copy(update={"created_at": None})  # every job of the workflow pins the same plan
     state = git_state(loaded.folder)
     identity = json.dumps(
         [
@@ -98,8 +113,7 @@ def experiment(
             state.diff_sha256 if state else None,
         ]
     )
-    plan = plan.model_copy(update={"id": "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16]})
-    path = chosen.layout.plan(plan.id)
+    path = chosen.layout.plan("pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16])
     current().expect(path, PendingPlan(plan=plan, manifest=loaded, git=state))
     section = config.setdefault("repro", {})
     registered = section.setdefault("plans", [])

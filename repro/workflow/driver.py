@@ -17,6 +17,7 @@ from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
 from repro.plan import Plan
 from repro.store.leases import plan_in_use
+from repro.store.names import is_run_id
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, PointFinished, Session, activate, cancel_on_signals
@@ -73,16 +74,18 @@ def _finished(store: Store, plan: Plan, session: Session) -> list[PointFinished]
     run each point's lease names, if it started since the plan was made — read from files, so
     that a driver never writes the index either (the next command folds the journal in)."""
     found = dict(session.finished)
+    since = plan.created_at or session.started
     for planned in plan.to_run:
         if planned.key in found:
             continue
         holder = store.lease(planned.key).holder() or {}
         run_id = holder.get("run")
-        if not isinstance(run_id, str):
+        if not is_run_id(run_id):
             continue
         with contextlib.suppress(UsageError, StoreError):
             record = store.load(run_id)
-            if record.started_at >= plan.created_at:
+            # A lease is anyone's to write in a shared store: only a run of this point counts.
+            if record.point.key == planned.key and record.started_at >= since:
                 found[planned.key] = PointFinished(record)
     return sorted(found.values(), key=lambda e: (e.record.started_at, e.record.id))
 

@@ -17,7 +17,6 @@ from tests.conftest import make_record, run_id_of
 
 def plan(points: int, done: int = 0) -> Plan:
     return Plan(
-        id="20261101-000000-aaaaaaaa",
         created_at="2026-11-01T00:00:00Z",  # type: ignore[arg-type]  # pydantic reads ISO text
         store="/s",
         manifest_path="/m/exp.yaml",
@@ -26,7 +25,9 @@ def plan(points: int, done: int = 0) -> Plan:
         axes=["n"],
         inputs=[],
         points=[
-            PlannedPoint(index=i, label=f"n={i}", key=str(i) * 64, params={"n": i}, done_by="r" if i < done else None)
+            PlannedPoint(
+                index=i, label=f"n={i}", key=str(i) * 64, params={"n": i}, done_by=run_id_of("d") if i < done else None
+            )
             for i in range(points)
         ],
     )
@@ -57,7 +58,7 @@ def test_an_interrupted_point_is_not_a_failure_and_one_point_is_singular(tmp_pat
 def test_the_dry_run_table_says_which_points_would_run(tmp_path: Path) -> None:
     text = runs.plan_table(plan(2, done=1))
     assert text.splitlines()[1:] == [
-        "n=0    000000000000  skip (succeeded in r)",
+        "n=0    000000000000  skip (succeeded in 20261101-000000-0000000d)",
         "n=1    111111111111  run",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from datetime import timedelta
@@ -116,8 +117,26 @@ def test_a_broken_index_says_how_to_rebuild_it(store: Store) -> None:
 
 def test_blobs_are_stored_once_and_read_only(store: Store) -> None:
     first = store.put_blob(b"diff")
-    assert store.put_blob(b"diff") == first
-    assert first.stat().st_mode & 0o777 == 0o444
+    assert store.put_blob(b"diff") == first == hashlib.sha256(b"diff").hexdigest()
+    assert store.layout.blob(first).stat().st_mode & 0o777 == 0o444
+
+
+def test_a_blob_is_placed_only_when_it_is_what_its_name_says(store: Store, tmp_path: Path) -> None:
+    digest = store.put_blob(b"the diff\n")
+    store.place_blob(digest, tmp_path / "git.diff")
+    assert (tmp_path / "git.diff").read_bytes() == b"the diff\n"
+    blob = store.layout.blob(digest)
+    blob.unlink()
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"the diff\n")  # even a link to the very same bytes is not taken
+    blob.symlink_to(secret)
+    with pytest.raises(StoreError, match=r"through a link|not a regular"):
+        store.place_blob(digest, tmp_path / "again.diff")
+    blob.unlink()
+    blob.write_bytes(b"another diff\n")
+    with pytest.raises(StoreError, match="not what its name says"):
+        store.place_blob(digest, tmp_path / "again.diff")
+    assert not (tmp_path / "again.diff").exists()
 
 
 # -- the journal: jobs write files, commands fold them into the index --------------------------

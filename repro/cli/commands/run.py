@@ -134,6 +134,7 @@ def handle(namespace: argparse.Namespace) -> int:
 def _detach(options: Options, executor: Executor) -> int:
     """Plan and check here; leave the points to a driver in a session of its own."""
     import json
+    import os
     import subprocess
     import sys
 
@@ -158,6 +159,7 @@ def _detach(options: Options, executor: Executor) -> int:
         return EXIT_OK
     spec = {
         "plan": str(prepared.plan_path),
+        "plan_id": prepared.plan.id,  # the driver runs this plan and nothing else
         "jobs": options.jobs,
         "executor": executor.name,
         "executor_options": dict(executor.options),
@@ -166,7 +168,9 @@ def _detach(options: Options, executor: Executor) -> int:
     }
     log = prepared.driver_log
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as output:
+    # Never through a link another member of a shared store left in its place.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(log, flags, 0o666), "ab") as output:
         driver = subprocess.Popen(  # its own session: the terminal closing or SSH hanging up never reaches it
             [sys.executable, "-m", "repro.cli.background", json.dumps(spec)],
             stdin=subprocess.DEVNULL,
