@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from repro.errors import EngineError, UsageError
 from repro.execute.orphans import driver_state, reconcile
 from repro.runner.container import follow_log, run_containers
 from repro.runner.engine import connect
+from repro.store.files import open_stored
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
@@ -60,8 +62,10 @@ def logs(
 
 
 def _open(path: Path) -> BinaryIO:
+    """The log, opened as a file of the run's folder: never through a link (a pulled store, or a
+    member of a shared one, could leave one to any file of the reader's)."""
     try:
-        return path.open("rb")
+        return os.fdopen(open_stored(path, real_parent=True), "rb")
     except FileNotFoundError:
         raise UsageError(f"{path} does not exist (the run left no log)") from None
 

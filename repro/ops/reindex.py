@@ -20,13 +20,15 @@ class ReindexResult:
     runs: int
     """How many runs the rebuilt index holds."""
     metrics_parsed: int = 0
-    """Runs whose metrics were parsed anew (recorded by an older repro, or never parsed)."""
+    """Runs whose metrics were parsed from their outputs (every ended run that names a metrics
+    file whose recorded content is there)."""
 
 
 def reindex(*, store: Path | str | None = None, skipped: Callable[[str], None] | None = None) -> ReindexResult:
     """Rebuild the store's index from its valid records (each invalid one is skipped, with a
-    line for ``skipped``), parsing again the metrics of runs whose ``metrics.json`` is missing or
-    not bound to their recorded outputs (recorded by an older repro, edited, or pulled)."""
+    line for ``skipped``) and what their outputs hold: the metrics of every ended run are parsed
+    again from its recorded metrics file (``metrics.json`` is derived data, rewritten here: one
+    edited, pulled or left by an older repro is replaced by what the outputs say)."""
     from repro.execute.finish import write_parsed_metrics
 
     chosen = Store.locate(store)
@@ -34,19 +36,19 @@ def reindex(*, store: Path | str | None = None, skipped: Callable[[str], None] |
     parsed = 0
     derived: dict[str, dict[str, Value] | None] = {}
     for record in chosen.records(skipped):
-        if not record.status.final or chosen.metrics_of(record) is not None:
+        spec = record.manifest.resolved.get("metrics")
+        if not record.status.final or not isinstance(spec, dict) or record.outputs is None:
             continue
         try:
             folder = chosen.real_run_folder(record.id)
         except ReproError:
-            continue  # fsck names it
-        values = write_parsed_metrics(folder, record)
-        if values is not None:
-            parsed += 1
-            derived[record.id] = values
+            derived[record.id] = None  # not a run's folder: fsck names it; no metrics from it
+            continue
+        derived[record.id] = values = write_parsed_metrics(folder, record)
+        parsed += values is not None
 
     def metrics(record: RunRecord) -> Mapping[str, Value] | None:
-        return derived[record.id] if record.id in derived else chosen.metrics_of(record)
+        return derived[record.id] if record.id in derived else None
 
     runs = chosen.rebuild_index(metrics, skipped)
     return ReindexResult(store=chosen, runs=runs, metrics_parsed=parsed)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import pydantic.dataclasses
 from pydantic import BaseModel, ConfigDict, Field
 
 from repro.manifest.model import Scalar
@@ -145,7 +146,11 @@ class InputRecord(_Part):
     bytes: int
 
 
-class OutputEntry(_Part):
+@pydantic.dataclasses.dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class OutputEntry:
+    """One entry of a run's outputs. A plain (slotted) dataclass, not a model: a record may list
+    100,000 of them, and each model instance would cost several times the memory."""
+
     path: StoredPath
     """Relative to the outputs folder, normalised: never a way out of it."""
     kind: Literal["file", "link", "dir"] = "file"

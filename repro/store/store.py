@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -213,17 +213,24 @@ class Store(RunFiles):
         Each run's metrics come from ``metrics`` (default: its ``metrics.json``, when bound to
         its outputs). If the rebuild fails (a full disk), the old index is untouched."""
         self.require()
-        records = list(self.records(skipped))
         metrics_of = metrics or self.metrics_of
+        count = 0
+
+        def entries() -> Iterator[tuple[RunRecord, Mapping[str, Value] | None]]:
+            nonlocal count
+            for record in self.records(skipped):  # one at a time: a record may be tens of MB
+                count += 1
+                yield record, metrics_of(record)
+
         built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
-            Index.build(built, ((record, metrics_of(record)) for record in records))
+            Index.build(built, entries())
         except StoreError as exc:
             built.unlink(missing_ok=True)
             raise StoreError(f"{exc}; the old index is untouched") from exc
         self._index.swap_in(built)
         self._index_checked = True
-        return len(records)  # the journal stays: the next fold marks its succeeded points
+        return count  # the journal stays: the next fold marks its succeeded points
 
     def resolve(self, ref: str) -> str:
         """A run id from a unique prefix of it."""

@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from repro.store import Status, Store
-from repro.store.record import RunRecord
+from repro.store.record import SCHEMA_VERSION, RunRecord
 from tests.conftest import CHECKOUT, Project, wait_for
 from tests.e2e.conftest import repro_containers
 
@@ -280,9 +280,10 @@ def test_detach_returns_at_once_and_the_driver_outlives_its_caller(
     wait_for(lambda: len(records(project)) == 2 and all(r.status.final for r in records(project)), timeout=120)
     assert all(r.status is Status.SUCCEEDED for r in records(project))
     assert all(r.driver is not None and r.driver.pid == driver for r in records(project))
+    # The records are final before the driver says so: its summary is the last thing it writes.
+    wait_for(lambda: not Path(f"/proc/{driver}").exists() or "zombie" in _state(driver), timeout=30)
     log = Path(detached["driver"]["log"]).read_text()
     assert "2 points: 2 succeeded" in log
-    wait_for(lambda: not Path(f"/proc/{driver}").exists() or "zombie" in _state(driver), timeout=30)
 
 
 def _state(pid: int) -> str:
@@ -355,6 +356,6 @@ def test_a_schema_1_record_left_running_by_repro_0_1_0_is_finished(fixed_store: 
     )
     assert listed.returncode == 0, listed.stderr
     record = Store(fixed_store).load("20261128-082149-7bc0ac59")
-    assert record.schema_version == 3
+    assert record.schema_version == SCHEMA_VERSION, "finished by this repro: written in its schema"
     assert record.status is Status.INTERRUPTED
     assert "its container is gone" in (record.error or "")
