@@ -48,7 +48,7 @@ def reindex(*, store: Path | str | None = None, skipped: Callable[[str], None] |
         parsed += values is not None
 
     def metrics(record: RunRecord) -> Mapping[str, Value] | None:
-        return derived[record.id] if record.id in derived else None
+        return derived.get(record.id)
 
     runs = chosen.rebuild_index(metrics, skipped)
     return ReindexResult(store=chosen, runs=runs, metrics_parsed=parsed)
