@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from repro.errors import ReproError, StoreError
 from repro.execute.finish import write_parsed_metrics
 from repro.ops.remote import Remote, Rsync
@@ -18,7 +20,7 @@ from repro.ops.transfer import REMOTE, TransferResult, check_remote, chosen_runs
 from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
 from repro.store.layout import StoreLayout, shown_name
-from repro.store.record import RunRecord
+from repro.store.record import RunRecord, invalid_fields
 from repro.store.store import Store
 from repro.text import format_bytes
 
@@ -78,6 +80,9 @@ def _remote_records(rsync: Rsync, scratch: Path, run_ids: list[str]) -> list[Run
                 run_id,
                 format_bytes(MAX_JSON_BYTES),
             )
+            continue
+        except ValidationError as exc:
+            _log.warning("not pulling run %s: its record there is not a valid record (%s)", run_id, invalid_fields(exc))
             continue
         except (OSError, ValueError, StoreError) as exc:
             _log.warning("not pulling run %s: its record there is not a valid record (%s)", run_id, _first_line(exc))

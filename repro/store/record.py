@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import pydantic.dataclasses
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
@@ -51,6 +51,7 @@ __all__ = [
     "ResourcesRecord",
     "RunRecord",
     "Status",
+    "invalid_fields",
 ]
 
 SCHEMA_VERSION: Literal[4] = 4
@@ -265,3 +266,13 @@ class RunRecord(BaseModel):
     logs: LogsRecord = Field(default_factory=LogsRecord)
     host: HostFacts
     versions: Versions
+
+
+def invalid_fields(exc: ValidationError) -> str:
+    """The first problem pydantic found, as ``field: message`` (the value left out: it may be
+    anything), and how many more."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the file"
+    more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"

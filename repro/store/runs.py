@@ -29,8 +29,6 @@ from repro.store.names import is_run_id
 from repro.store.seal import folder_mode, seal_file
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from repro.store.record import RunRecord
 
 __all__ = ["RESERVE_BYTES", "RunFiles"]
@@ -186,7 +184,7 @@ class RunFiles:
         naming the problem when the file is not such a record."""
         from pydantic import ValidationError
 
-        from repro.store.record import RunRecord
+        from repro.store.record import RunRecord, invalid_fields
 
         path = self.run_folder(run_id).record
         try:
@@ -196,7 +194,9 @@ class RunFiles:
         except OSError as exc:
             raise StoreError(f"record {path} cannot be read ({exc.strerror})") from exc
         except ValidationError as exc:
-            raise StoreError(f"record {path} is corrupt or not repro's ({_problems(exc)}); it is not used") from exc
+            raise StoreError(
+                f"record {path} is corrupt or not repro's ({invalid_fields(exc)}); it is not used"
+            ) from exc
         if record.id != run_id:
             raise StoreError(f"record {path} says it is run {shown_name(record.id)}; it is not used")
         return record
@@ -292,13 +292,3 @@ class RunFiles:
             atomic_write(self.point_marker(key), json.dumps(marker).encode() + b"\n", durable=durable)
         except OSError as exc:
             raise StoreError(f"cannot mark point {key[:12]} done: {exc.strerror} in {self.root}") from exc
-
-
-def _problems(exc: ValidationError) -> str:
-    """The first problem pydantic found, as ``field: message`` (the value left out: it may be
-    anything), and how many more."""
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
-    where = ".".join(str(part) for part in first["loc"]) or "the file"
-    more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
-    return f"{where}: {first['msg']}{more}"

@@ -29,14 +29,12 @@ places that do not exist here, so this test does not cover that documented readi
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import io
 import json
 import os
 import shutil
 import stat
-import struct
 import subprocess
 import tarfile
 import tempfile
@@ -53,7 +51,7 @@ from repro.cli.main import main
 from repro.store import Store
 from repro.store.images import REF_NAME
 from repro.store.record import GitRecord, InputRecord, LogsRecord
-from tests.conftest import make_record, make_repo, run_id_of, with_metrics
+from tests.conftest import Watch, make_record, make_repo, run_id_of, with_metrics
 
 SECRET = "the sentinel's secret content 9f1c"
 CANARY = f"repro-hostile-canary-{os.getpid()}"
@@ -167,42 +165,7 @@ def _set(data: dict[str, Any], where: tuple[Any, ...], value: str) -> None:
     target[where[-1]] = value
 
 
-# -- watching the world around the stores ------------------------------------------------------------
-
-_IN_ACCESS, _IN_MODIFY, _IN_ATTRIB, _IN_OPEN = 0x1, 0x2, 0x4, 0x20
-_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
-_ANY = _IN_ACCESS | _IN_MODIFY | _IN_ATTRIB | _IN_OPEN | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
-
-
-class Watch:
-    """inotify on some folders: every open, read, write, creation the kernel reports in them."""
-
-    def __init__(self, folders: list[Path]) -> None:
-        self._libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0, "inotify is needed to see reads"
-        self.names: dict[int, Path] = {}
-        for folder in folders:
-            wd = self._libc.inotify_add_watch(self.fd, str(folder).encode(), _ANY)
-            assert wd >= 0, folder
-            self.names[wd] = folder
-
-    def events(self) -> list[str]:
-        found = []
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                return found
-            offset = 0
-            while offset < len(data):
-                wd, mask, _, length = struct.unpack_from("iIII", data, offset)
-                name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode(errors="replace")
-                found.append(f"{self.names.get(wd)}/{name}: mask {mask:#x}")
-                offset += 16 + length
-
-    def close(self) -> None:
-        os.close(self.fd)
+# -- the world around the stores -----------------------------------------------------------------
 
 
 def _snapshot(root: Path, skip: set[Path]) -> dict[str, tuple[Any, ...]]:
