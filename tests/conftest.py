@@ -294,7 +294,7 @@ class Watch:
             self.names[wd] = folder
 
     def events(self) -> list[str]:
-        found = []
+        found: list[str] = []
         while True:
             try:
                 data = os.read(self.fd, 1 << 16)
@@ -309,3 +309,36 @@ class Watch:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+# -- peak memory -------------------------------------------------------------------------------------
+
+_MEASURE = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "child.returncode = os.waitstatus_to_exitcode(status)\n"
+    "print(usage.ru_maxrss, file=open(sys.argv[1], 'w'))\n"
+    "sys.exit(child.returncode)\n"
+)
+
+
+def peak_rss(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``argv`` and return how it ended and its peak resident memory in bytes (from its own
+    ``wait4``, as ``/usr/bin/time -f %M`` reports it). A small process of its own starts it: a
+    child's peak counts the memory of the process it was forked from until it execs, and a
+    test's process may hold hundreds of MiB."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURE, peak.name, *argv],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        return done, int(peak.read().strip() or 0) * 1024

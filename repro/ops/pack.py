@@ -22,6 +22,7 @@ from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links
 from repro.errors import UsageError
 from repro.manifest.load import load_manifest
 from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.store.files import read_stored
 from repro.store.images import ImageArchive
 from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
@@ -113,7 +114,7 @@ def _write(
         add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
         add_bytes(tar, "ro-crate-metadata.json", _crate(records, inputs).encode())
         add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
-        add_bytes(tar, _in_store(chosen, chosen.layout.marker), chosen.layout.marker.read_bytes())
+        add_bytes(tar, _in_store(chosen, chosen.layout.marker), read_stored(chosen.layout.marker))
         run_bytes = sum(
             add_tree(tar, folder, _in_store(chosen, folder))
             for folder in (chosen.run_folder(record.id).path for record in records)

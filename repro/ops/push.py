@@ -20,6 +20,7 @@ from repro.ops.transfer import (
     names_of,
     recorded_runs,
 )
+from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
 from repro.store.journal import Journal
 from repro.store.layout import StoreLayout
@@ -115,8 +116,9 @@ def _images_to_send(
     indexed: set[str] = set()
     if exists and rsync.listing(str(REMOTE.images)) is not None:
         copy = scratch / "remote-index.json"
-        if rsync.run([rsync.remote.url(str(REMOTE.images_index)), str(copy)], missing_ok=True) is not None:
-            manifests = json.loads(copy.read_text()).get("manifests") or []
+        fetch = [f"--max-size={MAX_JSON_BYTES}", rsync.remote.url(str(REMOTE.images_index)), str(copy)]
+        if rsync.run(fetch, missing_ok=True) is not None and copy.exists():
+            manifests = json.loads(read_stored(copy)).get("manifests") or []
             indexed = {str((d.get("annotations") or {}).get(REF_NAME)) for d in manifests}
     entries = []
     for image_id in sorted({record.image.id for record in records}):

@@ -28,7 +28,7 @@ from pathlib import Path
 from repro.errors import StoreError, UsageError
 from repro.manifest.load import load_manifest
 from repro.ops.remote import Rsync
-from repro.store.files import read_stored
+from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.layout import StoreLayout, shown_name
 from repro.store.names import is_run_id
 from repro.store.store import STORE_FORMAT
@@ -100,7 +100,9 @@ def check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
         raise UsageError(
             f"{rsync.remote}: a folder that is not a repro store; give a store, an empty folder or a new path"
         )
-    rsync.run([rsync.remote.url(str(REMOTE.marker)), str(scratch / "remote-store.json")])
+    rsync.run(
+        [f"--max-size={MAX_JSON_BYTES}", rsync.remote.url(str(REMOTE.marker)), str(scratch / "remote-store.json")]
+    )
     try:
         found = json.loads(read_stored(scratch / "remote-store.json")).get("repro_store")
     except (OSError, ValueError, AttributeError, StoreError):

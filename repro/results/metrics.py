@@ -60,6 +60,8 @@ MAX_DUMP_BYTES = 48 << 20
 real gem5 dump of 100,000 statistics takes about 17 MB."""
 MAX_JSON_FILE = 64 << 20
 """The largest JSON metrics file read (it is one object, parsed whole)."""
+_BLOCK = 4 << 20
+"""How much of a metrics file is read at a time."""
 _ENTRY_COST = 160
 """What a statistic costs in memory besides its name and text: a dict slot, a str, a float."""
 _MAX_DIFFERING = 1000
@@ -116,14 +118,29 @@ class _Hashed(io.RawIOBase):
 
 
 def _lines(handle: IO[bytes]) -> Iterator[str]:
-    """The file's lines (without their newline), decoded; a line over :data:`MAX_LINE` bytes
-    is skipped without being held whole."""
-    while line := handle.readline(MAX_LINE):
-        if not line.endswith(b"\n") and len(line) == MAX_LINE:
-            while (rest := handle.readline(MAX_LINE)) and not rest.endswith(b"\n"):
-                pass
+    """The file's lines, decoded, split as ``str.splitlines`` splits them; a line over
+    :data:`MAX_LINE` is skipped without being held whole. Read in blocks and decoded a block of
+    whole lines at a time (a UTF-8 character never holds a newline byte)."""
+    pending = b""
+    skipping = False  # in the middle of a line too long to keep
+    while block := handle.read(_BLOCK):
+        end = block.rfind(b"\n")
+        if end < 0:
+            pending += block
+            if len(pending) > MAX_LINE:
+                pending, skipping = b"", True
             continue
-        yield line.decode(errors="replace").rstrip("\r\n")
+        head, pending = pending + block[:end], block[end + 1 :]
+        if skipping:
+            head = head[head.find(b"\n") + 1 :] if b"\n" in head else b""
+            skipping = False
+        for line in head.decode(errors="replace").splitlines():
+            if len(line) <= MAX_LINE:
+                yield line
+        if len(pending) > MAX_LINE:
+            pending, skipping = b"", True
+    if pending and not skipping:
+        yield from pending.decode(errors="replace").splitlines()
 
 
 def _gem5_dumps(lines: Iterator[str], name: str) -> Iterator[Dump]:

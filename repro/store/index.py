@@ -45,8 +45,10 @@ _OPEN_ATTEMPTS = 50
 
 _KINDS = {stat.S_IFDIR: "folder", stat.S_IFLNK: "link", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}
 
-INDEX_VERSION = 3
-"""Raised whenever the tables change: an index of another version is rebuilt from the records."""
+INDEX_VERSION = 4
+"""Raised whenever the tables change, or what may be in them: an index of another version is
+rebuilt from the records. 4: only valid records are indexed (an index of version 3 may hold rows
+of records repro 0.4 refuses: pulled or planted with names that lead out of the store)."""
 
 Value = str | int | float | bool
 

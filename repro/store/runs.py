@@ -228,7 +228,8 @@ class RunFiles:
         outputs: parsed from the file its manifest names, whose bytes had the digest the record
         gives that file. None when none were parsed, or when ``metrics.json`` is not bound so —
         derived data that is not what the record's outputs say is not trusted (``repro fsck``
-        parses the file again and names the mismatch; ``repro reindex`` replaces it)."""
+        parses the file again and names the mismatch; ``repro reindex`` replaces it). A
+        ``metrics.json`` of repro 0.3 (no digest) is taken when it names the manifest's file."""
         spec = record.manifest.resolved.get("metrics")
         if not isinstance(spec, dict) or record.outputs is None:
             return None
@@ -241,11 +242,10 @@ class RunFiles:
             return None
         if not isinstance(data, dict) or "values" not in data:
             return None  # an error was recorded instead, or it is not a metrics file
-        if data.get("sha256") is None:
-            _log.debug("run %s: metrics.json from an older repro (no digest); not used", record.id)
-            return None
         file = str(spec.get("file"))
-        recorded = record.outputs.digest_of(file)
+        # One from repro 0.3, which wrote no digest, is taken as it is (fsck parses it again, as
+        # any other): a digest only tells a stale or misplaced file, never a forged one.
+        recorded = record.outputs.digest_of(file) if "sha256" in data else None
         if data.get("file") != file or data.get("format") != spec.get("format") or data.get("sha256") != recorded:
             _log.warning(
                 "run %s: its metrics.json was not parsed from its recorded %s; its metrics are not used "

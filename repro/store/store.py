@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_create, atomic_write, open_stored
+from repro.store.files import atomic_create, atomic_write, open_stored, read_stored
 from repro.store.fold import fold_journal
 from repro.store.index import Index, IndexRow, Value
 from repro.store.layout import RunFolder, StoreLayout, find_git_root
@@ -70,10 +70,10 @@ class Store(RunFiles):
     def _read_facts(self) -> dict[str, Any]:
         """``store.json``: its format (refused if newer than this repro's) and sharing."""
         try:
-            data = json.loads(self.layout.marker.read_bytes())
+            data = json.loads(read_stored(self.layout.marker))
         except (FileNotFoundError, NotADirectoryError):
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, StoreError) as exc:
             raise StoreError(f"{self.layout.marker} is unreadable ({exc}); it marks {self.root} as a store") from exc
         if not isinstance(data, dict):
             raise StoreError(f"{self.layout.marker} is not a store's marker; it marks {self.root} as a store")

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import yaml
 
 from repro.store import Status, Store
 from repro.store.record import OutputEntry, RunRecord
-from tests.conftest import CHECKOUT, Project, Watch
+from tests.conftest import CHECKOUT, Project, Watch, peak_rss
 from tests.e2e.test_team import GROUP, Lab, repro
 from tests.e2e.test_team import lab as lab  # the two users and their group's store (a fixture)
 
@@ -43,28 +42,9 @@ def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None)
     )
 
 
-_MEASURE = (
-    "import os, subprocess, sys\n"
-    "child = subprocess.Popen(sys.argv[1:])\n"
-    "_, status, usage = os.wait4(child.pid, 0)\n"
-    "child.returncode = os.waitstatus_to_exitcode(status)\n"
-    "print(usage.ru_maxrss, file=open(os.environ['REPRO_PEAK_FILE'], 'w'))\n"
-    "sys.exit(child.returncode)\n"
-)
-"""Runs a command and writes its peak RSS (KiB, from its own ``wait4``). A small process of its
-own starts it: a child's peak counts the memory of the process it was forked from until it
-execs, and this test's process may hold hundreds of MiB."""
-
-
-def _peak_rss(*args: str, cwd: Path, command: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess[str], int]:
-    """``repro ARGS`` (or ``command``) as a process of its own, and its peak resident memory in bytes."""
-    argv = list(command) or [sys.executable, "-m", "repro", *args]
-    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
-        env = {**os.environ, "PYTHONPATH": str(CHECKOUT), "REPRO_PEAK_FILE": peak.name}
-        done = subprocess.run(
-            [sys.executable, "-c", _MEASURE, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
-        )
-        return done, int(peak.read().strip() or 0) * 1024
+def _peak_rss(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``repro ARGS`` as a process of its own, and its peak resident memory in bytes."""
+    return peak_rss([sys.executable, "-m", "repro", *args], cwd=cwd, env={"PYTHONPATH": str(CHECKOUT)})
 
 
 def _rewrite(path: Path, change: dict[str, Any]) -> None:
@@ -504,10 +484,10 @@ def test_the_peak_memory_measure_sees_what_a_command_holds_and_nothing_of_the_te
     """The measure the memory bounds above rely on: a command holding 300 MiB is seen doing so;
     a command holding nothing is seen small, while this test's own process holds 300 MiB."""
     hold = "x = bytearray(300 * 2**20); x[::4096] = b'x' * len(x[::4096])"
-    _, big = _peak_rss(cwd=Path.cwd(), command=(sys.executable, "-c", hold))
+    _, big = peak_rss([sys.executable, "-c", hold])
     assert big >= 300 * 2**20
     held = bytearray(300 * 2**20)
     held[::4096] = b"x" * len(held[::4096])
-    _, small = _peak_rss(cwd=Path.cwd(), command=(sys.executable, "-c", "pass"))
+    _, small = peak_rss([sys.executable, "-c", "pass"])
     assert small < 100 * 2**20, f"{small / 2**20:.0f} MiB"
     assert len(held) == 300 * 2**20

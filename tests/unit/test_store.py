@@ -201,3 +201,94 @@ def test_a_store_of_repro_0_1_0_is_upgraded_in_place(fixed_store: Path) -> None:
     assert json.loads((fixed_store / "store.json").read_text())["repro_store"] == 2
     assert (fixed_store / "journal").is_dir()
     assert sqlite3.connect(fixed_store / "index.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+# -- what comes from elsewhere is input -----------------------------------------------------------
+
+
+def test_a_record_over_64_mib_is_refused_before_a_byte_is_read(store: Store) -> None:
+    folder = store.new_run()
+    with folder.record.open("wb") as handle:  # sparse: 65 MiB of nothing, never read
+        handle.truncate(65 << 20)
+    with pytest.raises(StoreError, match=r"holds 68\.2 MB, more than the 67\.1 MB such a file may; it is not read"):
+        store.load(folder.run_id)
+
+
+def test_a_record_in_another_runs_folder_is_not_that_run(store: Store) -> None:
+    folder = store.new_run()
+    store.write_record(make_record(folder.run_id))
+    other = store.new_run()
+    (other.path / "record.json").write_bytes(folder.record.read_bytes())
+    with pytest.raises(StoreError, match=f"says it is run '{folder.run_id}'"):
+        store.load(other.run_id)
+
+
+def test_journal_entries_and_folders_that_are_not_run_ids_are_skipped_with_a_line(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = store.new_run()
+    store.write_record(make_record(good.run_id))
+    (store.layout.journal / "evil\n..1.2.3").write_bytes(b"")
+    (store.layout.runs / "not-a-run").mkdir()
+    with caplog.at_level("WARNING", logger="repro"):
+        assert [row.id for row in store.runs()] == [good.run_id]
+        assert store.rebuild_index() == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert "skipping journal entry 'evil\\n..1.2.3': its name does not begin with a run id" in said
+    assert any(line.startswith("skipping 'not-a-run' in ") for line in said)
+    assert store.journal.pending() == [], "an entry that is not a run's is cleared, once said"
+
+
+def test_a_marker_counts_only_when_it_names_a_run_of_its_point(store: Store) -> None:
+    mine, theirs = store.new_run(), store.new_run()
+    store.write_record(make_record(mine.run_id, key="a" * 64))
+    store.write_record(make_record(theirs.run_id, key="b" * 64))
+    marker = store.point_marker("a" * 64)
+    for named in (theirs.run_id, "../../etc/passwd", "zzzz", 7):
+        marker.unlink(missing_ok=True)
+        marker.write_text(json.dumps({"run": named, "outputs": "/etc"}))
+        assert store.marked_run("a" * 64) is None, named
+    marker.unlink()
+    marker.write_text(json.dumps({"run": mine.run_id}))
+    assert store.marked_run("a" * 64) == mine.run_id
+
+
+@pytest.mark.parametrize("name", ["../store", "a" * 63, "A" * 64, "a" * 64 + "\n", "a" * 64 + "/.."])
+def test_the_layout_makes_no_path_of_a_name_of_another_shape(store: Store, name: str) -> None:
+    for make in (store.layout.point_marker, store.layout.lease, store.layout.plan, store.layout.run, store.layout.blob):
+        with pytest.raises(StoreError, match="is not a name repro gives"):
+            make(name)
+
+
+@pytest.mark.parametrize("kind", ["folder", "link"])
+def test_an_index_that_is_not_a_file_is_moved_aside_and_rebuilt(store: Store, kind: str, tmp_path: Path) -> None:
+    folder = store.new_run()
+    store.write_record(make_record(folder.run_id))
+    assert len(store.runs()) == 1
+    store.index.close()
+    store.layout.index.unlink()
+    if kind == "folder":
+        store.layout.index.mkdir()
+    else:
+        elsewhere = tmp_path / "elsewhere.sqlite"
+        elsewhere.write_bytes(b"someone's own database")
+        store.layout.index.symlink_to(elsewhere)
+    fresh = Store(store.root)
+    assert [row.id for row in fresh.runs()] == [folder.run_id]
+    assert store.layout.index.is_file()
+    assert not store.layout.index.is_symlink()
+    (aside,) = store.root.glob(".index.sqlite.*.aside")
+    assert aside.is_dir() if kind == "folder" else aside.is_symlink()
+    if kind == "link":
+        assert (tmp_path / "elsewhere.sqlite").read_bytes() == b"someone's own database", "never written through"
+
+
+def test_a_lease_holder_that_fills_the_file_says_nothing(store: Store) -> None:
+    lease = store.lease("a" * 64)
+    lease.path.parent.mkdir(parents=True, exist_ok=True)
+    with lease.path.open("wb") as handle:
+        handle.truncate(1 << 30)  # sparse: a gigabyte of nothing, never read whole
+    assert lease.holder() is None
+    assert lease.try_acquire({"pid": 1})
+    assert lease.previous is None
+    lease.release()
