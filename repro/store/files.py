@@ -40,7 +40,8 @@ def open_stored(path: Path, *, real_parent: bool = False) -> int:
         else:
             fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        # O_NOFOLLOW refuses a link as the file (ELOOP) and, with O_DIRECTORY, as its folder (ENOTDIR).
+        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and real_parent and path.parent.is_symlink()):
             raise StoreError(f"{printable(str(path))} is reached through a link; repro does not follow it") from exc
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):

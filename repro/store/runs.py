@@ -265,15 +265,21 @@ class RunFiles:
         """The file that says which run last succeeded for ``key`` (a Snakemake job's output)."""
         return self.layout.point_marker(key)
 
+    def marked_name(self, key: str) -> str | None:
+        """The run id the point's marker names, unchecked but for its shape (see
+        :meth:`marked_run` for the run it names, checked)."""
+        try:
+            named = json.loads(read_stored(self.point_marker(key), 1 << 16)).get("run")
+        except (OSError, ValueError, AttributeError, StoreError):
+            return None
+        return named if is_run_id(named) else None
+
     def marked_run(self, key: str) -> str | None:
         """The run the point's marker names, if it names a run of that point: a marker is
         input (a pulled store's, a colleague's), so what it names is checked — a run id, whose
         record is there and is a run of ``key``."""
-        try:
-            named = json.loads(read_stored(self.point_marker(key))).get("run")
-        except (OSError, ValueError, AttributeError, StoreError):
-            return None
-        if not is_run_id(named):
+        named = self.marked_name(key)
+        if named is None:
             return None
         try:
             record = self.load(named)

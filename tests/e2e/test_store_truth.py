@@ -78,7 +78,7 @@ def test_reindex_on_a_full_disk_keeps_the_old_index(small_disk: Project) -> None
     assert project.repro("run", "exp.yaml").code == 0
     index = project.store / "index.sqlite"
     filler = project.root.parent / "filler"
-    with filler.open("wb") as handle:
+    with filler.open("wb", buffering=0) as handle:  # unbuffered: no write is left for close to fail
         try:
             while True:
                 handle.write(b"\0" * 65536)
