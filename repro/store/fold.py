@@ -53,7 +53,7 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
         # Run ids sort by start time: a marker that names a newer run of the point stays (checked
         # only then, so a planted marker naming a "newer" run of another point changes nothing).
         named = runs.marked_name(record.point.key)
-        if named is not None and named >= record.id and runs.marked_run(record.point.key) == named:
+        if named == record.id or (named is not None and named > record.id and runs.marked_run(record.point.key)):
             continue
         try:
             runs.mark_point(record.point.key, record.id, durable=False)  # derived: the next fold redoes it
