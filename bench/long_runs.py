@@ -1,42 +1,34 @@
-"""Benchmarks of long runs: how fast output reaches `repro logs`, what live logging costs, and
-what `repro ps` costs on a big store."""
+"""Benchmarks of long runs: how fast a point's output reaches `repro logs -f`, and what
+logging a point's output live costs."""
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import docker
 
-from bench.run import BENCHES, IMAGE, Measure, median_of, project, repro_command, timed
-from bench.synthetic import make_store
+from bench.harness import IMAGE, Context, Measure, Target, benchmark, paired, project, repro_command, timed, until
+
+__all__ = ["logs", "stdout50"]
 
 _WAIT_FOR_TRIGGER = "while [ ! -e /trigger/go ]; do usleep 500; done; echo GO"
 
 
-def _until(predicate: object, timeout: float = 60.0) -> float:
-    """Poll ``predicate`` every 0.5 ms; the time it first held."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if predicate():  # type: ignore[operator]
-            return time.perf_counter()
-        time.sleep(0.0005)
-    raise TimeoutError("benchmark condition never held")
-
-
-def bench_log_latency(repeat: int, image_id: str, work: Path) -> Measure:
-    """From a point's `echo` to its line in `repro logs -f`, against `docker run` writing to a file.
+@benchmark("logs")
+def logs(context: Context) -> list[Measure]:
+    """From a point's `echo` to its line in `repro logs -f` (and in the run's stdout.log), against
+    `docker run` writing to a file.
 
     The point waits for a file to appear in a mounted folder, then echoes: the time starts when
-    the file is made. The note gives the time until the line is in the run's stdout.log."""
-    root = work / "latency"
-    manifest = project(root, image_id, ["sh", "-c", _WAIT_FOR_TRIGGER])
+    the file is made."""
+    root = context.work / "latency"
     trigger = root / "trigger"
-    trigger.mkdir()
-    text = manifest.read_text() + "mounts: [{source: ./trigger, target: /trigger}]\n"
-    manifest.write_text(text)
+    trigger.mkdir(parents=True)
+    mounts = ["mounts: [{source: ./trigger, target: /trigger}]"]
+    manifest = project(root, context.image(), ["sh", "-c", _WAIT_FOR_TRIGGER], extra=mounts)
     client = docker.from_env()
     in_file: list[float] = []
 
@@ -45,30 +37,27 @@ def bench_log_latency(repeat: int, image_id: str, work: Path) -> Measure:
         driver = subprocess.Popen(
             [*repro_command(), "run", str(manifest), "--force"], cwd=root, stderr=subprocess.DEVNULL
         )
-        store = root / ".repro" / "runs"
-        _until(
-            lambda: any(
-                c.status == "running"
-                for c in client.containers.list(filters={"label": f"org.repro.store={root / '.repro'}"})
-            )
-        )
-        run = max(store.iterdir()).name
+        runs = root / ".repro" / "runs"
+        label = f"org.repro.store={root / '.repro'}"
+        until(lambda: any(c.status == "running" for c in client.containers.list(filters={"label": label})))
+        run = max(runs.iterdir()).name
         follower = subprocess.Popen(
             [*repro_command(), "logs", "-f", run], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
+        output = follower.stdout
+        assert output is not None
         seen: list[float] = []
-        assert follower.stdout is not None
 
         def first_line() -> None:
-            follower.stdout.readline()  # type: ignore[union-attr]  # checked above; mypy forgets in closures
+            output.readline()
             seen.append(time.perf_counter())
 
         reader = threading.Thread(target=first_line)
         reader.start()
-        time.sleep(1.0)  # `repro logs -f` is up and following
+        time.sleep(1.0)  # `repro logs -f` is up and following (it says nothing until a line comes)
         start = time.perf_counter()
         (trigger / "go").touch()
-        in_file.append(_until(lambda: b"GO" in (store / run / "stdout.log").read_bytes()) - start)
+        in_file.append(until(lambda: b"GO" in (runs / run / "stdout.log").read_bytes()) - start)
         reader.join(timeout=60)
         follower.wait(timeout=60)
         driver.wait(timeout=60)
@@ -78,42 +67,42 @@ def bench_log_latency(repeat: int, image_id: str, work: Path) -> Measure:
         (trigger / "go").unlink(missing_ok=True)
         log = root / "docker.log"
         with log.open("wb") as out:
-            plain = subprocess.Popen(
-                [
-                    "docker",
-                    "run",
-                    "--rm",
-                    "--network",
-                    "none",
-                    "-v",
-                    f"{trigger}:/trigger:ro",
-                    IMAGE,
-                    "sh",
-                    "-c",
-                    _WAIT_FOR_TRIGGER,
-                ],
-                stdout=out,
-            )
-            time.sleep(1.5)
+            command = ["docker", "run", "--rm", "--network", "none", "-v", f"{trigger}:/trigger:ro"]
+            plain = subprocess.Popen([*command, IMAGE, "sh", "-c", _WAIT_FOR_TRIGGER], stdout=out)
+            until(lambda: any(c.status == "running" for c in client.containers.list(filters={"ancestor": IMAGE})))
             start = time.perf_counter()
             (trigger / "go").touch()
-            seen = _until(lambda: b"GO" in log.read_bytes())
+            seen = until(lambda: b"GO" in log.read_bytes())
             plain.wait(timeout=60)
         return seen - start
 
-    baseline = median_of(repeat, docker_once)
-    value = median_of(repeat, repro_once)
-    file_ms = sorted(in_file)[len(in_file) // 2] * 1000
-    return Measure(
-        f"echo -> repro logs -f (stdout.log: {file_ms:.1f} ms)", value * 1000, baseline * 1000, "ms", "report"
-    )
+    try:
+        value, baseline = paired(context.repeat, repro_once, docker_once)
+    finally:
+        client.close()
+    plain_file = "`docker run > file`"
+    return [
+        Measure(
+            "a point's `echo` → `repro logs -f`", value, "s", Target.report(), baseline, plain_file, context.repeat
+        ),
+        Measure(
+            "a point's `echo` → the run's `stdout.log`",
+            statistics.median(in_file),
+            "s",
+            Target.report(),
+            baseline,
+            plain_file,
+            context.repeat,
+        ),
+    ]
 
 
-def bench_stdout_50mb(repeat: int, image_id: str, work: Path) -> Measure:
+@benchmark("stdout50")
+def stdout50(context: Context) -> list[Measure]:
     """A point writing 50 MB to stdout (logged live), against `docker run --rm > file`."""
     command = ["sh", "-c", "yes 0123456789abcdef0123456789abcdef0123456789abcdef | head -c 50000000"]
-    manifest = project(work / "stdout50", image_id, command)
-    out = work / "stdout50.txt"
+    manifest = project(context.work / "stdout50", context.image(), command)
+    out = context.work / "stdout50.txt"
 
     def plain() -> float:
         start = time.perf_counter()
@@ -121,19 +110,15 @@ def bench_stdout_50mb(repeat: int, image_id: str, work: Path) -> Measure:
             subprocess.run(["docker", "run", "--rm", "--network", "none", IMAGE, *command], stdout=handle, check=True)
         return time.perf_counter() - start
 
-    baseline = median_of(repeat, plain)
-    value = median_of(repeat, lambda: timed([*repro_command(), "run", str(manifest), "--force"]))
-    return Measure("a point writing 50 MB of stdout vs docker run > file", value, baseline, "s", "report")
-
-
-def bench_ps_10k(repeat: int, image_id: str, work: Path) -> Measure:
-    """`repro ps` on a store of 10,000 runs, 3 of them running (of a live driver), vs `python3 -c pass`."""
-    store = make_store(work / "ps-10k" / ".repro", 10_000, running=3)
-    baseline = median_of(repeat, lambda: timed(["python3", "-c", "pass"]))
-    value = median_of(repeat, lambda: timed([*repro_command(), "--store", str(store.root), "ps"]))
-    return Measure("repro ps on a 10,000-run store vs python3 -c pass", value, baseline, "s", "report")
-
-
-BENCHES["logs"] = bench_log_latency
-BENCHES["stdout50"] = bench_stdout_50mb
-BENCHES["ps10k"] = bench_ps_10k
+    value, baseline = paired(context.repeat, lambda: timed([*repro_command(), "run", str(manifest), "--force"]), plain)
+    return [
+        Measure(
+            "a point writing 50 MB to stdout",
+            value,
+            "s",
+            Target.report(),
+            baseline,
+            "`docker run --rm > file`",
+            context.repeat,
+        )
+    ]

@@ -15,15 +15,30 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from repro.artifact.view.words import record_words
+    from repro.evidence.summary import SummaryCheck
     from repro.manifest.load import ManifestFile
     from repro.ops.archive import ArchiveResult, archive
+    from repro.ops.attest import (
+        AttestResult,
+        attest_check,
+        attest_claims,
+        attest_offline,
+        attest_quick,
+        attest_reruns,
+        attest_sign,
+        signing_key_id,
+    )
     from repro.ops.build import BuildResult, build
+    from repro.ops.checkpoint import CheckpointResult, checkpoint
+    from repro.ops.claims import ClaimsResult, claims
     from repro.ops.compare import CompareGroup, CompareResult, compare
     from repro.ops.diff import RunDiff, diff
     from repro.ops.export import CrateExportResult, ImageExportResult, export_image_archive, export_rocrate
     from repro.ops.fsck import FsckResult, fsck
     from repro.ops.gc import GcResult, gc
     from repro.ops.init import InitResult, init_store
+    from repro.ops.keys import KeyResult, key_new, key_show
     from repro.ops.lock import LockResult, lock
     from repro.ops.log import LogResult, log, run_ids
     from repro.ops.logs import logs
@@ -36,12 +51,25 @@ if TYPE_CHECKING:
     from repro.ops.rerun import RerunResult, rerun
     from repro.ops.run import RunResult, drive_plan, plan_run, prepare_run, run
     from repro.ops.shell import shell
-    from repro.ops.show import ShowResult, show
+    from repro.ops.show import Ancestor, ShowResult, show
     from repro.ops.transfer import TransferResult
+    from repro.ops.ui import UiServer, ui
     from repro.ops.unpack import UnpackResult, unpack
     from repro.ops.validate import validate
     from repro.ops.verify import Verdict, verify
+    from repro.ops.verify_claims import (
+        ClaimCheck,
+        ClaimsVerification,
+        QuickCheck,
+        QuickResult,
+        verify_claims,
+        verify_quick,
+    )
+    from repro.ops.verify_offline import OfflineResult, verify_offline
+    from repro.ops.view import ViewResult, view
     from repro.plan import Plan
+    from repro.results.expectations import ClaimResult, Outcome
+    from repro.results.metrics import MetricChange
     from repro.runner.engine import use_runtime
     from repro.store.index import IndexRow
     from repro.store.record import RunRecord, Status
@@ -51,8 +79,26 @@ if TYPE_CHECKING:
 _WHERE = {
     "ArchiveResult": "repro.ops.archive",
     "archive": "repro.ops.archive",
+    "AttestResult": "repro.ops.attest",
+    "attest_check": "repro.ops.attest",
+    "attest_claims": "repro.ops.attest",
+    "attest_offline": "repro.ops.attest",
+    "attest_quick": "repro.ops.attest",
+    "attest_reruns": "repro.ops.attest",
+    "attest_sign": "repro.ops.attest",
+    "signing_key_id": "repro.ops.attest",
+    "CheckpointResult": "repro.ops.checkpoint",
+    "checkpoint": "repro.ops.checkpoint",
+    "KeyResult": "repro.ops.keys",
+    "key_new": "repro.ops.keys",
+    "key_show": "repro.ops.keys",
+    "OfflineResult": "repro.ops.verify_offline",
+    "verify_offline": "repro.ops.verify_offline",
+    "SummaryCheck": "repro.evidence.summary",
     "BuildResult": "repro.ops.build",
     "build": "repro.ops.build",
+    "ClaimsResult": "repro.ops.claims",
+    "claims": "repro.ops.claims",
     "CompareGroup": "repro.ops.compare",
     "CompareResult": "repro.ops.compare",
     "compare": "repro.ops.compare",
@@ -84,6 +130,7 @@ _WHERE = {
     "ReindexResult": "repro.ops.reindex",
     "reindex": "repro.ops.reindex",
     "ShowResult": "repro.ops.show",
+    "Ancestor": "repro.ops.show",
     "show": "repro.ops.show",
     "TransferResult": "repro.ops.transfer",
     "ReportResult": "repro.ops.report",
@@ -101,6 +148,20 @@ _WHERE = {
     "validate": "repro.ops.validate",
     "Verdict": "repro.ops.verify",
     "verify": "repro.ops.verify",
+    "ClaimCheck": "repro.ops.verify_claims",
+    "ClaimsVerification": "repro.ops.verify_claims",
+    "QuickCheck": "repro.ops.verify_claims",
+    "QuickResult": "repro.ops.verify_claims",
+    "verify_claims": "repro.ops.verify_claims",
+    "verify_quick": "repro.ops.verify_claims",
+    "ClaimResult": "repro.results.expectations",
+    "Outcome": "repro.results.expectations",
+    "MetricChange": "repro.results.metrics",
+    "UiServer": "repro.ops.ui",
+    "ui": "repro.ops.ui",
+    "ViewResult": "repro.ops.view",
+    "view": "repro.ops.view",
+    "record_words": "repro.artifact.view.words",
     "ManifestFile": "repro.manifest.load",
     "Plan": "repro.plan",
     "use_runtime": "repro.runner.engine",
@@ -119,8 +180,15 @@ _WHERE = {
 below say the same for type checkers and readers; a unit test keeps the three in step."""
 
 __all__ = [
+    "Ancestor",
     "ArchiveResult",
+    "AttestResult",
     "BuildResult",
+    "CheckpointResult",
+    "ClaimCheck",
+    "ClaimResult",
+    "ClaimsResult",
+    "ClaimsVerification",
     "CompareGroup",
     "CompareResult",
     "CrateExportResult",
@@ -131,9 +199,13 @@ __all__ = [
     "ImageExportResult",
     "IndexRow",
     "InitResult",
+    "KeyResult",
     "LockResult",
     "LogResult",
     "ManifestFile",
+    "MetricChange",
+    "OfflineResult",
+    "Outcome",
     "PackResult",
     "Plan",
     "PlanReady",
@@ -142,6 +214,8 @@ __all__ = [
     "PointStarted",
     "PointWaiting",
     "PsResult",
+    "QuickCheck",
+    "QuickResult",
     "ReindexResult",
     "ReportResult",
     "RerunResult",
@@ -151,11 +225,22 @@ __all__ = [
     "RunningPoint",
     "ShowResult",
     "Status",
+    "SummaryCheck",
     "TransferResult",
+    "UiServer",
     "UnpackResult",
     "Verdict",
+    "ViewResult",
     "archive",
+    "attest_check",
+    "attest_claims",
+    "attest_offline",
+    "attest_quick",
+    "attest_reruns",
+    "attest_sign",
     "build",
+    "checkpoint",
+    "claims",
     "compare",
     "diff",
     "drive_plan",
@@ -164,6 +249,8 @@ __all__ = [
     "fsck",
     "gc",
     "init_store",
+    "key_new",
+    "key_show",
     "lock",
     "log",
     "logs",
@@ -173,6 +260,7 @@ __all__ = [
     "ps",
     "pull",
     "push",
+    "record_words",
     "reindex",
     "report",
     "rerun",
@@ -180,10 +268,16 @@ __all__ = [
     "run_ids",
     "shell",
     "show",
+    "signing_key_id",
+    "ui",
     "unpack",
     "use_runtime",
     "validate",
     "verify",
+    "verify_claims",
+    "verify_offline",
+    "verify_quick",
+    "view",
 ]
 
 

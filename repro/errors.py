@@ -9,6 +9,7 @@ and the exit code below; nothing else decides exit codes.
     ReproError
     ├── InputError            bad input: exit 2
     │   ├── ManifestError     an invalid manifest (one line per problem, file:line: field: …)
+    │   │   └── ClaimsError   an invalid claims file (the same lines)
     │   └── UsageError        bad arguments (unknown run id, --set of an unknown parameter, …)
     ├── SetupError     the machine cannot do it: exit 3
     │   ├── EngineError       no container engine, or it refused a request
@@ -30,6 +31,7 @@ __all__ = [
     "EXIT_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "ClaimsError",
     "EngineError",
     "ImageError",
     "InputError",
@@ -77,6 +79,11 @@ class ManifestError(InputError):
 
     def lines(self) -> list[str]:
         return list(self.problems)
+
+
+class ClaimsError(ManifestError):
+    """A claims file is invalid; every problem as ``file:line: field: msg``, as for manifests
+    (it is read by the same machinery)."""
 
 
 class SetupError(ReproError):

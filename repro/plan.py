@@ -9,52 +9,61 @@ This module owns the plan: building it (:func:`build_plan`), pinning it to the i
 engine that will run it (:func:`find_image`, :meth:`Plan.pinned_to`), its id and where it is
 written (:meth:`Plan.write`), and reading it back (:func:`load_plan`).
 
+A manifest whose ``from:`` mounts show upstream points that have not run yet **waits on** them
+(see :mod:`repro.lineage`): its plan lists them (``waits_on``), its points carry their lineage
+keys until a job settles each (:meth:`Plan.settled`), and ``upstream`` holds a one-point plan
+for each upstream point that must run first (written beside it; ``waits_on[].plan`` names it).
+
 A plan is bound to its content: its id is the sha256 of its canonical JSON (sorted keys, no
 spaces, ASCII, without the id), computed from the content and never stored apart from it, so
 any change — pinning it to an image, a colleague's edit of the file — makes another id. Every
 reader recomputes it (:func:`load_plan`) and refuses a file whose content does not hash to the
 id it is named by and was asked for: in a store a group shares, where anyone in the group may
 replace a file under ``plans/``, nobody can make another's driver or job run something it did
-not plan. A driver runs the plan it holds in memory; a job in another process (a cluster node)
-reads the plan by the id its driver gave it; a job of a user's Snakefile computes and pins its
-plan itself (:mod:`repro.workflow.session`) and only writes it, for the records to name.
+not plan. A driver runs the plan it holds in memory (and the upstream plans its ``waits_on``
+names by id: bound too); a job in another process (a cluster node) reads the plan by the id its
+driver gave it; a job of a user's Snakefile computes and pins its plan itself
+(:mod:`repro.workflow.session`) and only writes it, for the records to name.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from repro.errors import StoreError, UsageError
+from repro.lineage import Inputs, LineageError, Upstream, Waiting, resolve_inputs, upstream_input
 from repro.manifest.load import ManifestFile
 from repro.manifest.model import Scalar, SecretFromHost
 from repro.manifest.points import MAX_POINTS, Point, Settings, make_point, point_key
 from repro.provenance.git import GitState, git_state
-from repro.provenance.hashing import hash_tree
-from repro.provenance.statcache import StatCache
 from repro.runner.engine import Engine
 from repro.runner.image import resolve_image
 from repro.store.files import atomic_create, atomic_write, read_stored
 from repro.store.images import ImageArchive
-from repro.store.names import Hex64, HostPath, RunId, is_plan_id
-from repro.store.record import GitRecord, ImageRecord, InputRecord
+from repro.store.names import Hex64, HostPath, RunId, is_plan_id, is_run_id
+from repro.store.record import GitRecord, ImageRecord, InputRecord, RunRecord
+from repro.store.status import Status
 from repro.store.store import Store
 
 __all__ = [
     "Plan",
     "PlannedPoint",
+    "Waiting",
     "build_plan",
+    "check_devices",
     "check_resources",
     "find_image",
-    "hash_inputs",
     "load_plan",
     "plan_id",
 ]
@@ -81,6 +90,9 @@ class PlannedPoint(BaseModel):
     """The succeeded run that makes this point unnecessary, if any."""
     reproduces: RunId | None = None
     """For a rerun: the run this point reproduces."""
+    after: str | None = None
+    """The point's lineage key, when it has ``from:`` mounts (see :mod:`repro.lineage`): its key
+    while its upstream waits, the name of its Snakemake job then, and a marker naming its run."""
 
 
 class Plan(BaseModel):
@@ -109,6 +121,12 @@ class Plan(BaseModel):
     inputs: list[InputRecord]
     points: list[PlannedPoint]
     force: bool = False
+    waits_on: list[Waiting] = Field(default_factory=list)
+    """The ``from:`` mounts whose upstream point has no succeeded run yet: until it has, the points
+    carry their lineage keys (``after``), and their jobs run after the upstream's."""
+    upstream: list[Plan] = Field(default_factory=list, exclude=True)
+    """The plans of the upstream points this plan waits on, built with it (not written in it: each
+    is written as a plan of its own, which ``waits_on[].plan`` names)."""
 
     @cached_property
     def id(self) -> str:
@@ -127,6 +145,40 @@ class Plan(BaseModel):
     @property
     def to_run(self) -> list[PlannedPoint]:
         return [p for p in self.points if self.force or p.done_by is None]
+
+    def all_upstream(self) -> list[Plan]:
+        """Every plan this one waits on, upstream first, each upstream point once."""
+        found: dict[str, Plan] = {}
+        for plan in self.upstream:
+            for inner in [*plan.all_upstream(), plan]:
+                found.setdefault(inner.points[0].key, inner)
+        return list(found.values())
+
+    def settled(self, store: Store, manifest: ManifestFile, planned: PlannedPoint) -> tuple[Plan, PlannedPoint]:
+        """Once the upstream points this plan waited on have run: the plan with their runs (the
+        newest succeeded run each one's marker names, its outputs' digest from its record) and
+        ``planned`` with its point key. Raises :class:`LineageError` when an upstream has no
+        succeeded run or its outputs do not hold what the ``from:`` mount names."""
+        inputs = {entry.target: entry for entry in self.inputs}
+        for waiting in self.waits_on:
+            # A lineage key's marker names a run keyed later (its point key differs): the run must
+            # at least be one of the upstream manifest's (a marker is anyone's to write).
+            run_id = store.marked_run(waiting.key, of=functools.partial(_of_manifest, waiting.manifest))
+            record = None
+            if run_id is not None and is_run_id(run_id):
+                try:
+                    record = store.load(run_id)
+                except (UsageError, StoreError):
+                    record = None
+            if record is None or record.status is not Status.SUCCEEDED:
+                raise LineageError(f"mount {waiting.target} waits on {waiting.shown}, which has no succeeded run")
+            inputs[waiting.target] = upstream_input(
+                store, record, waiting.target, waiting.path, lambda message: LineageError(f"from: {message}")
+            )
+        ordered = [inputs[mount.target] for mount in manifest.model.mounts]
+        point = self.point(manifest, planned)
+        key = point_key(manifest.model, point, {entry.target: entry.digest for entry in ordered})
+        return self.model_copy(update={"inputs": ordered, "waits_on": []}), planned.model_copy(update={"key": key})
 
     def point(self, manifest: ManifestFile, planned: PlannedPoint) -> Point:
         """The resolved point behind ``planned``."""
@@ -228,38 +280,84 @@ def build_plan(
     ``consult_index``: a Snakefile read in a job process must not open the index).
 
     The git state is read only when something will run (a dry run, or a run with every point
-    already done, needs none); the uncommitted diff, if any, is then stored as a blob.
+    already done, needs none); the uncommitted diff, if any, is then stored as a blob. A
+    manifest that waits on upstream points gets their plans in ``upstream`` (one point each).
     """
-    model = manifest.model
     points = manifest.points(settings, max_points)
     _check_host_env(manifest)
     _check_store_outside_mounts(manifest, store)
     cache = store.digest_cache(readonly=dry_run)
     try:
-        inputs = hash_inputs(manifest, cache, progress)
+        inputs = resolve_inputs(manifest, store, cache, consult_index=consult_index, progress=progress)
     finally:
         if cache is not None:
             cache.close()
-    digests = {entry.target: entry.digest for entry in inputs}
-    keyed = [(point, point_key(model, point, digests)) for point in points]
-    done = store.index.succeeded_keys(key for _, key in keyed) if consult_index and store.exists else {}
-    axes = _axes_of(points, model.param_names)
+    return _plan(manifest, points, inputs, store, force=force, dry_run=dry_run, consult_index=consult_index)
+
+
+def _plan(
+    manifest: ManifestFile,
+    points: list[Point],
+    inputs: Inputs,
+    store: Store,
+    *,
+    force: bool,
+    dry_run: bool,
+    consult_index: bool,
+) -> Plan:
+    model = manifest.model
+    keyed = [(point, inputs.key(model, point)) for point in points]
+    waiting = inputs.waiting
+    done: dict[str, str] = {}
+    if consult_index and store.exists and not waiting:  # a waiting point's lineage key never succeeded
+        done = store.index.succeeded_keys(key for _, key in keyed)
+    upstream: dict[str, Plan] = {}
+    for item in waiting:
+        upstream.setdefault(item.key, _upstream_plan(item, store, dry_run=dry_run, consult_index=consult_index))
     plan = Plan(
         created_at=datetime.now(UTC),
         store=str(store.root),
         manifest_path=str(manifest.path),
         manifest_sha256=manifest.sha256,
         manifest_name=model.name,
-        axes=axes,
-        inputs=inputs,
+        axes=_axes_of(points, model.param_names),
+        inputs=inputs.known,
         points=[
-            PlannedPoint(index=p.index, label=p.label, key=key, params=p.params, done_by=done.get(key))
+            PlannedPoint(
+                index=p.index,
+                label=p.label,
+                key=key,
+                params=p.params,
+                done_by=done.get(key),
+                after=inputs.lineage_key(model, p) if inputs.upstreams else None,
+            )
             for p, key in keyed
         ],
         force=force,
+        waits_on=[item.waiting().model_copy(update={"plan": upstream[item.key].id}) for item in waiting],
+        upstream=list(upstream.values()),
     )
     will_run = not dry_run and (force or any(key not in done for _, key in keyed))
     return plan.with_git(git_state(manifest.folder), manifest, store) if will_run else plan
+
+
+def _upstream_plan(upstream: Upstream, store: Store, *, dry_run: bool, consult_index: bool) -> Plan:
+    """The one-point plan that runs an upstream point nobody ran yet (its own upstreams first)."""
+    _check_host_env(upstream.manifest)
+    _check_store_outside_mounts(upstream.manifest, store)
+    return _plan(
+        upstream.manifest,
+        [upstream.point],
+        upstream.inputs,
+        store,
+        force=False,
+        dry_run=dry_run,
+        consult_index=consult_index,
+    )
+
+
+def _of_manifest(manifest: str, record: RunRecord) -> bool:
+    return record.manifest.path == manifest
 
 
 def find_image(
@@ -306,6 +404,35 @@ def check_resources(manifest: ManifestFile, engine: Engine) -> None:
         )
 
 
+def check_devices(manifest: ManifestFile) -> None:
+    """Refuse, before anything starts, a device (``devices:``) this host lacks or the invoking
+    user cannot open: a container must never get what its user could not have."""
+    for index, device in enumerate(manifest.model.devices):
+        try:
+            descriptor = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise manifest.problem(("devices", index), f"{device}: this host has no such device") from None
+        except PermissionError:
+            raise manifest.problem(
+                ("devices", index),
+                f"{device}: you (uid {os.getuid()}) cannot open it ({_owner(device)}); ask an administrator "
+                "for access, or leave devices out",
+            ) from None
+        except OSError as exc:
+            raise manifest.problem(("devices", index), f"{device}: cannot be opened ({exc.strerror})") from None
+        os.close(descriptor)
+
+
+def _owner(device: str) -> str:
+    """``crw------- root:root``: who may open a device."""
+    path = Path(device)
+    try:
+        owner, group = path.owner(), path.group()
+    except (KeyError, OSError):
+        owner, group = "?", "?"
+    return f"{stat.filemode(path.stat().st_mode)} {owner}:{group}"
+
+
 def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
@@ -321,6 +448,8 @@ def _axes_of(points: list[Point], order: list[str]) -> list[str]:
 def _check_store_outside_mounts(manifest: ManifestFile, store: Store) -> None:
     store_root = store.root.resolve()
     for index, mount in enumerate(manifest.model.mounts):
+        if mount.upstream is not None:
+            continue  # a run's outputs inside the store, read-only
         source = manifest.mount_source(index)
         if store_root.is_relative_to(source):
             raise UsageError(
@@ -337,26 +466,3 @@ def _check_host_env(manifest: ManifestFile) -> None:
                 f"{manifest.path.name}: env.{name} takes ${value.from_host} from your shell, "
                 f"but it is not set — export {value.from_host}=… and run again"
             )
-
-
-def hash_inputs(
-    manifest: ManifestFile, cache: StatCache | None, progress: Callable[[str], None] | None = None
-) -> list[InputRecord]:
-    """The content digest of every mount of ``manifest``."""
-    inputs = []
-    for index, mount in enumerate(manifest.model.mounts):
-        source = manifest.mount_source(index)
-        if progress:
-            progress(f"hashing {mount.source}")
-        tree = hash_tree(source, hasher=cache)
-        inputs.append(
-            InputRecord(
-                target=mount.target,
-                source=str(source),
-                readonly=mount.readonly,
-                digest=tree.digest,
-                files=len(tree.files),
-                bytes=tree.total_bytes,
-            )
-        )
-    return inputs

@@ -1,17 +1,31 @@
 """Values as people write and read them: sizes, durations, paths — one way everywhere.
 
-Reading: ``2g``, ``512m``, ``1.5GiB`` (binary units, as Docker reads them) and ``90s``,
-``1h30m``, ``2d``. Showing: bytes in decimal units (``317.9 MB``, as ``df -H`` and ``docker``
-print them), durations as ``4.2s``, ``3m05s``, ``2h10m``, and paths relative to the current
-folder when they are inside it.
+Reading: ``2g``, ``512m``, ``1.5GiB`` (binary units, as Docker reads them), ``90s``,
+``1h30m``, ``2d``, tolerances (``1%`` relative, ``0.001`` absolute), and parameter values by
+their numeric meaning (``16KiB`` < ``64KiB``). Showing: bytes in decimal units (``317.9 MB``,
+as ``df -H`` and ``docker`` print them), durations as ``4.2s``, ``3m05s``, ``2h10m``, and paths
+relative to the current folder when they are inside it.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["display_path", "format_bytes", "format_duration", "parse_duration", "parse_memory", "printable"]
+__all__ = [
+    "Tolerance",
+    "display_path",
+    "format_bytes",
+    "format_duration",
+    "numeric_meanings",
+    "parse_duration",
+    "parse_memory",
+    "parse_tolerance",
+    "printable",
+]
 
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
@@ -87,3 +101,74 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a number may move and still count as the same: ``1%`` of it, or ``0.001``."""
+
+    amount: float
+    relative: bool
+
+    def allows(self, expected: float, found: float) -> bool:
+        """Whether ``found`` is within this tolerance of ``expected``."""
+        if math.isnan(expected) or math.isnan(found):
+            return False
+        if expected == found:
+            return True
+        limit = self.amount * abs(expected) if self.relative else self.amount
+        return abs(found - expected) <= limit
+
+    def __str__(self) -> str:
+        return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}"
+
+
+def parse_tolerance(value: int | float | str) -> Tolerance:
+    """``1%``, ``0.5 %`` (relative to the expected value) or ``0.001`` (absolute); ValueError
+    when it is neither, or negative."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number (absolute, 0.001) or a percentage (relative, 1%)")
+    text = str(value).strip()
+    relative = text.endswith("%")
+    try:
+        amount = float(text.removesuffix("%").strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a tolerance (a number, 0.001, or a percentage, 1%)") from None
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"{value!r}: a tolerance is a finite number, 0 or more")
+    return Tolerance(amount / 100 if relative else amount, relative)
+
+
+def _as_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _as_size(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(value)
+    return float(parse_memory(value))
+
+
+def _as_duration(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    return parse_duration(value)
+
+
+def numeric_meanings(values: Sequence[object]) -> list[float] | None:
+    """The numbers ``values`` stand for, read one way for all of them — as numbers, else as sizes
+    (``16KiB``, ``2g``), else as durations (``90s``, ``1h``) — so that they order by what they
+    mean (``16KiB`` < ``64KiB``, where text would put ``128KiB`` first); None when no one reading
+    fits them all. (One reading for all: ``30m`` is 30 MiB among sizes, half an hour among
+    durations.)"""
+    for reader in (_as_number, _as_size, _as_duration):
+        try:
+            return [reader(value) for value in values]
+        except ValueError:
+            continue
+    return None

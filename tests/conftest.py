@@ -38,14 +38,10 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def _shared() -> Path:
-    """This machine's shared resources (the gem5 kit, the RO-Crate JSON-LD contexts): ``$REPRO_SHARED``,
-    else a ``shared`` folder beside the checkout or beside a folder above it (a clean checkout
-    may sit anywhere), else ``/work/shared``, where these machines keep them."""
-    candidates = [os.environ.get("REPRO_SHARED"), *(str(p / "shared") for p in CHECKOUT.parents), "/work/shared"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return CHECKOUT.parent / "shared"
+    """This machine's shared resources (the gem5 kit, the RO-Crate JSON-LD contexts):
+    ``$REPRO_SHARED`` if set, else the ``shared`` folder beside the checkout (``../shared``)."""
+    given = os.environ.get("REPRO_SHARED")
+    return Path(given) if given else CHECKOUT.parent / "shared"
 
 
 SHARED = _shared()

@@ -4,8 +4,8 @@
 #
 #   examples/gem5/build-image.sh [KIT.tar.xz]
 #
-# KIT defaults to gem5/gem5-v24.0.0.1-x86-*.tar.xz in $REPRO_SHARED, ../shared beside the checkout,
-# or /work/shared (where these machines keep it). The image is a
+# KIT defaults to gem5/gem5-v24.0.0.1-x86-*.tar.xz in $REPRO_SHARED if it is set, else in ../shared
+# beside the checkout (the checkout's parent folder's shared/). The image is a
 # minimal Debian 12 (debootstrap from the machine's Debian mirror) with gem5's run-time
 # libraries, the kit unpacked as /gem5 and this folder's workloads compiled -static as
 # /workloads (so the image ID pins them too). It is labelled with the kit's sha256: a changed kit
@@ -19,17 +19,14 @@ LABEL=org.repro.example.gem5-kit
 RUNTIME=libpython3.11,libprotobuf32,libtcmalloc-minimal4,libpng16-16,zlib1g
 
 KIT="${1:-}"
+SHARED="${REPRO_SHARED:-$(cd "$HERE/../../.." && pwd)/shared}"
 if [ -z "$KIT" ]; then
-    for shared in "${REPRO_SHARED:-}" "$HERE/../../../shared" /work/shared; do
-        [ -n "$shared" ] || continue
-        KIT=$(ls "$shared"/gem5/gem5-v24.0.0.1-x86*.tar.xz 2>/dev/null | head -n 1 || true)
-        [ -z "$KIT" ] || break
-    done
+    KIT=$(ls "$SHARED"/gem5/gem5-v24.0.0.1-x86*.tar.xz 2>/dev/null | head -n 1 || true)
 fi
 if [ -z "$KIT" ] || [ ! -f "$KIT" ]; then
-    echo "build-image: no gem5 kit found (looked for gem5/gem5-v24.0.0.1-x86-*.tar.xz in \$REPRO_SHARED," \
-         "../shared beside the checkout and /work/shared); give one: $0 KIT.tar.xz — or build from the gem5 sources with the Dockerfile" \
-         "(needs the internet; see $HERE/README.md)" >&2
+    echo "build-image: no gem5 kit found (looked for gem5/gem5-v24.0.0.1-x86-*.tar.xz in $SHARED:" \
+         "\$REPRO_SHARED, else ../shared beside the checkout); give one: $0 KIT.tar.xz — or build from the gem5 sources" \
+         "with the Dockerfile (needs the internet; see $HERE/README.md)" >&2
     exit 3
 fi
 KIT=$(cd "$(dirname "$KIT")" && pwd)/$(basename "$KIT")
@@ -65,5 +62,5 @@ fi
 if command -v repro >/dev/null 2>&1; then
     repro lock --update "$HERE/smoke.yaml" "$HERE/se-sweep.yaml" "$HERE/fs-boot.yaml"
 else
-    echo "build-image: repro is not on PATH; pin the manifests with: repro lock --update $HERE/*.yaml"
+    echo "build-image: repro is not on PATH; pin the manifests with: repro lock --update $HERE/{smoke,se-sweep,fs-boot}.yaml"
 fi

@@ -1,17 +1,97 @@
-"""``EVALUATION.md``: the guide an artifact evaluator reads first, written from the records."""
+"""``EVALUATION.md``: the guide an artifact evaluator reads first, written from the records.
+
+When the artifact carries the paper's claims, the guide is a plan an evaluator can follow in
+order: the offline check of signatures when the artifact carries them, then the
+quick check (``repro verify --quick``: one point per claim, minutes), then each claim with the
+command that checks it, the points it needs and how long that takes — estimated from the
+recorded durations, at the ``-j`` the commands use.
+"""
 
 from __future__ import annotations
 
+import heapq
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from repro import DISTRIBUTION
 from repro.artifact.index import ArtifactIndex
 from repro.store.record import RunRecord
 from repro.text import format_bytes, format_duration
 
-__all__ = ["evaluation_guide"]
+__all__ = ["GUIDE_JOBS", "ClaimPlan", "estimate_seconds", "evaluation_guide", "offline_command"]
+
+GUIDE_JOBS = 2
+"""The ``-j`` the guide's commands use (evaluators' machines are often small), and its estimates assume."""
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    """What checking one claim takes: the points it needs, with their recorded durations."""
+
+    id: str
+    title: str
+    points: list[str]
+    """The labels of the points it is judged on."""
+    runs: list[str]
+    """Their runs, one per point."""
+    durations: list[float]
+    """Their recorded durations (seconds), one per point."""
+    quick_run: str | None = None
+    """Its fastest point's run (what ``verify --quick`` reruns), if it has one."""
+    quick: float = 0.0
+    """That run's recorded duration."""
+    missing: list[str] = field(default_factory=list)
+    """Points it is judged on whose runs the artifact does not carry."""
+
+    @property
+    def command(self) -> str:
+        return f"repro verify --claims --claim {self.id} -j {GUIDE_JOBS}"
+
+
+def estimate_seconds(durations: Sequence[float], jobs: int) -> float:
+    """How long ``durations`` take run ``jobs`` at a time, each starting as a slot frees (the
+    longest first: how a scheduler that knows them would place them)."""
+    slots = [0.0] * max(1, jobs)
+    for duration in sorted(durations, reverse=True):
+        heapq.heapreplace(slots, slots[0] + duration)
+    return max(slots)
+
+
+def offline_command(index: ArtifactIndex) -> str | None:
+    """The command that checks the artifact's signatures offline, when it carries any."""
+    evidence = index.evidence
+    if evidence is None or not evidence.signed_runs or not evidence.keys:
+        return None
+    trust = " ".join(f"--trust {key.file}" for key in evidence.keys)
+    return f"repro verify --offline --all {trust}"
+
+
+def _signature_steps(index: ArtifactIndex) -> list[str]:
+    """The offline check of the artifact's signatures, first of all when it carries any: the
+    step's lines (``repro verify --offline --trust KEY``), which the guide puts first."""
+    command = offline_command(index)
+    evidence = index.evidence
+    if command is None or evidence is None:
+        return []
+    ids = "; ".join(f"{key.name}: `{key.id}`" for key in evidence.keys)
+    checkpoint = (
+        " and that every run is a leaf of the lab's log under the signed checkpoint `evidence/checkpoint.txt`"
+        if evidence.checkpoint
+        else ""
+    )
+    return [
+        "```sh",
+        f"{command}   # seconds; no engine, nothing rerun",
+        "```",
+        "",
+        f"Checks that {evidence.signed_runs} run(s) are what the lab signed: each statement's signature, every "
+        f"output's sha256 against the signed one, each record against its signed provenance{checkpoint}. "
+        "First compare the key id it prints with the one the paper gives — the key files travel in the "
+        f"artifact, so only the paper can vouch for them ({ids}). If the paper prints a checkpoint, save it "
+        "as a file and add `--checkpoint FILE`: the lab's log must still extend it.",
+    ]
 
 
 def _image_names(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
@@ -35,8 +115,72 @@ def _writers(records: Sequence[RunRecord]) -> list[str]:
     return shown
 
 
-def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
-    """The guide's Markdown."""
+def _claims_plan(claims: Sequence[ClaimPlan], index: ArtifactIndex) -> list[str]:
+    """The evaluation in order: signatures (when carried), the quick check, then each claim."""
+    if not claims:
+        return []
+    jobs = GUIDE_JOBS
+    quick = {c.quick_run: c.quick for c in claims if c.quick_run is not None}  # a point two claims pick runs once
+    every = {run: duration for c in claims for run, duration in zip(c.runs, c.durations, strict=True)}
+    lines = [
+        "## The paper's claims, in order",
+        "",
+        f"`claims.yaml` states the paper's claims ({len(claims)}): what each figure or table says, as "
+        "bounds, ratios and trends over the runs' metrics. Check them in this order; the times are the "
+        f"recorded run times at `-j {jobs}` (add the time to load the images, once).",
+        "",
+    ]
+    step = 1
+    signatures = _signature_steps(index)
+    if signatures:
+        lines += [f"### {step}. The signatures, offline", "", *signatures, ""]
+        step += 1
+    lines += [
+        f"### {step}. The quick check (minutes)",
+        "",
+        "```sh",
+        f"repro verify --quick -j {jobs}",
+        "```",
+        "",
+        f"Reruns one point per claim — its fastest, {len(quick)} point(s) in all, about "
+        f"{format_duration(estimate_seconds(list(quick.values()), jobs))} — and says `reproduced` (or "
+        "`within tolerance`) or `differs` for each: the artifact works before you commit hours to it. One "
+        "point cannot judge a ratio or a trend: the claims come next.",
+        "",
+        f"### {step + 1}. The claims",
+        "",
+        "```sh",
+        f"repro verify --claims -j {jobs}         # every claim: about "
+        f"{format_duration(estimate_seconds(list(every.values()), jobs))}, {len(every)} point(s)",
+        "```",
+        "",
+        "reruns exactly the points the claims are judged on, then judges each claim on the original runs "
+        "and on the reruns, side by side (`repro claims` judges them on the recorded runs alone). Exit "
+        "status 0 when every claim holds on the reruns. One claim at a time:",
+        "",
+        "| claim | what it says | command | points | time |",
+        "|---|---|---|---|---|",
+    ]
+    for claim in claims:
+        points = ", ".join(f"`{p}`" for p in claim.points) or "none recorded"
+        title = claim.title.replace("|", r"\|")
+        lines.append(
+            f"| {claim.id} | {title} | `{claim.command}` | {len(claim.points)}: {points} "
+            f"| about {format_duration(estimate_seconds(claim.durations, jobs))} |"
+        )
+    missing = [(claim.id, point) for claim in claims for point in claim.missing]
+    if missing:
+        lines += [
+            "",
+            "Not in this artifact (their claims will say `no data` for them): "
+            + ", ".join(f"{point} ({claim_id})" for claim_id, point in missing)
+            + ".",
+        ]
+    return [*lines, ""]
+
+
+def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims: Sequence[ClaimPlan] = ()) -> str:
+    """The guide's Markdown (``claims``: what checking each of the paper's claims takes)."""
     by_experiment: dict[str, list[RunRecord]] = defaultdict(list)
     for record in records:
         by_experiment[record.manifest.name].append(record)
@@ -71,14 +215,17 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "```sh",
         "repro unpack artifact.tar -C evaluation   # a fresh store in ./evaluation; nothing else is touched",
         "cd evaluation",
+        *([f"{offline_command(index)}   # first: the signatures, offline"] if offline_command(index) else []),
         "repro verify --all -j 2                   # reruns every run; -j: how many at once",
         "```",
         "",
         f"The last command ends with a table, one row per run, and `{len(records)} reproduced` when every "
         "output file of every run is identical to the recorded one (exit status 0). `differs` names the "
         "files that differ (exit status 1); files the experiment declares nondeterministic are listed as "
-        "`not judged`.",
+        "`not judged`, and metrics that moved by no more than their declared tolerance make a run "
+        "`within tolerance` (exit status 0).",
         "",
+        *_claims_plan(claims, index),
         "## Expected time",
         "",
         f"Recorded on {cpu}: {format_duration(total)} of container time in all, one run at a time.",
@@ -125,6 +272,23 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex) -> str:
         "- `.repro/images/`: the container images, as an OCI image layout; each is named by its image ID's "
         "64 hex digits.",
         "- `code/`: the experiments' repositories at the recorded commits.",
+        *(
+            [
+                "- `.repro/runs/<run>/provenance/`: each signed run's statement (in-toto, SLSA provenance, in a "
+                "DSSE envelope); `evidence/`: the lab's public key(s), its signed checkpoint and each run's "
+                "inclusion proof (`proofs.json`)."
+            ]
+            if index.evidence is not None
+            else []
+        ),
+        *(
+            [
+                f"- `{index.claims.file}`: the paper's claims; the manifests it names are under `code/`, checked "
+                "out at the newest recorded commit."
+            ]
+            if index.claims is not None
+            else []
+        ),
         "",
         "## Without repro",
         "",

@@ -2,7 +2,8 @@
 
 The HTML page needs nothing but itself: styles inline, the plot as inline SVG, no script, no
 font or image from anywhere. The Markdown variant writes the plot as an SVG file beside it.
-The plot draws one metric against one swept parameter, one line per value of the others.
+When the paper states claims, their verdicts come first. The plot draws one metric against one
+swept parameter, one line per value of the others.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from repro.errors import UsageError
 from repro.manifest.points import format_scalar
+from repro.results.expectations import ClaimResult
 from repro.results.metrics import Dump, MetricsError, metrics_file, summarize_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
@@ -30,8 +32,8 @@ class ReportRow:
 
 
 def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
-    """Each run with the last dump of its metrics file (when its manifest names one): as parsed
-    when the run ended, or parsed now for a run of an older repro."""
+    """Each run with the dump of its metrics file its manifest names (``metrics.dump``; the last
+    by default): as parsed when the run ended, or parsed now for a run of an older repro."""
     rows = []
     for record in sorted(records, key=lambda r: (r.manifest.name, r.point.index, r.id)):
         spec = record.manifest.resolved.get("metrics")
@@ -41,7 +43,10 @@ def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
         if parsed is None and isinstance(spec, dict) and record.outputs is not None:
             outputs = store.run_folder(record.id).outputs
             try:
-                metrics = summarize_metrics(metrics_file(outputs, str(spec["file"])), str(spec["format"])).last
+                summary = summarize_metrics(
+                    metrics_file(outputs, str(spec["file"])), str(spec["format"]), spec.get("dump", "last")
+                )
+                metrics = summary.last
             except MetricsError as exc:
                 error = str(exc).replace(f"{outputs}/", "")
         if not metrics and record.status.value != "succeeded":
@@ -183,8 +188,69 @@ def _columns(rows: Sequence[ReportRow], metrics: Sequence[str]) -> tuple[list[st
     return ["run", "status", "duration", *params, "image", "commit", *metrics], params
 
 
-def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plots: Sequence[str], title: str) -> str:
-    """The page: title, one figure per plot, the runs table (everything inline)."""
+def _claim_cells(claims: Sequence[ClaimResult]) -> list[list[str]]:
+    """One row per expectation: claim, title, verdict, expectation, the deciding value, where."""
+    return [
+        [
+            claim.id,
+            claim.claim.title,
+            outcome.verdict,
+            outcome.expectation,
+            f"{outcome.value:.6g}" if outcome.value is not None else "-",
+            ": ".join(part for part in (outcome.at, outcome.detail) if part) or "-",
+        ]
+        for claim in claims
+        for outcome in claim.outcomes
+    ]
+
+
+_CLAIM_HEADERS = ("claim", "title", "verdict", "expectation", "value", "decided by")
+
+
+def _claims_html(claims: Sequence[ClaimResult]) -> list[str]:
+    if not claims:
+        return []
+    holding = sum(claim.verdict == "holds" for claim in claims)
+    body = [
+        "<h2>Claims</h2>",
+        f"<p>{holding} of {len(claims)} claims hold on the newest succeeded run of each point.</p>",
+        '<table id="claims"><thead><tr>' + "".join(f"<th>{h}</th>" for h in _CLAIM_HEADERS) + "</tr></thead><tbody>",
+    ]
+    for cells in _claim_cells(claims):
+        rendered = [
+            f'<td class="{html.escape(cell.replace(" ", "-"))}">{html.escape(cell)}</td>'
+            if index == 2
+            else f"<td>{html.escape(cell)}</td>"
+            for index, cell in enumerate(cells)
+        ]
+        body.append("<tr>" + "".join(rendered) + "</tr>")
+    return [*body, "</tbody></table>", "<h2>Runs</h2>"]
+
+
+def _claims_markdown(claims: Sequence[ClaimResult]) -> list[str]:
+    if not claims:
+        return []
+    holding = sum(claim.verdict == "holds" for claim in claims)
+    lines = [
+        "## Claims",
+        "",
+        f"{holding} of {len(claims)} claims hold on the newest succeeded run of each point.",
+        "",
+        "| " + " | ".join(_CLAIM_HEADERS) + " |",
+        "|" + "---|" * len(_CLAIM_HEADERS),
+    ]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in _claim_cells(claims)]
+    return [*lines, "", "## Runs", ""]
+
+
+def render_html(
+    rows: Sequence[ReportRow],
+    metrics: Sequence[str],
+    plots: Sequence[str],
+    title: str,
+    claims: Sequence[ClaimResult] = (),
+) -> str:
+    """The page: title, the claims' verdicts, one figure per plot, the runs table (everything inline)."""
     headers, params = _columns(rows, metrics)
     body = [
         "<!DOCTYPE html>",
@@ -192,9 +258,11 @@ def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plots: Sequen
         f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:13px}"
         "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f0f0f0}"
-        "td.failed,td.timeout,td.interrupted{color:#b00020;font-weight:bold}</style>",
+        "td.failed,td.timeout,td.interrupted,td.fails{color:#b00020;font-weight:bold}"
+        "td.holds{color:#1b7f3b;font-weight:bold}td.no-data{color:#8a6d00;font-weight:bold}</style>",
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        *_claims_html(claims),
         f"<p>{len(rows)} runs. Every row is a run record in the store; outputs are checked by their sha256.</p>",
     ]
     for number, plot in enumerate(plots, 1):
@@ -215,10 +283,16 @@ def render_html(rows: Sequence[ReportRow], metrics: Sequence[str], plots: Sequen
     return "\n".join(body)
 
 
-def render_markdown(rows: Sequence[ReportRow], metrics: Sequence[str], plot_files: Sequence[str], title: str) -> str:
+def render_markdown(
+    rows: Sequence[ReportRow],
+    metrics: Sequence[str],
+    plot_files: Sequence[str],
+    title: str,
+    claims: Sequence[ClaimResult] = (),
+) -> str:
     """The page as Markdown, showing the plots saved beside it as ``plot_files``."""
     headers, params = _columns(rows, metrics)
-    lines = [f"# {title}", "", f"{len(rows)} runs.", ""]
+    lines = [f"# {title}", "", *_claims_markdown(claims), f"{len(rows)} runs.", ""]
     for plot_file in plot_files:
         lines += [f"![plot]({plot_file})", ""]
     lines.append("| " + " | ".join(headers) + " |")

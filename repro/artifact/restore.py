@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repro.artifact.index import TOP, ArtifactIndex
+from repro.artifact.index import EVIDENCE, TOP, ArtifactIndex
 from repro.artifact.rocrate import moved
 from repro.artifact.tarball import ArtifactError, extract_members
 from repro.store.store import Store
@@ -63,6 +63,8 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
     (root / "store").rename(folder / ".repro")
     for name in ("EVALUATION.md", "artifact.json"):
         (root / name).rename(folder / name)
+    if index.claims is not None and (root / index.claims.file).is_file():
+        (root / index.claims.file).rename(folder / index.claims.file)
     crate = root / "ro-crate-metadata.json"
     try:
         text = moved(crate.read_text(), "store/", ".repro/")
@@ -71,10 +73,12 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
     (folder / "ro-crate-metadata.json").write_text(text)
     if (root / "inputs").is_dir():
         (root / "inputs").rename(folder / "inputs")
+    if (root / EVIDENCE).is_dir():
+        (root / EVIDENCE).rename(folder / EVIDENCE)
     restored = Restored(folder=folder, store=Store(folder / ".repro"), index=index)
     (folder / "code").mkdir(exist_ok=True)
     for entry in index.repositories:
-        clone = folder / "code" / Path(entry.bundle).stem
+        clone = folder / (index.clone_of(entry.root) or f"code/{Path(entry.bundle).stem}")
         cloned = subprocess.run(
             ["git", "clone", "--quiet", "--no-checkout", str(root / entry.bundle), str(clone)],
             capture_output=True,
@@ -83,8 +87,33 @@ def restore(staging: Path, index: ArtifactIndex, folder: Path) -> Restored:
         if cloned.returncode != 0:
             raise ArtifactError(f"the code bundle {entry.bundle} does not clone: {cloned.stderr.strip()[:200]}")
         restored.repositories[entry.root] = str(clone)
+    if index.claims is not None:
+        _restore_claims(index, folder)
     shutil.rmtree(staging, ignore_errors=True)
     inputs = {e.digest: str(folder / e.packed) for e in index.inputs if e.packed is not None}
     restored.inputs_to_fetch = [e.digest for e in index.inputs if e.packed is None]
     restored.store.write_relocations(restored.repositories, inputs)
     return restored
+
+
+def _restore_claims(index: ArtifactIndex, folder: Path) -> None:
+    """Check out the claims' repository at its newest recorded commit, so that the claims'
+    manifest paths resolve under ``code/`` (the claims name manifests, which live in the code)."""
+    entry = index.claims
+    if entry is None or entry.repository is None:
+        return
+    clone = index.clone_of(entry.repository)
+    commits = next((r.commits for r in index.repositories if r.root == entry.repository), [])
+    if clone is None or not commits:
+        return
+    repository = folder / clone
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(repository), *args], capture_output=True, text=True)
+
+    newest = git("log", "--no-walk=sorted", "--format=%H", *commits)
+    if newest.returncode != 0 or not newest.stdout.split():
+        raise ArtifactError(f"the code bundle of {clone} lacks its recorded commits: {newest.stderr.strip()[:200]}")
+    checked = git("checkout", "--quiet", "--detach", newest.stdout.split()[0])
+    if checked.returncode != 0:
+        raise ArtifactError(f"the code of {clone} does not check out: {checked.stderr.strip()[:200]}")

@@ -55,6 +55,10 @@ _DOCKER_IMAGE = "https://w3id.org/ro/terms/workflow-run#DockerImage"
 _SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
 
+def _no_statements(_: RunRecord) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class CrateLayout:
     """Where, in the crate, the files of a run and the inputs are (``@id``s are these paths)."""
@@ -63,6 +67,8 @@ class CrateLayout:
     """The folder holding a run's record, logs and ``outputs/`` (``runs/<id>``)."""
     input_path: Callable[[InputRecord], str | None]
     """A carried input's path (a folder ends with ``/``), or None when the crate lacks it."""
+    statements: Callable[[RunRecord], list[str]] = _no_statements
+    """The run's signed statements, relative to its folder (``provenance/<key>.intoto.json``)."""
 
 
 def iso_time(moment: datetime) -> str:
@@ -222,8 +228,10 @@ def _file(graph: _Graph, path: str, name: str, **properties: Any) -> str:
     return graph.add(_path_id(path), found)
 
 
-def _run_files(graph: _Graph, record: RunRecord, folder: str) -> tuple[list[str], list[str]]:
-    """(the run's record, logs and diff; its output files) as File entities."""
+def _run_files(
+    graph: _Graph, record: RunRecord, folder: str, statements: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
+    """(the run's record, logs, diff and signed statements; its output files) as File entities."""
     about = _ref(f"#run-{record.id}")
     logs = record.logs
     kept = [
@@ -258,6 +266,16 @@ def _run_files(graph: _Graph, record: RunRecord, folder: str) -> tuple[list[str]
                 about=about,
             )
         )
+    for name in statements:
+        kept.append(
+            _file(
+                graph,
+                f"{folder}/{name}",
+                f"signed statement about run {record.id} (in-toto, SLSA provenance, in a DSSE envelope)",
+                encodingFormat="application/json",
+                about=about,
+            )
+        )
     outputs = record.outputs
     results = (
         [
@@ -276,6 +294,7 @@ def _input(graph: _Graph, entry: InputRecord, path: str | None) -> tuple[str, bo
     description = (
         f"read-only input mounted at {entry.target}: {entry.files} files, {entry.bytes} bytes, "
         f"content digest {entry.digest}; recorded at {entry.source}"
+        + (f", the outputs of run {entry.upstream_run}" if entry.upstream_run else "")
     )
     if path is None:
         identifier = f"#input-{entry.digest.removeprefix('sha256:')[:16]}"
@@ -335,11 +354,13 @@ def crate_metadata(
     layout: CrateLayout,
     name: str,
     projects: Mapping[str, ProjectFacts] | None = None,
+    signature: tuple[str, str] | None = None,
 ) -> str:
     """The ``ro-crate-metadata.json`` text for ``records``.
 
     ``layout`` says where the runs' files and the inputs are in the crate; ``projects`` what
-    each run's repository states about itself at its commit (by run id).
+    each run's repository states about itself at its commit (by run id); ``signature``: (file,
+    description) of a detached signature over this metadata that the crate carries.
     """
     projects = projects or {}
     ordered = sorted(records, key=lambda r: r.id)
@@ -376,7 +397,7 @@ def crate_metadata(
             inputs.append(identifier)
             if carried and identifier not in parts:
                 parts.append(identifier)
-        kept, results = _run_files(graph, record, layout.run_folder(record))
+        kept, results = _run_files(graph, record, layout.run_folder(record), layout.statements(record))
         parts += [identifier for identifier in [*kept, *results] if identifier not in parts]
         environment = [
             graph.add(f"#run-{record.id}-env-{key}", {"@type": "PropertyValue", "name": key, "value": value})
@@ -403,6 +424,17 @@ def crate_metadata(
             if values:
                 action[key] = _one_or_many([_ref(v) for v in values])
         actions.append(graph.add(f"#run-{record.id}", action))
+    if signature is not None:
+        file, description = signature
+        parts.append(
+            _file(
+                graph,
+                file,
+                "signature of ro-crate-metadata.json",
+                encodingFormat="application/json",
+                description=description,
+            )
+        )
     root = graph.entities["./"]
     if licenses:
         root["license"] = _one_or_many([_ref(v) for v in licenses])

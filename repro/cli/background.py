@@ -37,6 +37,8 @@ def main(argv: list[str]) -> int:
                 ),
                 progress=progress,
                 verbose=spec["verbose"],
+                sign=spec.get("sign", False),
+                key=spec.get("key"),
             )
     except ReproError as exc:
         for line in exc.lines():

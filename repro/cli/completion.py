@@ -14,7 +14,8 @@ from typing import Any
 __all__ = ["complete", "script"]
 
 _RUN_ARGUMENTS = {"run", "runs", "a", "b"}
-_MANIFEST_ARGUMENTS = {"manifest", "manifests"}
+_MANIFEST_ARGUMENTS = {"manifest", "manifests", "claims_file"}
+"""Arguments that name YAML files: manifests, and claims files."""
 
 
 def _run_ids(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:

@@ -91,6 +91,7 @@ class Progress:
         self.live = self.stream.isatty() if live is None else live
         self.heartbeat = heartbeat
         self.total = 0
+        self.name = ""
         self.jobs = 1
         self.done = 0
         self.failed = 0
@@ -120,11 +121,14 @@ class Progress:
                 self._finished(event)
 
     def _plan(self, event: PlanReady) -> None:
-        self.total, self.jobs = event.to_run, event.jobs
+        # Several plans in one command (verify's batches) add up: the counter goes on.
+        ended = self.done + self.failed + self.stopped
+        self.total, self.jobs, self.name = ended + event.to_run + len(event.upstream), event.jobs, event.name
         skipped = event.points - event.to_run
         note = f", {skipped} already succeeded" if skipped else ""
         points = "1 point" if event.points == 1 else f"{event.points} points"
-        self._line(f"repro: {event.name}: {points}{note}; running {event.to_run} with -j {event.jobs}")
+        first = f", after {'; '.join(event.upstream)}" if event.upstream else ""
+        self._line(f"repro: {event.name}: {points}{note}; running {event.to_run} with -j {event.jobs}{first}")
         if self.live and event.to_run:
             self._start_view()
         elif not self.live and self.heartbeat > 0:
@@ -155,10 +159,18 @@ class Progress:
         if record.duration_seconds is not None and status == "succeeded":
             self.durations.append(record.duration_seconds)
         count = self.done + self.failed + self.stopped
-        how = {"waited": "  (run by another driver)", "adopted": "  (adopted)"}.get(event.how, "")
+        how = {
+            "waited": "  (run by another driver)",
+            "adopted": "  (adopted)",
+            "found": "  (had succeeded with these upstream outputs)",
+        }.get(event.how, "")
         detail = "" if status == "succeeded" else f"  {why(record)}"
+        # An upstream point run first is named by its manifest too.
+        label = (
+            record.point.label if record.manifest.name == self.name else f"{record.manifest.name} {record.point.label}"
+        )
         self._line(
-            f"  [{count}/{self.total}] {mark} {record.point.label}  {status}  "
+            f"  [{count}/{self.total}] {mark} {label}  {status}  "
             f"{format_duration(record.duration_seconds)}  {record.id}{how}{detail}".rstrip()
         )
         if status in ("failed", "timeout") and event.folder is not None:

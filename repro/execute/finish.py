@@ -124,19 +124,27 @@ def finish_run(
 
 
 def parse_metrics(folder: RunFolder, record: RunRecord) -> dict[str, object] | None:
-    """The run's metrics as its manifest names them (the last dump), for ``metrics.json``:
-    ``{"file", "format", "sha256", "dumps", "values"}`` — ``sha256`` being the digest of the bytes
-    parsed, which binds them to the file's recorded digest — or ``{"file", "format", "error"}``;
-    None when the manifest names no metrics file. Read as a stream, in bounded memory."""
+    """The run's metrics as its manifest names them (the dump ``metrics.dump`` names: the last
+    by default), for ``metrics.json``: ``{"file", "format", "dump", "sha256", "dumps",
+    "values"}`` — ``sha256`` being the digest of the bytes parsed, which binds them to the file's
+    recorded digest — or ``{"file", "format", "error"}``; None when the manifest names no metrics
+    file. Read as a stream, in bounded memory."""
     spec = record.manifest.resolved.get("metrics")
     if not isinstance(spec, dict) or record.outputs is None:
         return None
-    file, fmt = str(spec.get("file")), str(spec.get("format"))
+    file, fmt, which = str(spec.get("file")), str(spec.get("format")), spec.get("dump", "last")
     try:
-        summary = summarize_metrics(metrics_file(folder.outputs, file), fmt)
+        summary = summarize_metrics(metrics_file(folder.outputs, file), fmt, which)
     except MetricsError as exc:
         return {"file": file, "format": fmt, "error": str(exc).replace(str(folder.outputs) + "/", "")}
-    return {"file": file, "format": fmt, "sha256": summary.sha256, "dumps": summary.dumps, "values": summary.last}
+    return {
+        "file": file,
+        "format": fmt,
+        "dump": which,
+        "sha256": summary.sha256,
+        "dumps": summary.dumps,
+        "values": summary.last,
+    }
 
 
 def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Value] | None:

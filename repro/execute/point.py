@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,8 @@ def _container_spec(
         labels.MANIFEST: manifest.model.name,
         labels.STORE: str(store.root),
     }
-    return point_container(manifest, point, plan.image.id, folder.outputs, engine, run_labels)
+    sources = {entry.target: Path(entry.source) for entry in plan.inputs}
+    return point_container(manifest, point, plan.image.id, folder.outputs, engine, run_labels, sources=sources)
 
 
 def point_container(
@@ -194,8 +195,12 @@ def point_container(
     engine: Engine,
     labels: dict[str, str],
     command: tuple[str, ...] | None = None,
+    *,
+    sources: Mapping[str, Path] | None = None,
 ) -> ContainerSpec:
-    """The container of ``point``: what a run gets (and ``repro shell`` too, with its own command)."""
+    """The container of ``point``: what a run gets (and ``repro shell`` too, with its own command).
+    ``sources``: where each mount's content is, by target (the plan's inputs: a ``from:`` mount's
+    is inside its upstream run's outputs); by default, where the manifest says."""
     model = manifest.model
     resources = model.resources
     return ContainerSpec(
@@ -203,7 +208,11 @@ def point_container(
         command=command or point.command,
         env=container_env(point.env),
         mounts=tuple(
-            BindMount(source=manifest.mount_source(i), target=m.target, readonly=m.readonly)
+            BindMount(
+                source=sources[m.target] if sources is not None else manifest.mount_source(i),
+                target=m.target,
+                readonly=m.readonly,
+            )
             for i, m in enumerate(model.mounts)
         ),
         outputs=BindMount(source=outputs, target=model.outputs, readonly=False),
@@ -216,6 +225,7 @@ def point_container(
         labels=labels,
         keep_id=engine.runtime == "podman" and engine.rootless and model.user == "host",
         owned_tmpfs=engine.runtime == "docker",
+        devices=tuple(model.devices),
     )
 
 
@@ -258,6 +268,7 @@ def _initial_record(
                 cpus=spec.cpus, memory_bytes=spec.memory_bytes, timeout_seconds=spec.timeout_seconds
             ),
             labels=dict(spec.labels),
+            devices=list(spec.devices),
         ),
         git=plan.git,
         inputs=plan.inputs,

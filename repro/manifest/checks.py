@@ -12,9 +12,16 @@ import string
 from collections.abc import Iterator
 from pathlib import Path
 
-from repro.manifest.model import Manifest, Mount
+from repro.manifest.model import Manifest, Mount, UpstreamRef
 
-__all__ = ["Problem", "check_manifest", "placeholders", "resolve_source", "sensitive_reason"]
+__all__ = [
+    "Problem",
+    "check_manifest",
+    "placeholders",
+    "resolve_source",
+    "sensitive_reason",
+    "upstream_manifest_path",
+]
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -46,6 +53,8 @@ def check_manifest(manifest: Manifest, folder: Path, *, require_sources: bool = 
     """Every cross-field and file-system problem of ``manifest`` read from ``folder``."""
     if manifest.nondeterministic_metrics and manifest.metrics is None:
         yield ("nondeterministic",), "{metrics: [...]} needs a metrics: file to apply to"
+    if manifest.tolerance and manifest.metrics is None:
+        yield ("tolerance",), "tolerances apply to metrics: name the metrics: file they are in"
     yield from _check_parameters(manifest)
     yield from _check_placeholders(manifest)
     yield from _check_mounts(manifest, folder, require_sources)
@@ -99,6 +108,10 @@ def _check_mounts(manifest: Manifest, folder: Path, require_sources: bool) -> It
         targets.setdefault(mount.target, index)
         if _overlaps(mount.target, manifest.outputs):
             yield (*loc, "target"), f"{mount.target} overlaps the output folder {manifest.outputs}"
+        if mount.upstream is not None:
+            yield from _check_upstream(mount.upstream, (*loc, "from"), folder, require_sources)
+            continue
+        assert mount.source is not None  # a mount has a source or a from (the model checks)
         if "{" in mount.source:
             yield (*loc, "source"), "placeholders are not allowed in mount sources"
             continue
@@ -109,7 +122,23 @@ def _check_mounts(manifest: Manifest, folder: Path, require_sources: bool) -> It
             yield (*loc, "source"), f"{mount.source} cannot be checked ({reason}); mount a plain folder or file"
 
 
+def _check_upstream(
+    upstream: UpstreamRef, loc: tuple[str | int, ...], folder: Path, require_sources: bool
+) -> Iterator[Problem]:
+    """The upstream manifest must exist (what it says is checked when its run is resolved)."""
+    path = upstream_manifest_path(upstream, folder)
+    if require_sources and not path.is_file():
+        yield (*loc, "manifest"), f"{upstream.manifest} does not exist (the upstream manifest, relative to this one)"
+
+
+def upstream_manifest_path(upstream: UpstreamRef, folder: Path) -> Path:
+    """The absolute path of the manifest a ``from:`` mount names (relative to ``folder``)."""
+    path = Path(upstream.manifest)
+    return (path if path.is_absolute() else folder / path).absolute()
+
+
 def _check_source(mount: Mount, loc: tuple[str | int, ...], folder: Path, require_sources: bool) -> Iterator[Problem]:
+    assert mount.source is not None
     source = resolve_source(mount.source, folder)
     relative = not Path(mount.source).is_absolute()
     if relative and not mount.allow_outside and not source.is_relative_to(folder.resolve()):

@@ -11,13 +11,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from repro.errors import ManifestError
-from repro.manifest.checks import check_manifest, resolve_source
+from repro.manifest.checks import check_manifest, resolve_source, upstream_manifest_path
 from repro.manifest.model import Manifest
 from repro.manifest.points import MAX_POINTS, Point, Settings, expand_points, points_bound
 from repro.manifest.yamlfile import Loc, Located, YamlProblem, format_loc, load_located
 from repro.text import display_path
 
-__all__ = ["ManifestFile", "load_manifest"]
+__all__ = ["ManifestFile", "describe_errors", "load_manifest", "read_document"]
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,43 @@ class ManifestFile:
         return list(expand_points(self.model, settings))
 
     def mount_source(self, index: int) -> Path:
-        """The absolute host path of ``mounts[index]``."""
+        """The absolute host path of ``mounts[index]`` (a ``from:`` mount has one only once its
+        upstream run is resolved: see :mod:`repro.lineage`)."""
         if self.sources is not None:
             return self.sources[index]
-        return resolve_source(self.model.mounts[index].source, self.folder)
+        source = self.model.mounts[index].source
+        if source is None:
+            raise ValueError(f"mounts[{index}] shows another run's outputs: its path comes from that run")
+        return resolve_source(source, self.folder)
+
+    def upstream_path(self, index: int) -> Path:
+        """The absolute path of the manifest whose run ``mounts[index]`` (a ``from:`` mount) shows."""
+        upstream = self.model.mounts[index].upstream
+        assert upstream is not None, "only a from: mount names an upstream manifest"
+        return upstream_manifest_path(upstream, self.folder)
+
+
+def read_document(path: Path, shape: str, error: type[ManifestError] = ManifestError) -> tuple[bytes, Located]:
+    """The bytes of the YAML file ``path`` and its values with their lines; raise ``error`` as
+    ``file:line: field: message`` (a manifest's, or another file read the same way: a claims
+    file) for a file that cannot be read, is not YAML within bounds, or is not a mapping
+    (``shape`` says what it should look like)."""
+    shown = display_path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error([f"{shown}: no such file"]) from None
+    except OSError as exc:
+        raise error([f"{shown}: cannot read it ({exc.strerror})"]) from None
+    try:
+        located = load_located(path)
+    except YamlProblem as problem:
+        raise error([f"{shown}:{problem.line}: {problem.field_path}: {problem.message}"]) from None
+    except UnicodeDecodeError:
+        raise error([f"{shown}: not UTF-8 text"]) from None
+    if not isinstance(located.data, dict):
+        raise error([f"{shown}:1: (document): {shape}"])
+    return raw, located
 
 
 def load_manifest(path: Path | str, *, require_sources: bool = True) -> ManifestFile:
@@ -78,24 +111,11 @@ def load_manifest(path: Path | str, *, require_sources: bool = True) -> Manifest
     """
     path = Path(path).absolute()
     shown = display_path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError([f"{shown}: no such file"]) from None
-    except OSError as exc:
-        raise ManifestError([f"{shown}: cannot read it ({exc.strerror})"]) from None
-    try:
-        located = load_located(path)
-    except YamlProblem as problem:
-        raise ManifestError([f"{shown}:{problem.line}: {problem.field_path}: {problem.message}"]) from None
-    except UnicodeDecodeError:
-        raise ManifestError([f"{shown}: not UTF-8 text"]) from None
-    if not isinstance(located.data, dict):
-        raise ManifestError([f"{shown}:1: (document): a manifest is a mapping (version: 1, name: …, image: …)"])
+    raw, located = read_document(path, "a manifest is a mapping (version: 1, name: …, image: …)")
     try:
         manifest = Manifest.model_validate(located.data)
     except ValidationError as exc:
-        raise ManifestError(_describe(exc, located, shown)) from None
+        raise ManifestError(describe_errors(exc, located, shown)) from None
     problems = [
         f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {message}"
         for loc, message in check_manifest(manifest, path.parent, require_sources=require_sources)
@@ -105,21 +125,23 @@ def load_manifest(path: Path | str, *, require_sources: bool = True) -> Manifest
     return ManifestFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), model=manifest, lines=located.lines)
 
 
-def _describe(exc: ValidationError, located: Located, shown: str) -> list[str]:
+def describe_errors(exc: ValidationError, located: Located, shown: str, kind: str = "manifest") -> list[str]:
+    """Pydantic's errors about the document ``located`` (read from ``shown``), one line each as
+    ``file:line: field: message``; ``kind`` names the file's kind in hints."""
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        problems.append(f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {_message(error)}")
+        problems.append(f"{shown}:{located.line_of(loc)}: {format_loc(loc)}: {_message(error, kind)}")
     return problems
 
 
-def _message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; the manifest reference is in the README)"
-    if kind == "missing":
+def _message(error: Any, kind: str) -> str:
+    kind_of = error["type"]
+    if kind_of == "extra_forbidden":
+        return f"unknown key (check the spelling; the {kind} reference is in the README)"
+    if kind_of == "missing":
         return "required, but missing"
-    if kind == "literal_error" and error["loc"] == ("version",):
-        return "must be 1 (the only manifest version so far)"
+    if kind_of == "literal_error" and error["loc"] == ("version",):
+        return f"must be 1 (the only {kind} version so far)"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")

@@ -17,23 +17,30 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_serializer,
+    model_validator,
 )
 
-from repro.text import parse_duration, parse_memory
+from repro.text import parse_duration, parse_memory, parse_tolerance
 
 __all__ = [
+    "DEVICES",
     "SECRET_NAME_PARTS",
     "Env",
     "EnvValue",
     "ImagePin",
     "Manifest",
+    "Metrics",
     "Mount",
     "Resources",
     "Scalar",
     "SecretFromHost",
     "SecretValue",
+    "Tolerances",
+    "UpstreamRef",
     "check_scalar",
     "is_secret",
     "split_name",
@@ -210,10 +217,43 @@ def _env_value(value: Any) -> EnvValue:
 Env = dict[str, Annotated[EnvValue, PlainValidator(_env_value)]]
 
 
-class Mount(_Strict):
-    """A host folder or file made visible in the container; read-only and hashed as input."""
+class UpstreamRef(_Strict):
+    """Another manifest's run whose outputs a mount shows (``from:``): checkpoint lineage."""
 
-    source: str = Field(min_length=1)
+    manifest: str = Field(min_length=1)
+    """The upstream manifest, relative to the manifest that names it."""
+    point: dict[str, ScalarField] | None = None
+    """The upstream's parameters, pinned as ``--set`` pins them: they must leave it one point
+    (may be left out when it has one)."""
+    path: str | None = None
+    """A glob inside the upstream run's outputs that must match exactly one entry (default:
+    all of its outputs)."""
+
+    @field_validator("manifest")
+    @classmethod
+    def _manifest_path(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError("placeholders are not allowed in from.manifest")
+        return _no_nul(value)
+
+    @field_validator("path")
+    @classmethod
+    def _glob(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = _inside_outputs(value)
+        parts = value.split("/")
+        if any(part in ("", ".") for part in parts) or "**" in value:
+            raise ValueError(f"{value!r} must be a glob of path parts (a/b*, no empty parts, no ** )")
+        return value
+
+
+class Mount(_Strict):
+    """A host folder or file made visible in the container (``source``), or another run's
+    outputs (``from``); read-only and hashed as input."""
+
+    source: str | None = Field(default=None, min_length=1)
+    upstream: UpstreamRef | None = Field(default=None, alias="from")
     target: str
     readonly: bool = True
     allow_sensitive: bool = False
@@ -223,6 +263,30 @@ class Mount(_Strict):
     @classmethod
     def _absolute_target(cls, target: str) -> str:
         return _container_target(target)
+
+    @model_validator(mode="after")
+    def _source_or_from(self) -> Mount:
+        if (self.source is None) == (self.upstream is None):
+            raise ValueError("give either source (a host path) or from (another manifest's run), not both")
+        if self.upstream is not None:
+            if not self.readonly:
+                raise ValueError("a from: mount is always read-only (readonly: false is not possible)")
+            given = sorted({"allow_outside", "allow_sensitive"} & self.model_fields_set)
+            if given:
+                raise ValueError(f"{given[0]} does not apply to a from: mount (it shows a run's outputs)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The manifest's own spelling (`from`), and only the form this mount takes.
+        data: dict[str, Any] = handler(self)
+        upstream = data.pop("upstream", None)
+        if self.upstream is None:
+            return data
+        data.pop("source", None)
+        data.pop("allow_sensitive", None)
+        data.pop("allow_outside", None)
+        return {"from": upstream, **data}
 
 
 def _memory(value: Any) -> int | str | None:
@@ -252,11 +316,22 @@ def _inside_outputs(path: str) -> str:
     return path
 
 
+def _dump(value: Any) -> Literal["last", "first"] | int:
+    if value in ("last", "first"):
+        return value  # type: ignore[no-any-return]  # one of the two literals, checked just above
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError("must be last, first, or the number of a dump (1 for the first)")
+
+
 class Metrics(_Strict):
     """Where a point's numbers are: an output file and its format (see :mod:`repro.results.metrics`)."""
 
     file: str = Field(min_length=1)
     format: Literal["gem5-stats", "json", "csv"]
+    dump: Annotated[Literal["last", "first"] | int, PlainValidator(_dump)] = "last"
+    """Which of the file's dumps holds the point's numbers: ``last`` (gem5 dumps again at exit),
+    ``first``, or the Nth (from 1)."""
 
     @field_validator("file")
     @classmethod
@@ -301,6 +376,18 @@ def _nondeterministic(value: Any) -> str | MetricsNondeterminism:
     raise ValueError("must be a file glob, or {metrics: [NAME_GLOB, …]}")
 
 
+def _tolerance(value: Any) -> str | float:
+    """A tolerance as written (``1%`` or ``0.001``), once it reads as one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("must be a number (absolute, 0.001) or a percentage (relative, 1%)")
+    parse_tolerance(value)
+    return value if isinstance(value, str) else float(value)
+
+
+Tolerances = dict[str, Annotated[str | float, PlainValidator(_tolerance)]]
+"""Metric glob → how far its value may move in a rerun and still count as reproduced."""
+
+
 class Resources(_Strict):
     """Limits for each point's container."""
 
@@ -318,6 +405,9 @@ class Resources(_Strict):
 
 
 _KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
+
+DEVICES = ("/dev/kvm",)
+"""The host devices a manifest may ask for (``devices:``): KVM, for gem5's KVM CPU."""
 
 
 def _container_target(path: str) -> str:
@@ -361,9 +451,23 @@ class Manifest(_Strict):
         default_factory=list
     )
     metrics: Metrics | None = None
+    tolerance: Tolerances = Field(default_factory=dict)
+    """How far each metric (by glob) may move in a rerun: ``verify`` judges by it; the key ignores it."""
     fail_on: list[FailOn] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    """Host devices the container may open; only :data:`DEVICES` (recorded, not in the point key)."""
     license: str | None = Field(default=None, max_length=200)
     """The licence of the experiment's results: an SPDX identifier (``CC-BY-4.0``) or a URL."""
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, value: list[str]) -> list[str]:
+        for device in value:
+            if device not in DEVICES:
+                raise ValueError(f"{device} cannot be passed to a container; the only device allowed is /dev/kvm")
+        if len(set(value)) != len(value):
+            raise ValueError("a device is named twice")
+        return value
 
     @field_validator("license")
     @classmethod

@@ -1,6 +1,7 @@
 """What a run needs elsewhere besides its own folder: its image archived, its commits as git
-bundles, and its inputs, found by content. ``repro pack`` puts them in a tar; ``repro push``
-sends them to another store."""
+bundles, its inputs, found by content, and the upstream runs whose outputs it mounted
+(``from:``). ``repro pack`` puts them in a tar; ``repro push`` sends them to another store;
+``repro verify --upstream`` reruns the chain."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from repro.errors import ReproError
+from repro.errors import ReproError, StoreError, UsageError
 from repro.provenance.hashing import hash_tree
 from repro.runner.engine import connect
 from repro.runner.image import resolve_recorded
@@ -17,7 +18,7 @@ from repro.store.images import ImageArchive
 from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
 
-__all__ = ["archive_images", "bundle_commits", "find_inputs"]
+__all__ = ["archive_images", "bundle_commits", "find_inputs", "upstream_records", "with_upstream"]
 
 
 def archive_images(archive: ImageArchive, records: Sequence[RunRecord], progress: Callable[[str], None] | None) -> None:
@@ -65,8 +66,8 @@ def find_inputs(
     try:
         for record in records:
             for item in record.inputs:
-                if item.digest in found:
-                    continue
+                if item.digest in found or item.upstream_run is not None:
+                    continue  # an upstream run's outputs travel with that run
                 copy: Path | None = None
                 if item.bytes <= limit:
                     for candidate in map(Path, dict.fromkeys(known[item.digest])):
@@ -80,3 +81,32 @@ def find_inputs(
         if cache is not None:
             cache.close()
     return found
+
+
+def upstream_records(store: Store, records: Sequence[RunRecord]) -> list[RunRecord]:
+    """The runs whose outputs ``records`` mounted (``inputs[].upstream_run``), and theirs, each
+    once, every run after the runs it needs; raises when one is not in ``store``."""
+    found: dict[str, RunRecord] = {}
+
+    def visit(record: RunRecord) -> None:
+        for entry in record.inputs:
+            if entry.upstream_run is None or entry.upstream_run in found:
+                continue
+            try:
+                upstream = store.load(entry.upstream_run)
+            except UsageError:
+                raise StoreError(
+                    f"run {record.id} mounted the outputs of run {entry.upstream_run}, which is not in "
+                    f"{store.root}; bring it here first (repro pull --runs {entry.upstream_run})"
+                ) from None
+            visit(upstream)
+            found[upstream.id] = upstream
+
+    for record in records:
+        visit(record)
+    return list(found.values())
+
+
+def with_upstream(store: Store, records: Sequence[RunRecord]) -> list[RunRecord]:
+    """``records`` and the upstream runs they need (:func:`upstream_records`), each once."""
+    return list({record.id: record for record in [*upstream_records(store, records), *records]}.values())

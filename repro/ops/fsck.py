@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.errors import StoreError, UsageError
+from repro.evidence.ledger import LogAudit, audit_log, read_checkpoint
 from repro.execute.finish import parse_metrics
 from repro.results.metrics import same_metrics
+from repro.signing.keys import load_trusted
 from repro.store.files import read_stored
 from repro.store.integrity import Damage, check_blobs, check_run
 from repro.store.names import is_run_id
@@ -29,16 +31,29 @@ class FsckResult:
     files: int = 0
     """Content-addressed files checked."""
     damage: list[Damage] = field(default_factory=list)
+    log: LogAudit | None = None
+    """The store's log of records, recomputed (when every run is checked, or a checkpoint given)."""
 
     @property
     def clean(self) -> bool:
-        return not self.damage
+        return not self.damage and (self.log is None or self.log.clean)
 
 
-def fsck(refs: Sequence[str] = (), *, store: Path | str | None = None) -> FsckResult:
-    """Check the runs ``refs`` (default: every run, then the store's blobs and archived images)."""
+def fsck(
+    refs: Sequence[str] = (),
+    *,
+    checkpoints: Sequence[str] = (),
+    trust: Sequence[str] = (),
+    store: Path | str | None = None,
+) -> FsckResult:
+    """Check the runs ``refs`` (default: every run, then the store's blobs and archived images,
+    and its log of records); ``checkpoints``: signed checkpoints (files) the log must still
+    extend, signed by a key ``trust`` names (when given)."""
     chosen = Store.locate(store)
     chosen.require()
+    given = [(f"checkpoint {path}", read_checkpoint(path)) for path in checkpoints]
+    trusted = load_trusted(list(trust))
+    chosen.fold()  # what jobs and transfers left enters the log before the log is judged
     result = FsckResult(store=chosen)
     run_ids = [chosen.resolve(ref) for ref in refs] if refs else _every_run(chosen, result)
     for run_id in run_ids:
@@ -54,6 +69,8 @@ def fsck(refs: Sequence[str] = (), *, store: Path | str | None = None) -> FsckRe
         result.damage += files
         if not files:  # derived from outputs that are as recorded: derive them again
             result.damage += check_metrics(chosen, record)
+    if not refs or given:
+        result.log = audit_log(chosen, checkpoints=given, trusted=trusted)
     if not refs:
         for _, damage in check_blobs(chosen):
             result.files += 1

@@ -17,7 +17,7 @@ from repro.store.files import open_stored
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
-__all__ = ["logs"]
+__all__ = ["logs", "tail"]
 
 Stream = Literal["stdout", "stderr"]
 _CHUNK = 1 << 16
@@ -59,6 +59,38 @@ def logs(
                 time.sleep(poll)
         while chunk := handle.read(_CHUNK):  # what came between the last read and the end
             yield chunk
+        if follow:
+            yield from _rest_of_replaced(path, handle)
+
+
+def _rest_of_replaced(path: Path, handle: BinaryIO) -> Iterator[bytes]:
+    """When the log was replaced while it was followed (a run adopted after its driver died ends
+    with its logs rewritten from the engine's own copy, of which the old file is the start), the
+    rest of the new file, from where the old one ended."""
+    try:
+        replaced = path.stat().st_ino != os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return
+    if not replaced:
+        return
+    offset = handle.tell()
+    with _open(path) as current:
+        current.seek(offset)
+        while chunk := current.read(_CHUNK):
+            yield chunk
+
+
+def tail(path: Path, lines: int, limit: int) -> tuple[bytes, int]:
+    """The last ``lines`` lines of the file at ``path`` (at most its last ``limit`` bytes), and
+    the file's size; nothing and 0 when there is no such file."""
+    try:
+        with path.open("rb") as handle:
+            start = _tail_offset(handle, lines)
+            size = handle.seek(0, io.SEEK_END)
+            handle.seek(max(start, size - limit))
+            return handle.read(limit), size
+    except FileNotFoundError:
+        return b"", 0
 
 
 def _open(path: Path) -> BinaryIO:

@@ -1,12 +1,17 @@
 """``repro pack``: one archive an evaluator can take to a clean machine.
 
-The runs chosen, their images (archived first), one git bundle per repository holding exactly
-the recorded commits, and the inputs up to a size limit; the archive's layout and index are
-:mod:`repro.artifact.index`'s.
+The runs chosen and the upstream runs whose outputs they mounted, their images (archived
+first), one git bundle per repository holding exactly the recorded commits, the inputs up to a
+size limit, the paper's claims file when there is one (``--claims-file``, else ``claims.yaml``
+here or at the repository's root), and the runs' signed evidence: their statements travel in
+their folders, and ``evidence/`` holds the public keys that signed them, a checkpoint of the
+store's log (signed now when a key is at hand, else the newest the store keeps) and each run's
+inclusion proof under it. The archive's layout and index are :mod:`repro.artifact.index`'s.
 """
 
 from __future__ import annotations
 
+import json
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -15,15 +20,31 @@ from pathlib import Path
 
 from repro import __version__
 from repro.artifact.citation import projects_of
-from repro.artifact.guide import evaluation_guide
-from repro.artifact.index import ArtifactIndex, InputEntry, RepositoryEntry
+from repro.artifact.guide import ClaimPlan, evaluation_guide
+from repro.artifact.index import (
+    EVIDENCE,
+    ArtifactIndex,
+    ClaimsEntry,
+    EvidenceEntry,
+    InputEntry,
+    KeyEntry,
+    RepositoryEntry,
+)
 from repro.artifact.rocrate import CrateLayout, crate_metadata
 from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
 from repro.errors import UsageError
+from repro.evidence.ledger import sign_log, stored_checkpoints
+from repro.evidence.proofs import proofs_document
+from repro.evidence.statements import read_statement, store_keys
 from repro.manifest.load import load_manifest
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
-from repro.store.files import read_stored
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
+from repro.ops.claims import CLAIMS_FILE, claim_points, find_claims_file, open_claims
+from repro.ops.verify_claims import fastest
+from repro.signing.dsse import EnvelopeError
+from repro.signing.keys import configured_key, load_signing_key
+from repro.signing.note import SignedCheckpoint
 from repro.store.images import ImageArchive
+from repro.store.layout import find_git_root
 from repro.store.record import InputRecord, RunRecord
 from repro.store.store import Store
 
@@ -40,6 +61,8 @@ class PackResult:
     bytes: int = 0
     parts_bytes: dict[str, int] = field(default_factory=dict)
     """What the parts would take on their own: run folders, images as separate copies, inputs, code."""
+    claims: list[ClaimPlan] = field(default_factory=list)
+    """The claims the artifact carries, with what checking each takes."""
 
 
 def select_runs(store: Store, refs: Sequence[str], manifests: Sequence[str], every: bool) -> list[RunRecord]:
@@ -67,17 +90,24 @@ def pack(
     output: Path | str,
     store: Path | str | None = None,
     max_input_bytes: int = DEFAULT_INPUT_LIMIT,
+    claims_file: Path | str | None = None,
+    key: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PackResult:
-    """Write an artifact holding the selected runs and everything needed to rerun them."""
+    """Write an artifact holding the selected runs and everything needed to rerun them, the
+    claims file (``claims_file``, else ``claims.yaml`` here or at the repository's root, if any),
+    and the runs' signed evidence (a checkpoint signed with ``key``, default the configured key)."""
     chosen = Store.locate(store)
     chosen.require()
-    records = sorted(select_runs(chosen, refs, manifests, every), key=lambda r: r.id)
+    # A run that mounted another run's outputs (from:) reruns against them: that run goes too.
+    records = sorted(with_upstream(chosen, select_runs(chosen, refs, manifests, every)), key=lambda r: r.id)
+    claims = _claims(chosen, claims_file, records, progress)
     for record in records:
         refuse_links_out(chosen.real_run_folder(record.id).outputs, record.id)
     output = Path(output)
     archive = ImageArchive(chosen.layout)
     archive_images(archive, records, progress)
+    evidence, evidence_files = _evidence(chosen, records, key, progress)
     with tempfile.TemporaryDirectory(prefix="repro-pack-") as scratch:
         repositories = _bundles(records, Path(scratch), progress)
         inputs = _inputs(records, max_input_bytes, chosen, progress)
@@ -87,11 +117,16 @@ def pack(
             repositories=[entry for entry, _ in repositories],
             inputs=[entry for entry, _ in inputs],
             images=sorted({r.image.id for r in records}),
+            evidence=evidence,
         )
-        result = PackResult(path=output, runs=records, index=index)
+        plans: list[ClaimPlan] = []
+        if claims is not None:
+            path, plans = claims
+            index.claims = _claims_entry(path, index)
+        result = PackResult(path=output, runs=records, index=index, claims=plans)
         mode = "w:gz" if output.name.endswith((".tar.gz", ".tgz")) else "w"
         try:
-            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs)
+            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs, claims, evidence_files)
         except BaseException:
             output.unlink(missing_ok=True)  # a cut-short artifact must not pass for a whole one
             raise
@@ -109,12 +144,21 @@ def _write(
     index: ArtifactIndex,
     repositories: list[tuple[RepositoryEntry, Path]],
     inputs: list[tuple[InputEntry, Path | None]],
+    claims: tuple[Path, list[ClaimPlan]] | None,
+    evidence: dict[str, bytes],
 ) -> dict[str, int]:
     with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
-        add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index).encode())
-        add_bytes(tar, "ro-crate-metadata.json", _crate(records, inputs).encode())
+        add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index, claims[1] if claims else ()).encode())
+        if claims is not None and index.claims is not None:
+            add_bytes(tar, index.claims.file, claims[0].read_bytes())
+        add_bytes(tar, "ro-crate-metadata.json", _crate(chosen, records, inputs).encode())
         add_bytes(tar, "artifact.json", index.model_dump_json(indent=2).encode())
-        add_bytes(tar, _in_store(chosen, chosen.layout.marker), read_stored(chosen.layout.marker))
+        # The store's facts, less its log: the unpacked store starts a log of its own, while the
+        # lab's log is vouched for by the evidence (its checkpoint and proofs).
+        facts = {name: value for name, value in chosen.facts.items() if name != "log"}
+        add_bytes(tar, _in_store(chosen, chosen.layout.marker), json.dumps(facts).encode() + b"\n")
+        for name, data in sorted(evidence.items()):
+            add_bytes(tar, name, data)
         run_bytes = sum(
             add_tree(tar, folder, _in_store(chosen, folder))
             for folder in (chosen.run_folder(record.id).path for record in records)
@@ -136,13 +180,66 @@ def _write(
     }
 
 
+def _evidence(
+    store: Store, records: Sequence[RunRecord], key: Path | str | None, progress: Callable[[str], None] | None
+) -> tuple[EvidenceEntry | None, dict[str, bytes]]:
+    """What the artifact carries to check its runs offline: the signers' public keys, a
+    checkpoint of the store's log and each run's inclusion proof under it (nothing, when no run
+    is signed and no key is at hand)."""
+    signers: set[str] = set()
+    signed_runs = 0
+    for record in records:
+        keyids = set()
+        for path in store.run_folder(record.id).statements():
+            try:
+                keyids.update(read_statement(path).keyids)
+            except EnvelopeError:
+                continue
+        signed_runs += bool(keyids)
+        signers |= keyids
+    signing = load_signing_key(key) if key is not None or configured_key() is not None else None
+    if not signers and signing is None:
+        return None, {}
+    checkpoint: SignedCheckpoint | None = None
+    if signing is not None:
+        store.fold()
+        store.log_records(records)
+        checkpoint, _ = sign_log(store, signing)
+        signers.add(signing.public.key_id)
+    else:
+        kept = stored_checkpoints(store)
+        checkpoint = kept[-1][1] if kept else None
+        if checkpoint is None and progress:
+            progress("no key to sign the store's log with, and no checkpoint kept: the runs' statements travel alone")
+    files: dict[str, bytes] = {}
+    known = store_keys(store)
+    if checkpoint is not None:
+        files[f"{EVIDENCE}/checkpoint.txt"] = checkpoint.text.encode()
+        document = proofs_document(store, checkpoint, [record.id for record in records])
+        files[f"{EVIDENCE}/proofs.json"] = json.dumps(document, indent=1).encode() + b"\n"
+        signers |= {public.key_id for public in checkpoint.signers(known)}
+    keys = []
+    for public in known:
+        if public.key_id in signers:
+            name = f"{EVIDENCE}/keys/{public.name}-{public.short_id}.pub"
+            files[name] = public.pem().encode()
+            keys.append(KeyEntry(name=public.name, id=public.key_id, file=name))
+    entry = EvidenceEntry(
+        signed_runs=signed_runs,
+        keys=keys,
+        checkpoint=f"{EVIDENCE}/checkpoint.txt" if checkpoint is not None else None,
+        proofs=f"{EVIDENCE}/proofs.json" if checkpoint is not None else None,
+    )
+    return entry, files
+
+
 def _in_store(store: Store, path: Path) -> str:
     """Where a path of the store goes in the artifact (its store keeps the store's layout)."""
     relative = path.relative_to(store.root).as_posix()
     return "store" if relative == "." else f"store/{relative}"
 
 
-def _crate(records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | None]]) -> str:
+def _crate(store: Store, records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | None]]) -> str:
     """The artifact's RO-Crate: its root is the artifact's folder; it carries the runs' folders
     under ``store/`` and the packed inputs under ``inputs/``."""
     packed = {entry.digest: entry for entry, _ in inputs if entry.packed is not None}
@@ -155,7 +252,14 @@ def _crate(records: Sequence[RunRecord], inputs: list[tuple[InputEntry, Path | N
 
     return crate_metadata(
         records,
-        layout=CrateLayout(run_folder=lambda record: f"store/runs/{record.id}", input_path=input_path),
+        layout=CrateLayout(
+            run_folder=lambda record: f"store/runs/{record.id}",
+            input_path=input_path,
+            statements=lambda record: [
+                path.relative_to(store.run_folder(record.id).path).as_posix()
+                for path in store.run_folder(record.id).statements()
+            ],
+        ),
         name=f"repro artifact: {', '.join(sorted({r.manifest.name for r in records}))}",
         projects=projects_of(records),
     )
@@ -195,3 +299,51 @@ def _inputs(
         )
         entries.append((entry, copy))
     return entries
+
+
+def _claims(
+    store: Store, explicit: Path | str | None, records: Sequence[RunRecord], progress: Callable[[str], None] | None
+) -> tuple[Path, list[ClaimPlan]] | None:
+    """The claims file to carry (None when there is none), read and judged here so that a bad
+    one is refused before anything is written, and what checking each claim takes."""
+    try:
+        path = find_claims_file(explicit)
+    except UsageError:
+        if explicit is not None:
+            raise
+        return None
+    claim_set = open_claims(path)
+    packed = {record.id for record in records}
+    plans = []
+    for claim in claim_set.file.claims:
+        points = claim_points(store, claim_set, claim)
+        missing = [p.label for p in points if p.run not in packed]
+        if missing and progress:
+            progress(f"claim {claim.id}: {len(missing)} of its points are not among the packed runs")
+        carried = [p for p in points if p.run in packed]
+        quick = fastest(carried)
+        plans.append(
+            ClaimPlan(
+                id=claim.id,
+                title=claim.title,
+                points=[p.label for p in carried],
+                runs=[p.run for p in carried],
+                durations=[p.duration or 0.0 for p in carried],
+                quick_run=quick.run if quick else None,
+                quick=(quick.duration or 0.0) if quick else 0.0,
+                missing=missing,
+            )
+        )
+    return path, plans
+
+
+def _claims_entry(path: Path, index: ArtifactIndex) -> ClaimsEntry:
+    """Where the claims file was: the repository (one the artifact bundles) and its folder there,
+    so that its manifest paths resolve under the unpacked artifact's ``code/``."""
+    root = find_git_root(path.parent)
+    if root is not None:
+        for entry in index.repositories:
+            if Path(entry.root).resolve() == root.resolve():
+                folder = path.parent.resolve().relative_to(root.resolve()).as_posix()
+                return ClaimsEntry(file=CLAIMS_FILE, repository=entry.root, folder=folder)
+    return ClaimsEntry(file=CLAIMS_FILE, repository=None)

@@ -16,11 +16,12 @@ from pydantic import ValidationError
 from repro.errors import ReproError, StoreError
 from repro.execute.finish import write_parsed_metrics
 from repro.ops.remote import Remote, Rsync
-from repro.ops.transfer import REMOTE, TransferResult, check_remote, chosen_runs, copy_missing, names_of, recorded_runs
+from repro.ops.transfer import REMOTE, TransferResult, check_remote, chosen_runs, copy_missing, names_of, remote_runs
 from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
 from repro.store.layout import StoreLayout, shown_name
 from repro.store.record import RunRecord, invalid_fields
+from repro.store.seal import folder_mode, seal_file
 from repro.store.store import Store
 from repro.text import format_bytes
 
@@ -46,14 +47,17 @@ def pull(
     with tempfile.TemporaryDirectory(prefix="repro-pull-") as scratch_name:
         scratch = Path(scratch_name)
         check_remote(rsync, scratch, create=False)
-        there = recorded_runs(rsync)
+        recorded, statements = remote_runs(rsync)
+        there = set(recorded)
         if refs:
             there &= chosen_runs(there, refs)
         here = {path.parent.name for path in chosen.layout.runs.glob("*/record.json")}
+        _late_statements(chosen, rsync, sorted(there & here), statements, result)
         candidates = sorted(there - here)
         records = _remote_records(rsync, scratch, candidates)
         names = names_of(manifests) if manifests else None
         records = [record for record in records if names is None or record.manifest.name in names]
+        records += _upstream_of(rsync, scratch, records, here, recorded)
         result.running = [record.id for record in records if not record.status.final]
         records = [record for record in records if record.status.final]
         if records:
@@ -61,6 +65,47 @@ def pull(
             _receive(chosen, rsync, records, scratch, result)
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     return result
+
+
+def _late_statements(
+    store: Store, rsync: Rsync, run_ids: list[str], statements: dict[str, set[str]], result: TransferResult
+) -> None:
+    """The remote's signed statements of runs this store has that it lacks (signed there after
+    the run was first pulled): added beside their records, read-only."""
+    wanted = [
+        f"{REMOTE.runs.name}/{run_id}/{name}"
+        for run_id in run_ids
+        for name in sorted(statements.get(run_id, set()))
+        if not (store.run_folder(run_id).path / name).exists()
+    ]
+    if not wanted:
+        return
+    copy_missing(rsync, wanted, rsync.remote.url(), f"{store.root}/")
+    for relative in wanted:
+        seal_file(store.root / relative, folder_mode(store.layout.runs))
+    result.statements = wanted
+
+
+def _upstream_of(
+    rsync: Rsync, scratch: Path, records: list[RunRecord], here: set[str], recorded: set[str]
+) -> list[RunRecord]:
+    """The remote's runs (of ``recorded``) whose outputs ``records`` mounted (``from:``), and
+    theirs, that this store lacks: a downstream run reruns against them."""
+    found: dict[str, RunRecord] = {}
+    wanted = {record.id for record in records}
+    pending = records
+    while pending:
+        missing = sorted(
+            {
+                entry.upstream_run
+                for record in pending
+                for entry in record.inputs
+                if entry.upstream_run in recorded and entry.upstream_run not in here | wanted | found.keys()
+            }
+        )
+        pending = _remote_records(rsync, scratch, missing)
+        found.update((record.id, record) for record in pending)
+    return list(found.values())
 
 
 def _remote_records(rsync: Rsync, scratch: Path, run_ids: list[str]) -> list[RunRecord]:

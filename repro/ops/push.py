@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from repro.ops.carry import archive_images, bundle_commits, find_inputs
+from repro.ops.carry import archive_images, bundle_commits, find_inputs, with_upstream
 from repro.ops.pack import DEFAULT_INPUT_LIMIT
 from repro.ops.remote import Remote, Rsync
 from repro.ops.transfer import (
@@ -18,7 +18,8 @@ from repro.ops.transfer import (
     chosen_runs,
     copy_missing,
     names_of,
-    recorded_runs,
+    remote_runs,
+    statements_lacking,
 )
 from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.images import REF_NAME, ArchivedImage, ImageArchive
@@ -55,11 +56,17 @@ def push(
     with tempfile.TemporaryDirectory(prefix="repro-push-") as scratch_name:
         scratch = Path(scratch_name)
         exists = check_remote(rsync, scratch, create=True)
-        there = recorded_runs(rsync) if exists else set()
+        there, statements = remote_runs(rsync) if exists else (set(), {})
         records = [chosen.load(row.id) for row in selected if row.status.final and row.id not in there]
         records = [record for record in records if record.status.final]  # as on disk, not as indexed
+        # The upstream runs whose outputs they mounted (from:) go too: a rerun there needs them.
+        records = [record for record in with_upstream(chosen, records) if record.id not in there]
         if records:
             _send(chosen, rsync, records, scratch, exists, max_input_bytes, progress, result)
+        late = statements_lacking(chosen, (row.id for row in selected if row.id in there), statements)
+        if late:  # signed after the run was first sent
+            copy_missing(rsync, late, f"{chosen.root}/", rsync.remote.url())
+            result.statements = late
     result.bytes_sent, result.bytes_received = rsync.sent, rsync.received
     return result
 

@@ -6,6 +6,9 @@ What a record pins, the rerun restores or refuses:
 - the manifest: read from that tree, and its sha256 must be the recorded one;
 - the inputs: each mount's content must have the recorded digest — found in the rebuilt tree,
   or at the recorded host path; a changed or missing input is an error, never silently used;
+  an input that was another run's outputs (a ``from:`` mount) is that run's stored outputs in
+  this store, checked against its record (or, when the chain is rerun, the outputs its rerun
+  made, which must have the same digest);
 - the image: by its recorded ID (engine, registry digest, or the store's archive);
 - the point: the recorded parameters, whose key must come out as the recorded key.
 
@@ -23,17 +26,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repro.errors import Interrupted, ReproError, SetupError
+from repro.errors import Interrupted, ReproError, SetupError, UsageError
+from repro.lineage import glob_escape, upstream_input
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import make_point, point_key
-from repro.plan import Plan, PlannedPoint
+from repro.plan import Plan, PlannedPoint, check_devices
 from repro.provenance.git import bundle_clone, rebuilt_tree
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.provenance.statcache import StatCache
 from repro.runner.engine import Engine, connect
 from repro.runner.image import resolve_recorded
 from repro.store.images import ImageArchive
-from repro.store.record import ImageRecord, InputRecord, RunRecord
+from repro.store.integrity import check_outputs
+from repro.store.record import ImageRecord, InputRecord, OutputEntry, OutputsRecord, RunRecord
 from repro.store.store import Store
 from repro.workflow.driver import Driven, drive
 from repro.workflow.session import Event
@@ -78,16 +83,21 @@ def rerun_records(
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
     strict: bool = False,
+    upstream_runs: Mapping[str, str] | None = None,
 ) -> list[RerunResult]:
     """Rerun ``originals``, batching those that share code, manifest, inputs and image.
 
+    ``upstream_runs``: for an input that was an upstream run's outputs, the run whose outputs to
+    mount instead (that run's rerun, when the chain is rerun); by default the recorded run's.
     A run that cannot be rerun gets a result with ``error`` (``strict``: the error is raised).
     Raises :class:`Interrupted` when the user interrupts.
     """
     results = {original.id: RerunResult(original) for original in originals}
     for group in rerun_batches(originals):
         try:
-            driven = _rerun_group(store, group, jobs=jobs, progress=progress, verbose=verbose)
+            driven = _rerun_group(
+                store, group, jobs=jobs, progress=progress, verbose=verbose, upstream_runs=upstream_runs or {}
+            )
         except Interrupted:
             raise
         except ReproError as exc:
@@ -135,12 +145,16 @@ def _rerun_group(
     jobs: int,
     progress: Callable[[Event | str], None] | None,
     verbose: bool,
+    upstream_runs: Mapping[str, str],
 ) -> Driven:
     first = group[0]
     with _manifest_as_it_was(store, first) as manifest:
+        check_devices(manifest)
         cache = store.digest_cache()
         try:
-            manifest, inputs = _with_verified_inputs(manifest, first, cache, _relocated_inputs(store, first))
+            manifest, inputs = _with_verified_inputs(
+                manifest, first, cache, _relocated_inputs(store, first), store, upstream_runs
+            )
         finally:
             if cache is not None:
                 cache.close()
@@ -260,9 +274,15 @@ def _relocated_inputs(store: Store, original: RunRecord) -> dict[str, str]:
 
 
 def _with_verified_inputs(
-    manifest: ManifestFile, original: RunRecord, cache: StatCache | None, relocated: Mapping[str, str]
+    manifest: ManifestFile,
+    original: RunRecord,
+    cache: StatCache | None,
+    relocated: Mapping[str, str],
+    store: Store,
+    upstream_runs: Mapping[str, str],
 ) -> tuple[ManifestFile, list[InputRecord]]:
-    """Find every mount's content as recorded: in the rebuilt tree, else at the recorded path."""
+    """Find every mount's content as recorded: in the rebuilt tree, else at the recorded path;
+    an upstream run's outputs in this store."""
     recorded = {entry.target: entry for entry in original.inputs}
     sources: list[Path] = []
     inputs: list[InputRecord] = []
@@ -270,6 +290,13 @@ def _with_verified_inputs(
         entry = recorded.get(mount.target)
         if entry is None:
             raise RerunError(f"run {original.id} recorded no input for mount {mount.target}")
+        if mount.upstream is not None:
+            if entry.upstream_run is None:
+                raise RerunError(f"run {original.id} recorded no upstream run for its from: mount {mount.target}")
+            shown = _upstream_outputs(store, original, entry, upstream_runs.get(entry.upstream_run))
+            sources.append(Path(shown.source))
+            inputs.append(shown)
+            continue
         candidates = [manifest.mount_source(index), Path(entry.source)]
         if entry.digest in relocated:
             candidates.append(Path(relocated[entry.digest]))
@@ -297,3 +324,63 @@ def _with_verified_inputs(
         sources.append(chosen)
         inputs.append(entry.model_copy(update={"source": str(chosen)}))
     return dataclasses.replace(manifest, sources=tuple(sources)), inputs
+
+
+def _upstream_outputs(store: Store, original: RunRecord, entry: InputRecord, instead: str | None) -> InputRecord:
+    """The input ``entry`` of ``original`` — the stored outputs of its upstream run (or of the
+    run ``instead``: that run's rerun) under the recorded path — checked: the run is in this
+    store, its record gives the recorded digest, and its stored files are what its record says."""
+    assert entry.upstream_run is not None
+    run_id = instead or entry.upstream_run
+    where = f"input {entry.target} of run {original.id}"
+    try:
+        upstream = store.load(run_id)
+    except UsageError:
+        raise RerunError(
+            f"{where} is the outputs of run {run_id}, which is not in this store: bring it with the "
+            "downstream run (repro pull --runs, or a pack of the downstream run, carries it)"
+        ) from None
+    glob = entry.upstream_path  # the recorded match, as a glob of itself
+    found = upstream_input(
+        store, upstream, entry.target, glob and glob_escape(glob), lambda message: RerunError(f"{where}: {message}")
+    )
+    if found.digest != entry.digest:
+        rerun_of = f" (the rerun of {entry.upstream_run})" if instead else ""
+        raise RerunError(
+            f"{where} was {entry.digest[:19]}… in run {entry.upstream_run}, but run {run_id}{rerun_of} "
+            f"holds {found.digest[:19]}… there: the upstream does not reproduce"
+        )
+    assert upstream.outputs is not None  # upstream_input refuses a run without outputs
+    damage = check_outputs(Path(found.source), _below(upstream.outputs, entry.upstream_path, found.digest))
+    if damage:
+        raise RerunError(
+            f"{where}: the stored outputs of run {run_id} differ from its record "
+            f"({damage[0].path.name} {damage[0].what}); see: repro fsck {run_id}"
+        )
+    return found
+
+
+def _below(outputs: OutputsRecord, path: str | None, digest: str) -> OutputsRecord:
+    """The part of a run's outputs record under ``path`` (None: all of it; ``digest``: its tree
+    digest), as if it were the whole."""
+    if path is None:
+        return outputs
+    inside = [e for e in outputs.files if e.path == path or e.path.startswith(path + "/")]
+    rerooted = [
+        _rerooted(e, "" if e.path == path else e.path.removeprefix(path + "/"))
+        for e in inside
+        if not (e.path == path and e.kind == "dir")
+    ]
+    return outputs.model_copy(
+        update={"files": rerooted, "digest": digest, "total_bytes": sum(e.size for e in rerooted)}
+    )
+
+
+def _rerooted(entry: OutputEntry, path: str) -> OutputEntry:
+    """``entry`` under another path, in memory only: a single file's own entry is named ``""``,
+    as :func:`repro.provenance.hashing.hash_tree` names it — a name no record may hold (its
+    model refuses it), so it is set without validation."""
+    moved = object.__new__(OutputEntry)
+    for item in dataclasses.fields(OutputEntry):
+        object.__setattr__(moved, item.name, path if item.name == "path" else getattr(entry, item.name))
+    return moved

@@ -6,12 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repro.config import configured_flag
 from repro.errors import UsageError
 from repro.execute.orphans import reconcile
-from repro.manifest.load import load_manifest
+from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import MAX_POINTS, parse_sets
-from repro.plan import Plan, build_plan, check_resources, find_image, load_plan
-from repro.runner.engine import connect
+from repro.ops.attest import AttestResult, sign_records, signing_key_id
+from repro.plan import Plan, build_plan, check_devices, check_resources, find_image, load_plan
+from repro.runner.engine import Engine, connect
 from repro.runner.transfer import export_image
 from repro.store.images import ImageArchive
 from repro.store.record import RunRecord, Status
@@ -34,6 +36,10 @@ class RunResult:
     interrupted: bool = False
     plan_path: Path | None = None
     """Where the plan is written (once it is pinned and something will run)."""
+    upstream: list[PointFinished] = field(default_factory=list)
+    """How the upstream points the plan waited on ended (they ran first)."""
+    signed: AttestResult | None = None
+    """The statements signed for the records (``--sign``), and the log's checkpoint after them."""
 
     @property
     def records(self) -> list[RunRecord]:
@@ -60,8 +66,14 @@ class RunResult:
 
     @property
     def missing(self) -> int:
-        """Points that should have run but left no record (cancelled before they started)."""
+        """Points that should have run but left no record (cancelled before they started, or
+        waiting on an upstream point that did not succeed)."""
         return len(self.plan.to_run) - len(self.records)
+
+    @property
+    def upstream_failed(self) -> list[RunRecord]:
+        """Upstream points that ran first and did not succeed (their downstream could not run)."""
+        return [e.record for e in self.upstream if e.record.status is not Status.SUCCEEDED]
 
 
 def plan_run(
@@ -103,21 +115,62 @@ def prepare_run(
     engine = connect()
     archive = ImageArchive(chosen.layout)
     try:
-        engine.check_network(manifest.model.network)
-        if executor is None or executor.local:  # a cluster node may offer what this host does not
-            check_resources(manifest, engine)
-        image = find_image(manifest, engine, archive, progress)
-        if keep_image:
-            export_image(engine, archive, image.id, progress)
+        result.plan = _pin_with_upstream(plan, manifest, chosen, engine, archive, executor, keep_image, progress)
     finally:
         engine.close()
-    archived = archive.get(image.id)
-    if archived is not None:
-        image = image.model_copy(update={"archive": archive.reference(archived)})
-    result.plan = plan.pinned_to(image, engine)
     result.plan_path = result.plan.write(chosen)
     _notes(plan, progress)
     return result
+
+
+def _pin_with_upstream(
+    plan: Plan,
+    manifest: ManifestFile,
+    store: Store,
+    engine: Engine,
+    archive: ImageArchive,
+    executor: Executor | None,
+    keep_image: bool,
+    progress: Callable[[Event | str], None] | None,
+) -> Plan:
+    """``plan`` pinned (see :func:`_pin`) after the upstream points it waits on, which run first
+    in the same Snakemake invocation: each of their plans is checked, pinned and written like
+    this one — first, since pinning makes a plan another (its id is its content's), and
+    ``waits_on`` then names each by the id it was written under."""
+    pinned: dict[str, Plan] = {}
+    for other in plan.upstream:
+        pinned[other.id] = _pin_with_upstream(
+            other, load_manifest(other.manifest_path), store, engine, archive, executor, False, progress
+        )
+        pinned[other.id].write(store)
+    waits_on = [w.model_copy(update={"plan": pinned[w.plan].id}) if w.plan in pinned else w for w in plan.waits_on]
+    plan = plan.model_copy(update={"waits_on": waits_on, "upstream": list(pinned.values())})
+    return _pin(plan, manifest, engine, archive, executor, keep_image, progress)
+
+
+def _pin(
+    plan: Plan,
+    manifest: ManifestFile,
+    engine: Engine,
+    archive: ImageArchive,
+    executor: Executor | None,
+    keep_image: bool,
+    progress: Callable[[Event | str], None] | None,
+) -> Plan:
+    """``plan`` checked against this host and ``engine`` and pinned to its verified image."""
+    if manifest.sha256 != plan.manifest_sha256:
+        raise UsageError(f"{manifest.path} changed while the run was planned; run it again")
+    engine.check_network(manifest.model.network)
+    if executor is None or executor.local:  # a cluster node may offer what this host does not
+        check_resources(manifest, engine)
+        check_devices(manifest)
+    image = find_image(manifest, engine, archive, progress)
+    if keep_image:
+        export_image(engine, archive, image.id, progress)
+    archived = archive.get(image.id)
+    if archived is not None:
+        image = image.model_copy(update={"archive": archive.reference(archived)})
+    return plan.pinned_to(image, engine)
 
 
 def drive_plan(
@@ -128,17 +181,23 @@ def drive_plan(
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
+    sign: bool = False,
+    key: Path | str | None = None,
 ) -> RunResult:
     """Run the points of the plan ``plan_id`` that :func:`prepare_run` wrote to ``plan_path``
     (what a detached driver does): the file must hold exactly that plan (its content hashes to
     ``plan_id``), or nothing runs and nothing it names is read."""
+    sign = _signing(sign, key)
     plan = load_plan(Path(plan_path), plan_id)
     manifest = load_manifest(plan.manifest_path)
     if manifest.sha256 != plan.manifest_sha256:
         raise UsageError(f"{manifest.path} changed after the run was planned; run it again")
     store = Store(Path(plan.store))
     driven = drive(plan, manifest, store, jobs=jobs, progress=progress, executor=executor, verbose=verbose)
-    return RunResult(plan, store, driven.finished, driven.interrupted, Path(plan_path))
+    result = RunResult(plan, store, driven.finished, driven.interrupted, Path(plan_path), driven.upstream)
+    if sign:
+        result.signed = _sign(result, key, progress)
+    return result
 
 
 def run(
@@ -153,13 +212,18 @@ def run(
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
     verbose: bool = False,
+    sign: bool = False,
+    key: Path | str | None = None,
 ) -> RunResult:
     """Run every point of a manifest that has not yet succeeded (all of them with ``force``).
 
     With ``keep_image``, the image is archived into the store first (see ``repro archive``).
     A point whose earlier driver died while its container ran is adopted, not run again; a
-    point another driver runs at the same time is waited for, and its result taken.
+    point another driver runs at the same time is waited for, and its result taken. With
+    ``sign`` (or ``sign: true`` in the user's config), each final record gets a statement signed
+    with ``key`` (default: the configured key), and the store's log a signed checkpoint.
     """
+    sign = _signing(sign, key)
     result = prepare_run(
         manifest_path,
         store=store,
@@ -176,8 +240,29 @@ def run(
     driven = drive(
         result.plan, manifest, result.store, jobs=jobs, progress=progress, executor=executor, verbose=verbose
     )
-    result.finished, result.interrupted = driven.finished, driven.interrupted
+    result.finished, result.interrupted, result.upstream = driven.finished, driven.interrupted, driven.upstream
+    if sign:
+        result.signed = _sign(result, key, progress)
     return result
+
+
+def _signing(sign: bool, key: Path | str | None) -> bool:
+    """Whether to sign (``--sign``, or ``sign: true`` in the config); with a key checked now,
+    before any point runs, rather than after hours of them."""
+    sign = sign or configured_flag("sign")
+    if sign:
+        signing_key_id(key)
+    return sign
+
+
+def _sign(result: RunResult, key: Path | str | None, progress: Callable[[Event | str], None] | None) -> AttestResult:
+    signed = sign_records(result.store, [record.id for record in result.records], key)
+    if progress:
+        progress(
+            f"signed {signed.created} record(s) with key {signed.key_id[:16]}; the log's checkpoint covers "
+            f"{signed.checkpoint.checkpoint.size if signed.checkpoint else 0} record(s)"
+        )
+    return signed
 
 
 def _reconcile(store: Store, progress: Callable[[Event | str], None] | None) -> None:

@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict
 
 from repro.errors import UsageError
 from repro.execute.point import point_container
-from repro.manifest.load import load_manifest
+from repro.lineage import resolve_inputs
+from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import parse_sets
+from repro.plan import check_devices
 from repro.runner import labels
 from repro.runner.engine import connect
 from repro.runner.image import resolve_image
@@ -66,6 +68,8 @@ def shell(
     point = points[0]
     chosen = Store.locate(store, manifest.folder)
     chosen.create()
+    check_devices(manifest)
+    sources = _upstream_sources(manifest, chosen)
     session_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
     scratch = chosen.layout.shell_outputs(session_id)
     scratch.mkdir(parents=True)
@@ -73,7 +77,9 @@ def shell(
     try:
         facts = resolve_image(engine, manifest.model.image, archive=ImageArchive(chosen.layout))
         shell_labels = {labels.SHELL: session_id, labels.STORE: str(chosen.root)}
-        spec = point_container(manifest, point, facts.id, scratch, engine, shell_labels, tuple(command))
+        spec = point_container(
+            manifest, point, facts.id, scratch, engine, shell_labels, tuple(command), sources=sources
+        )
         spec = dataclasses.replace(spec, timeout_seconds=None)  # an interactive session has no time limit
         session = ShellSession(
             id=session_id,
@@ -92,3 +98,23 @@ def shell(
         return code
     finally:
         engine.close()
+
+
+def _upstream_sources(manifest: ManifestFile, store: Store) -> dict[str, Path] | None:
+    """Where each mount's content is, when some show upstream runs' outputs (``from:``); None
+    when none does (the manifest says where)."""
+    if all(mount.upstream is None for mount in manifest.model.mounts):
+        return None
+    cache = store.digest_cache(readonly=True)
+    try:
+        inputs = resolve_inputs(manifest, store, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    if inputs.waiting:
+        upstream = inputs.waiting[0]
+        raise UsageError(
+            f"{manifest.path.name}: mount {upstream.target} shows the outputs of {upstream.waiting().shown}, "
+            f"which has no succeeded run yet: run it first (repro run {manifest.path.name})"
+        )
+    return {entry.target: Path(entry.source) for entry in inputs.known}

@@ -8,6 +8,10 @@ archived images' blobs (content-addressed), the recorded commits as git bundles
 an immutable file with the same name is the same file), so two stores pushing to a third,
 or a push cut short and started again, cannot conflict.
 
+Signed statements (``runs/<id>/provenance/<key>.intoto.json``) are additive files: one signed
+after its run was first sent travels with the next transfer into the run already there, beside
+its record (nothing else is ever written into a run the other side has).
+
 What is mutable is never sent but recomputed by the receiving store: point markers, the index
 and the image archive's ``index.json`` (from journal entries and ``images/incoming/``, which the
 receiver's next command folds in — it needs no repro running during the transfer), leases,
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +36,7 @@ from repro.ops.remote import Rsync
 from repro.store.files import MAX_JSON_BYTES, read_stored
 from repro.store.layout import StoreLayout, shown_name
 from repro.store.names import is_run_id
-from repro.store.store import STORE_FORMAT
+from repro.store.store import STORE_FORMAT, Store
 
 __all__ = [
     "REMOTE",
@@ -41,6 +46,8 @@ __all__ = [
     "copy_missing",
     "names_of",
     "recorded_runs",
+    "remote_runs",
+    "statements_lacking",
 ]
 
 _log = logging.getLogger(__name__)
@@ -64,6 +71,8 @@ class TransferResult:
     running: list[str] = field(default_factory=list)
     """Selected runs left behind because they had not ended."""
     notes: list[str] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
+    """Signed statements carried into runs the other side had already."""
     bytes_sent: int = 0
     bytes_received: int = 0
 
@@ -115,16 +124,56 @@ def check_remote(rsync: Rsync, scratch: Path, *, create: bool) -> bool:
 
 
 def recorded_runs(rsync: Rsync) -> set[str]:
-    """The runs of the remote store that have a record (a folder without one is half-sent). A
+    """The runs of the remote store that have a record (a folder without one is half-sent); a
     folder whose name is not a run id is not a run: skipped, with a line."""
-    listed = rsync.listing(str(REMOTE.runs), "-r", "--include=/*/", "--include=/*/record.json", "--exclude=*") or []
-    found = {name.split("/")[0] for name in listed if name.endswith("/record.json") and name.count("/") == 1}
-    for name in sorted(found):
+    return remote_runs(rsync)[0]
+
+
+_STATEMENT = re.compile(r"^provenance/[0-9a-f]{16}\.intoto\.json$")
+"""A signed statement's name in a run folder (what may be carried into a run already there)."""
+
+
+def remote_runs(rsync: Rsync) -> tuple[set[str], dict[str, set[str]]]:
+    """The remote store's runs that have a record, and the signed statements each holds
+    (``provenance/<key>.intoto.json``), in one listing."""
+    listed = (
+        rsync.listing(
+            str(REMOTE.runs),
+            "-r",
+            "--include=/*/",
+            "--include=/*/record.json",
+            "--include=/*/provenance/",
+            "--include=/*/provenance/*.intoto.json",
+            "--exclude=*",
+        )
+        or []
+    )
+    runs = {name.split("/")[0] for name in listed if name.endswith("/record.json") and name.count("/") == 1}
+    for name in sorted(runs):  # another store's name is input: a folder not named by a run id is no run
         if not is_run_id(name):
-            _log.warning(
-                "skipping %s in %s: not a run's folder (its name is not a run id)", shown_name(name), rsync.remote
-            )
-    return {name for name in found if is_run_id(name)}
+            shown = shown_name(name)
+            _log.warning("skipping %s in %s: not a run's folder (its name is not a run id)", shown, rsync.remote)
+    runs = {name for name in runs if is_run_id(name)}
+    statements: dict[str, set[str]] = {}
+    for name in listed:
+        run_id, _, rest = name.partition("/")
+        if run_id in runs and _STATEMENT.match(rest):
+            statements.setdefault(run_id, set()).add(rest)
+    return runs, statements
+
+
+def statements_lacking(store: Store, run_ids: Iterable[str], there: dict[str, set[str]]) -> list[str]:
+    """The signed statements of ``run_ids`` in ``store`` that the other side's listing ``there``
+    lacks (statements are additive: one signed after a run was first sent travels later), as
+    paths relative to the store's root."""
+    missing = []
+    for run_id in sorted(run_ids):
+        folder = store.run_folder(run_id)
+        for path in folder.statements():
+            name = path.relative_to(folder.path).as_posix()
+            if _STATEMENT.match(name) and name not in there.get(run_id, set()):
+                missing.append(f"{REMOTE.runs.name}/{run_id}/{name}")
+    return missing
 
 
 def copy_missing(rsync: Rsync, paths: Iterable[str], source: str, destination: str, *options: str) -> None:

@@ -53,5 +53,6 @@ def unpack(artifact: Path | str, destination: Path | str, *, max_bytes: int | No
                 else:
                     child.unlink(missing_ok=True)
         raise
+    restored.store.create()  # its own log, starting with the artifact's runs
     restored.store.rebuild_index()
     return restored

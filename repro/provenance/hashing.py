@@ -16,7 +16,7 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Literal
 
 from repro.errors import InputError
 
-__all__ = ["Entry", "HashError", "Tree", "hash_file", "hash_tree"]
+__all__ = ["Entry", "HashError", "Tree", "hash_file", "hash_tree", "tree_digest"]
 
 BLOCK = 1 << 20
 
@@ -129,10 +129,16 @@ def hash_tree(root: Path, *, hasher: FileHasher | None = None, workers: int | No
         else:
             entries.append(Entry(rel, "dir"))
     entries.sort(key=lambda e: e.path)
+    return Tree(digest=tree_digest(entries), entries=tuple(entries))
+
+
+def tree_digest(entries: Iterable[Entry]) -> str:
+    """The digest of a tree holding ``entries`` (what :func:`hash_tree` gives its root), computed
+    from a list of them alone: a record's file list gives a stored tree's digest without reading it."""
     total = hashlib.sha256()
-    for entry in entries:
+    for entry in sorted(entries, key=lambda e: e.path):
         total.update(entry.line().encode("utf-8", "surrogateescape"))
-    return Tree(digest=f"sha256:{total.hexdigest()}", entries=tuple(entries))
+    return f"sha256:{total.hexdigest()}"
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:

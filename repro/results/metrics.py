@@ -1,6 +1,7 @@
 """Metrics: numbers an experiment's output files hold, read by a named parser.
 
-``gem5-stats`` reads gem5's ``stats.txt``: every dump between the Begin/End markers, current
+``gem5-stats`` reads gem5's ``stats.txt``: every dump between the Begin/End markers (a manifest's
+``metrics.dump`` says which is the point's: :func:`pick_dump`), current
 camelCase names (``simSeconds``, ``board.processor.cores.core.ipc``) and pre-v21 snake_case ones
 (``sim_seconds``) alike — top-level snake_case names get their camelCase spelling too, so one
 report works across gem5 versions. ``json`` reads a flat object; ``csv`` a header and one row.
@@ -17,6 +18,7 @@ file can be bound to that file's recorded digest (``metrics.json`` carries it).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fnmatch
 import hashlib
 import io
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from repro.errors import InputError
+from repro.text import Tolerance
 
 __all__ = [
     "FORMATS",
@@ -38,11 +41,15 @@ __all__ = [
     "MAX_JSON_FILE",
     "MAX_LINE",
     "Dump",
+    "MetricChange",
+    "MetricsComparison",
     "MetricsError",
     "MetricsSummary",
     "compare_metrics_files",
+    "metric_changes",
     "metrics_file",
     "parse_gem5_stats",
+    "pick_dump",
     "read_metrics",
     "same_metrics",
     "summarize_metrics",
@@ -78,11 +85,13 @@ class MetricsError(InputError):
 
 @dataclass(frozen=True)
 class MetricsSummary:
-    """What a run's metrics file holds, read once as a stream: how many dumps, the last one,
-    and the sha256 of the bytes that were parsed (to bind the result to the recorded file)."""
+    """What a run's metrics file holds, read once as a stream: how many dumps, the one asked for
+    (by default the last), and the sha256 of the bytes that were parsed (to bind the result to
+    the recorded file)."""
 
     dumps: int
     last: Dump
+    """The dump asked for (``which``): the last one unless the manifest's ``metrics.dump`` says."""
     sha256: str
 
 
@@ -236,17 +245,21 @@ def _dumps(path: Path, fmt: str, raw: _Hashed) -> Iterator[Dump]:
         pass
 
 
-def summarize_metrics(path: Path, fmt: str) -> MetricsSummary:
-    """How many dumps ``path`` holds as ``fmt``, its last one, and the digest of its bytes —
-    read as a stream, holding one dump at a time."""
+def summarize_metrics(path: Path, fmt: str, which: object = "last") -> MetricsSummary:
+    """How many dumps ``path`` holds as ``fmt``, the one ``which`` names (see :func:`pick_dump`),
+    and the digest of its bytes — read as a stream, holding at most two dumps at a time."""
     with _open(path) as handle:
         raw = _Hashed(handle)
-        count, last = 0, None
+        count, picked, last = 0, None, None
         for dump in _dumps(path, fmt, raw):
             count, last = count + 1, dump
+            if (which == "first" and count == 1) or (isinstance(which, int) and count == which):
+                picked = dump
         if last is None:
             raise MetricsError(f"{path} holds no gem5 statistics dump")
-        return MetricsSummary(dumps=count, last=last, sha256=raw.digest.hexdigest())
+        if isinstance(which, int) and not isinstance(which, bool) and picked is None:
+            raise MetricsError(f"{path} holds {count} dump(s); metrics.dump: {which} names none of them")
+        return MetricsSummary(dumps=count, last=picked if picked is not None else last, sha256=raw.digest.hexdigest())
 
 
 def read_metrics(path: Path, fmt: str) -> list[Dump]:
@@ -275,35 +288,112 @@ def metrics_file(outputs: Path, relative: str) -> Path:
     return path
 
 
+def pick_dump(dumps: list[Dump], which: object, path: str) -> Dump:
+    """The dump a manifest's ``metrics.dump`` names: ``last`` (the default; also for a value an
+    older record does not hold), ``first``, or the Nth from 1. gem5 dumps again at exit, so a
+    region of interest dumped by ``m5 dumpstats`` is not the last dump."""
+    if which == "first":
+        return dumps[0]
+    if isinstance(which, int) and not isinstance(which, bool):
+        if not 1 <= which <= len(dumps):
+            raise MetricsError(f"{path} holds {len(dumps)} dump(s); metrics.dump: {which} names none of them")
+        return dumps[which - 1]
+    return dumps[-1]
+
+
 def _equal(a: Value, b: Value) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return a == b or (math.isnan(a) and math.isnan(b))
     return a == b
 
 
-def _differing(left: Dump, right: Dump, ignored: Sequence[str], label: str) -> Iterator[str]:
+@dataclass(frozen=True)
+class MetricChange:
+    """A metric whose value differs between two files, and the tolerance that covers it (if any)."""
+
+    name: str
+    """The metric's name (with ``(dump N)`` when the files hold several dumps)."""
+    expected: Value | None
+    found: Value | None
+    tolerance: Tolerance | None = None
+    """The first tolerance whose glob matches the metric, if one does."""
+
+    @property
+    def change(self) -> float | None:
+        """``found - expected``, when both are numbers."""
+        if isinstance(self.expected, float) and isinstance(self.found, float):
+            return self.found - self.expected
+        return None
+
+    @property
+    def relative(self) -> float | None:
+        """The change relative to the expected value, when that is a number other than 0."""
+        change = self.change
+        if change is None or not isinstance(self.expected, float) or self.expected == 0:
+            return None
+        return change / abs(self.expected)
+
+    @property
+    def within(self) -> bool:
+        """Whether the tolerance allows the move (never for a metric that appeared, vanished or
+        is not a number)."""
+        return (
+            self.tolerance is not None
+            and isinstance(self.expected, float)
+            and isinstance(self.found, float)
+            and self.tolerance.allows(self.expected, self.found)
+        )
+
+
+def _changes(
+    left: Dump, right: Dump, ignored: Sequence[str], tolerances: Sequence[tuple[str, Tolerance]], label: str
+) -> Iterator[MetricChange]:
     for name in sorted(left.keys() | right.keys()):
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored):
             continue
-        if name not in left or name not in right or not _equal(left[name], right[name]):
-            yield f"{name}{label}"
+        if name in left and name in right and _equal(left[name], right[name]):
+            continue
+        tolerance = next((t for pattern, t in tolerances if fnmatch.fnmatchcase(name, pattern)), None)
+        yield MetricChange(f"{name}{label}", left.get(name), right.get(name), tolerance)
+
+
+def metric_changes(
+    a: list[Dump], b: list[Dump], ignored: Sequence[str], tolerances: Sequence[tuple[str, Tolerance]] = ()
+) -> list[MetricChange]:
+    """The metrics that differ between two files' dumps, leaving out names matching ``ignored``
+    (not judged, whatever a tolerance says), each with the first of ``tolerances`` (glob,
+    tolerance) whose glob matches it."""
+    if len(a) != len(b):
+        return [MetricChange(f"(number of dumps: {len(a)} and {len(b)})", len(a), len(b))]
+    changes: list[MetricChange] = []
+    for index, (left, right) in enumerate(zip(a, b, strict=True)):
+        changes += _changes(left, right, ignored, tolerances, "" if len(a) == 1 else f" (dump {index + 1})")
+    return changes
 
 
 def same_metrics(a: list[Dump], b: list[Dump], ignored: Sequence[str]) -> list[str]:
     """The metrics that differ between two files' dumps, leaving out names matching ``ignored``."""
-    if len(a) != len(b):
-        return [f"(number of dumps: {len(a)} and {len(b)})"]
-    differing: list[str] = []
-    for index, (left, right) in enumerate(zip(a, b, strict=True)):
-        differing += _differing(left, right, ignored, "" if len(a) == 1 else f" (dump {index + 1})")
-    return differing
+    return [change.name for change in metric_changes(a, b, ignored)]
 
 
-def compare_metrics_files(a: Path, b: Path, fmt: str, ignored: Sequence[str]) -> list[str]:
-    """:func:`same_metrics` of two files, read side by side as streams (one dump of each held
-    at a time). Names at most :data:`_MAX_DIFFERING` differing metrics, then how many more."""
-    differing: list[str] = []
-    more = 0
+@dataclass(frozen=True)
+class MetricsComparison:
+    """Two metrics files compared as streams: the first :data:`_MAX_DIFFERING` changes, and how
+    many there were in all and beyond their tolerance."""
+
+    changes: list[MetricChange]
+    total: int
+    beyond: int
+    """Changes no tolerance allows (a different number of dumps counts as one)."""
+
+
+def compare_metrics_files(
+    a: Path, b: Path, fmt: str, ignored: Sequence[str], tolerances: Sequence[tuple[str, Tolerance]] = ()
+) -> MetricsComparison:
+    """:func:`metric_changes` of two files, read side by side as streams (one dump of each held
+    at a time, whatever their size)."""
+    changes: list[MetricChange] = []
+    total = beyond = 0
     with _open(a) as left_file, _open(b) as right_file:
         left_dumps = _dumps(a, fmt, _Hashed(left_file))
         right_dumps = _dumps(b, fmt, _Hashed(right_file))
@@ -315,18 +405,18 @@ def compare_metrics_files(a: Path, b: Path, fmt: str, ignored: Sequence[str]) ->
             count["b"] += right is not None
             if left is None or right is None:
                 break
-            label = f" (dump {count['a']})"
-            for name in _differing(left, right, ignored, label):
-                if len(differing) < _MAX_DIFFERING:
-                    differing.append(name)
-                else:
-                    more += 1
+            for change in _changes(left, right, ignored, tolerances, f" (dump {count['a']})"):
+                total += 1
+                beyond += not change.within
+                if len(changes) < _MAX_DIFFERING:
+                    changes.append(change)
         for rest, key in ((left_dumps, "a"), (right_dumps, "b")):
             count[key] += sum(1 for _ in rest)
     if count["a"] != count["b"]:
-        return [f"(number of dumps: {count['a']} and {count['b']})"]
+        dumps = MetricChange(f"(number of dumps: {count['a']} and {count['b']})", count["a"], count["b"])
+        return MetricsComparison([dumps], 1, 1)
     if count["a"] == 0:
         raise MetricsError(f"{a} holds no gem5 statistics dump")
-    if count["a"] == 1:
-        differing = [name.removesuffix(" (dump 1)") for name in differing]
-    return differing + ([f"(and {more} more)"] if more else [])
+    if count["a"] == 1:  # one dump: names as metric_changes gives them
+        changes = [dataclasses.replace(c, name=c.name.removesuffix(" (dump 1)")) for c in changes]
+    return MetricsComparison(changes, total, beyond)

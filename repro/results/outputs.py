@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from repro.results.metrics import MetricChange
 from repro.store.record import OutputEntry, OutputsRecord
+from repro.text import Tolerance
 
 __all__ = [
     "FileComparison",
@@ -17,9 +19,10 @@ __all__ = [
     "compare_outputs",
     "is_nondeterministic",
     "judged_identical",
+    "judged_within_tolerance",
 ]
 
-FileState = Literal["identical", "differs", "missing", "extra", "not judged"]
+FileState = Literal["identical", "within tolerance", "differs", "missing", "extra", "not judged"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class FileComparison:
     found: str | None = None
     note: str | None = None
     """Why bytes that differ still count as identical, or which metrics differ."""
+    moved: tuple[MetricChange, ...] = ()
+    """The metrics file's metrics that moved (within their tolerance or not)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class MetricsRule:
     ignored: tuple[str, ...]
     expected_root: Path
     found_root: Path
+    tolerances: tuple[tuple[str, Tolerance], ...] = ()
+    """(metric glob, tolerance), the first match deciding: how far a metric may move."""
 
 
 def is_nondeterministic(path: str, patterns: Sequence[str]) -> bool:
@@ -94,19 +101,31 @@ def _by_metrics(path: str, old: str | None, new: str | None, rule: MetricsRule) 
     from repro.results.metrics import MetricsError, compare_metrics_files, metrics_file
 
     try:
-        differing = compare_metrics_files(
+        compared = compare_metrics_files(  # as streams: two files of any size in bounded memory
             metrics_file(rule.expected_root, path),
             metrics_file(rule.found_root, path),
             rule.format,
             rule.ignored,
+            rule.tolerances,
         )
     except MetricsError as exc:
         return FileComparison(path, "differs", old, new, note=str(exc))
-    if differing:
-        shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
-        return FileComparison(path, "differs", old, new, note=f"metrics differ: {shown}")
+    changes = compared.changes  # the first of them, when there are very many
+    if compared.beyond:
+        beyond = [change.name for change in changes if not change.within]
+        more = compared.beyond - min(5, len(beyond))
+        shown = ", ".join(beyond[:5]) + (f" and {more} more" if more else "")
+        return FileComparison(path, "differs", old, new, note=f"metrics differ: {shown}", moved=tuple(changes))
+    if compared.total:
+        note = f"{compared.total} metric(s) moved, each within its tolerance"
+        return FileComparison(path, "within tolerance", old, new, note=note, moved=tuple(changes))
     return FileComparison(path, "identical", old, new, note=f"same metrics; not judged: {', '.join(rule.ignored)}")
 
 
 def judged_identical(comparisons: Sequence[FileComparison]) -> bool:
     return all(c.state in ("identical", "not judged") for c in comparisons)
+
+
+def judged_within_tolerance(comparisons: Sequence[FileComparison]) -> bool:
+    """Every judged file identical, but for metrics that moved within their tolerance."""
+    return all(c.state in ("identical", "not judged", "within tolerance") for c in comparisons)

@@ -74,6 +74,8 @@ class ContainerSpec:
     """Rootless Podman: map the invoking user to the same uid inside (outputs stay theirs)."""
     owned_tmpfs: bool = True
     """Docker's tmpfs takes uid=/gid= (HOME owned by the user); Podman's does not (HOME is 1777)."""
+    devices: tuple[str, ...] = ()
+    """Host devices the container may open (``/dev/kvm``), at the same path inside."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ def host_config(engine: Engine, spec: ContainerSpec) -> dict[str, Any]:
         nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
         mem_limit=spec.memory_bytes,
         memswap_limit=spec.memory_bytes,  # the same limit: no swap beyond memory
+        devices=[f"{device}:{device}:rw" for device in spec.devices] or None,
     )
     if spec.keep_id:
         # The SDK refuses userns modes other than "host"; Podman's API takes keep-id.

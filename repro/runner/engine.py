@@ -84,18 +84,9 @@ def chosen_runtime(runtime: str | None = None) -> Runtime:
 
 
 def _configured_runtime() -> str | None:
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    path = base / "repro" / "config.yaml"
-    if not path.is_file():
-        return None
-    import yaml
+    from repro.config import configured
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})") from None
-    value = data.get("runtime") if isinstance(data, dict) else None
-    return str(value) if value else None
+    return configured("runtime")
 
 
 def _podman_socket() -> Path:

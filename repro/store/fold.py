@@ -1,7 +1,8 @@
 """Folding the journal into the index (see :mod:`repro.store.journal` for why jobs leave entries
 instead of writing the index): the records written since the index last saw them — by jobs
 anywhere, or by ``repro push`` — are read (the records are the truth) and written into the
-index in one transaction; then exactly the entries read are removed.
+index in one transaction; then exactly the entries read are removed. Final records the store's
+log (:mod:`repro.store.tlog`) does not hold yet are appended to it first, in run id order.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
             _log.warning("skipping run %s: %s", run_id, exc)
             continue
         rows.append((record, runs.metrics_of(record)))
+    logged = runs.log_records(record for record, _ in rows)  # in the log first: it must not wait for the index
     try:
         index.put_many(rows)
     except StoreError as exc:
@@ -59,5 +61,6 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
             runs.mark_point(record.point.key, record.id, durable=False)  # derived: the next fold redoes it
         except StoreError as exc:
             _log.warning("%s", exc)
-    runs.journal.clear(entries)
+    if logged is not None:  # else the entries stay, for a fold that can append to the log
+        runs.journal.clear(entries)
     return len(rows)

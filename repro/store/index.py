@@ -116,6 +116,11 @@ class IndexRow:
     user: str | None = None
     """Who ran it (login name; None for records from before repro recorded it)."""
 
+    @classmethod
+    def of(cls, record: RunRecord) -> IndexRow:
+        """The row the index would hold for ``record`` (for a record it has not folded in yet)."""
+        return _row(_row_values(record))
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -137,8 +142,11 @@ def _kind(value: Value) -> tuple[str, float | None, str | None]:
 class Index:
     """The ``index.sqlite`` of one store."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
+        """Open the file read-only (``mode=ro``): change no byte of it, create no journal beside
+        it, add no table or index (``repro ui`` reads a store and must leave it as it was)."""
         self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
@@ -149,6 +157,11 @@ class Index:
         return connection
 
     def _open(self) -> sqlite3.Connection:
+        if self.readonly:
+            try:
+                return sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the store index {self.path} ({exc})") from exc
         # Leaving WAL (an index from an older repro), and creating the schema, need a moment of
         # exclusive access; commands opening the index at once may find it busy, which the busy
         # timeout does not cover.

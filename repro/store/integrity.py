@@ -11,7 +11,6 @@ so must pushed inputs (``inputs/<digest>``, a file or a folder); a pushed bundle
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import subprocess
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repro.errors import ReproError
-from repro.provenance.hashing import Entry, hash_file, hash_tree
+from repro.provenance.hashing import Entry, hash_file, hash_tree, tree_digest
 from repro.store.images import ImageArchive
 from repro.store.record import OutputsRecord, RunRecord
 from repro.store.store import Store
@@ -76,11 +75,7 @@ def check_outputs(folder: Path, outputs: OutputsRecord) -> list[Damage]:
 
 
 def _tree_digest(outputs: OutputsRecord) -> str:
-    total = hashlib.sha256()
-    for item in sorted(outputs.files, key=lambda e: e.path):
-        entry = Entry(item.path, item.kind, item.size, item.sha256, item.target)
-        total.update(entry.line().encode("utf-8", "surrogateescape"))
-    return f"sha256:{total.hexdigest()}"
+    return tree_digest(Entry(e.path, e.kind, e.size, e.sha256, e.target) for e in outputs.files)
 
 
 def _check_file(path: Path, sha256: str | None, size: int | None) -> Iterator[Damage]:

@@ -6,12 +6,16 @@ store is ``.repro/`` at the manifest's git root by default::
       store.json                 marks the folder as a store; format version; group, if shared
       .gitignore                 keeps the store out of the repository it sits in
       index.sqlite               the index (a cache: rebuilt from records by `repro reindex`)
+      records.log                the log of final records, a Merkle tree (never rebuilt: see tlog.py)
+      checkpoints/<size>-<key>.txt  signed checkpoints of that log (`repro checkpoint`)
+      keys/<key id>.pub          public keys that signed this store's statements and checkpoints
       journal/<run id>.<…>       records written since the index last saw them (see journal.py)
       runs/<run id>/             one folder per run
         record.json              the run record (written atomically; final records never change)
         metrics.json             its metrics as parsed when it ended (derived; indexed)
         stdout.log stderr.log    the container's output streams
         git.diff                 the uncommitted changes, when the tree was dirty
+        provenance/<key>.intoto.json  a signed statement about the run, one per key (added later too)
         outputs/                 the container's output folder (the only writable mount)
       points/<key>.json          the newest succeeded run of each point (Snakemake's job output)
       leases/<key>.lock          held (flock) by the driver running the point: one runner per point
@@ -100,6 +104,27 @@ class StoreLayout:
     @property
     def journal(self) -> Path:
         return self.root / "journal"
+
+    @property
+    def records_log(self) -> Path:
+        """The append-only log of final records (see :mod:`repro.store.tlog`)."""
+        return self.root / "records.log"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, size: int, key_short_id: str) -> Path:
+        """A signed checkpoint of the log at ``size`` leaves, by the key of that short id."""
+        return self.checkpoints / f"{size:08d}-{key_short_id}.txt"
+
+    @property
+    def public_keys(self) -> Path:
+        return self.root / "keys"
+
+    def public_key(self, key_short_id: str) -> Path:
+        """A public key that signed something in this store (never a private one)."""
+        return self.public_keys / f"{key_short_id}.pub"
 
     @property
     def runs(self) -> Path:
@@ -262,3 +287,18 @@ class RunFolder:
     def metrics(self) -> Path:
         """The run's metrics as parsed when it ended (derived from its outputs; for the index)."""
         return self.path / "metrics.json"
+
+    @property
+    def provenance(self) -> Path:
+        """Signed statements about the run: additive files, one per signing key."""
+        return self.path / "provenance"
+
+    def statement(self, key_short_id: str) -> Path:
+        return self.provenance / f"{key_short_id}.intoto.json"
+
+    def statements(self) -> list[Path]:
+        """The run's signed statements, by file name."""
+        try:
+            return sorted(p for p in self.provenance.iterdir() if p.name.endswith(".intoto.json"))
+        except OSError:
+            return []

@@ -13,7 +13,12 @@ whose privileges were removed; 3 adds ``plan`` (the plan the run belonged to, wh
 store shared by a group, whose run it is); 4 (repro 0.3.0) adds ``versions.repro_commit`` and
 ``versions.repro_modified`` (the code that wrote the record), ``outputs.files_omitted`` (a
 record written on a full disk without its file list says so) and ``notes`` (what went wrong
-around a run without deciding its status, such as a container the engine would not remove).
+around a run without deciding its status, such as a container the engine would not remove); 5
+adds checkpoint lineage, ``inputs[].upstream_run`` and ``inputs[].upstream_path`` (an input that
+is another run's outputs — a ``from:`` mount — names that run and the entry of its outputs it
+showed; its digest comes from that run's record), and ``container.devices`` (host devices the
+container could open, such as ``/dev/kvm``). A record without lineage or devices leaves these
+fields out.
 
 A record is input like any other file: it may come from another store (``pull``, ``push``) or
 from a colleague in a shared store. Every field that names something in a store — the run id,
@@ -29,12 +34,20 @@ from datetime import datetime
 from typing import Any, Literal
 
 import pydantic.dataclasses
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts, UserFacts
-from repro.store.names import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath
+from repro.store.names import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath, safe_relative
 from repro.store.status import Status
 
 __all__ = [
@@ -54,7 +67,7 @@ __all__ = [
     "invalid_fields",
 ]
 
-SCHEMA_VERSION: Literal[4] = 4
+SCHEMA_VERSION: Literal[5] = 5
 
 EMPTY_TREE_DIGEST = "sha256:" + "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 """The tree digest of an output folder holding nothing (sha256 of no bytes)."""
@@ -121,6 +134,15 @@ class ContainerRecord(_Part):
     no_new_privileges: bool = True
     cap_drop: list[str] = Field(default_factory=lambda: ["ALL"])
     labels: dict[str, str] = Field(default_factory=dict)
+    devices: list[str] = Field(default_factory=list)
+    """Host devices passed to the container (``/dev/kvm``; schema 5). Not in the point key."""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_devices(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.devices:
+            data.pop("devices", None)  # records of runs without devices read as before schema 5
+        return data
 
 
 class GitRecord(_Part):
@@ -141,10 +163,33 @@ class GitRecord(_Part):
 class InputRecord(_Part):
     target: str
     source: HostPath
+    """Where the content was on the host that ran it (an upstream run's: in that store)."""
     readonly: bool
     digest: Digest
     files: int
     bytes: int
+    upstream_run: RunId | None = None
+    """The run whose outputs this input is (a ``from:`` mount; schema 5)."""
+    upstream_path: str | None = None
+    """The entry of that run's outputs that was mounted (the ``from.path`` glob's one match);
+    None: all of its outputs."""
+
+    @field_validator("upstream_path")
+    @classmethod
+    def _inside_outputs(cls, value: str | None) -> str | None:
+        if value is not None and safe_relative(value) is None:
+            raise ValueError(f"{value!r} is not a path inside a run's outputs")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_lineage_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.upstream_run is None:
+            data.pop("upstream_run", None)
+            data.pop("upstream_path", None)
+        elif self.upstream_path is None:
+            data.pop("upstream_path", None)
+        return data
 
 
 @pydantic.dataclasses.dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
@@ -230,7 +275,7 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1, 2, 3, 4] = SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3, 4, 5] = SCHEMA_VERSION
     id: RunId
     status: Status
     exit_code: int | None = None

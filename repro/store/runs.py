@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout, shown_name
 from repro.store.names import is_run_id
 from repro.store.seal import folder_mode, seal_file
+from repro.store.tlog import RecordLog, record_digest
 
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
@@ -46,6 +47,7 @@ class RunFiles:
         self.layout = layout
         self.root = layout.root
         self.journal = Journal(layout.journal)
+        self.log = RecordLog(layout.records_log)
 
     # -- run folders ------------------------------------------------------------------------------
 
@@ -129,6 +131,28 @@ class RunFiles:
             )
         return record
 
+    def log_records(self, records: Iterable[RunRecord]) -> int | None:
+        """Append the final ones of ``records`` to the store's log (see :mod:`repro.store.tlog`),
+        each by the digest of its file as it is now; return how many were new to the log, or None
+        when the log could not be written (a full disk). Never fails its caller: their journal
+        entries stay until a fold logs them."""
+        entries = []
+        for record in records:
+            if not record.status.final:
+                continue
+            digest = record_digest(self.run_folder(record.id).record)
+            if digest is not None:
+                entries.append((record.id, digest))
+        if not entries:
+            return 0
+        try:
+            return self.log.append(entries)
+        except FileNotFoundError:
+            return 0  # no log (lost, or a store from before logs): `repro fsck` says which
+        except OSError as exc:
+            _log.warning("cannot append to %s (%s); the next command does", self.log.path, exc.strerror)
+            return None
+
     def _write_with_reserve(self, path: Path, record: RunRecord) -> RunRecord:
         """Write the record; on a full disk, give up the store's reserve to write it all the same
         (a final record must say what happened, even when the run filled the disk). Returns the
@@ -167,6 +191,11 @@ class RunFiles:
             return
         except OSError:
             path.unlink(missing_ok=True)
+
+    def status_on_disk(self, run_id: str) -> str | None:
+        """The status the run's record file says, without reading the whole record (None: no
+        readable record)."""
+        return self._read_status(self.run_folder(run_id).record)
 
     @staticmethod
     def _read_status(path: Path) -> str | None:
@@ -223,13 +252,21 @@ class RunFiles:
             except StoreError as exc:
                 say(f"skipping run {name}: {exc}")
 
-    def metrics_of(self, record: RunRecord) -> dict[str, Value] | None:
+    def metrics_of(self, run: RunRecord | str) -> dict[str, Value] | None:
         """The metrics parsed when the run ended (``metrics.json``), if they are bound to its
         outputs: parsed from the file its manifest names, whose bytes had the digest the record
         gives that file. None when none were parsed, or when ``metrics.json`` is not bound so —
         derived data that is not what the record's outputs say is not trusted (``repro fsck``
         parses the file again and names the mismatch; ``repro reindex`` replaces it). A
-        ``metrics.json`` of repro 0.3 (no digest) is taken when it names the manifest's file."""
+        ``metrics.json`` of repro 0.3 (no digest) is taken when it names the manifest's file.
+        ``run``: the record, or the run's id (its record is read, and checked, first)."""
+        if isinstance(run, str):
+            try:
+                record = self.load(run)
+            except (UsageError, StoreError):
+                return None
+        else:
+            record = run
         spec = record.manifest.resolved.get("metrics")
         if not isinstance(spec, dict) or record.outputs is None:
             return None
@@ -274,10 +311,11 @@ class RunFiles:
             return None
         return named if is_run_id(named) else None
 
-    def marked_run(self, key: str) -> str | None:
+    def marked_run(self, key: str, of: Callable[[RunRecord], bool] | None = None) -> str | None:
         """The run the point's marker names, if it names a run of that point: a marker is
         input (a pulled store's, a colleague's), so what it names is checked — a run id, whose
-        record is there and is a run of ``key``."""
+        record is there and is a run of ``key`` (or, for the marker of a point's lineage key,
+        whose record ``of`` accepts: a run keyed in its job, after its upstream ran)."""
         named = self.marked_name(key)
         if named is None:
             return None
@@ -285,7 +323,7 @@ class RunFiles:
             record = self.load(named)
         except (UsageError, StoreError):
             return None
-        return named if record.point.key == key else None
+        return named if record.point.key == key or (of is not None and of(record)) else None
 
     def mark_point(self, key: str, run_id: str, *, durable: bool = True) -> None:
         folder = self.run_folder(run_id)

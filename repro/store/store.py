@@ -92,6 +92,29 @@ class Store(RunFiles):
         return int(self.facts.get("repro_store", STORE_FORMAT))
 
     @property
+    def log_origin(self) -> str | None:
+        """The origin of the store's log of records, as ``store.json`` names it (None: a store
+        made before stores kept one; its next run starts it)."""
+        log = self.facts.get("log")
+        origin = log.get("origin") if isinstance(log, dict) else None
+        return origin if isinstance(origin, str) and origin else None
+
+    def _start_log(self) -> str:
+        """Start the store's log with its final records, oldest first (a store made before logs
+        existed has some); return the log's origin — the existing log's, if another process
+        started it first."""
+        from repro.store.tlog import new_origin, record_digest
+
+        entries = []
+        for record in self.records():
+            digest = record_digest(self.run_folder(record.id).record)
+            if record.status.final and digest is not None:
+                entries.append((record.id, digest))
+        with contextlib.suppress(FileExistsError):  # another process started it: its origin stands
+            self.log.start(new_origin(), entries)
+        return self.log.read().origin
+
+    @property
     def shared_group(self) -> str | None:
         """The group a shared store belongs to (``repro init --shared GROUP``), or None."""
         shared = self.facts.get("shared")
@@ -144,7 +167,7 @@ class Store(RunFiles):
         try:
             for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
-            if self.exists and self.format == STORE_FORMAT:
+            if self.exists and self.format == STORE_FORMAT and self.log_origin is not None:
                 return
             # A store inside a git tree must not make the tree dirty.
             gitignore = self.layout.gitignore
@@ -153,6 +176,8 @@ class Store(RunFiles):
             self.keep_reserve()
             self._index.create()  # so that a missing index later means a lost one
             data = {**self.facts, **(facts or {}), "repro_store": STORE_FORMAT}
+            if self.log_origin is None:
+                data["log"] = {"origin": self._start_log()}
             if self.exists:
                 atomic_write(self.layout.marker, json.dumps(data).encode() + b"\n")
             else:

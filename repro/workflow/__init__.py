@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from repro.errors import StoreError
-from repro.manifest.load import load_manifest
+from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import parse_sets
-from repro.plan import PlannedPoint, build_plan
+from repro.plan import Plan, PlannedPoint, build_plan
 from repro.provenance.git import git_state
 from repro.store.names import is_hex64
+from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import PendingPlan, current
 
@@ -74,13 +75,19 @@ def outputs(marker: str | Path) -> Path:
 def run_id(marker: str | Path) -> str:
     """The id of the run a point's marker names (for ``repro report RUN…``, ``repro show``): a
     marker is a file in the store like any other (a colleague's, a pulled one), so what it names
-    must be a run whose record is a run of the marker's point — else :class:`StoreError`."""
+    must be a run whose record is a run of the marker's point — else :class:`StoreError`. (The
+    marker of a point's lineage key names a run keyed only once its upstream ran: that run must
+    have read an upstream run's outputs.)"""
     path = Path(marker)
     store = Store(path.parent.parent, job=True)
-    named = store.marked_run(path.stem) if is_hex64(path.stem) else None
+    named = store.marked_run(path.stem, of=_keyed_after_upstream) if is_hex64(path.stem) else None
     if named is None:
         raise StoreError(f"the marker {path} does not name a run of its point; run the workflow again")
     return named
+
+
+def _keyed_after_upstream(record: RunRecord) -> bool:
+    return any(entry.upstream_run is not None for entry in record.inputs)
 
 
 def experiment(
@@ -102,21 +109,35 @@ def experiment(
     chosen = Store.locate(store, loaded.folder)
     # Snakemake decides what is done, from the markers: no index (this runs in job processes too).
     plan = build_plan(loaded, chosen, parse_sets(sets), force=True, dry_run=True, consult_index=False)
-    plan = plan.model_copy(update={"created_at": None})  # every job of the workflow pins the same plan
-    state = git_state(loaded.folder)
+    section = config.setdefault("repro", {})
+    registered = section.setdefault("plans", [])
+    path, plan = _declare(plan, loaded, chosen, registered)
+    return Experiment(plan_path=path, store=chosen, points=tuple(plan.points))
+
+
+def _declare(plan: Plan, manifest: ManifestFile, store: Store, registered: list[str]) -> tuple[Path, Plan]:
+    """Name ``plan`` by what decides it, and register it — and first the plans of the upstream
+    points it waits on, whose jobs are its jobs' inputs — for repro's rules. The name is the
+    workflow's for the plan; each job computes the plan itself and writes it, pinned, under its
+    content id (no planning time in it: every job of the workflow pins the same plan)."""
+    upstream = {}
+    for other in plan.upstream:
+        named, _ = _declare(other, load_manifest(other.manifest_path), store, registered)
+        upstream[other.id] = named.stem
+    waits_on = [w.model_copy(update={"plan": upstream.get(w.plan or "", w.plan)}) for w in plan.waits_on]
+    state = git_state(manifest.folder)
     identity = json.dumps(
         [
-            loaded.sha256,
+            manifest.sha256,
             [p.key for p in plan.points],
-            loaded.model.image.digest,
+            manifest.model.image.digest,
             state.commit if state else None,
             state.diff_sha256 if state else None,
         ]
     )
-    path = chosen.layout.plan("pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16])
-    current().expect(path, PendingPlan(plan=plan, manifest=loaded, git=state))
-    section = config.setdefault("repro", {})
-    registered = section.setdefault("plans", [])
+    plan = plan.model_copy(update={"created_at": None, "waits_on": waits_on})
+    path = store.layout.plan("pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16])
+    current().expect(path, PendingPlan(plan=plan, manifest=manifest, git=state))
     if str(path) not in registered:
         registered.append(str(path))
-    return Experiment(plan_path=path, store=chosen, points=tuple(plan.points))
+    return path, plan

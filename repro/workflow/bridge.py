@@ -86,7 +86,7 @@ def _coerce(text: str, annotation: str) -> Any:
 
 
 def execute_plan(
-    plan_path: Path,
+    plan_paths: Sequence[Path],
     store_root: Path,
     targets: Sequence[Path],
     *,
@@ -94,8 +94,9 @@ def execute_plan(
     executor: Executor = LOCAL,
     verbose: bool = False,
 ) -> None:
-    """Run the rule for each target marker. A point that failed is not an error here: its
-    record says what happened, and the caller reads the records."""
+    """Run the rule for each target marker, with the points of ``plan_paths`` (the upstream
+    points the targets wait on run first, as their jobs' inputs). A point that failed is not an
+    error here: its record says what happened, and the caller reads the records."""
     from snakemake.api import SnakemakeApi
     from snakemake.exceptions import WorkflowError
     from snakemake.resources import Resources
@@ -128,7 +129,7 @@ def execute_plan(
         with SnakemakeApi(output) as api:
             workflow = api.workflow(
                 resource_settings=resources,
-                config_settings=ConfigSettings(config={"repro": {"plan": str(plan_path)}}),
+                config_settings=ConfigSettings(config={"repro": {"plans": [str(path) for path in plan_paths]}}),
                 snakefile=rules_file(),
                 workdir=store_root,
             )

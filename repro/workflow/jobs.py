@@ -25,6 +25,7 @@ from repro.provenance.process import DriverFacts
 from repro.runner.engine import connect
 from repro.store.layout import RunFolder
 from repro.store.leases import PointLease, plan_in_use
+from repro.store.names import is_run_id
 from repro.store.record import Status
 from repro.store.store import Store
 from repro.workflow.session import (
@@ -64,23 +65,33 @@ class RuleContext:
     threads: int
     resources: dict[str, int]
     """Snakemake resources from the manifests: ``mem_mb`` and ``runtime`` (minutes)."""
+    waits_on: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """The job keys of points that wait on upstream points, and the markers they wait on."""
 
     @property
     def marker_pattern(self) -> str:
         return self.store.layout.point_marker_pattern
 
+    def upstream_markers(self, wildcards: Any) -> list[str]:
+        """The ``repro_point`` rule's input: for a point that waits on upstream points (see
+        :mod:`repro.lineage`), their markers; for any other, nothing."""
+        return list(self.waits_on.get(str(wildcards.key), ()))
+
     def lookup(self, key: str) -> tuple[Path, PlannedPoint]:
+        """The plan and point of the job ``key``: a point's key, or the lineage key of a point
+        that has ``from:`` mounts (the name of its job while its upstream waited)."""
         session = current()
         for path in self.plans:
             for planned in session.plan(path).points:
-                if planned.key == key:
+                if key in (planned.key, planned.after):
                     return path, planned
         raise UsageError(f"no plan of this workflow has a point with key {key}")
 
 
 def context(config: Mapping[str, Any]) -> RuleContext:
-    """Read ``config["repro"]``: ``{"plan": PATH}`` as given by ``repro run``, or ``{"plans":
-    [PATH, …]}`` as :func:`repro.workflow.experiment` leaves it for a user's Snakefile."""
+    """Read ``config["repro"]``: ``{"plans": [PATH, …]}`` as ``repro run`` gives it (the plan and
+    the plans of the upstream points it waits on) and :func:`repro.workflow.experiment` leaves it
+    for a user's Snakefile, or ``{"plan": PATH}``."""
     section = config.get("repro") or {}
     paths: list[Any] = []
     if isinstance(section, Mapping):
@@ -91,7 +102,8 @@ def context(config: Mapping[str, Any]) -> RuleContext:
             "repro.workflow.experiment(MANIFEST, config) before `include: repro.workflow.rules()`"
         )
     plan_paths = tuple(dict.fromkeys(Path(str(p)).absolute() for p in paths))
-    declared = [current().declared(path) for path in plan_paths]  # reads; writes nothing
+    session = current()
+    declared = [session.declared(path) for path in plan_paths]  # reads; writes nothing
     stores = {store for store, _ in declared}
     if len(stores) != 1:
         raise UsageError(f"the experiments of one workflow must share a store (found {', '.join(sorted(stores))})")
@@ -104,11 +116,19 @@ def context(config: Mapping[str, Any]) -> RuleContext:
         resources["mem_mb"] = math.ceil(max(memory) / 2**20)
     if timeouts:
         resources["runtime"] = math.ceil(max(timeouts) / 60)
+    store = Store(Path(stores.pop()), job=True)
+    waits_on: dict[str, tuple[str, ...]] = {}
+    for path in plan_paths:
+        plan = session.declared_plan(path)
+        markers = tuple(str(store.point_marker(waiting.key)) for waiting in plan.waits_on)
+        for planned in plan.points if markers else ():
+            waits_on[planned.key] = markers
     return RuleContext(
         plans=plan_paths,
-        store=Store(Path(stores.pop()), job=True),
+        store=store,
         threads=max(1, math.ceil(max(cpus))) if cpus else 1,
         resources=resources,
+        waits_on=waits_on,
     )
 
 
@@ -124,12 +144,22 @@ def run_job(ctx: RuleContext, key: str) -> None:
     # In a job process of its own (a user's `snakemake`, a cluster node) this is the main
     # thread, and a SIGTERM from Snakemake or the scheduler must stop the container too.
     with cancel_on_signals(session), plan_in_use(ctx.store.layout.plan(plan.id)):
-        _run_point(ctx, session, plan, planned, manifest)
+        if plan.waits_on:  # its upstream points ran (they are this job's input): key it now
+            try:
+                plan, planned = plan.settled(ctx.store, manifest, planned)
+            except ReproError as exc:
+                session.note(f"{plan.manifest_name}: point {planned.label} cannot run: {exc}")
+                raise PointFailed(str(exc)) from exc
+        _run_point(ctx, session, plan, planned, manifest, job=key)
 
 
-def _run_point(ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile) -> None:
+def _run_point(
+    ctx: RuleContext, session: Session, plan: Plan, planned: PlannedPoint, manifest: ManifestFile, job: str
+) -> None:
     """Run the point once per store: under its lease, after any other driver that runs it (whose
-    result is then this one's), adopting the run of a driver that died."""
+    result is then this one's), adopting the run of a driver that died. ``job``: the key
+    Snakemake asked for — the point's lineage key when it waited on upstream points, whose
+    marker then names the run too."""
     store = ctx.store
     lease = store.lease(planned.key)
     me = DriverFacts.current()
@@ -140,15 +170,35 @@ def _run_point(ctx: RuleContext, session: Session, plan: Plan, planned: PlannedP
         lease.acquire(holder, check=session.cancellation.check)
     try:
         event = _settled_since(store, lease, plan.created_at or session.started, planned)
+        if event is None and job != planned.key and not plan.force:
+            event = _succeeded_before(store, planned.key)
         if event is None:
             event = _run_or_adopt(store, session, plan, planned, manifest, lease)
     finally:
         lease.release()
-    event = dataclasses.replace(event, folder=store.run_folder(event.record.id).path)
-    session.emit(event)
     record = event.record
+    marker = job if job != planned.key else None
+    if marker is not None and record.status is Status.SUCCEEDED:
+        store.mark_point(marker, record.id)
+    event = dataclasses.replace(event, folder=store.run_folder(record.id).path, job=marker)
+    session.emit(event)
     if record.status is not Status.SUCCEEDED:
         raise PointFailed(f"point {planned.label} {record.status.value} (run {record.id})")
+
+
+def _succeeded_before(store: Store, key: str) -> PointFinished | None:
+    """The run that already succeeded for ``key``, a point keyed only now that its upstream ran
+    (an upstream that ran anew but made the same outputs leaves its points as they were)."""
+    run_id = store.marked_run(key)
+    if run_id is None or not is_run_id(run_id):
+        return None
+    try:
+        record = store.load(run_id)
+    except ReproError:
+        return None
+    if record.status is Status.SUCCEEDED and record.point.key == key:
+        return PointFinished(record, how="found")
+    return None
 
 
 def _started(lease: PointLease, session: Session, planned: PlannedPoint, folder: RunFolder) -> None:

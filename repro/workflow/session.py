@@ -44,12 +44,16 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class PlanReady:
-    """The plan is written; ``to_run`` of its ``points`` are handed to Snakemake."""
+    """The plan is written; ``to_run`` of its ``points`` are handed to Snakemake, after the
+    ``upstream`` points they wait on."""
 
     name: str
     points: int
     to_run: int
     jobs: int
+    upstream: tuple[str, ...] = ()
+    """The upstream points that run first (their own upstream points too), as
+    ``fs-boot.yaml (point -, key …)``."""
 
 
 @dataclass(frozen=True)
@@ -81,17 +85,20 @@ class PointAdopting:
     stderr: Path
 
 
-How = Literal["ran", "waited", "adopted"]
+How = Literal["ran", "waited", "adopted", "found"]
 
 
 @dataclass(frozen=True)
 class PointFinished:
-    """A point ended: run here (``ran``), by another driver (``waited``), or adopted."""
+    """A point ended: run here (``ran``), by another driver (``waited``), adopted, or ``found``
+    already succeeded once its upstream ran (the upstream made the outputs it had made before)."""
 
     record: RunRecord
     how: How = "ran"
     folder: Path | None = None
     """The run's folder (its logs and outputs), when it is in this store."""
+    job: str | None = None
+    """The lineage key its job was planned under, when the point waited on upstream points."""
 
 
 Event = PlanReady | PointStarted | PointWaiting | PointAdopting | PointFinished
@@ -110,7 +117,7 @@ class PendingPlan:
 @dataclass
 class Session:
     cancellation: Cancellation = field(default_factory=Cancellation)
-    progress: Callable[[Event], None] | None = None
+    progress: Callable[[Event | str], None] | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     """When this process began to take part (for a plan a Snakefile declares, which has no
     planning time of its own: a point another driver finished since then is taken)."""
@@ -125,8 +132,21 @@ class Session:
         if isinstance(event, PointFinished):
             with self._lock:
                 self.finished[event.record.point.key] = event
+                if event.job is not None:
+                    self.finished[event.job] = event
         if self.progress is not None:
             self.progress(event)
+
+    def note(self, text: str) -> None:
+        """Say something that is not an event (why a point could not start)."""
+        if self.progress is not None:
+            self.progress(text)
+
+    def declared_plan(self, path: Path) -> Plan:
+        """The plan at ``path`` as it stands, without writing one a Snakefile declared."""
+        with self._lock:
+            pending = self._pending.get(path)
+        return pending.plan if pending is not None else self.plan(path)
 
     def plan(self, path: Path) -> Plan:
         """The plan at ``path``: one this process planned (remembered), one a Snakefile declared

@@ -2,18 +2,20 @@
 non-root user, a registry on loopback.
 
 Tests that need the engine fail (they are not skipped) when none answers: `scripts/setup-host`
-starts one. The busybox image is built here from Debian's static busybox, FROM scratch.
+starts one. The test images are written byte for byte (tests/images.py) and loaded here.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import functools
 import os
 import shutil
 import subprocess
-import textwrap
+import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,12 @@ import docker
 import pytest
 
 from repro.runner import labels
+from repro.runner.container import HOME
 from repro.store import Store
 from tests.conftest import CHECKOUT, SHARED, Image, Project, make_repo, wait_for
+from tests.images import BUSYBOX, WrittenImage, busybox_image
 
-BUSYBOX = Path("/bin/busybox")
+BUSYBOX_TAG = "repro-test/busybox:1"
 
 
 @pytest.fixture(scope="session")
@@ -39,25 +43,21 @@ def docker_client() -> Iterator[docker.DockerClient]:
     client.close()
 
 
+def load_image(client: docker.DockerClient, image: WrittenImage, tag: str | None = None) -> str:
+    """Load a written image into the engine (tagged ``tag``); return its ID, which the writer
+    knew before the engine saw it."""
+    (loaded,) = client.images.load(image.archive(tag))
+    assert loaded.id == image.id, f"the engine loaded {loaded.id}, not the written {image.id}"
+    return image.id
+
+
 @pytest.fixture(scope="session")
-def busybox(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Image:
-    """A 2 MB image: Debian's static busybox in an otherwise empty image."""
+def busybox(docker_client: docker.DockerClient) -> Image:
+    """A 2 MB image: Debian's static busybox in an otherwise empty image, written byte for byte
+    (tests/images.py), so it has the same ID on every machine with the same busybox."""
     if not BUSYBOX.is_file():
         pytest.fail("Debian's busybox-static is needed (/bin/busybox); install it: sudo scripts/setup-host")
-    context = tmp_path_factory.mktemp("busybox")
-    shutil.copy(BUSYBOX, context / "busybox")
-    (context / "Dockerfile").write_text(
-        textwrap.dedent(
-            """\
-            FROM scratch
-            COPY busybox /bin/busybox
-            RUN ["/bin/busybox", "--install", "-s", "/bin"]
-            CMD ["/bin/sh"]
-            """
-        )
-    )
-    image, _ = docker_client.images.build(path=str(context), tag="repro-test/busybox:1", rm=True)
-    return Image(name="repro-test/busybox:1", id=str(image.id))
+    return Image(name=BUSYBOX_TAG, id=load_image(docker_client, busybox_image(BUSYBOX), BUSYBOX_TAG))
 
 
 CACHESIM = CHECKOUT / "examples" / "cachesim"
@@ -74,8 +74,141 @@ def cachesim_image(docker_client: docker.DockerClient) -> str:
 
 
 def repro_containers(client: docker.DockerClient, store: Path) -> list[Any]:
-    """Containers (running or not) that a run in ``store`` created."""
-    return client.containers.list(all=True, filters={"label": f"{labels.STORE}={store}"})
+    """Containers (running or not) that a run in ``store`` created (one removed while they are
+    listed is left out, not an error: drivers remove theirs at any moment)."""
+    return client.containers.list(all=True, filters={"label": f"{labels.STORE}={store}"}, ignore_removed=True)
+
+
+def running_containers(client: docker.DockerClient, store: Path) -> list[Any]:
+    return [c for c in repro_containers(client, store) if c.status == "running"]
+
+
+# -- points that end when the test says so ------------------------------------------------------
+
+GATE = f"{HOME}/gate-open"
+"""The file a gated point waits for, inside its container: in HOME, a tmpfs of the container's
+own that its user may write. The test opens the gate by running ``touch`` in the container, so
+nothing on the host, nothing a point's key covers, and nothing in its outputs changes."""
+
+
+def gated(before: str = "", after: str = "") -> list[str]:
+    """A point's command: ``before``, then wait until the test opens the gate, then ``after``.
+
+    A test that needs a point still running (or not yet finished) when it looks makes it wait
+    for the test, not for a duration that a slow machine may outlast."""
+    wait = f"until [ -e {GATE} ]; do sleep 0.05; done"
+    return ["sh", "-c", "; ".join(part for part in (before, wait, after) if part)]
+
+
+def open_gate(client: docker.DockerClient, container_id: str) -> bool:
+    """Let the gated point in this (Docker) container go on; False if it no longer runs."""
+    try:
+        exit_code, output = client.containers.get(container_id).exec_run(["touch", GATE])
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:  # 409: it stopped meanwhile
+        if exc.status_code == 409:
+            return False
+        raise
+    assert exit_code == 0, output
+    return True
+
+
+@contextmanager
+def gates_opened(running: Callable[[], Iterable[str]], open_one: Callable[[str], bool]) -> Iterator[None]:
+    """While the block runs, open the gate of every container ``running()`` names, as each
+    appears (for points started later, by drivers the test does not step through)."""
+    done = threading.Event()
+    opened: set[str] = set()
+    failures: list[BaseException] = []
+
+    def keep_opening() -> None:
+        while not done.is_set():
+            try:
+                for container_id in set(running()) - opened:
+                    if open_one(container_id):
+                        opened.add(container_id)
+            except Exception as exc:  # reported by the test, not lost in the thread
+                failures.append(exc)
+                return
+            done.wait(0.1)
+
+    thread = threading.Thread(target=keep_opening, name="gates", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def docker_gates_opened(client: docker.DockerClient, store: Path) -> contextlib.AbstractContextManager[None]:
+    """:func:`gates_opened` for the Docker containers of runs in ``store``."""
+    return gates_opened(
+        lambda: [c.id for c in running_containers(client, store)],
+        lambda container_id: open_gate(client, container_id),
+    )
+
+
+class Output:
+    """What a spawned process prints, collected as it comes (a test waits for a line, then acts)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._drain, args=(stream, lines), daemon=True)
+            for stream, lines in ((process.stdout, self._out), (process.stderr, self._err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _drain(stream: Any, lines: list[str]) -> None:
+        with stream:
+            for line in stream:
+                lines.append(line)
+
+    @property
+    def out(self) -> str:
+        return "".join(self._out)
+
+    @property
+    def err(self) -> str:
+        return "".join(self._err)
+
+    def wait(self, timeout: float = 600) -> int:
+        """The exit code, once the process ended and all it printed is collected."""
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join()
+        return code
+
+    def stop(self) -> None:
+        """End the process if it still runs (a test that failed midway): see :func:`stop`."""
+        stop(self.process, communicate=False)
+        self.wait()
+
+
+def stop(process: subprocess.Popen[str], *, communicate: bool = True) -> None:
+    """End a process the test no longer waits for (it failed midway) as a user would: SIGTERM,
+    so a driver stops and removes its containers (a SIGKILLed one leaves them behind, and the
+    next check reports them instead of the first failure); SIGKILL only if it does not end."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        if communicate:
+            process.communicate(timeout=120)
+        else:
+            process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        if communicate:
+            process.communicate()
 
 
 @pytest.fixture
@@ -92,10 +225,18 @@ def docker_project(project: Project, busybox: Image, docker_client: docker.Docke
 # -- a non-root user that may use the engine --------------------------------------------------
 
 NONROOT_USER = "repro-tester"
-TEST_VENVS = Path("/opt/repro-tests") / hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:12]
-"""Venvs other users (and SLURM jobs) can run, one set per checkout: two checkouts tested at
-once on one machine must not install their repro over each other's."""
-NONROOT_VENV = TEST_VENVS / "venv"
+
+
+@pytest.fixture(scope="session")
+def test_venvs() -> Iterator[Path]:
+    """A folder for the venvs other users (and SLURM jobs) run: reachable by every user (0755),
+    new for each session (two checkouts tested at once never share it), removed at its end."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="repro-test-venvs-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -140,23 +281,67 @@ class User:
         )
 
 
+def _reachable_by_all(path: Path) -> bool:
+    """Whether every user may run ``path``: it and each folder above it are open to others."""
+    try:
+        if path.stat().st_mode & 0o005 != 0o005:
+            return False
+        return all(folder.stat().st_mode & 0o001 for folder in path.parents)
+    except OSError:
+        return False
+
+
+def _python_candidates() -> Iterator[Path]:
+    import sys
+
+    # The interpreter running the tests first (its base, when it runs in a venv), then every
+    # python3 on PATH: a pyenv shim or build in root's home is found, and passed over.
+    yield Path(getattr(sys, "_base_executable", sys.executable))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        for name in ("python3", "python3.13", "python3.12", "python3.11"):
+            yield Path(folder or ".") / name
+
+
+@functools.cache
+def shared_python() -> Path:
+    """A python3 (3.11 or newer, with venv) that every user may run, for the venvs that other
+    users and SLURM jobs run: the default interpreter may live in root's home (pyenv), which
+    other users cannot read. Debian's python3 (python3-venv) is such a one."""
+    seen: list[str] = []
+    for candidate in _python_candidates():
+        if not candidate.is_file():
+            continue
+        real = candidate.resolve()
+        if str(real) in seen:
+            continue
+        seen.append(str(real))
+        if not _reachable_by_all(real):
+            continue
+        check = "import sys, venv, ensurepip; assert sys.version_info >= (3, 11); print(sys.prefix)"
+        probed = subprocess.run([str(real), "-c", check], capture_output=True, text=True)
+        if probed.returncode == 0 and _reachable_by_all(Path(probed.stdout.strip())):
+            return real
+    tried = ", ".join(seen) or "none on PATH"
+    pytest.fail(
+        f"no python3 (3.11+, with venv) that other users can run (tried: {tried}); "
+        "install Debian's: sudo scripts/setup-host",
+        pytrace=False,
+    )
+
+
 def venv_with_repro(venv: Path, requirement: str) -> Path:
-    """A venv (Debian's python3: readable by every user) holding this checkout's repro, with
-    ``requirement``'s dependencies; returns its ``repro`` command."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], capture_output=True, text=True)
-        if made.returncode != 0:
-            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
-    # Dependencies once; then this checkout's repro itself, every session.
-    for args in ([requirement], ["--no-deps", "--force-reinstall", str(CHECKOUT)]):
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-            capture_output=True,
-            text=True,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
+    """A new venv (on :func:`shared_python`, so every user can run it) holding ``requirement``
+    (this checkout's repro, with extras); returns its ``repro`` command."""
+    made = subprocess.run([str(shared_python()), "-m", "venv", str(venv)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.fail(f"cannot make a venv in {venv}: {made.stderr.strip()}", pytrace=False)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"cannot install {requirement} into {venv}: {installed.stderr.strip()[-800:]}")
     return venv / "bin" / "repro"
 
 
@@ -196,13 +381,10 @@ def load_into_podman(user: User, client: docker.DockerClient, image_id: str) -> 
 
 
 @pytest.fixture(scope="session")
-def nonroot_user(docker_client: docker.DockerClient) -> User:
-    """An unprivileged user in the docker group, with repro installed in a venv it can read.
-
-    The machine's default Python lives in root's home, which other users cannot read, so the
-    venv is built on Debian's python3 and holds this checkout's repro.
-    """
-    return make_user(NONROOT_USER, venv_with_repro(NONROOT_VENV, str(CHECKOUT)), ("docker",))
+def nonroot_user(docker_client: docker.DockerClient, test_venvs: Path) -> User:
+    """An unprivileged user in the docker group, with this checkout's repro installed in a venv
+    it can read (see :func:`shared_python`)."""
+    return make_user(NONROOT_USER, venv_with_repro(test_venvs / "venv", str(CHECKOUT)), ("docker",))
 
 
 @pytest.fixture
@@ -222,6 +404,26 @@ def nonroot_project(nonroot_user: User, busybox: Image, docker_client: docker.Do
         container.remove(force=True)
     shutil.rmtree(root, ignore_errors=True)
     assert not leftovers
+
+
+def podman_containers(user: User, store: Path) -> list[str]:
+    """The ids of the running containers of runs in ``store``, in ``user``'s rootless Podman."""
+    listed = user.run(
+        ["podman", "ps", "--quiet", "--no-trunc", "--filter", f"label={labels.STORE}={store}"], cwd=user.runtime_dir
+    )
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
+def open_podman_gate(user: User, container_id: str) -> bool:
+    """Let the gated point in this container of ``user``'s Podman go on (see :func:`gated`);
+    False if it no longer runs."""
+    return user.run(["podman", "exec", container_id, "touch", GATE], cwd=user.runtime_dir).returncode == 0
+
+
+def podman_gates_opened(user: User, store: Path) -> contextlib.AbstractContextManager[None]:
+    """:func:`gates_opened` for ``user``'s Podman containers of runs in ``store``."""
+    return gates_opened(lambda: podman_containers(user, store), lambda c: open_podman_gate(user, c))
 
 
 # -- a registry on loopback (Debian's docker-registry) ----------------------------------------
@@ -295,14 +497,13 @@ def private_registry(tmp_path: Path) -> Iterator[Registry]:
 
 
 def build_variant(client: docker.DockerClient, busybox: Image, tag: str, content: str) -> str:
-    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID."""
-    import tempfile
+    """An image on top of the busybox one whose /content.txt holds ``content``; returns its ID.
 
-    with tempfile.TemporaryDirectory() as context:
-        (Path(context) / "content.txt").write_text(content)
-        (Path(context) / "Dockerfile").write_text(f"FROM {busybox.id}\nCOPY content.txt /content.txt\n")
-        image, _ = client.images.build(path=context, tag=tag, rm=True)
-    return str(image.id)
+    Written, not built: the same content always gives the same ID, on every machine, whether
+    or not the engine has built it before (a build cache would hand back an older image)."""
+    base = busybox_image(BUSYBOX)
+    assert base.id == busybox.id, "variants are made on the session's busybox image"
+    return load_image(client, base.with_files({"content.txt": content.encode()}), tag)
 
 
 def push(client: docker.DockerClient, reference: str) -> str:
@@ -371,9 +572,9 @@ class CrateTools:
 def crate_tools() -> CrateTools:
     python = ROCRATE_VENV / "bin" / "python"
     if not python.exists():
-        made = subprocess.run(["/usr/bin/python3", "-m", "venv", str(ROCRATE_VENV)], capture_output=True, text=True)
+        made = subprocess.run([str(shared_python()), "-m", "venv", str(ROCRATE_VENV)], capture_output=True, text=True)
         if made.returncode != 0:
-            pytest.fail(f"cannot make a venv with Debian's python3 ({made.stderr.strip()}); run scripts/setup-host")
+            pytest.fail(f"cannot make a venv in {ROCRATE_VENV}: {made.stderr.strip()}", pytrace=False)
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *ROCRATE_TOOLS],
         capture_output=True,

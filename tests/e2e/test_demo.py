@@ -64,7 +64,9 @@ def test_the_demo_and_the_tests_run_in_either_order_and_leave_tracked_files_alon
     assert tracked_changes(clone) == ""
     assert run(["git", "status", "--porcelain"], clone).stdout == "?? examples/cachesim/demo.yaml\n"
     assert cachesim_image in (clone / "examples/cachesim/demo.yaml").read_text()
-    for made in (".venv", ".repro", ".repro/index.sqlite", "examples/cachesim/demo.yaml"):
+    assert f"demo: open {clone}/repro-view.html" in first.stdout
+    assert '<table id="runs-static">' in (clone / "repro-view.html").read_text()
+    for made in (".venv", ".repro", ".repro/index.sqlite", "examples/cachesim/demo.yaml", "repro-view.html"):
         assert (clone / made).stat().st_uid == nonroot_user.uid, f"{made} was not handed back"
     logged = nonroot_user.run([str(clone / ".venv/bin/repro"), "log", "-n", "6"], cwd=clone)
     assert logged.returncode == 0, logged.stderr

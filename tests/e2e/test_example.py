@@ -112,6 +112,11 @@ def test_the_example_sweep_runs_pinned_and_its_results_make_sense(tmp_path: Path
         events, summary = (outputs / "summary.txt").read_text().splitlines()
         counts = dict(zip(events.split()[1:], map(int, summary.split()[1:]), strict=True))
         misses[(int(record.point.params["d1_size"]), int(record.point.params["assoc"]))] = counts["D1mr"]
+        metrics = store.metrics_of(record.id)  # the manifest's metrics, from cachegrind's summary
+        assert metrics is not None
+        assert metrics["instructions"] == counts["Ir"]
+        accesses, missed = counts["Dr"] + counts["Dw"], counts["D1mr"] + counts["D1mw"]
+        assert metrics["d1_miss_rate"] == pytest.approx(missed / accesses, abs=1e-6)
     for assoc in (2, 8):
         assert misses[(4096, assoc)] > misses[(16384, assoc)] > misses[(65536, assoc)], misses
 

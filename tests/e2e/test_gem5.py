@@ -1,5 +1,5 @@
 """examples/gem5 on a real gem5: the image built offline from the gem5 kit in the machine's
-shared folder ($REPRO_SHARED, ../shared or /work/shared: CI has it), a smoke test, the CPU
+shared folder ($REPRO_SHARED, else ../shared beside the checkout: CI has it), a smoke test, the CPU
 {timing, o3} x L1D {16KiB, 64KiB} sweep with the physics checked, a failing workload, and
 `repro verify --all`. Without a kit they fail and say where to put one, as the tests of every
 other component do: a skip would let a suite pass that never ran gem5. Everything runs on a copy
@@ -122,6 +122,36 @@ def test_the_sweep_shows_the_cache_and_the_cpu_and_verifies(gem5_lab: Project) -
     for verdict in sweep:
         stats_file = {f["path"]: f for f in verdict["files"]}["m5out/stats.txt"]
         assert stats_file["state"] == "identical"  # by its metrics: host* left out
+
+
+def test_the_sweeps_claims_hold_on_the_corner_and_reproduce(gem5_lab: Project) -> None:
+    """examples/gem5/claims.yaml on the CPU {timing, o3} x L1D {16KiB, 64KiB} corner."""
+    sets = ("--set", "cpu=[timing,o3]", "--set", "l1d=[16KiB,64KiB]")
+    assert gem5_lab.repro("run", "se-sweep.yaml", *sets, "-j", "2").code == 0
+
+    judged = gem5_lab.repro("claims", "--format", "json")
+
+    assert judged.code == 0, judged.err
+    assert {claim["id"]: claim["verdict"] for claim in judged.json} == {
+        "l1d-fits": "holds",
+        "l1d-cuts-misses": "holds",
+        "miss-rate-never-rises": "holds",
+        "o3-beats-timing": "holds",
+    }
+    assert {len(claim["runs"]) for claim in judged.json} == {2, 4}, "l1d-fits: the 64 KiB points; the rest: all four"
+    table = gem5_lab.repro("claims")
+    assert table.code == 0
+    print(table.out)  # the example's claims table, for the log
+
+    quick = gem5_lab.repro("verify", "--quick", "--json")
+    assert quick.code == 0, quick.err
+    assert {check["verdict"] for check in quick.json["quick"]} == {"reproduced"}
+    assert len(quick.json["runs"]) == len({check["run"] for check in quick.json["quick"]})
+
+    verified = gem5_lab.repro("verify", "--claims", "-j", "2", "--json")
+    assert verified.code == 0, verified.err
+    assert all(check["reproduced"] for check in verified.json["claims"])
+    assert len(verified.json["runs"]) == 4
 
 
 def test_a_failing_workload_is_a_failed_run(gem5_lab: Project) -> None:

@@ -21,23 +21,38 @@ import pytest
 from repro.store import Status, Store
 from repro.store.record import SCHEMA_VERSION, RunRecord
 from tests.conftest import CHECKOUT, Project, wait_for
-from tests.e2e.conftest import repro_containers
+from tests.e2e.conftest import (
+    Output,
+    docker_gates_opened,
+    gated,
+    open_gate,
+    repro_containers,
+    running_containers,
+    stop,
+)
 
 pytestmark = pytest.mark.docker
 
-TICKS = ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; echo err $i >&2; sleep 0.5; done; echo {n} > /out/n"]
+TICKS = gated(
+    before="for i in 1 2 3; do echo tick $i; echo err $i >&2; done",
+    after="for i in 4 5 6; do echo tick $i; echo err $i >&2; done; echo {n} > /out/n",
+)
+"""Three ticks, then the point waits until the test opens its gate, then three more."""
+NEVER_ENDS = gated(after="echo {n} > /out/n")
+"""A point that runs until it is stopped (its gate is never opened)."""
 
 
 def running(client: docker.DockerClient, project: Project, count: int = 1) -> list[Any]:
     """Wait until ``count`` of the project's containers run; return them."""
     return wait_for(
-        lambda: (
-            (found := [c for c in repro_containers(client, project.store) if c.status == "running"])
-            and len(found) >= count
-            and found
-        ),
+        lambda: (found := running_containers(client, project.store)) and len(found) >= count and found,
         timeout=60,
     )
+
+
+def open_gates(client: docker.DockerClient, containers: list[Any]) -> None:
+    for container in containers:
+        assert open_gate(client, container.id), f"{container.name} ended before its gate was opened"
 
 
 def records(project: Project) -> list[RunRecord]:
@@ -73,22 +88,26 @@ def kill_driver(process: subprocess.Popen[str]) -> None:
 def test_logs_are_live_and_follow_runs_to_the_end(docker_project: Project, docker_client: docker.DockerClient) -> None:
     project = docker_project
     project.manifest(command=TICKS, params={"n": 1})
-    driver = project.spawn("run", "exp.yaml")
+    driver = Output(project.spawn("run", "exp.yaml"))
+    follower: Output | None = None
     try:
-        running(docker_client, project)
+        containers = running(docker_client, project)
         (record,) = records(project)
-        wait_for(lambda: b"tick 2" in (project.store / "runs" / record.id / "stdout.log").read_bytes(), 30)
+        wait_for(lambda: b"tick 3" in (project.store / "runs" / record.id / "stdout.log").read_bytes(), 30)
         mid = project.repro("logs", record.id[:17])
         assert mid.code == 0, mid.err
-        assert mid.out.startswith("tick 1\n")
-        assert "tick 6" not in mid.out, "mid-run, the log holds what was printed so far"
-        followed = project.repro("logs", "-f", record.id)
-        assert followed.code == 0, followed.err
-        assert followed.out == "".join(f"tick {i}\n" for i in range(1, 7))
+        assert mid.out == "tick 1\ntick 2\ntick 3\n", "mid-run, the log holds what was printed so far"
+        follower = Output(project.spawn("logs", "-f", record.id))
+        wait_for(lambda: follower is not None and follower.out.count("tick") == 3, 60)
+        open_gates(docker_client, containers)
+        assert follower.wait() == 0, follower.err
+        assert follower.out == "".join(f"tick {i}\n" for i in range(1, 7)), "followed to the end"
         assert Store(project.store).load(record.id).status is Status.SUCCEEDED, "-f returns when the run ends"
+        assert driver.wait() == 0, driver.err
     finally:
-        driver.kill()
-        driver.communicate(timeout=60)
+        for process in (driver, follower):
+            if process is not None:
+                process.stop()
     assert project.repro("logs", record.id, "-n", "2").out == "tick 5\ntick 6\n"
     assert project.repro("logs", record.id, "--stderr", "-n", "1").out == "err 6\n"
     assert project.repro("logs", record.id, "-f").out.count("tick") == 6, "-f on a finished run prints it and ends"
@@ -99,7 +118,7 @@ def test_logs_are_live_and_follow_runs_to_the_end(docker_project: Project, docke
 
 def test_ps_lists_running_and_orphaned_points(docker_project: Project, docker_client: docker.DockerClient) -> None:
     project = docker_project
-    project.manifest(command=["sh", "-c", "sleep 30; echo {n} > /out/n"], sweep={"n": [1, 2]})
+    project.manifest(command=NEVER_ENDS, sweep={"n": [1, 2]})
     driver = project.spawn("run", "exp.yaml", "-j", "2")
     try:
         running(docker_client, project, 2)
@@ -151,15 +170,21 @@ def test_a_killed_drivers_points_are_adopted_not_run_again(
     project = docker_project
     project.manifest(command=TICKS, sweep={"n": list(range(1, points + 1))})
     driver = project.spawn("run", "exp.yaml", "-j", str(jobs))
-    running(docker_client, project, points)
+    containers = running(docker_client, project, points)
     wait_for(lambda: len(records(project)) == points and all(r.container.id for r in records(project)), 30)
     kill_driver(driver)
     assert all(r.status is Status.RUNNING for r in records(project)), "a SIGKILLed driver leaves running records"
 
     with container_creations(docker_client, project) as created:
-        again = project.repro("run", "exp.yaml", "-j", str(jobs), "--json")
+        again = Output(project.spawn("run", "exp.yaml", "-j", str(jobs), "--json"))
+        try:
+            # The new driver marks each orphan adopted before it waits for its container.
+            wait_for(lambda: all(r.adopted for r in records(project)), 120)
+            open_gates(docker_client, containers)
+            assert again.wait() == 0, again.err
+        finally:
+            again.stop()
 
-    assert again.code == 0, again.err
     assert created == [], "no point was started a second time"
     assert "adopt" in again.err
     finals = records(project)
@@ -170,20 +195,50 @@ def test_a_killed_drivers_points_are_adopted_not_run_again(
         outputs = Store(project.store).run_folder(record.id)
         assert (outputs.outputs / "n").read_text() == f"{record.point.params['n']}\n"
         assert outputs.stdout.read_text().count("tick") == 6, "the log's tail came from the engine's copy"
-    assert {r["id"] for r in again.json["runs"]} == {r.id for r in finals}
-    assert all(r["adopted"] for r in again.json["runs"])
+    report = json.loads(again.out)
+    assert {r["id"] for r in report["runs"]} == {r.id for r in finals}
+    assert all(r["adopted"] for r in report["runs"])
     assert repro_containers(docker_client, project.store) == []
+
+
+def test_a_follower_started_before_its_driver_died_sees_the_adopted_runs_whole_log(
+    docker_project: Project, docker_client: docker.DockerClient
+) -> None:
+    project = docker_project
+    project.manifest(command=TICKS, params={"n": 1})
+    driver = project.spawn("run", "exp.yaml")
+    containers = running(docker_client, project)
+    wait_for(lambda: records(project) and records(project)[0].container.id, 30)
+    (record,) = records(project)
+    wait_for(lambda: b"tick 3" in Store(project.store).run_folder(record.id).stdout.read_bytes(), 30)
+    follower = Output(project.spawn("logs", "-f", record.id))
+    adopter: Output | None = None
+    try:
+        wait_for(lambda: follower.out.count("tick") == 3, 60)
+        kill_driver(driver)
+        adopter = Output(project.spawn("run", "exp.yaml"))
+        wait_for(lambda: records(project)[0].adopted, 120)
+        open_gates(docker_client, containers)
+        assert adopter.wait() == 0, adopter.err
+        assert follower.wait() == 0, follower.err
+    finally:
+        for process in (follower, adopter):
+            if process is not None:
+                process.stop()
+    # The adopter rewrote the log from the engine's copy (a new file): the follower went on in it.
+    assert follower.out == "".join(f"tick {i}\n" for i in range(1, 7))
 
 
 def test_a_container_that_ends_with_no_driver_is_finished_by_the_next_log(
     docker_project: Project, docker_client: docker.DockerClient
 ) -> None:
     project = docker_project
-    project.manifest(command=["sh", "-c", "sleep 2; echo done; exit 3"])
+    project.manifest(command=gated(after="echo done; exit 3"))
     driver = project.spawn("run", "exp.yaml")
     (container,) = running(docker_client, project)
     wait_for(lambda: records(project) and records(project)[0].container.id, 30)
     kill_driver(driver)
+    open_gates(docker_client, [container])
     container.wait(timeout=60)
 
     listed = project.repro("log", "--json")
@@ -201,7 +256,7 @@ def test_an_orphan_whose_container_was_removed_by_hand_is_finished_interrupted(
     docker_project: Project, docker_client: docker.DockerClient
 ) -> None:
     project = docker_project
-    project.manifest(command=["sleep", "60"])
+    project.manifest(command=NEVER_ENDS, params={"n": 1})
     driver = project.spawn("run", "exp.yaml")
     (container,) = running(docker_client, project)
     kill_driver(driver)
@@ -221,12 +276,20 @@ def test_two_runs_of_one_sweep_at_once_run_each_point_once(
     docker_project: Project, docker_client: docker.DockerClient
 ) -> None:
     project = docker_project
-    project.manifest(command=["sh", "-c", "sleep 2; echo {n} > /out/n"], sweep={"n": [1, 2, 3]})
-    first = project.spawn("run", "exp.yaml", "-j", "2", "--json")
-    second = project.spawn("run", "exp.yaml", "-j", "2", "--json")
-    (out_1, err_1), (out_2, err_2) = first.communicate(timeout=180), second.communicate(timeout=180)
+    project.manifest(command=NEVER_ENDS, sweep={"n": [1, 2, 3]})
+    drivers = [Output(project.spawn("run", "exp.yaml", "-j", "2", "--json")) for _ in range(2)]
+    try:
+        # Four jobs for three points, and no point can end before the test lets it: one job of
+        # one driver finds its point's lease held by the other driver, and says so.
+        wait_for(lambda: any("runs elsewhere (pid" in d.err for d in drivers), 120)
+        with docker_gates_opened(docker_client, project.store):
+            codes = [d.wait() for d in drivers]
+    finally:
+        for driver in drivers:
+            driver.stop()
+    (out_1, err_1), (out_2, err_2) = ((d.out, d.err) for d in drivers)
 
-    assert (first.returncode, second.returncode) == (0, 0), (err_1, err_2)
+    assert codes == [0, 0], (err_1, err_2)
     finals = records(project)
     assert sorted(r.point.params["n"] for r in finals) == [1, 2, 3], "each point ran once"
     assert all(r.status is Status.SUCCEEDED for r in finals)
@@ -238,12 +301,20 @@ def test_two_runs_of_one_sweep_at_once_run_each_point_once(
     assert "runs elsewhere (pid" in err_1 + err_2
 
 
-def test_two_runs_of_two_manifests_at_once_do_not_wait_for_each_other(docker_project: Project) -> None:
+def test_two_runs_of_two_manifests_at_once_do_not_wait_for_each_other(
+    docker_project: Project, docker_client: docker.DockerClient
+) -> None:
     project = docker_project
-    project.manifest("a.yaml", name="a", command=["sh", "-c", "sleep 1; echo a > /out/x"])
-    project.manifest("b.yaml", name="b", command=["sh", "-c", "sleep 1; echo b > /out/x"])
+    project.manifest("a.yaml", name="a", command=gated(after="echo a > /out/x"))
+    project.manifest("b.yaml", name="b", command=gated(after="echo b > /out/x"))
     first, second = project.spawn("run", "a.yaml", "--json"), project.spawn("run", "b.yaml", "--json")
-    (out_1, err_1), (out_2, err_2) = first.communicate(timeout=120), second.communicate(timeout=120)
+    try:
+        # Neither point can end before the test lets it: both run at once, or one waits for the other.
+        open_gates(docker_client, running(docker_client, project, 2))
+        (out_1, err_1), (out_2, err_2) = first.communicate(timeout=120), second.communicate(timeout=120)
+    finally:
+        stop(first)
+        stop(second)
     assert (first.returncode, second.returncode) == (0, 0), (err_1, err_2)
     assert not any(r["waited"] for r in json.loads(out_1)["runs"] + json.loads(out_2)["runs"])
     assert sorted(r.manifest.name for r in records(project)) == ["a", "b"]
@@ -253,7 +324,7 @@ def test_detach_returns_at_once_and_the_driver_outlives_its_caller(
     docker_project: Project, docker_client: docker.DockerClient
 ) -> None:
     project = docker_project
-    project.manifest(command=["sh", "-c", "sleep 4; echo {n} > /out/n"], sweep={"n": [1, 2]})
+    project.manifest(command=gated(after="echo {n} > /out/n"), sweep={"n": [1, 2]})
     caller = subprocess.Popen(
         [sys.executable, "-m", "repro", "run", "exp.yaml", "-j", "2", "--detach", "--json"],
         cwd=project.root,
@@ -277,7 +348,8 @@ def test_detach_returns_at_once_and_the_driver_outlives_its_caller(
             os.killpg(caller.pid, sig)
     driver = detached["driver"]["pid"]
     assert Path(f"/proc/{driver}").exists(), "the driver is in a session of its own"
-    wait_for(lambda: len(records(project)) == 2 and all(r.status.final for r in records(project)), timeout=120)
+    with docker_gates_opened(docker_client, project.store):  # the points end now, not before
+        wait_for(lambda: len(records(project)) == 2 and all(r.status.final for r in records(project)), timeout=120)
     assert all(r.status is Status.SUCCEEDED for r in records(project))
     assert all(r.driver is not None and r.driver.pid == driver for r in records(project))
     # The records are final before the driver says so: its summary is the last thing it writes.
@@ -356,6 +428,6 @@ def test_a_schema_1_record_left_running_by_repro_0_1_0_is_finished(fixed_store: 
     )
     assert listed.returncode == 0, listed.stderr
     record = Store(fixed_store).load("20261128-082149-7bc0ac59")
-    assert record.schema_version == SCHEMA_VERSION, "finished by this repro: written in its schema"
+    assert record.schema_version == SCHEMA_VERSION  # finished by this repro: written in its schema
     assert record.status is Status.INTERRUPTED
     assert "its container is gone" in (record.error or "")

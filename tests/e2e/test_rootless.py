@@ -14,7 +14,17 @@ import pytest
 
 from repro.store import Store
 from tests.conftest import Image, Project, wait_for
-from tests.e2e.conftest import User, build_variant, load_into_podman, remove_image
+from tests.e2e.conftest import (
+    Output,
+    User,
+    build_variant,
+    gated,
+    load_into_podman,
+    open_podman_gate,
+    podman_containers,
+    remove_image,
+    stop,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -36,6 +46,16 @@ def podman_user(
 
 def rootless_repro(user: User, project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     return user.run([str(user.repro), "--runtime", "podman", *args], cwd=project.root, timeout=600)
+
+
+def spawn_repro(user: User, project: Project, *args: str) -> Output:
+    return Output(user.spawn([str(user.repro), "--runtime", "podman", *args], project.root))
+
+
+def running_container(user: User, project: Project) -> str:
+    """Wait until the project's (one) container runs in the user's Podman; return its id."""
+    (container,) = wait_for(lambda: podman_containers(user, project.store), 120)
+    return str(container)
 
 
 def test_the_core_example_runs_rootless_and_outputs_belong_to_the_user(
@@ -96,23 +116,26 @@ def test_a_run_recorded_with_docker_as_root_verifies_under_rootless_podman(
 
 def test_ctrl_c_during_a_rootless_run_leaves_no_container(nonroot_project: Project, podman_user: User) -> None:
     project = nonroot_project
-    project.manifest(command=["sleep", "300"])
+    project.manifest(command=gated())  # runs until stopped
     podman_user.own(project.root)
     label = f"label=org.repro.store={project.store}"
     process = podman_user.spawn([str(podman_user.repro), "--runtime", "podman", "run", "exp.yaml"], project.root)
     try:
-        wait_for(lambda: podman(podman_user, "ps", "--quiet", "--filter", label).stdout.strip(), timeout=120)
+        running_container(podman_user, project)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=120)
     finally:
-        process.kill()
+        stop(process)
     assert process.returncode == 130, err
     assert podman(podman_user, "ps", "--all", "--quiet", "--filter", label).stdout.strip() == ""
     (row,) = Store(project.store).runs()
     assert row.status.value == "interrupted"
 
 
-TICKS = ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done; echo {n} > /out/n"]
+TICKS = gated(
+    before="for i in 1 2 3; do echo tick $i; done", after="for i in 4 5 6; do echo tick $i; done; echo {n} > /out/n"
+)
+"""Three ticks, then the point waits until the test opens its gate, then three more."""
 
 
 def test_rootless_detach_then_logs_follow_the_point_to_its_end(nonroot_project: Project, podman_user: User) -> None:
@@ -129,9 +152,14 @@ def test_rootless_detach_then_logs_follow_the_point_to_its_end(nonroot_project: 
     (point,) = listed
     assert point["status"] == "running"
     assert point["driver"]["pid"] == json.loads(detached.stdout)["driver"]["pid"]
-    followed = rootless_repro(podman_user, project, "logs", "-f", point["id"])
-    assert followed.returncode == 0, followed.stderr
-    assert followed.stdout == "".join(f"tick {i}\n" for i in range(1, 7))
+    follower = spawn_repro(podman_user, project, "logs", "-f", point["id"])
+    try:
+        wait_for(lambda: follower.out.count("tick") == 3, 120)  # following: the point waits at its gate
+        assert open_podman_gate(podman_user, running_container(podman_user, project))
+        assert follower.wait() == 0, follower.err
+    finally:
+        follower.stop()
+    assert follower.out == "".join(f"tick {i}\n" for i in range(1, 7))
     record = Store(project.store).load(point["id"])
     assert record.status.value == "succeeded"
     assert record.versions.runtime == "podman"
@@ -144,25 +172,32 @@ def test_rootless_orphan_is_followed_and_adopted_not_run_again(nonroot_project: 
     store = Store(project.store)
     label = f"label=org.repro.store={project.store}"
     driver = podman_user.spawn([str(podman_user.repro), "--runtime", "podman", "run", "exp.yaml"], project.root)
+    follower = again = None
     try:
-        wait_for(lambda: podman(podman_user, "ps", "--quiet", "--filter", label).stdout.strip(), 120)
+        container = running_container(podman_user, project)
         wait_for(lambda: store.runs() and store.load(store.runs()[0].id).container.id, 60)
         driver.send_signal(signal.SIGKILL)
         driver.communicate(timeout=60)
         (orphan,) = json.loads(rootless_repro(podman_user, project, "ps", "--json").stdout)
         assert orphan["status"] == "orphaned"
-        follower = podman_user.spawn(
-            [str(podman_user.repro), "--runtime", "podman", "logs", "-f", orphan["id"]], project.root
-        )
-        again = rootless_repro(podman_user, project, "run", "exp.yaml", "--json")
-        followed, _ = follower.communicate(timeout=120)
+        follower = spawn_repro(podman_user, project, "logs", "-f", orphan["id"])
+        # It follows the engine's log, chosen while the run is still an orphan (an adopted run's
+        # log is its file, which the adopter replaces with the engine's copy only at the end).
+        wait_for(lambda: follower is not None and follower.out.count("tick") == 3, 120)
+        again = spawn_repro(podman_user, project, "run", "exp.yaml", "--json")
+        # The point waits at its gate until the second driver has adopted it (its record says so).
+        wait_for(lambda: store.load(orphan["id"]).adopted, 120)
+        assert open_podman_gate(podman_user, container)
+        assert again.wait() == 0, again.err
+        assert follower.wait() == 0, follower.err
     finally:
         driver.kill()
-    assert again.returncode == 0, again.stderr
-    (run,) = json.loads(again.stdout)["runs"]
+        for process in (follower, again):
+            if process is not None:
+                process.stop()
+    (run,) = json.loads(again.out)["runs"]
     assert run["adopted"] is True
-    assert follower.returncode == 0
-    assert "tick 6" in followed, "an orphan's log is followed in the engine's copy"
+    assert "tick 6" in follower.out, "an orphan's log is followed in the engine's copy"
     (row,) = store.runs()
     record = store.load(row.id)
     assert (record.id, record.status.value, record.adopted) == (orphan["id"], "succeeded", True)

@@ -17,7 +17,7 @@ import pytest
 import repro
 from repro.store import Status, Store
 from tests.conftest import CHECKOUT, Project, wait_for
-from tests.e2e.conftest import repro_containers
+from tests.e2e.conftest import gated, repro_containers, running_containers, stop
 
 pytestmark = pytest.mark.docker
 
@@ -58,7 +58,7 @@ def test_a_run_records_what_ran_and_its_records_are_true(
     run_id = only_run(project)
     folder = project.store / "runs" / run_id
     record = record_of(project, run_id)
-    assert record["schema_version"] == 4
+    assert record["schema_version"] == 5
     # The code that wrote it: this version, and this checkout's commit (repro runs from it here).
     assert record["versions"]["repro"] == repro.__version__
     assert record["versions"]["repro_commit"] == git_in(CHECKOUT, "rev-parse", "HEAD")
@@ -80,8 +80,9 @@ def test_a_run_records_what_ran_and_its_records_are_true(
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["size"] == len(data)
     assert (folder / "outputs" / "greeting.txt").read_text() == "hi\n"
-    # The image is the one the engine knows, and the commit is HEAD.
-    assert record["image"]["id"] == docker_client.images.get(project.image.name).id
+    # The image is the one pinned, which the engine has (not whatever its tag names now: another
+    # checkout tested on the same engine may have moved the tag), and the commit is HEAD.
+    assert record["image"]["id"] == project.image.id == docker_client.images.get(project.image.id).id
     assert record["image"]["os"] == "linux"
     assert record["git"]["commit"] == head
     assert record["git"]["dirty"] is False
@@ -185,8 +186,8 @@ def test_a_failing_point_is_recorded_and_the_exit_code_says_so(docker_project: P
 
 def test_a_timeout_stops_and_removes_the_container(docker_project: Project) -> None:
     project = docker_project
-    # Had the timeout not fired, the program would have ended on its own and written this file.
-    project.manifest(command=["sh", "-c", "sleep 600; echo finished > /out/finished"], resources={"timeout": "1s"})
+    # The program waits for a gate nobody opens: only the timeout ends it (else: no file, no end).
+    project.manifest(command=gated(after="echo finished > /out/finished"), resources={"timeout": "1s"})
     result = project.repro("run", "exp.yaml")
     assert result.code == 1
     record = record_of(project, only_run(project))
@@ -210,14 +211,14 @@ def test_a_signal_mid_run_stops_the_container_and_records_interrupted(
     docker_project: Project, docker_client: docker.DockerClient, sig: signal.Signals
 ) -> None:
     project = docker_project
-    project.manifest(command=["sleep", "300"])
+    project.manifest(command=gated())  # runs until stopped
     process = project.spawn("run", "exp.yaml")
     try:
-        wait_for(lambda: [c for c in repro_containers(docker_client, project.store) if c.status == "running"], 60)
+        wait_for(lambda: running_containers(docker_client, project.store), 60)
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
     finally:
-        process.kill()
+        stop(process)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert repro_containers(docker_client, project.store) == []

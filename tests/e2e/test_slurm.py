@@ -14,11 +14,9 @@ import pytest
 
 from repro.store import Status, Store
 from tests.conftest import CHECKOUT, Project, wait_for
-from tests.e2e.conftest import TEST_VENVS, repro_containers, venv_with_repro
+from tests.e2e.conftest import repro_containers, venv_with_repro
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-SLURM_VENV = TEST_VENVS / "slurm-venv"
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +40,10 @@ def slurm_node() -> str:
 
 
 @pytest.fixture(scope="session")
-def slurm_repro() -> Path:
+def slurm_repro(test_venvs: Path) -> Path:
     """repro with Snakemake's SLURM executor plugin, in a venv of its own: installed next to
     the tests' repro, the plugin would make every local Snakemake start ask for a cluster."""
-    return venv_with_repro(SLURM_VENV, f"{CHECKOUT}[slurm]")
+    return venv_with_repro(test_venvs / "slurm-venv", f"{CHECKOUT}[slurm]")
 
 
 def test_a_sweep_through_slurm_is_recorded_like_a_local_one(

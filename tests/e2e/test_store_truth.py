@@ -15,7 +15,7 @@ import pytest
 
 from repro.store import Status, Store
 from tests.conftest import Project, make_repo, wait_for
-from tests.e2e.conftest import repro_containers
+from tests.e2e.conftest import gated, open_gate, repro_containers, running_containers, stop
 
 pytestmark = pytest.mark.docker
 
@@ -78,7 +78,7 @@ def test_reindex_on_a_full_disk_keeps_the_old_index(small_disk: Project) -> None
     assert project.repro("run", "exp.yaml").code == 0
     index = project.store / "index.sqlite"
     filler = project.root.parent / "filler"
-    with filler.open("wb", buffering=0) as handle:  # unbuffered: no write is left for close to fail
+    with filler.open("wb", buffering=0) as handle:  # unbuffered: no last flush to fail at close
         try:
             while True:
                 handle.write(b"\0" * 65536)
@@ -229,16 +229,17 @@ def test_another_users_outputs_folder_is_closed_to_others_while_the_point_runs(
     docker_project: Project, docker_client: docker.DockerClient
 ) -> None:
     project = docker_project
-    project.manifest(user="1234:1234", command=["sh", "-c", "sleep 2; echo made > /out/x"])
+    project.manifest(user="1234:1234", command=gated(after="echo made > /out/x"))
     driver = project.spawn("run", "exp.yaml")
     try:
-        wait_for(lambda: [c for c in repro_containers(docker_client, project.store) if c.status == "running"], 60)
+        (container,) = wait_for(lambda: running_containers(docker_client, project.store), 60)
         (run,) = runs(project)
         assert stat.S_IMODE(run.stat().st_mode) == 0o700, "nobody else reaches the world-writable outputs"
         assert stat.S_IMODE((run / "outputs").stat().st_mode) == 0o777
+        assert open_gate(docker_client, container.id), "the point waits for the test"
         _, err = driver.communicate(timeout=120)
     finally:
-        driver.kill()
+        stop(driver)
     assert driver.returncode == 0, err
     assert stat.S_IMODE(run.stat().st_mode) == 0o755
     assert stat.S_IMODE((run / "outputs").stat().st_mode) == 0o755

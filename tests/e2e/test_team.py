@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from repro.store import Status, Store
-from tests.conftest import Image, make_repo
-from tests.e2e.conftest import User, load_into_podman, make_user
+from tests.conftest import Image, make_repo, wait_for
+from tests.e2e.conftest import Output, User, gated, load_into_podman, make_user, podman_gates_opened
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ class Lab:
             "version": 1,
             "name": "lab-sweep",
             "image": {"name": "repro-test/busybox:1", "id": self.image_id},
-            "command": ["sh", "-c", "sleep 2; echo {n} > /out/n; echo ran {n}"],
+            "command": gated(after="echo {n} > /out/n; echo ran {n}"),  # ends when the test lets it
             "sweep": {"n": sweep},
         }
 
@@ -87,14 +87,23 @@ def test_two_users_of_a_group_share_one_store_and_each_point_runs_once(lab: Lab)
     # Both start the same sweep at once: each point runs once, whoever takes its lease.
     ann_project, bob_project = lab.project(lab.ann, [1, 2]), lab.project(lab.bob, [1, 2])
     started = [
-        user.spawn(
-            [str(user.repro), "--runtime", "podman", "--store", str(lab.store), "run", "exp.yaml", "-j", "2"], cwd
+        Output(
+            user.spawn(
+                [str(user.repro), "--runtime", "podman", "--store", str(lab.store), "run", "exp.yaml", "-j", "2"], cwd
+            )
         )
         for user, cwd in ((lab.ann, ann_project), (lab.bob, bob_project))
     ]
-    for process in started:
-        _, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err
+    try:
+        # Four jobs for two points, none of which ends before the test lets it: whoever comes
+        # second finds a point's lease held by the other, and says so.
+        wait_for(lambda: any("runs elsewhere (pid" in process.err for process in started), 300)
+        with podman_gates_opened(lab.ann, lab.store), podman_gates_opened(lab.bob, lab.store):
+            for process in started:
+                assert process.wait() == 0, process.err
+    finally:
+        for process in started:
+            process.stop()
     store = Store(lab.store)
     first = list(store.records())
     assert len(first) == 2, "a point ran twice"
@@ -107,7 +116,8 @@ def test_two_users_of_a_group_share_one_store_and_each_point_runs_once(lab: Lab)
     # Bob widens the sweep: only the new point runs, in his name.
     (bob_project / "exp.yaml").write_text(yaml.safe_dump(lab.manifest([1, 2, 3]), sort_keys=False))
     lab.bob.run(["git", "commit", "-q", "-am", "sweep [1, 2, 3]"], cwd=bob_project)
-    widened = repro(lab.bob, bob_project, "--store", str(lab.store), "run", "exp.yaml")
+    with podman_gates_opened(lab.bob, lab.store):
+        widened = repro(lab.bob, bob_project, "--store", str(lab.store), "run", "exp.yaml")
     assert widened.returncode == 0, widened.stderr
     assert "2 already succeeded" in widened.stderr
 

@@ -35,8 +35,11 @@ def test_every_command_is_in_the_readme_table() -> None:
 def _readme_synopses() -> dict[str, str]:
     """Each command's synopses in the README's command table (the first cell of its rows;
     ``export`` has two), by command name."""
+    readme = (CHECKOUT / "README.md").read_text()
+    start = readme.index("\n## Commands\n")
+    table = readme[start : readme.index("\n## ", start + 1)]
     synopses: dict[str, str] = {}
-    for line in (CHECKOUT / "README.md").read_text().splitlines():
+    for line in table.splitlines():
         if found := re.match(r"^\| (`repro ([a-z]+)[ `].*?`) \|", line):
             synopses[found[2]] = synopses.get(found[2], "") + found[1] + "\n"
     return synopses

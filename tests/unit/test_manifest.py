@@ -120,6 +120,20 @@ def test_a_local_image_is_pinned_by_id(project: Project) -> None:
         (("name: cachesim-d1\n", ""), 1, "name", "required, but missing"),
         (("d1_size: [8192, 16384]", "d1_size: []"), 7, "sweep", "has no values"),
         (("params: {assoc: 4}", "params: {assoc: 4, d1_size: 1}"), 8, "sweep.d1_size", "also in params"),
+        (("outputs: /out", "outputs: /out\ndevices: [/dev/sda]"), 13, "devices", "the only device allowed is /dev/kvm"),
+        (("outputs: /out", "outputs: /out\ndevices: [/dev/kvm, /dev/kvm]"), 13, "devices", "named twice"),
+        (
+            ("outputs: /out", "outputs: /out\nmetrics: {file: stats.txt, format: gem5-stats, dump: 0}"),
+            13,
+            "metrics.dump",
+            "must be last, first, or the number of a dump",
+        ),
+        (
+            ("outputs: /out", "outputs: /out\nmetrics: {file: stats.txt, format: gem5-stats, dump: middle}"),
+            13,
+            "metrics.dump",
+            "must be last, first",
+        ),
     ],
 )
 def test_each_invalid_manifest_names_file_line_and_field(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from repro.execute.finish import parse_metrics
 from repro.results.metrics import (
     MetricsError,
     compare_metrics_files,
@@ -16,7 +17,9 @@ from repro.results.metrics import (
     same_metrics,
     summarize_metrics,
 )
-from tests.conftest import peak_rss
+from repro.store.layout import RunFolder
+from repro.store.record import OutputsRecord
+from tests.conftest import make_record, peak_rss
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -111,7 +114,8 @@ def test_one_dump_larger_than_the_bound_is_refused_in_bounded_memory(tmp_path: P
 
 
 def test_a_file_compared_with_itself_has_no_difference() -> None:
-    assert compare_metrics_files(DATA / "gem5-stats-v24.txt", DATA / "gem5-stats-v24.txt", "gem5-stats", []) == []
+    compared = compare_metrics_files(DATA / "gem5-stats-v24.txt", DATA / "gem5-stats-v24.txt", "gem5-stats", [])
+    assert (compared.changes, compared.total, compared.beyond) == ([], 0, 0)
 
 
 def test_two_files_compared_as_streams_say_what_the_lists_of_dumps_say(tmp_path: Path) -> None:
@@ -123,4 +127,52 @@ def test_two_files_compared_as_streams_say_what_the_lists_of_dumps_say(tmp_path:
     a, b, c, d = (tmp_path / name for name in "abcd")
     for left, right, ignored in ((a, b, ["host*"]), (a, b, []), (a, c, ["host*"]), (a, d, [])):
         expected = same_metrics(read_metrics(left, "gem5-stats"), read_metrics(right, "gem5-stats"), ignored)
-        assert compare_metrics_files(left, right, "gem5-stats", ignored) == expected
+        compared = compare_metrics_files(left, right, "gem5-stats", ignored)
+        assert [change.name for change in compared.changes] == expected
+        assert compared.total == compared.beyond == len(expected)
+
+
+@pytest.mark.parametrize(("dump", "sim_insts"), [(None, 5851), ("last", 5851), ("first", 1593), (2, 4403), (3, 5851)])
+def test_metrics_dump_names_the_dump_that_holds_a_points_numbers(
+    tmp_path: Path, dump: str | int | None, sim_insts: int
+) -> None:
+    """gem5 dumps again at exit: a region of interest's dump (m5 dumpstats) is not the last one.
+    A record from before metrics.dump (None) takes the last, as repro always did."""
+    folder = RunFolder("20261201-000000-00000000", tmp_path)
+    (tmp_path / "outputs" / "m5out").mkdir(parents=True)
+    (tmp_path / "outputs" / "m5out" / "stats.txt").write_text((DATA / "gem5-stats-v24.txt").read_text())
+    spec: dict[str, object] = {"file": "m5out/stats.txt", "format": "gem5-stats"}
+    if dump is not None:
+        spec["dump"] = dump
+    record = make_record(folder.run_id).model_copy(
+        update={
+            "manifest": make_record(folder.run_id).manifest.model_copy(update={"resolved": {"metrics": spec}}),
+            "outputs": OutputsRecord(digest="sha256:" + "0" * 64, files=[], total_bytes=0),
+        }
+    )
+    parsed = parse_metrics(folder, record)
+    assert parsed is not None
+    values = parsed["values"]
+    assert isinstance(values, dict)
+    assert values["simInsts"] == sim_insts
+    assert parsed["dumps"] == 3
+    assert parsed["dump"] == (dump or "last")
+
+
+def test_a_dump_the_file_does_not_reach_is_a_metrics_error(tmp_path: Path) -> None:
+    folder = RunFolder("20261201-000000-00000000", tmp_path)
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "stats.txt").write_text((DATA / "gem5-stats-v24.txt").read_text())
+    base = make_record(folder.run_id)
+    spec = {"file": "stats.txt", "format": "gem5-stats", "dump": 4}
+    record = base.model_copy(
+        update={
+            "manifest": base.manifest.model_copy(update={"resolved": {"metrics": spec}}),
+            "outputs": OutputsRecord(digest="sha256:" + "0" * 64, files=[], total_bytes=0),
+        }
+    )
+    assert parse_metrics(folder, record) == {
+        "file": "stats.txt",
+        "format": "gem5-stats",
+        "error": "stats.txt holds 3 dump(s); metrics.dump: 4 names none of them",
+    }

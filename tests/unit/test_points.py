@@ -10,6 +10,7 @@ import pytest
 from repro.errors import UsageError
 from repro.manifest.model import Manifest
 from repro.manifest.points import count_points, expand_points, parse_sets
+from tests.conftest import Image, Project
 
 DIGEST = "sha256:" + "c" * 64
 
@@ -187,3 +188,34 @@ def test_the_same_experiment_has_the_same_keys_in_another_folder(tmp_path: Path)
         assert plan.code == 0, plan.err
         keys.append([point["key"] for point in plan.json["points"]])
     assert keys[0] == keys[1]
+
+
+FIXED_IMAGE = "sha256:35966d3a8e3cc6e4d6fd61917a83116422ed7c1748d26d1abefae3e7f919760e"
+"""The busybox image of the machine that wrote tests/golden/run.json with its keys (and the
+records of tests/data/store-v1): with it, the keys below are the ones that file held."""
+
+
+def test_the_golden_runs_keys_computed_from_fixed_inputs_never_change(project: Project) -> None:
+    """tests/golden/run.json leaves its keys out: they follow the test image's ID, so the bytes of
+    the machine's busybox. The same experiment pinned to a fixed image ID has fixed keys, so a
+    change to how a key is computed (manifest, parameters, the mounts' digests) is still caught
+    — and, as keys are compared across machines and releases, must come with a new KEY_VERSION."""
+    project.image = Image("repro-test/busybox:1", FIXED_IMAGE)
+    project.write("data/input.txt", "42\n")
+    project.manifest(  # as tests/e2e/test_golden_verify.py writes it
+        command=[
+            "sh",
+            "-c",
+            "cat /data/input.txt > /out/copy.txt; echo {size} > /out/point.txt; echo $RANDOM >/out/when",
+        ],
+        sweep={"size": [1, 2]},
+        mounts=[{"source": "./data", "target": "/data"}],
+        nondeterministic=["when"],
+    )
+    project.commit("experiment")
+    plan = project.repro("run", "exp.yaml", "--dry-run", "--json")
+    assert plan.code == 0, plan.err
+    assert {point["label"]: point["key"] for point in plan.json["points"]} == {
+        "size=1": "37b43b75eae9e70b7032aff67110039fbcb168bea7ae99bed269caf5acbbe6d3",
+        "size=2": "12075d572761b5401bb90f6703f68c896a3af60ce7daf92f2eaf7e948a63b7d9",
+    }

@@ -24,7 +24,8 @@ def store(tmp_path: Path) -> Store:
 
 def test_a_new_store_ignores_itself_in_git(store: Store) -> None:
     assert (store.root / ".gitignore").read_text().splitlines()[-1] == "*"
-    assert json.loads((store.root / "store.json").read_text()) == {"repro_store": 2}
+    facts = json.loads((store.root / "store.json").read_text())
+    assert facts == {"repro_store": 2, "log": {"origin": store.log.read().origin}}
 
 
 def test_a_running_record_may_be_replaced_but_a_final_one_never(store: Store) -> None:

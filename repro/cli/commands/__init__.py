@@ -14,7 +14,10 @@ from typing import Protocol
 
 from repro.cli.commands import (
     archive,
+    attest,
     build,
+    checkpoint,
+    claims,
     compare,
     completion,
     diff,
@@ -22,6 +25,7 @@ from repro.cli.commands import (
     fsck,
     gc,
     init,
+    key,
     lock,
     log,
     logs,
@@ -35,9 +39,11 @@ from repro.cli.commands import (
     run,
     shell,
     show,
+    ui,
     unpack,
     validate,
     verify,
+    view,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -64,6 +70,7 @@ COMMANDS: tuple[Command, ...] = (
     verify,
     diff,
     compare,
+    claims,
     pack,
     unpack,
     push,
@@ -72,8 +79,13 @@ COMMANDS: tuple[Command, ...] = (
     build,
     shell,
     report,
+    view,
+    ui,
     gc,
     fsck,
+    checkpoint,
+    key,
+    attest,
     log,
     show,
     reindex,

@@ -19,6 +19,7 @@ class Options(Common):
     rocrate: bool = False
     image: bool = False
     output: str | None = None
+    key: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--rocrate: a new folder for a self-contained crate (default: the metadata alone to stdout, "
         "naming files under the store's root); --image: the tar file to write",
     )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="--rocrate -o: sign ro-crate-metadata.json with this key (default: signing_key: in the config)",
+    )
 
 
 def handle(namespace: argparse.Namespace) -> int:
@@ -50,7 +56,7 @@ def handle(namespace: argparse.Namespace) -> int:
         for line in transfers.export_image_lines(image):
             render.err(line)
         return EXIT_OK
-    crate = api.export_rocrate(options.runs, store=options.store, output=options.output)
+    crate = api.export_rocrate(options.runs, store=options.store, output=options.output, key=options.key)
     if options.output is None:
         render.out(crate.metadata, end="")
     for line in transfers.export_crate_lines(crate):

@@ -1,4 +1,5 @@
-"""``repro pack RUN…|--manifest M…|--all -o FILE``: one archive for an artifact evaluator."""
+"""``repro pack RUN…|--manifest M…|--all -o FILE [--claims-file FILE] [--key FILE]``: one archive for an
+artifact evaluator (with the runs' signed evidence, when they have any)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class Options(Common):
     all: bool = False
     output: str = ""
     max_input_size: str | None = None
+    claims_file: str | None = None
+    key: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="artifact.tar (or .tar.gz)")
     parser.add_argument(
         "--max-input-size", metavar="SIZE", help="larger inputs are listed with their digest, not packed (default 1g)"
+    )
+    parser.add_argument(
+        "--claims-file", metavar="FILE", help="the paper's claims to carry (default: claims.yaml here, or at the root)"
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="sign the store's log for the artifact's proofs with this key (default: signing_key: in the config)",
     )
 
 
@@ -44,6 +55,8 @@ def handle(namespace: argparse.Namespace) -> int:
         every=options.all,
         output=options.output,
         store=options.store,
+        claims_file=options.claims_file,
+        key=options.key,
         progress=render.note,
         **({"max_input_bytes": limit} if limit is not None else {}),
     )

@@ -21,6 +21,7 @@ class Options(Common):
     format: Literal["html", "md"] | None = None
     metric: list[str] = field(default_factory=list)
     x: str | None = None
+    claims_file: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a metric to show and plot (repeatable; default: every numeric metric that varies)",
     )
     parser.add_argument("--x", metavar="PARAM", help="the swept parameter to plot against")
+    parser.add_argument(
+        "--claims-file",
+        metavar="FILE",
+        help="the claims whose verdicts head the page (default: claims.yaml here, or at the root, if any)",
+    )
 
 
 def handle(namespace: argparse.Namespace) -> int:
@@ -52,6 +58,7 @@ def handle(namespace: argparse.Namespace) -> int:
         fmt=options.format,
         metrics=options.metric,
         x=options.x,
+        claims_file=options.claims_file,
         store=options.store,
     )
     if result.text is not None:

@@ -31,6 +31,8 @@ class Options(Common):
     default_resource: list[str] = field(default_factory=list)
     detach: bool = False
     max_points: int = 100_000
+    sign: bool = False
+    key: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detach",
         action="store_true",
         help="plan and check, then leave the points to a background driver and return (see repro ps, repro logs -f)",
+    )
+    parser.add_argument(
+        "--sign",
+        action="store_true",
+        help="sign each final record's statement, and then the store's log (default: sign: in the config)",
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the private key to sign with (implies --sign; default: signing_key: in the config)",
     )
     parser.add_argument(
         "--executor",
@@ -121,6 +133,8 @@ def handle(namespace: argparse.Namespace) -> int:
             executor=executor,
             progress=progress,
             verbose=options.verbose,
+            sign=options.sign or options.key is not None,
+            key=options.key,
         )
     if options.json:
         render.out(render.dump_json(runs.run_json(result)))
@@ -131,7 +145,16 @@ def handle(namespace: argparse.Namespace) -> int:
     return EXIT_FAILED if result.failed or result.missing else EXIT_OK
 
 
-def detached_driver(plan_path: Path, plan_id: str, jobs: int, executor: Executor, *, verbose: bool) -> list[str]:
+def detached_driver(
+    plan_path: Path,
+    plan_id: str,
+    jobs: int,
+    executor: Executor,
+    *,
+    verbose: bool,
+    sign: bool = False,
+    key: str | None = None,
+) -> list[str]:
     """The command of the driver ``run --detach`` leaves running: it runs the plan ``plan_id``
     (the plan this process made, read from ``plan_path``) and nothing else."""
     import json
@@ -145,6 +168,8 @@ def detached_driver(plan_path: Path, plan_id: str, jobs: int, executor: Executor
         "executor_options": dict(executor.options),
         "default_resources": list(executor.default_resources),
         "verbose": verbose,
+        "sign": sign,
+        "key": key,
     }
     return [sys.executable, "-m", "repro.cli.background", json.dumps(spec)]
 
@@ -159,6 +184,8 @@ def _detach(options: Options, executor: Executor) -> int:
     from repro.cli.progress import Progress
     from repro.cli.render import runs
 
+    if options.sign or options.key:
+        api.signing_key_id(options.key)  # refused now, not in the background driver's log
     with Progress(live=False) as progress:
         prepared = api.prepare_run(
             options.manifest,
@@ -173,7 +200,15 @@ def _detach(options: Options, executor: Executor) -> int:
     if prepared.plan_path is None:
         render.err(runs.run_summary(prepared))
         return EXIT_OK
-    command = detached_driver(prepared.plan_path, prepared.plan.id, options.jobs, executor, verbose=options.verbose)
+    command = detached_driver(
+        prepared.plan_path,
+        prepared.plan.id,
+        options.jobs,
+        executor,
+        verbose=options.verbose,
+        sign=options.sign or options.key is not None,
+        key=str(Path(options.key).absolute()) if options.key else None,
+    )
     log = prepared.driver_log
     log.parent.mkdir(parents=True, exist_ok=True)
     # Never through a link another member of a shared store left in its place.

@@ -34,5 +34,7 @@ def handle(namespace: argparse.Namespace) -> int:
         render.out(records.record_json(result.record))
     else:
         render.out(records.record_text(result.record))
+        for line in records.lineage_text(result.lineage):
+            render.out(line)
         render.out(f"folder     {result.folder}")
     return EXIT_OK

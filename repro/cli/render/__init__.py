@@ -6,7 +6,7 @@ are part of repro's interface (scripts parse them): they change only on purpose 
 ``tests/golden``). This module holds what every command's output uses; the shapes of each
 family of commands are in ``runs`` (run, ps, validate, lock), ``records`` (log, show),
 ``checks`` (verify, fsck, diff), ``transfers`` (archive, export, pack, unpack, build, push,
-pull, init, gc) and ``compare``.
+pull, init, gc), ``compare`` and ``claims`` (claims, verify --claims and --quick).
 """
 
 from __future__ import annotations

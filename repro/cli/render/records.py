@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -10,9 +9,9 @@ from repro.cli.render import table
 from repro.text import format_duration, printable
 
 if TYPE_CHECKING:
-    from repro.api import IndexRow, RunRecord
+    from repro.api import Ancestor, IndexRow, RunRecord
 
-__all__ = ["record_json", "record_text", "runs_table"]
+__all__ = ["lineage_text", "record_json", "record_text", "runs_table"]
 
 
 def record_json(record: RunRecord) -> str:
@@ -42,49 +41,24 @@ def _scalar(value: object) -> str:
     return str(value)
 
 
+def lineage_text(lineage: Sequence[Ancestor]) -> list[str]:
+    """``repro show``'s lineage lines: each run whose outputs the run mounted, and theirs, indented."""
+    lines: list[str] = []
+    for step in lineage:
+        what = step.path or "outputs"
+        if step.record is None:
+            about = "not in this store"
+        else:
+            upstream = step.record
+            about = f"{upstream.manifest.name}, point {printable(upstream.point.label)}, {upstream.status.value}"
+        head = "lineage    " if not lines else "           "
+        lines.append(f"{head}{'  ' * (step.depth - 1)}{step.target} ← {step.run_id} {what} ({about})")
+    return lines
+
+
 def record_text(record: RunRecord) -> str:
-    """A record as a person reads it (``repro show``)."""
-    lines = [
-        f"run        {record.id}",
-        f"status     {record.status.value}"
-        + (f" (exit code {record.exit_code})" if record.exit_code is not None else ""),
-    ]
-    if record.error:
-        lines.append(f"error      {record.error}")
-    lines += [
-        *([f"user       {record.user}"] if record.user else []),
-        f"started    {record.started_at.isoformat(timespec='seconds')}",
-        f"duration   {format_duration(record.duration_seconds)}",
-        f"manifest   {record.manifest.path} ({record.manifest.name}, sha256 {record.manifest.sha256[:12]})",
-        f"point      {printable(record.point.label)}  key {record.point.key[:12]}",
-    ]
-    if record.reproduces:
-        lines.append(f"reproduces {record.reproduces}")
-    lines += [
-        f"params     {json.dumps(record.point.params)}",
-        f"image      {record.image.reference}",
-        f"image id   {record.image.id}  ({record.image.os}/{record.image.architecture})",
-        f"command    {json.dumps(record.container.command)}",
-        f"user       {record.container.user or 'image default'} ({record.container.user_mode}), "
-        f"network {record.container.network}",
-    ]
-    if record.git:
-        git = record.git
-        state = "dirty, diff stored as git.diff" if git.dirty and git.diff else "dirty" if git.dirty else "clean"
-        lines.append(f"git        {git.commit or '(no commit)'} on {git.branch or '(detached)'}, {state}")
-    else:
-        lines.append("git        (not in a git repository)")
-    for entry in record.inputs:
-        lines.append(f"input      {entry.target} ← {entry.source}  {entry.digest[:19]}… ({entry.files} files)")
-    if record.outputs:
-        lines.append(f"outputs    {record.outputs.digest[:19]}… ({len(record.outputs.files)} entries)")
-        for item in record.outputs.files:
-            if item.kind == "file":
-                lines.append(f"  {item.sha256 and item.sha256[:12]}  {item.size:>10}  {item.path}")
-    lines.append(f"host       {record.host.hostname}: {record.host.os}, {record.host.architecture}")
-    versions = record.versions
-    lines.append(
-        f"versions   repro {versions.repro}, python {versions.python}, snakemake {versions.snakemake}, "
-        f"engine {versions.engine}"
-    )
-    return "\n".join(lines)
+    """A record as a person reads it (``repro show``): the lines ``repro view`` shows too."""
+    from repro.api import record_words
+
+    lines = record_words(record)
+    return "\n".join(f"{label:<10} {text}" if label is not None else f"  {text}" for label, text in lines)

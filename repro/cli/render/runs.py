@@ -28,7 +28,11 @@ __all__ = [
 
 def plan_table(plan: Plan) -> str:
     rows = []
+    waits = "; ".join(w.shown for w in plan.waits_on)
     for point in plan.points:
+        if waits:  # keyed once the upstream ran: its outputs' digest is part of the key
+            rows.append([point.label, "-", f"waits on {waits}"])
+            continue
         action = "run" if plan.force or point.done_by is None else f"skip (succeeded in {point.done_by})"
         rows.append([point.label, point.key[:12], action])
     return table(["POINT", "KEY", "ACTION"], rows)
@@ -37,8 +41,12 @@ def plan_table(plan: Plan) -> str:
 def dry_run_summary(result: RunResult) -> str:
     plan = result.plan
     todo = len(plan.to_run)
+    first = ""
+    if plan.waits_on:
+        upstream = plan.all_upstream()
+        first = f" after {plural(len(upstream), 'upstream point')} ({', '.join(w.shown for w in plan.waits_on)})"
     return (
-        f"repro: {plan.manifest_name}: {len(plan.points)} points, {todo} would run, "
+        f"repro: {plan.manifest_name}: {len(plan.points)} points, {todo} would run{first}, "
         f"{len(plan.points) - todo} already succeeded (store {result.store.root}); nothing was started"
     )
 
@@ -49,6 +57,10 @@ def run_json(result: RunResult) -> dict[str, Any]:
         "plan": plan.id,
         "points": len(plan.points),
         "skipped": result.skipped,
+        "upstream": [
+            {"id": e.record.id, "manifest": e.record.manifest.name, "status": e.record.status.value}
+            for e in result.upstream
+        ],
         "runs": [
             {
                 "id": e.record.id,
@@ -76,6 +88,11 @@ def run_summary(result: RunResult) -> str:
         summary += f", {result.skipped} already succeeded (--force runs them again)"
     if result.missing:
         summary += f", {result.missing} not started"
+    if result.upstream_failed:
+        failed = ", ".join(f"{r.manifest.name} {r.status.value} (run {r.id})" for r in result.upstream_failed)
+        summary += f" (they wait on an upstream point: {failed})"
+    elif result.upstream:
+        summary += f", after {plural(len(result.upstream), 'upstream point')} ran"
     return f"{summary}; store {display_path(result.store.root)}"
 
 

@@ -69,6 +69,13 @@ def export_crate_lines(result: CrateExportResult) -> Iterator[str]:
         f"repro: wrote an RO-Crate to {display_path(result.folder)}: ro-crate-metadata.json and "
         f"{result.files} files, {format_bytes(result.bytes)} ({how})"
     )
+    if result.signed_by is not None:
+        yield (
+            f"repro: signed ro-crate-metadata.json with key {result.signed_by} "
+            f"(ro-crate-metadata.json.intoto.json; {result.statements} run statement(s) in the crate)"
+        )
+    elif result.statements:
+        yield f"repro: the crate carries {result.statements} run statement(s); its metadata is not signed (no key)"
 
 
 def export_image_lines(result: ImageExportResult) -> Iterator[str]:
@@ -89,13 +96,18 @@ def pack_lines(result: PackResult) -> Iterator[str]:
     missing = [e for e in result.index.inputs if e.packed is None]
     if missing:
         yield f"repro: {len(missing)} input(s) over the size limit are listed in EVALUATION.md, not packed"
+    if result.index.claims is not None:
+        yield f"repro: it carries {result.index.claims.file} ({len(result.claims)} claims), planned in EVALUATION.md"
 
 
 def unpack_lines(result: UnpackResult, folder: Path) -> Iterator[str]:
     yield f"repro: unpacked {len(result.index.runs)} runs into {folder} (store {result.store.root})"
     if result.inputs_to_fetch:
         yield f"repro: {len(result.inputs_to_fetch)} input(s) must be fetched first: see {folder}/EVALUATION.md"
-    yield f"repro: next: cd {folder} && repro verify --all"
+    if result.index.claims is not None:
+        yield f"repro: next: cd {folder} && repro verify --quick, then repro verify --claims (see EVALUATION.md)"
+    else:
+        yield f"repro: next: cd {folder} && repro verify --all"
 
 
 def build_lines(result: BuildResult) -> Iterator[str]:
@@ -125,6 +137,7 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
                     "bundles": result.bundles,
                     "inputs": result.inputs,
                     "running": result.running,
+                    "statements": result.statements,
                     "bytes_sent": result.bytes_sent,
                     "bytes_received": result.bytes_received,
                 }
@@ -141,12 +154,14 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
         parts.append(plural(len(result.bundles), "commit"))
     if result.inputs:
         parts.append(plural(len(result.inputs), "input"))
+    if result.statements:
+        parts.append(f"{plural(len(result.statements), 'signed statement')} of runs it had")
     verb = "pushed" if result.direction == "push" else "pulled"
     err(
         f"repro: {verb} {', '.join(parts)} {way} {result.remote}"
         + (
             ""
-            if result.runs
+            if result.runs or result.statements
             else " (it had every one)"
             if result.direction == "push"
             else " (this store had every one)"

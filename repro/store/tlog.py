@@ -1,0 +1,214 @@
+"""The store's log of final records: append-only, a Merkle tree over one leaf per record.
+
+Records are the truth about runs, and the index is derived from them; this log is the one file
+of a store that is *not* derived from records, and nothing rebuilds it (``repro reindex``
+never does: a log rebuilt from edited records would launder the edit). Whatever makes a final
+record visible appends it — the driver as its points end, and the fold for the records that
+jobs elsewhere, pushes and pulls leave — so the leaves follow the order records became
+visible. ``repro fsck`` recomputes the tree and names every record deleted, edited or moved
+after it was logged; a signed checkpoint (origin, size, root hash: :mod:`repro.signing.note`)
+taken earlier catches a record and the log rewritten together, since the rewritten log no
+longer extends it.
+
+The file, ``records.log``, is text: a header naming the log's origin, then one line per leaf::
+
+    repro records log v1 repro-store/5c1f0e2a9b7d4c31
+    0 20261128-091701-1a2b3c4d 9f86d081884c7d65… 5e1f3a…
+    1 20261128-091702-5e6f7a8b 60303ae22b998861… 0b77c2…
+
+(the leaf's index, the run id, the sha256 of the record file's bytes, and the tree's root hash
+after this leaf, all hex). A leaf's hash is RFC 6962's over ``"<run id> sha256:<hex>\\n"``.
+Appends happen under ``flock`` on the file (Linux's NFS client maps it to NFS locks); a reader
+ignores a last line without its newline (one being written). A store whose ``store.json``
+names a log but has no ``records.log`` lost it: ``fsck`` says so, and nothing else breaks —
+runs go on, unlogged, and an appender never starts a new log over a lost one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from repro.signing.merkle import CompactRange, Tree, leaf_hash
+
+__all__ = ["HEADER", "LogContents", "LoggedLeaf", "RecordLog", "new_origin", "record_digest"]
+
+HEADER = "repro records log v1"
+_LINE = re.compile(r"^(\d+) (\S+) ([0-9a-f]{64}) ([0-9a-f]{64})$")
+
+
+def new_origin() -> str:
+    """A new log's origin: a name no other store's log has (checkpoints name it)."""
+    return f"repro-store/{secrets.token_hex(8)}"
+
+
+def record_digest(path: Path) -> str | None:
+    """The sha256 (hex) of a record file's bytes, or None if it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class LoggedLeaf:
+    """One line of the log."""
+
+    index: int
+    run_id: str
+    digest: str
+    """The sha256 (hex) of the record file as it was logged."""
+    root: str
+    """The root hash (hex) of the tree this leaf completes, as the log says."""
+    line: int
+    """Its line number in the file (1 is the header)."""
+
+    @property
+    def data(self) -> bytes:
+        return leaf_data(self.run_id, self.digest)
+
+    @property
+    def hash(self) -> bytes:
+        return leaf_hash(self.data)
+
+
+def leaf_data(run_id: str, digest: str) -> bytes:
+    return f"{run_id} sha256:{digest}\n".encode()
+
+
+@dataclass
+class LogContents:
+    """What the log file says, line by line, with what did not parse."""
+
+    origin: str
+    leaves: list[LoggedLeaf] = field(default_factory=list)
+    malformed: list[int] = field(default_factory=list)
+    """Line numbers of lines that are not leaves."""
+
+    def tree(self) -> Tree:
+        return Tree([leaf.hash for leaf in self.leaves])
+
+    def by_run(self) -> dict[str, LoggedLeaf]:
+        """Each run's first leaf."""
+        found: dict[str, LoggedLeaf] = {}
+        for leaf in self.leaves:
+            found.setdefault(leaf.run_id, leaf)
+        return found
+
+
+def _parse(text: str) -> LogContents:
+    lines = text.split("\n")
+    if text and not text.endswith("\n"):
+        lines = lines[:-1]  # a line being written: not there yet
+    header = lines[0] if lines else ""
+    if not header.startswith(HEADER + " "):
+        raise ValueError(f"its first line is not {HEADER!r} and an origin")
+    contents = LogContents(origin=header.removeprefix(HEADER + " ").strip())
+    for number, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        matched = _LINE.match(line)
+        if matched is None:
+            contents.malformed.append(number)
+            continue
+        index, run_id, digest, root = matched.groups()
+        contents.leaves.append(LoggedLeaf(int(index), run_id, digest, root, number))
+    return contents
+
+
+class RecordLog:
+    """The log file of one store (see the module's docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._offset = 0
+        self._logged: set[str] = set()
+        self._range = CompactRange()
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def read(self) -> LogContents:
+        """The log as it is (raises OSError when it cannot be read, ValueError when it is no log)."""
+        return _parse(self.path.read_text(encoding="utf-8", errors="surrogateescape"))
+
+    def start(self, origin: str, entries: Iterable[tuple[str, str]] = ()) -> None:
+        """Create the log, logging ``entries`` (run id, record digest) in their order; a log that
+        exists already is left as it is (FileExistsError)."""
+        compact = CompactRange()
+        lines = [f"{HEADER} {origin}\n"]
+        for index, (run_id, digest) in enumerate(entries):
+            compact.append(leaf_hash(leaf_data(run_id, digest)))
+            lines.append(f"{index} {run_id} {digest} {compact.root().hex()}\n")
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def append(self, entries: Iterable[tuple[str, str]]) -> int:
+        """Log each (run id, record digest) not logged yet, in order, under the file's lock;
+        return how many were. A missing log stays missing (FileNotFoundError): it is never
+        started again over a lost one."""
+        wanted = list(entries)
+        if not wanted:
+            return 0
+        with self._lock, self.path.open("r+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                self._catch_up(handle)
+                lines = []
+                for run_id, digest in wanted:
+                    if run_id in self._logged:
+                        continue
+                    self._range.append(leaf_hash(leaf_data(run_id, digest)))
+                    self._logged.add(run_id)
+                    lines.append(f"{self._range.size - 1} {run_id} {digest} {self._range.root().hex()}\n")
+                if lines:
+                    data = "".join(lines).encode()
+                    handle.seek(0, os.SEEK_END)
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    self._offset += len(data)
+                return len(lines)
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _catch_up(self, handle: BinaryIO) -> None:
+        """Read what others appended since this process last looked (all of it, the first time
+        or when the file shrank: someone rewrote it)."""
+        size = os.fstat(handle.fileno()).st_size
+        if size < self._offset or self._offset == 0:
+            self._offset, self._logged, self._range = 0, set(), CompactRange()
+            handle.seek(0)
+            header = handle.readline()
+            self._offset = len(header)
+        handle.seek(self._offset)
+        tail = handle.read(size - self._offset)
+        complete = tail[: tail.rfind(b"\n") + 1] if b"\n" in tail else b""
+        for line in complete.decode("utf-8", "surrogateescape").splitlines():
+            matched = _LINE.match(line)
+            if matched is None:
+                continue
+            _, run_id, digest, _ = matched.groups()
+            self._range.append(leaf_hash(leaf_data(run_id, digest)))
+            self._logged.add(run_id)
+        self._offset += len(complete)
+
+    def logged(self) -> set[str]:
+        """The run ids the log holds (empty when it is missing or unreadable)."""
+        with contextlib.suppress(OSError, ValueError):
+            return {leaf.run_id for leaf in self.read().leaves}
+        return set()
