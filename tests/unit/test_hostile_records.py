@@ -6,7 +6,7 @@ hostile values in any of its record's text fields (``../``, absolute paths, NUL,
 long, unicode and escape sequences, names of other runs), in its folder's name, and with links
 where its logs, diff, metrics or outputs should be. Then every command that reads such runs
 without an engine runs on it: the fold (``log``), ``show``, ``fsck``, ``reindex``,
-``compare``, ``report``, ``export --rocrate``, ``pack`` and ``pull``.
+``compare``, ``report``, ``view``, ``export --rocrate``, ``pack`` and ``pull``.
 
 What it checks, for each example:
 
@@ -294,6 +294,7 @@ def _commands(w: World) -> Iterator[tuple[str, ...]]:
     yield "--store", store, "export", "--rocrate", RUN, "-o", str(w.out / "crate")
     yield "--store", store, "export", "--rocrate", RUN
     yield "--store", store, "pack", RUN, "-o", str(w.out / "artifact.tar")
+    yield "--store", store, "view", "-o", str(w.out / "view.html")
     yield "--store", store, "reindex"
     yield "--store", pulled, "pull", str(w.remote.root)
     yield "--store", pulled, "log"
