@@ -23,6 +23,7 @@ import yaml
 from repro.store import Status, Store
 from repro.store.record import OutputEntry, RunRecord
 from tests.conftest import CHECKOUT, Project, Watch, peak_rss
+from tests.e2e.conftest import podman_gates_opened
 from tests.e2e.test_team import GROUP, Lab, repro
 from tests.e2e.test_team import lab as lab  # the two users and their group's store (a fixture)
 
@@ -419,7 +420,8 @@ def test_leases_markers_and_records_a_member_plants_redirect_nothing_of_a_collea
     # Ann runs a point of her own, then plants, for each of Bob's points, a lease naming a copy
     # of her run that "ended" in 2099 (a run of another point), and a marker leading to Bob's home.
     ann_project = lab.project(lab.ann, [7])
-    assert repro(lab.ann, ann_project, "--store", str(lab.store), "run", "exp.yaml").returncode == 0
+    with podman_gates_opened(lab.ann, lab.store):  # the lab's points wait for the test to let them end
+        assert repro(lab.ann, ann_project, "--store", str(lab.store), "run", "exp.yaml").returncode == 0
     (hers,) = list(Store(lab.store).records())
     forged_id = hers.id[:-8] + "f" * 8
     forged = hers.model_copy(update={"id": forged_id, "ended_at": hers.ended_at.replace(year=2099)})  # type: ignore[union-attr]
@@ -462,7 +464,8 @@ def test_leases_markers_and_records_a_member_plants_redirect_nothing_of_a_collea
     assert outputs.returncode != 0
     assert "does not name a run of its point" in outputs.stderr
 
-    ran = repro(lab.bob, bob_project, "--store", str(lab.store), "run", "exp.yaml", "--json")
+    with podman_gates_opened(lab.bob, lab.store):
+        ran = repro(lab.bob, bob_project, "--store", str(lab.store), "run", "exp.yaml", "--json")
     assert ran.returncode == 0, ran.stderr
     records = {r.point.key: r for r in Store(lab.store).records() if r.user and r.user.name == lab.bob.name}
     assert sorted(records) == sorted(keys), "each of Bob's points ran, as his, not taken from a planted lease"
