@@ -67,7 +67,7 @@ MAX_DUMP_BYTES = 48 << 20
 real gem5 dump of 100,000 statistics takes about 17 MB."""
 MAX_JSON_FILE = 64 << 20
 """The largest JSON metrics file read (it is one object, parsed whole)."""
-_BLOCK = 4 << 20
+_BLOCK = 1 << 20
 """How much of a metrics file is read at a time."""
 _ENTRY_COST = 160
 """What a statistic costs in memory besides its name and text: a dict slot, a str, a float."""
