@@ -5,10 +5,17 @@ Reading: ``2g``, ``512m``, ``1.5GiB`` (binary units, as Docker reads them), ``90
 their numeric meaning (``16KiB`` < ``64KiB``). Showing: bytes in decimal units (``317.9 MB``,
 as ``df -H`` and ``docker`` print them), durations as ``4.2s``, ``3m05s``, ``2h10m``, and paths
 relative to the current folder when they are inside it.
+
+Text that came from a container or another store — output file names, metric names, parameter
+values, labels, errors — is data, never instructions to a terminal, a spreadsheet or a browser.
+This module alone says how such text is shown: :func:`printable` for terminals (every table and
+line the CLI prints passes through it), :func:`csv_cell` for spreadsheets, :func:`markdown_cell`
+for Markdown pages (HTML pages use :func:`html.escape`).
 """
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Sequence
@@ -17,14 +24,17 @@ from pathlib import Path
 
 __all__ = [
     "Tolerance",
+    "csv_cell",
     "display_path",
     "format_bytes",
     "format_duration",
+    "markdown_cell",
     "numeric_meanings",
     "parse_duration",
     "parse_memory",
     "parse_tolerance",
     "printable",
+    "printable_lines",
 ]
 
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
@@ -95,12 +105,60 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(char: str) -> str:
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def printable(text: str) -> str:
-    """``text`` as one line a terminal shows faithfully: newlines, tabs and other control
-    characters escaped (``\\n``, ``\\x00``), so no value can forge a row of a table."""
+    """``text`` as one line a terminal shows as it is: every character that is not printable —
+    C0 and C1 controls (so no ``ESC[2J``, no OSC 52 clipboard write), DEL, newlines, Unicode's
+    format and separator characters (a right-to-left override) — written as an escape
+    (``\\n``, ``\\u001b``), so that no value can forge a row of a table or drive the terminal.
+    The escapes are JSON's: JSON text passed through it is the same JSON still."""
     if text.isprintable():
         return text
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def printable_lines(text: str) -> str:
+    """``text`` with each of its lines made :func:`printable` (the newlines between them kept)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet reads as text: one line (:func:`printable`), and, when
+    it starts as a formula would (``=``, ``+``, ``-``, ``@``, a tab or a carriage return), behind a
+    single quote, as OWASP advises against CSV injection. A finite number (``-0.5``, ``1e-3``) is
+    written as it is."""
+    if _NUMBER.fullmatch(text) and math.isfinite(float(text)):
+        return text
+    if text.startswith(_FORMULA_STARTS):  # before printable: a tab or CR is a formula's start too
+        return "'" + printable(text)
+    return printable(text)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]|])")
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` as Markdown shows it, literally: one line, HTML escaped (``<script>`` is shown,
+    never run), and the characters that would make a table column, a link, an image or code
+    (``|``, ``[``, ``]``, a backquote, a backslash) escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(printable(text), quote=False))
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,16 @@ order: the offline check of signatures when the artifact carries them, then the
 quick check (``repro verify --quick``: one point per claim, minutes), then each claim with the
 command that checks it, the points it needs and how long that takes — estimated from the
 recorded durations, at the ``-j`` the commands use.
+
+What the records say — experiment names, point labels, paths, the host — is shown literally
+(:func:`repro.text.markdown_cell`); a name that goes into a command to copy is reduced to the
+characters a manifest's name may have.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from repro import DISTRIBUTION
 from repro.artifact.index import ArtifactIndex
 from repro.store.record import RunRecord
-from repro.text import format_bytes, format_duration
+from repro.text import format_bytes, format_duration, markdown_cell
 
 __all__ = ["GUIDE_JOBS", "ClaimPlan", "estimate_seconds", "evaluation_guide", "offline_command"]
 
@@ -99,7 +104,9 @@ def _image_names(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     name of its own, ``repro-artifact/<experiment>:<id prefix>``)."""
     names: dict[str, str] = {}
     for record in records:
-        names.setdefault(record.image.id, f"repro-artifact/{record.manifest.name}:{record.image.id[7:19]}")
+        name = re.sub(r"[^a-z0-9._-]", "-", record.manifest.name.lower())[:64] or "experiment"
+        hex_id = re.sub(r"[^0-9a-f]", "", record.image.id.removeprefix("sha256:"))[:12]
+        names.setdefault(record.image.id, f"repro-artifact/{name}:{hex_id}")
     return sorted(names.items())
 
 
@@ -162,8 +169,8 @@ def _claims_plan(claims: Sequence[ClaimPlan], index: ArtifactIndex) -> list[str]
         "|---|---|---|---|---|",
     ]
     for claim in claims:
-        points = ", ".join(f"`{p}`" for p in claim.points) or "none recorded"
-        title = claim.title.replace("|", r"\|")
+        points = ", ".join(markdown_cell(p) for p in claim.points) or "none recorded"
+        title = markdown_cell(claim.title)
         lines.append(
             f"| {claim.id} | {title} | `{claim.command}` | {len(claim.points)}: {points} "
             f"| about {format_duration(estimate_seconds(claim.durations, jobs))} |"
@@ -173,7 +180,7 @@ def _claims_plan(claims: Sequence[ClaimPlan], index: ArtifactIndex) -> list[str]
         lines += [
             "",
             "Not in this artifact (their claims will say `no data` for them): "
-            + ", ".join(f"{point} ({claim_id})" for claim_id, point in missing)
+            + ", ".join(markdown_cell(f"{point} ({claim_id})") for claim_id, point in missing)
             + ".",
         ]
     return [*lines, ""]
@@ -190,7 +197,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
     missing = [entry for entry in index.inputs if entry.packed is None]
     cpu = f"{records[0].host.cpu_model} ({records[0].host.cpus} CPUs)" if records else "an unknown machine"
     lines = [
-        f"# Evaluating {', '.join(sorted(by_experiment))}",
+        f"# Evaluating {markdown_cell(', '.join(sorted(by_experiment)))}",
         "",
         f"This artifact holds {len(records)} recorded runs of {len(by_experiment)} experiment(s), made with "
         f"repro {index.repro}: their records, logs and outputs; {len(index.images)} container image(s), archived "
@@ -200,11 +207,11 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
         "",
         "## What you need",
         "",
-        f"- Linux on {', '.join(platforms)} with Docker, or rootless Podman (`--runtime podman`); "
-        f"the runs were recorded with {', '.join(engines)}.",
+        f"- Linux on {markdown_cell(', '.join(platforms))} with Docker, or rootless Podman (`--runtime podman`); "
+        f"the runs were recorded with {markdown_cell(', '.join(engines))}.",
         f"- Python 3.11 or newer and repro {index.repro} (`pip install {DISTRIBUTION}=={index.repro}`, which "
         "installs the `repro` command, or from its source). The runs were recorded by "
-        + "; ".join(_writers(records))
+        + markdown_cell("; ".join(_writers(records)))
         + ".",
         "- git (the code travels as git bundles).",
         f"- About {format_bytes(sum(e.bytes for e in index.inputs) * 2 + 2 * 10**9)} of free disk.",
@@ -228,7 +235,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
         *_claims_plan(claims, index),
         "## Expected time",
         "",
-        f"Recorded on {cpu}: {format_duration(total)} of container time in all, one run at a time.",
+        f"Recorded on {markdown_cell(cpu)}: {format_duration(total)} of container time in all, one run at a time.",
         "",
         "| experiment | runs | median per run | total |",
         "|---|---|---|---|",
@@ -236,7 +243,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
     for name, runs in sorted(by_experiment.items()):
         durations = [r.duration_seconds or 0.0 for r in runs]
         median, total_time = format_duration(statistics.median(durations)), format_duration(sum(durations))
-        lines.append(f"| {name} | {len(runs)} | {median} | {total_time} |")
+        lines.append(f"| {markdown_cell(name)} | {len(runs)} | {median} | {total_time} |")
     lines += [
         "",
         "## Expected results",
@@ -248,9 +255,8 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
     ]
     for record in records:
         digest = record.outputs.digest if record.outputs else "-"
-        lines.append(
-            f"| {record.id} | {record.manifest.name} | {record.point.label} | {record.status.value} | `{digest}` |"
-        )
+        cells = [record.id, record.manifest.name, record.point.label, record.status.value, digest]
+        lines.append("| " + " | ".join(markdown_cell(cell) for cell in cells) + " |")
     if missing:
         lines += [
             "",
@@ -261,7 +267,7 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
             "",
             "| digest | size | where it was |",
             "|---|---|---|",
-            *(f"| `{e.digest}` | {format_bytes(e.bytes)} | `{e.source}` |" for e in missing),
+            *(f"| {markdown_cell(e.digest)} | {format_bytes(e.bytes)} | {markdown_cell(e.source)} |" for e in missing),
         ]
     lines += [
         "",

@@ -4,6 +4,10 @@ The HTML page needs nothing but itself: styles inline, the plot as inline SVG, n
 font or image from anywhere. The Markdown variant writes the plot as an SVG file beside it.
 When the paper states claims, their verdicts come first. The plot draws one metric against one
 swept parameter, one line per value of the others.
+
+Names and values come from records, so from containers and other stores: the page shows them
+literally — HTML and SVG escaped (:func:`_html`), Markdown through
+:func:`repro.text.markdown_cell` — and never lets them open a tag, a link or a column.
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ from repro.results.expectations import ClaimResult
 from repro.results.metrics import Dump, MetricsError, metrics_file, summarize_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
+from repro.text import markdown_cell, printable
 
 __all__ = ["ReportRow", "build_report", "choose_metrics", "choose_x", "render_html", "render_markdown", "svg_plot"]
+
+
+def _html(text: str) -> str:
+    """``text`` as HTML (or SVG) text or an attribute's value shows it: literally, on one line."""
+    return html.escape(printable(text))
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
     width, height, margin = 720, 420, 70
     legend = 14 * len(series) + 10  # below the axis title: the legend never covers the plot
     if not series:
-        empty = f'<text x="10" y="30">no values of {html.escape(metric)} to plot</text>'
+        empty = f'<text x="10" y="30">no values of {_html(metric)} to plot</text>'
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60">{empty}</svg>'
     xs = [p for points in series.values() for p, _ in points]
     ys = [v for points in series.values() for _, v in points]
@@ -131,23 +141,21 @@ def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
     def sy(value: float) -> float:
         return height - margin - (value - y_low) / ((y_high - y_low) or 1.0) * (height - 2 * margin)
 
-    scale, middle, y_title = (" (log scale)" if log_x else ""), height / 2, html.escape(metric)
+    scale, middle, y_title = (" (log scale)" if log_x else ""), height / 2, _html(metric)
     colours = ["#1b6ca8", "#d1495b", "#66a182", "#edae49", "#6a4c93", "#00798c", "#8d6a9f"]
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + legend}" role="img" '
-        f'aria-label="{html.escape(metric)} by {html.escape(x)}" font-family="sans-serif" font-size="12">',
+        f'aria-label="{_html(metric)} by {_html(x)}" font-family="sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height + legend}" fill="white"/>',
         f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="#333"/>',
         f'<line x1="{margin}" y1="{margin}" x2="{margin}" y2="{height - margin}" stroke="#333"/>',
-        f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">{html.escape(x)}{scale}</text>',
+        f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">{_html(x)}{scale}</text>',
         f'<text x="18" y="{middle}" transform="rotate(-90 18 {middle})" text-anchor="middle">{y_title}</text>',
     ]
     ticks = sorted(set(xs))
     for tick in ticks:
         label = categories[int(tick)] if categories else f"{tick:g}"
-        parts.append(
-            f'<text x="{sx(tick):.1f}" y="{height - margin + 16}" text-anchor="middle">{html.escape(label)}</text>'
-        )
+        parts.append(f'<text x="{sx(tick):.1f}" y="{height - margin + 16}" text-anchor="middle">{_html(label)}</text>')
     for step in range(5):
         value = y_low + (y_high - y_low) * step / 4
         parts.append(f'<text x="{margin - 6}" y="{sy(value) + 4:.1f}" text-anchor="end">{value:.4g}</text>')
@@ -157,7 +165,7 @@ def svg_plot(rows: Sequence[ReportRow], metric: str, x: str) -> str:
         parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for p, v in points:
             parts.append(f'<circle cx="{sx(p):.1f}" cy="{sy(v):.1f}" r="3" fill="{colour}"/>')
-        parts.append(f'<text x="{margin}" y="{height + 4 + 14 * index}" fill="{colour}">{html.escape(label)}</text>')
+        parts.append(f'<text x="{margin}" y="{height + 4 + 14 * index}" fill="{colour}">{_html(label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -218,9 +226,9 @@ def _claims_html(claims: Sequence[ClaimResult]) -> list[str]:
     ]
     for cells in _claim_cells(claims):
         rendered = [
-            f'<td class="{html.escape(cell.replace(" ", "-"))}">{html.escape(cell)}</td>'
+            f'<td class="{_html(cell.replace(" ", "-"))}">{_html(cell)}</td>'
             if index == 2
-            else f"<td>{html.escape(cell)}</td>"
+            else f"<td>{_html(cell)}</td>"
             for index, cell in enumerate(cells)
         ]
         body.append("<tr>" + "".join(rendered) + "</tr>")
@@ -239,7 +247,7 @@ def _claims_markdown(claims: Sequence[ClaimResult]) -> list[str]:
         "| " + " | ".join(_CLAIM_HEADERS) + " |",
         "|" + "---|" * len(_CLAIM_HEADERS),
     ]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in _claim_cells(claims)]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in cells) + " |" for cells in _claim_cells(claims)]
     return [*lines, "", "## Runs", ""]
 
 
@@ -255,27 +263,25 @@ def render_html(
     body = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>",
+        f"<title>{_html(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:13px}"
         "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f0f0f0}"
         "td.failed,td.timeout,td.interrupted,td.fails{color:#b00020;font-weight:bold}"
         "td.holds{color:#1b7f3b;font-weight:bold}td.no-data{color:#8a6d00;font-weight:bold}</style>",
         "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<h1>{_html(title)}</h1>",
         *_claims_html(claims),
         f"<p>{len(rows)} runs. Every row is a run record in the store; outputs are checked by their sha256.</p>",
     ]
     for number, plot in enumerate(plots, 1):
         body += [f'<figure id="{"plot" if number == 1 else f"plot-{number}"}">', plot, "</figure>"]
     body.append(
-        '<table id="runs"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead><tbody>"
+        '<table id="runs"><thead><tr>' + "".join(f"<th>{_html(h)}</th>" for h in headers) + "</tr></thead><tbody>"
     )
     for row in rows:
         cells = _cells(row, params, metrics)
         rendered = [
-            f'<td class="{html.escape(cell)}">{html.escape(cell)}</td>'
-            if index == 1
-            else f"<td>{html.escape(cell)}</td>"
+            f'<td class="{_html(cell)}">{_html(cell)}</td>' if index == 1 else f"<td>{_html(cell)}</td>"
             for index, cell in enumerate(cells)
         ]
         body.append("<tr>" + "".join(rendered) + "</tr>")
@@ -292,11 +298,11 @@ def render_markdown(
 ) -> str:
     """The page as Markdown, showing the plots saved beside it as ``plot_files``."""
     headers, params = _columns(rows, metrics)
-    lines = [f"# {title}", "", *_claims_markdown(claims), f"{len(rows)} runs.", ""]
+    lines = [f"# {markdown_cell(title)}", "", *_claims_markdown(claims), f"{len(rows)} runs.", ""]
     for plot_file in plot_files:
         lines += [f"![plot]({plot_file})", ""]
-    lines.append("| " + " | ".join(headers) + " |")
+    lines.append("| " + " | ".join(markdown_cell(header) for header in headers) + " |")
     lines.append("|" + "---|" * len(headers))
     for row in rows:
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(row, params, metrics)) + " |")
+        lines.append("| " + " | ".join(markdown_cell(cell) for cell in _cells(row, params, metrics)) + " |")
     return "\n".join(lines) + "\n"

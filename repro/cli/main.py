@@ -20,6 +20,7 @@ from repro import __version__
 from repro.cli.commands import COMMANDS
 from repro.cli.options import Parser, add_common
 from repro.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, ReproError
+from repro.text import printable, printable_lines
 
 __all__ = ["build_parser", "main"]
 
@@ -48,7 +49,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         word = _LEVEL_WORDS.get(record.levelno, record.levelname.lower())
-        return f"repro: {word}: {record.getMessage()}"
+        return f"repro: {word}: {printable_lines(record.getMessage())}"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             traceback.print_exc()
         for line in exc.lines():
-            print(f"repro: error: {line}", file=sys.stderr, flush=True)
+            print(f"repro: error: {printable(line)}", file=sys.stderr, flush=True)
         return exc.exit_code
     except KeyboardInterrupt:
         print("repro: interrupted", file=sys.stderr, flush=True)
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             traceback.print_exc()
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"repro: error: {exc.strerror or exc}{where}", file=sys.stderr, flush=True)
+        print(f"repro: error: {printable(f'{exc.strerror or exc}{where}')}", file=sys.stderr, flush=True)
         return EXIT_ENVIRONMENT
 
 

@@ -222,9 +222,9 @@ class Progress:
         table = Table.grid(padding=(0, 2))
         for label, point in running:
             table.add_row(
-                Text(label, style="bold"),
+                Text(printable(label), style="bold"),
                 Text(format_duration(now - point.started), style="cyan"),
-                Text(last_line(point.stdout, point.stderr), style="dim", overflow="ellipsis", no_wrap=True),
+                Text(printable(last_line(point.stdout, point.stderr)), style="dim", overflow="ellipsis", no_wrap=True),
             )
         pending = max(0, self.total - self.done - self.failed - self.stopped - len(running))
         counter = (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from repro.errors import SetupError, UsageError
 
-__all__ = ["Remote", "Rsync"]
+__all__ = ["Listed", "Remote", "Rsync"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,19 @@ class Remote:
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One entry of a remote folder, as ``rsync --list-only`` shows it (its name as rsync prints
+    it: a byte that is not printable comes as ``\\#ooo``, so a name never spans two lines)."""
+
+    name: str
+    kind: str
+    """``-`` a file, ``d`` a folder, ``l`` a link."""
+    size: int
+    modified: str
+    """``YYYY/MM/DD hh:mm:ss``, local time."""
 
 
 _TOTALS = re.compile(r"^Total bytes (sent|received): ([\d,]+)", re.MULTILINE)
@@ -107,15 +120,29 @@ class Rsync:
         port = f"-p {self.remote.port} " if self.remote.port is not None else ""
         return f"{port}{shlex.quote(self.remote.host or '')} true"
 
-    def listing(self, relative: str, *args: str) -> list[str] | None:
-        """The names under the remote folder ``relative`` (recursively with ``args`` such as
+    def entries(self, relative: str, *args: str) -> list[Listed] | None:
+        """The entries under the remote folder ``relative`` (recursively with ``args`` such as
         ``-r`` and filters), or None when there is no such folder."""
         out = self.run(["--list-only", *args, self.remote.url(relative.rstrip("/") + "/")], missing_ok=True)
         if out is None:
             return None
-        names = []
+        entries = []
         for line in out.splitlines():
             fields = line.split(None, 4)
             if len(fields) == 5 and fields[0][:1] in "-dl" and len(fields[0]) == 10 and fields[4] != ".":
-                names.append(fields[4].split(" -> ")[0])
-        return names
+                size = fields[1].replace(",", "")
+                entries.append(
+                    Listed(
+                        name=fields[4].split(" -> ")[0],
+                        kind=fields[0][0],
+                        size=int(size) if size.isdigit() else -1,
+                        modified=f"{fields[2]} {fields[3]}",
+                    )
+                )
+        return entries
+
+    def listing(self, relative: str, *args: str) -> list[str] | None:
+        """The names under the remote folder ``relative`` (see :meth:`entries`), or None when
+        there is no such folder."""
+        entries = self.entries(relative, *args)
+        return None if entries is None else [entry.name for entry in entries]

@@ -34,7 +34,7 @@ import os
 import posixpath
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from repro.errors import ImageError, StoreError
 from repro.provenance.hashing import hash_file
 from repro.store.files import atomic_write, read_stored
 from repro.store.layout import StoreLayout
+from repro.store.names import Digest, is_digest, is_hex64
 
 __all__ = [
     "MANIFEST_MEDIA_TYPE",
@@ -53,6 +54,8 @@ __all__ = [
     "ArchiveError",
     "ArchivedImage",
     "ImageArchive",
+    "image_descriptors",
+    "manifest_digest",
 ]
 
 _log = logging.getLogger(__name__)
@@ -78,17 +81,20 @@ class ArchiveError(ImageError):
 
 
 class ArchivedImage(BaseModel):
+    """One archived image. Its digests name files (``blobs/sha256/<hex>``), so each must have a
+    digest's shape: an entry that came from another store is checked before it names a path."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str
-    layers: list[str]
+    id: Digest
+    layers: list[Digest]
     """The layers' digests (``sha256:…`` of the uncompressed tar), bottom first."""
     repo_tags: list[str]
     repo_digests: list[str]
     bytes: int
     """Its blobs' bytes (manifest, config, layers), as if it were stored alone."""
     archived_at: datetime
-    manifest: str | None = None
+    manifest: Digest | None = None
     """The digest of its OCI manifest in the layout."""
 
     @property
@@ -130,8 +136,67 @@ def _canonical(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _is_hex(name: str) -> bool:
-    return len(name) == 64 and not name.strip("0123456789abcdef")
+def image_descriptors(data: bytes, where: str) -> dict[str, dict[str, Any]]:
+    """The image descriptors of an OCI ``index.json`` (``data``, read from ``where``), by the
+    image ID hex each names: what another store's archive offers. Raises :class:`ArchiveError`,
+    in one line, when it is not an index; a descriptor that names no image ID is left out (a
+    tag's, or another tool's), and one that names it is checked when it is used
+    (:meth:`ImageArchive.entry_of`)."""
+    try:
+        index = json.loads(data)
+    except ValueError:
+        raise ArchiveError(f"{where} is not JSON: not an OCI image index; repair or remove it there") from None
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise ArchiveError(f"{where} is not an OCI image index (no list of manifests); repair or remove it there")
+    found: dict[str, dict[str, Any]] = {}
+    for descriptor in manifests:
+        annotations = descriptor.get("annotations") if isinstance(descriptor, dict) else None
+        ref = annotations.get(REF_NAME) if isinstance(annotations, dict) else None
+        if isinstance(ref, str) and is_hex64(ref):
+            found.setdefault(ref, descriptor)
+    return found
+
+
+def manifest_digest(descriptor: Any, what: str) -> str:
+    """The manifest digest a descriptor names, checked to be a digest (it names a file)."""
+    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+    if not isinstance(digest, str) or not is_digest(digest):
+        raise ArchiveError(f"the archive's index names {what} without a valid manifest digest; repair its index.json")
+    return digest
+
+
+def _entry(descriptor: dict[str, Any], manifest: dict[str, Any], what: str) -> ArchivedImage:
+    """The archived image a descriptor and its (read, hash-checked) manifest describe; every
+    part checked, since either may come from another store (:class:`ArchiveError` if one is
+    malformed)."""
+    annotations = descriptor.get("annotations")
+    annotations = annotations if isinstance(annotations, dict) else {}
+    try:
+        archived_at = datetime.fromisoformat(annotations[_ARCHIVED])
+    except (KeyError, TypeError, ValueError):
+        archived_at = datetime.fromtimestamp(0, UTC)  # put there by another tool: when is not known
+    try:
+        config = manifest["config"]
+        layers = manifest["layers"]
+        size = annotations.get(_BYTES)
+        if isinstance(size, str) and size.isdigit():
+            total = int(size)
+        else:
+            total = int(descriptor.get("size", 0)) + sum(int(part.get("size", 0)) for part in [config, *layers])
+        return ArchivedImage(
+            id=config.get("digest"),
+            layers=[layer.get("digest") for layer in layers],
+            repo_tags=json.loads(annotations.get(_TAGS, "[]")),
+            repo_digests=json.loads(annotations.get(_DIGESTS, "[]")),
+            bytes=total,
+            archived_at=archived_at,
+            manifest=descriptor.get("digest"),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ArchiveError(
+            f"archive of {what}: its manifest or index entry is malformed (a digest, size or tag list); not used"
+        ) from exc
 
 
 class ImageArchive:
@@ -238,29 +303,11 @@ class ImageArchive:
         index["manifests"] = [*kept, *(self._descriptor(entry, size, ref) for ref in refs)]
 
     def _from_descriptor(self, descriptor: dict[str, Any]) -> ArchivedImage:
-        annotations = descriptor.get("annotations") or {}
-        ref = annotations.get(REF_NAME, "")
-        digest = str(descriptor.get("digest", ""))
-        manifest = self._read_manifest(digest, f"image {ref[:12]}")
-        config = manifest.get("config") or {}
-        layers = [str(layer.get("digest")) for layer in manifest.get("layers") or []]
-        image_id = str(config.get("digest", ""))
-        try:
-            archived_at = datetime.fromisoformat(annotations[_ARCHIVED])
-        except (KeyError, ValueError):
-            archived_at = datetime.fromtimestamp(0, UTC)  # put there by another tool: when is not known
-        size = annotations.get(_BYTES)
-        return ArchivedImage(
-            id=image_id,
-            layers=layers,
-            repo_tags=list(json.loads(annotations.get(_TAGS, "[]"))),
-            repo_digests=list(json.loads(annotations.get(_DIGESTS, "[]"))),
-            bytes=int(size)
-            if size and size.isdigit()
-            else int(descriptor.get("size", 0)) + sum(int(b.get("size", 0)) for b in [config, *manifest["layers"]]),
-            archived_at=archived_at,
-            manifest=digest,
-        )
+        annotations = descriptor.get("annotations")
+        ref = annotations.get(REF_NAME) if isinstance(annotations, dict) else None
+        what = f"image {str(ref)[:12]!r}"
+        digest = manifest_digest(descriptor, what)
+        return _entry(descriptor, self._read_manifest(digest, what), what)
 
     def _read_manifest(self, digest: str, what: str) -> dict[str, Any]:
         path = self.layout.image_blob(digest)
@@ -273,6 +320,8 @@ class ImageArchive:
         if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
             raise ArchiveError(f"archive of {what}…: {path} is not an OCI image manifest")
         manifest.setdefault("layers", [])
+        if not isinstance(manifest["layers"], list) or not all(isinstance(layer, dict) for layer in manifest["layers"]):
+            raise ArchiveError(f"archive of {what}…: {path} is not an OCI image manifest (its layers)")
         return manifest
 
     # -- reading --------------------------------------------------------------------------------
@@ -296,7 +345,7 @@ class ImageArchive:
     def entries(self) -> Iterator[ArchivedImage]:
         self._incoming_taken()
         for descriptor in self._read_index()["manifests"]:
-            if _is_hex((descriptor.get("annotations") or {}).get(REF_NAME, "")):
+            if is_hex64(str((descriptor.get("annotations") or {}).get(REF_NAME, ""))):
                 yield self._from_descriptor(descriptor)
 
     def find_by_digest(self, repository_digest: str) -> ArchivedImage | None:
@@ -313,6 +362,10 @@ class ImageArchive:
         if entry is None and repository_digest:
             entry = self.find_by_digest(repository_digest)
         return entry
+
+    def has_blob(self, digest: str) -> bool:
+        """Whether the archive holds the blob ``digest`` (a blob here hashed to its name on its way in)."""
+        return is_digest(digest) and self.layout.image_blob(digest).is_file()
 
     def reference(self, entry: ArchivedImage) -> str:
         """Where the image is, for a record: its manifest's path under the store."""
@@ -353,12 +406,13 @@ class ImageArchive:
         this archive's blobs (its manifest must be here)."""
         return self._from_descriptor(descriptor)
 
-    def take_in(self, entry: ArchivedImage) -> None:
+    def take_in(self, entry: ArchivedImage, *, hashed: Collection[str] = ()) -> None:
         """Index ``entry``, whose blobs another store sent here (``repro push``/``pull``), after
-        checking every one of them (:meth:`verify`): a blob that does not match is never indexed."""
+        checking every one of them (:meth:`verify`; those in ``hashed`` were hashed on their way
+        in): a blob that does not match is never indexed."""
         if entry.manifest is None:
             raise ArchiveError(f"image {entry.id[:19]}… came without its manifest; it cannot be indexed")
-        self.verify(entry)
+        self.verify(entry, hashed=hashed)
         with self._index_locked() as index:
             if not any((d.get("annotations") or {}).get(REF_NAME) == entry.hex for d in index["manifests"]):
                 self._add(index, entry)
@@ -485,14 +539,15 @@ class ImageArchive:
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def verify(self, entry: ArchivedImage) -> None:
-        """Check every blob of ``entry`` against its digest, and the chain manifest → config →
-        layers; raise :class:`ArchiveError` if one fails."""
+    def verify(self, entry: ArchivedImage, *, hashed: Collection[str] = ()) -> None:
+        """Check every blob of ``entry`` against its digest (but those in ``hashed``, checked a
+        moment ago), and the chain manifest → config → layers; raise :class:`ArchiveError` if one
+        fails."""
         for digest in entry.blobs():
             path = self.layout.image_blob(digest)
             if not path.is_file():
                 raise ArchiveError(f"archive of image {entry.id[:19]}… is missing {digest[:19]}…; it cannot be loaded")
-            if hash_file(path) != digest.removeprefix("sha256:"):
+            if digest not in hashed and hash_file(path) != digest.removeprefix("sha256:"):
                 raise ArchiveError(
                     f"archive of image {entry.id[:19]}… is corrupt: {path} does not match its digest "
                     "(tampered or damaged); refusing to load it — archive the image again from a trusted copy"
@@ -502,8 +557,12 @@ class ImageArchive:
             listed = [str(layer.get("digest")) for layer in manifest["layers"]]
             if manifest["config"].get("digest") != entry.id or listed != entry.layers:
                 raise ArchiveError(f"archive of image {entry.id[:19]}…: its manifest does not name its parts")
-        config = json.loads(read_stored(self.layout.image_blob(entry.id)))
-        if config.get("rootfs", {}).get("diff_ids") != entry.layers:
+        try:
+            config = json.loads(read_stored(self.layout.image_blob(entry.id)))
+            diff_ids = config["rootfs"]["diff_ids"]
+        except (OSError, ValueError, TypeError, KeyError, StoreError):
+            diff_ids = None
+        if diff_ids != entry.layers:
             raise ArchiveError(f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it")
 
     def tar_stream(self, entry: ArchivedImage) -> Iterator[bytes]:

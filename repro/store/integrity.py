@@ -22,9 +22,9 @@ from repro.errors import ReproError
 from repro.provenance.hashing import Entry, hash_file, hash_tree, tree_digest
 from repro.store.images import ImageArchive
 from repro.store.record import OutputsRecord, RunRecord
-from repro.store.store import Store
+from repro.store.runs import RunFiles
 
-__all__ = ["NO_FILE_LIST", "Damage", "check_blobs", "check_outputs", "check_run"]
+__all__ = ["NO_FILE_LIST", "Damage", "bundle_holds", "check_blobs", "check_outputs", "check_run"]
 
 NO_FILE_LIST = "outputs cannot be checked: the record has no file list"
 """What is said of a record written on a full disk without its outputs' file list."""
@@ -101,7 +101,7 @@ def _check_file(path: Path, sha256: str | None, size: int | None) -> Iterator[Da
         yield Damage(path, f"differs: recorded sha256 {_short(sha256)}, found {_short(found)}")
 
 
-def check_run(store: Store, record: RunRecord) -> list[Damage]:
+def check_run(store: RunFiles, record: RunRecord) -> list[Damage]:
     """Every file of a final run against its record, and the record against itself. Each file
     is where the run's folder has it (:class:`~repro.store.layout.RunFolder`), whatever the
     record names; a folder or file that is a link is damage, never followed."""
@@ -122,7 +122,7 @@ def check_run(store: Store, record: RunRecord) -> list[Damage]:
     return damage
 
 
-def check_blobs(store: Store) -> Iterator[tuple[int, Damage | None]]:
+def check_blobs(store: RunFiles) -> Iterator[tuple[int, Damage | None]]:
     """Each content-addressed file of the store (blobs, archived image blobs) against its name;
     yields (bytes checked, damage or None) per file."""
     archive = ImageArchive(store.layout)
@@ -152,7 +152,19 @@ def check_blobs(store: Store) -> Iterator[tuple[int, Damage | None]]:
     yield from _check_pushed(store)
 
 
-def _check_pushed(store: Store) -> Iterator[tuple[int, Damage | None]]:
+def bundle_holds(path: Path, commit: str) -> bool:
+    """Whether ``path`` is a git bundle with a ref at ``commit`` (read from its header): a
+    regular file, never a link git would follow to a file of the reader's."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    heads = subprocess.run(["git", "bundle", "list-heads", str(path)], capture_output=True, text=True)
+    return heads.returncode == 0 and commit in heads.stdout.split()
+
+
+def _check_pushed(store: RunFiles) -> Iterator[tuple[int, Damage | None]]:
     """What ``repro push`` brought: inputs by their digests, bundles by the commit they name."""
     if store.layout.inputs.is_dir():
         for path in sorted(store.layout.inputs.iterdir()):
@@ -171,9 +183,8 @@ def _check_pushed(store: Store) -> Iterator[tuple[int, Damage | None]]:
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 yield 0, Damage(path, "is not a regular file (a link?); not read")
                 continue
-            heads = subprocess.run(["git", "bundle", "list-heads", str(path)], capture_output=True, text=True)
             commit = path.name.removesuffix(".bundle")
-            if heads.returncode != 0 or commit not in heads.stdout.split():
+            if not bundle_holds(path, commit):
                 yield 0, Damage(path, f"not a git bundle holding commit {commit[:12]}")
             else:
                 yield path.stat().st_size, None

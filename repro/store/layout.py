@@ -29,7 +29,7 @@ store is ``.repro/`` at the manifest's git root by default::
         index.json.lock          held (flock) while index.json is replaced
         blobs/sha256/<hex>       manifests, configs and layers, content-addressed, read-only
         loaded.json              images repro loaded into the engine (`repro gc` may remove them)
-        incoming/<image id>.json images `repro push` sent here, until a command indexes them
+        incoming/<image id>.json images a push of repro 0.3.0 sent here, until a command indexes them
         builds/<image id>.json   what went into an image `repro build` made
       shells/<id>.json           `repro shell` sessions (never runs)
       shells/<id>/outputs/       a shell session's scratch output folder
@@ -37,6 +37,13 @@ store is ``.repro/`` at the manifest's git root by default::
       bundles/<commit>.bundle    pushed here: the commit runs were made from, for reruns elsewhere
       inputs/<digest hex>        pushed here: an input's content (a file or a folder), by digest
       reserve                    1 MiB held back so that a full disk still gets final records
+      staging/                   what `repro push` and `pull` bring, until complete and checked (staging.py)
+        runs/<run id>/           a run's folder as it arrives, its record.json last
+        images/blobs/sha256/<hex>  blobs, until they hash to their names and join images/blobs/
+        images/incoming/<id>.json  an image whose blobs were all sent
+        bundles/ inputs/         as in the store, until checked
+        journal/<run id>         sent last: the run arrived whole; the next command checks it, moves it in
+        promote.lock             held (flock) while a command moves what arrived into the store
 
 Names that come from files — run ids, point keys, plan ids, digests, commits — are checked
 against their shapes (:mod:`repro.store.names`) here, where they become paths: a name of any
@@ -253,6 +260,17 @@ class StoreLayout:
     @property
     def reserve(self) -> Path:
         return self.root / "reserve"
+
+    @property
+    def staging(self) -> StoreLayout:
+        """Where another store's files land (``repro push``/``pull``), laid out as a store, until
+        they are complete and checked (see :mod:`repro.store.staging`)."""
+        return StoreLayout(self.root / "staging")
+
+    @property
+    def staging_lock(self) -> Path:
+        """Held (``flock``) while what arrived in the staging area is moved into the store."""
+        return self.root / "staging" / "promote.lock"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,11 @@ When a run ends, before its outputs are hashed:
 An entry this process may not chmod (a container's root made it, and the driver is not root)
 is left as it is when it is harmless (root's own ``0644`` file: only root may write it), and
 removed when it is not (setuid, or writable by everyone); each such act is listed in the record
-(``outputs.privileges_removed``). The run's logs, parsed metrics and record become read-only
-as they are finished.
+(``outputs.privileges_removed``). What can be neither changed nor removed — root's files in a
+sticky world-writable folder root made, root's setuid program in root's own folder — is out of
+this user's reach; the outputs folder (this user's) is then closed to everyone else, so that no
+one reaches it, and the record says so. The run's logs, parsed metrics and record become
+read-only as they are finished.
 
 No mode is ever changed through a link: a run's folder may hold links (a container makes them;
 in a group's store, a member could swap a folder for one), and following one would change the
@@ -81,17 +84,25 @@ def seal_outputs(outputs: Path, folders: int) -> list[str]:
     done about privileges and world-writable entries, in the record's words. An ``outputs``
     that is not a folder (a link) is left alone: nothing through it is touched."""
     done: list[str] = []
-    if not _seal_folder(outputs, outputs, folders, done, None):
+    stuck: list[str] = []
+    if not _seal_folder(outputs, outputs, folders, done, stuck, None):
         return done
     # fwalk opens each folder without following links, and checks that the top is the folder
     # lstat saw: a folder swapped for a link meanwhile is not walked into.
     for root, subfolders, files, fd in os.fwalk(outputs, follow_symlinks=False):
         here = Path(root)
         for name in sorted(subfolders):
-            if not _seal_folder(here / name, outputs, folders, done, fd):
-                subfolders.remove(name)  # removed: nothing left to walk
+            if not _seal_folder(here / name, outputs, folders, done, stuck, fd):
+                subfolders.remove(name)  # removed, or beyond reach: not walked
         for name in files:
-            _seal_entry(here / name, outputs, folders, done, fd)
+            _seal_entry(here / name, outputs, folders, done, stuck, fd)
+    if stuck:
+        with contextlib.suppress(OSError):
+            chmod_here(outputs, stat.S_IRWXU)
+            done.append(
+                f"./: closed to all but its owner: {len(stuck)} entries stay unsafe, and are neither this "
+                f"user's to change nor to remove ({', '.join(stuck[:3])}{', …' if len(stuck) > 3 else ''})"
+            )
     return done
 
 
@@ -102,11 +113,17 @@ def _what(mode: int) -> list[str]:
     return found
 
 
-def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str], parent: int | None) -> bool:
+def _lstat(path: Path, parent: int | None) -> os.stat_result:
+    return os.stat(path.name, dir_fd=parent, follow_symlinks=False) if parent is not None else path.lstat()
+
+
+def _seal_folder(
+    path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str], parent: int | None
+) -> bool:
     """Chmod one folder (by its name in the open folder ``parent``, if given); False when it had
-    to be removed, or is not a folder."""
+    to be removed (or could be neither changed nor removed), or is not a folder."""
     try:
-        facts = os.stat(path.name, dir_fd=parent, follow_symlinks=False) if parent is not None else path.lstat()
+        facts = _lstat(path, parent)
     except OSError:
         return False
     if not stat.S_ISDIR(facts.st_mode):
@@ -122,6 +139,10 @@ def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str], paren
         if not risky:
             return True  # not ours, and harmless: only its owner may change it
         shutil.rmtree(path, ignore_errors=True)
+        if path.exists() or path.is_symlink():  # root's entries in root's sticky folder: none may go
+            stuck.append(f"{_relative(path, outputs)}/")
+            done.append(f"{_relative(path, outputs)}/: {'+'.join(risky)}, and could be neither changed nor removed")
+            return False
         done.append(f"{_relative(path, outputs)}/: removed ({'+'.join(risky)}, and not this user's to change)")
         return False
     if risky:
@@ -129,9 +150,9 @@ def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str], paren
     return True
 
 
-def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], parent: int) -> None:
+def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str], parent: int) -> None:
     try:
-        current = os.stat(path.name, dir_fd=parent, follow_symlinks=False).st_mode
+        current = _lstat(path, parent).st_mode
     except OSError:
         return
     if not stat.S_ISREG(current):
@@ -149,7 +170,8 @@ def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], parent
         try:
             os.unlink(path.name, dir_fd=parent)
         except OSError:
-            done.append(f"{_relative(path, outputs)}: {'+'.join(risky) or 'writable'}, and could not be changed")
+            stuck.append(_relative(path, outputs))
+            done.append(f"{_relative(path, outputs)}: {'+'.join(risky)}, and could be neither changed nor removed")
             return
         done.append(f"{_relative(path, outputs)}: removed ({'+'.join(risky) or 'writable'}, not this user's to change)")
         return

@@ -31,6 +31,7 @@ from repro.store.leases import PointLease
 from repro.store.names import is_run_id
 from repro.store.relocations import read_relocations, write_relocations
 from repro.store.runs import RunFiles
+from repro.store.staging import Staging
 from repro.store.status import Status
 
 if TYPE_CHECKING:
@@ -42,10 +43,13 @@ __all__ = ["STORE_ENV", "STORE_FORMAT", "Store"]
 _log = logging.getLogger(__name__)
 
 STORE_ENV = "REPRO_STORE"
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 """1: repro 0.1.0 (every job wrote the index). 2: jobs write files only and commands fold the
-journal into the index; a store may be shared by a group. A repro refuses a store of a format
-newer than its own (an older repro would misread it); an older format is upgraded in place."""
+journal into the index; a store may be shared by a group. 3 (repro 0.3.0): runs another store
+pushes wait whole in ``staging/`` until a command takes them in, and every final record enters
+the store's log (``records.log``) — a repro of format 2 would leave pushed runs unseen and
+records unlogged. A repro refuses a store of a format newer than its own (an older repro would
+misread it); an older format is upgraded in place (by the next command here, or by a push)."""
 
 
 class Store(RunFiles):
@@ -163,6 +167,7 @@ class Store(RunFiles):
             self.layout.plans,
             self.layout.blobs,
             self.layout.journal,
+            self.layout.staging.root,
         )
         try:
             for folder in folders:
@@ -219,14 +224,31 @@ class Store(RunFiles):
         return self._index
 
     def fold(self) -> int:
-        """Fold the journal into the index (see :mod:`repro.store.fold`); return how many runs
-        it indexed. One fold at a time per process; a job never folds."""
+        """Take in what another store pushed here, complete and checked (see
+        :mod:`repro.store.staging`), then fold the journal into the index (see
+        :mod:`repro.store.fold`); return how many runs it indexed. One fold at a time per
+        process; a job never folds."""
         if self._job or not self.exists or not self._fold_lock.acquire(blocking=False):
             return 0
         try:
+            self._take_staged()
             return fold_journal(self, self._index)
         finally:
             self._fold_lock.release()
+
+    @property
+    def staging(self) -> Staging:
+        """Where another store's files wait until they are complete and checked."""
+        return Staging(self)
+
+    def _take_staged(self) -> None:
+        arrival = self.staging.promote()
+        if arrival is None:
+            return
+        for line in arrival.refused:
+            _log.warning("%s", line)
+        if arrival.runs:
+            _log.info("took in %d run(s) another store sent here", len(arrival.runs))
 
     def rebuild_index(
         self,

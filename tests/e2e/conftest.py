@@ -650,3 +650,54 @@ def private_podman() -> Iterator[Podman]:
     folder = Path(tempfile.mkdtemp(prefix="repro-podman-", dir="/var/tmp"))
     yield Podman(folder)
     subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+# -- sshd on loopback, for push and pull ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sshd:
+    port: int
+    rsh: str
+    """The remote shell rsync is to use (``$RSYNC_RSH``): ssh with the test's key."""
+
+    def url(self, path: Path) -> str:
+        return f"ssh://root@127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[Sshd]:
+    """Debian's openssh-server on 127.0.0.1, with host and client keys of its own."""
+    import tempfile
+
+    daemon = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(daemon).exists() or shutil.which("rsync") is None:
+        pytest.fail("push/pull tests need openssh-server and rsync: scripts/setup-host (as root)")
+    folder = Path(tempfile.mkdtemp(prefix="repro-sshd-"))
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    port = free_port()
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\nPidFile {folder / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nUsePAM no\nStrictModes no\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # the privilege separation folder sshd insists on
+    process = subprocess.Popen([daemon, "-D", "-f", str(folder / "sshd_config")])
+    rsh = (
+        f"ssh -F /dev/null -i {folder / 'client_key'} -o BatchMode=yes -o StrictHostKeyChecking=no "
+        f"-o UserKnownHostsFile={folder / 'known_hosts'} -o LogLevel=ERROR"
+    )
+
+    def answers() -> bool:
+        probe = subprocess.run([*rsh.split(), "-p", str(port), "root@127.0.0.1", "true"], capture_output=True)
+        return probe.returncode == 0
+
+    try:
+        wait_for(answers, timeout=30, interval=0.2)
+        yield Sshd(port=port, rsh=rsh)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)

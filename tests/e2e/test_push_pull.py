@@ -5,74 +5,18 @@ verifies there with its repository, its input and its image gone from where it r
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
 
 from repro.store import Status, Store
-from tests.conftest import Image, Project, make_record, wait_for
-from tests.e2e.conftest import build_variant, remove_image
+from repro.store.store import STORE_FORMAT
+from tests.conftest import Image, Project, make_record
+from tests.e2e.conftest import Sshd, build_variant, free_port, remove_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-@dataclass(frozen=True)
-class Sshd:
-    port: int
-    rsh: str
-    """The remote shell rsync is to use (``$RSYNC_RSH``): ssh with the test's key."""
-
-    def url(self, path: Path) -> str:
-        return f"ssh://root@127.0.0.1:{self.port}{path}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[Sshd]:
-    daemon = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not Path(daemon).exists() or shutil.which("rsync") is None:
-        pytest.fail("push/pull tests need openssh-server and rsync: scripts/setup-host (as root)")
-    folder = Path(tempfile.mkdtemp(prefix="repro-sshd-"))
-    for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
-    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
-    port = _free_port()
-    (folder / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\nPidFile {folder / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\nUsePAM no\nStrictModes no\n"
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)  # the privilege separation folder sshd insists on
-    process = subprocess.Popen([daemon, "-D", "-f", str(folder / "sshd_config")])
-    rsh = (
-        f"ssh -F /dev/null -i {folder / 'client_key'} -o BatchMode=yes -o StrictHostKeyChecking=no "
-        f"-o UserKnownHostsFile={folder / 'known_hosts'} -o LogLevel=ERROR"
-    )
-
-    def answers() -> bool:
-        probe = subprocess.run([*rsh.split(), "-p", str(port), "root@127.0.0.1", "true"], capture_output=True)
-        return probe.returncode == 0
-
-    try:
-        wait_for(answers, timeout=30, interval=0.2)
-        yield Sshd(port=port, rsh=rsh)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_push_then_verify_on_the_other_side_then_pull_back(
@@ -178,10 +122,32 @@ def test_push_refuses_a_folder_that_is_not_a_store_and_an_unreachable_host(
     assert "not a repro store" in line
     assert (photos / "cat.jpg").read_bytes() == b"meow"
     assert sorted(p.name for p in photos.iterdir()) == ["cat.jpg"]
-    unreachable = project.repro("push", f"ssh://root@127.0.0.1:{_free_port()}/srv/store")
+    unreachable = project.repro("push", f"ssh://root@127.0.0.1:{free_port()}/srv/store")
     assert unreachable.code == 3
     (line,) = unreachable.err.strip().splitlines()
     assert line.startswith("repro: error: cannot reach ssh://root@127.0.0.1:")
     nothing = project.repro("pull", sshd.url(tmp_path / "nothing-here"))
     assert nothing.code == 2
     assert "no repro store there" in nothing.err
+
+
+def test_a_push_into_a_store_of_an_older_format_marks_it_this_repros_first(
+    docker_project: Project, tmp_path: Path
+) -> None:
+    """What a push leaves (runs in staging/) is taken in only by a repro that knows the format: an
+    older repro must refuse the store, not miss the pushed runs. The other side needs no repro."""
+    project = docker_project
+    project.manifest()
+    assert project.repro("run", "exp.yaml").code == 0
+    older = tmp_path / "older"
+    assert project.repro("init", str(older)).code == 0
+    marker = older / "store.json"
+    facts = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**facts, "repro_store": 2}))
+
+    pushed = project.repro("push", str(older), "--json")
+
+    assert pushed.code == 0, pushed.err
+    assert json.loads(marker.read_text())["repro_store"] == STORE_FORMAT
+    listed = project.repro("--store", str(older), "log", "--json")
+    assert [r["id"] for r in listed.json] == pushed.json["runs"]

@@ -16,6 +16,7 @@ from repro.cli.commands import COMMANDS
 from repro.cli.main import build_parser, main
 from repro.cli.options import Common, pairs, typed
 from repro.errors import EXIT_INPUT, UsageError
+from repro.store.store import STORE_FORMAT
 from tests.conftest import CHECKOUT
 
 
@@ -203,7 +204,7 @@ def test_a_store_of_a_newer_format_is_refused_in_one_line(tmp_path: Path, comman
     (line,) = err.getvalue().strip().splitlines()
     assert line == (
         f"repro: error: {store} is a store of format 99, written by a newer repro; "
-        f"this repro ({__version__}) reads formats up to 2: upgrade repro to use it"
+        f"this repro ({__version__}) reads formats up to {STORE_FORMAT}: upgrade repro to use it"
     )
     assert sorted(p.name for p in store.iterdir()) == ["store.json"], "nothing was written into it"
 

@@ -73,3 +73,65 @@ def test_progress_without_a_terminal_prints_one_line_per_finished_point() -> Non
     assert lines[0] == "repro: exp: 3 points, 1 already succeeded; running 2 with -j 2"
     assert lines[1].split() == ["[1/2]", "ok", "n=1", "succeeded", "-", "20261101-000000-aaaaaaaa"]
     assert lines[2] == "repro: hashing ./data"
+
+
+# -- text from containers and other stores is data ----------------------------------------------
+
+HOSTILE = "a\nb\x1b[2J\x1b]52;c;ZXZpbA==\x07\u009b31m\u202e\x7f\U000e0001"
+
+
+def test_printable_escapes_every_control_as_json_does() -> None:
+    import json
+
+    from repro.text import printable
+
+    shown = printable(HOSTILE)
+    assert shown.isprintable()
+    assert shown == "a\\nb\\u001b[2J\\u001b]52;c;ZXZpbA==\\u0007\\u009b31m\\u202e\\u007f\\udb40\\udc01"
+    assert json.loads(printable(json.dumps(HOSTILE, ensure_ascii=False))) == HOSTILE, "JSON stays the same JSON"
+    assert printable(shown) == shown
+    assert printable("plain text, ü and 漢字") == "plain text, ü and 漢字"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_and_numbers_are_not() -> None:
+    from repro.text import csv_cell
+
+    formulas = ("=1+1", "=cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx")
+    for formula in formulas:
+        assert csv_cell(formula).startswith("'"), formula
+    for number in ("-0.5", "1e-3", "-1e5", "+3", "42", ".5"):
+        assert csv_cell(number) == number
+    assert csv_cell("-inf") == "'-inf"
+    assert csv_cell("nan") == "nan"
+    assert csv_cell("a\nb").isprintable()
+
+
+def test_markdown_cells_show_html_links_and_pipes_as_text() -> None:
+    from repro.text import markdown_cell
+
+    assert markdown_cell("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert markdown_cell("a|b") == "a\\|b"
+    assert markdown_cell("![t](http://x/t.png)") == "!\\[t\\](http://x/t.png)"
+    assert markdown_cell("x\ny").isprintable()
+    assert markdown_cell("-0.5") == "-0.5"
+
+
+def test_tables_and_records_of_hostile_values_stay_one_line_each(tmp_path: Path) -> None:
+    from repro.cli.render import records
+    from repro.store.record import OutputEntry, OutputsRecord
+
+    outputs = OutputsRecord(
+        digest="sha256:" + "0" * 64,
+        files=[OutputEntry(path=f"f{HOSTILE}", size=1, sha256="1" * 64)],
+        total_bytes=1,
+    )
+    record = make_record(run_id_of("a"), error=HOSTILE, outputs=outputs, notes=[HOSTILE])
+    record = record.model_copy(update={"point": record.point.model_copy(update={"label": HOSTILE})})
+    text = records.record_text(record)
+    assert all(line.isprintable() for line in text.split("\n"))
+    assert len(text.split("\n")) == len(
+        records.record_text(make_record(run_id_of("a"), error="e", outputs=outputs)).split("\n")
+    )
+    table = render.table([HOSTILE, "B"], [[HOSTILE, "x"]])
+    assert len(table.splitlines()) == 2
+    assert all(line.isprintable() for line in table.splitlines())

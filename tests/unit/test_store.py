@@ -12,6 +12,7 @@ import pytest
 
 from repro.errors import StoreError, UsageError
 from repro.store import Status, Store
+from repro.store.store import STORE_FORMAT
 from tests.conftest import make_record
 
 
@@ -25,7 +26,7 @@ def store(tmp_path: Path) -> Store:
 def test_a_new_store_ignores_itself_in_git(store: Store) -> None:
     assert (store.root / ".gitignore").read_text().splitlines()[-1] == "*"
     facts = json.loads((store.root / "store.json").read_text())
-    assert facts == {"repro_store": 2, "log": {"origin": store.log.read().origin}}
+    assert facts == {"repro_store": STORE_FORMAT, "log": {"origin": store.log.read().origin}}
 
 
 def test_a_running_record_may_be_replaced_but_a_final_one_never(store: Store) -> None:
@@ -190,7 +191,7 @@ def test_a_store_from_a_newer_repro_is_refused_in_one_line(tmp_path: Path) -> No
     root = tmp_path / "store"
     root.mkdir()
     (root / "store.json").write_text('{"repro_store": 99}\n')
-    with pytest.raises(StoreError, match=r"a store of format 99, written by a newer repro; .* reads formats up to 2"):
+    with pytest.raises(StoreError, match=r"a store of format 99, written by a newer repro; .* reads formats up to 3"):
         Store(root)
 
 
@@ -199,7 +200,7 @@ def test_a_store_of_repro_0_1_0_is_upgraded_in_place(fixed_store: Path) -> None:
     store = Store(fixed_store)
     assert len(store.runs()) == 3
     store.create()
-    assert json.loads((fixed_store / "store.json").read_text())["repro_store"] == 2
+    assert json.loads((fixed_store / "store.json").read_text())["repro_store"] == STORE_FORMAT
     assert (fixed_store / "journal").is_dir()
     assert sqlite3.connect(fixed_store / "index.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 

@@ -1,4 +1,5 @@
-"""``repro logs RUN``: a run's output, whole or its last lines, followed while it runs."""
+"""``repro logs RUN``: a run's output, whole or its last lines, followed while it runs — its bytes
+as the program wrote them, like ``cat`` (every other command shows text from containers escaped)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from repro.cli.options import Common, typed
 from repro.errors import EXIT_OK
 
 NAME = "logs"
-HELP = "print a run's output (-f: follow it until the run ends)"
+HELP = "print a run's output, raw as cat would (-f: follow it until the run ends)"
+DESCRIPTION = (
+    "Print a run's stdout (or stderr) as the bytes its program wrote, like cat: control characters "
+    "and escape sequences included, unlike every other command, which shows text from containers escaped."
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class Options(Common):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
     parser.add_argument("run", metavar="RUN", help="a run id, or a unique prefix of one")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     parser.add_argument("--stderr", action="store_true", help="its stderr instead of its stdout")

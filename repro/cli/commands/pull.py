@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from repro.cli.commands.push import Selection, add_selection
 from repro.cli.options import typed
-from repro.errors import EXIT_OK
+from repro.errors import EXIT_ENVIRONMENT, EXIT_OK
 
 NAME = "pull"
 HELP = "copy ended runs and their images from another store (path or ssh://) into this one"
@@ -34,4 +34,4 @@ def handle(namespace: argparse.Namespace) -> int:
         options.remote, refs=options.runs, manifests=options.manifest, store=options.store, progress=render.note
     )
     transfers.transfer_output(result, as_json=options.json)
-    return EXIT_OK
+    return EXIT_ENVIRONMENT if result.refused else EXIT_OK

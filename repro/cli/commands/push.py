@@ -7,7 +7,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from repro.cli.options import Common, size, typed
-from repro.errors import EXIT_OK, UsageError
+from repro.errors import EXIT_ENVIRONMENT, EXIT_OK, UsageError
 
 NAME = "push"
 HELP = "copy ended runs, their images, commits and inputs to another store (path or ssh://)"
@@ -73,4 +73,4 @@ def handle(namespace: argparse.Namespace) -> int:
         **({"max_input_bytes": limit} if limit is not None else {}),
     )
     transfers.transfer_output(result, as_json=options.json)
-    return EXIT_OK
+    return EXIT_ENVIRONMENT if result.refused else EXIT_OK

@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
 
 from repro.cli.options import Common, pairs, typed
 from repro.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from repro.cli.progress import Progress
 
 NAME = "verify"
 HELP = "rerun runs and compare their outputs file by file, check the paper's claims, or check signed evidence offline"
@@ -185,6 +189,37 @@ def _attested(path: object) -> None:
     render.note(f"verification summary signed: {path} (check it: repro attest check FILE --trust KEY)")
 
 
+class _Rerunning(TypedDict):
+    jobs: int
+    tolerances: dict[str, str]
+    store: str | None
+    progress: Progress
+    verbose: bool
+
+
+def _rerunning(options: Options) -> _Rerunning:
+    """What every mode that reruns takes from the options: parallelism, tolerances, the store,
+    the progress view."""
+    from repro.cli.progress import Progress
+
+    return {
+        "jobs": options.jobs,
+        "tolerances": pairs(options.tolerance, "--tolerance"),
+        "store": options.store,
+        "progress": Progress(),
+        "verbose": options.verbose,
+    }
+
+
+def _show(options: Options, data: Callable[[], object], table: Callable[[], str], summary: list[str]) -> None:
+    """The result as JSON (``--json``) or a table on stdout, and its summary lines on stderr."""
+    from repro.cli import render
+
+    render.out(render.dump_json(data()) if options.json else table())
+    for line in summary:
+        render.err(line)
+
+
 def _offline(options: Options) -> int:
     from repro import api
     from repro.cli import render
@@ -206,25 +241,15 @@ def _offline(options: Options) -> int:
 
 def _runs(options: Options) -> int:
     from repro import api
-    from repro.cli import render
-    from repro.cli.progress import Progress
     from repro.cli.render import checks
 
-    verdicts = api.verify(
-        options.runs,
-        every=options.all,
-        jobs=options.jobs,
-        tolerances=pairs(options.tolerance, "--tolerance"),
-        upstream=options.upstream,
-        store=options.store,
-        progress=Progress(),
-        verbose=options.verbose,
+    verdicts = api.verify(options.runs, every=options.all, upstream=options.upstream, **_rerunning(options))
+    _show(
+        options,
+        lambda: [checks.verdict_json(v) for v in verdicts],
+        lambda: checks.verdicts_table(verdicts),
+        [checks.verdicts_summary(verdicts)],
     )
-    if options.json:
-        render.out(render.dump_json([checks.verdict_json(v) for v in verdicts]))
-    else:
-        render.out(checks.verdicts_table(verdicts))
-    render.err(checks.verdicts_summary(verdicts))
     if options.attest:
         tolerances = pairs(options.tolerance, "--tolerance")
         _attested(api.attest_reruns(verdicts, key=options.key, tolerances=tolerances, store=options.store))
@@ -236,25 +261,15 @@ def _runs(options: Options) -> int:
 
 def _claims(options: Options) -> int:
     from repro import api
-    from repro.cli import render
-    from repro.cli.progress import Progress
     from repro.cli.render import checks, claims
 
-    verification = api.verify_claims(
-        options.claims_file,
-        ids=options.claim,
-        jobs=options.jobs,
-        tolerances=pairs(options.tolerance, "--tolerance"),
-        store=options.store,
-        progress=Progress(),
-        verbose=options.verbose,
+    verification = api.verify_claims(options.claims_file, ids=options.claim, **_rerunning(options))
+    _show(
+        options,
+        lambda: claims.claim_checks_json(verification),
+        lambda: claims.claim_checks_table(verification),
+        [checks.verdicts_summary(verification.verdicts), claims.claim_checks_summary(verification)],
     )
-    if options.json:
-        render.out(render.dump_json(claims.claim_checks_json(verification)))
-    else:
-        render.out(claims.claim_checks_table(verification))
-    render.err(checks.verdicts_summary(verification.verdicts))
-    render.err(claims.claim_checks_summary(verification))
     if options.attest:
         tolerances = pairs(options.tolerance, "--tolerance")
         _attested(api.attest_claims(verification, key=options.key, tolerances=tolerances, store=options.store))
@@ -266,24 +281,12 @@ def _claims(options: Options) -> int:
 
 def _quick(options: Options) -> int:
     from repro import api
-    from repro.cli import render
-    from repro.cli.progress import Progress
     from repro.cli.render import claims
 
-    result = api.verify_quick(
-        options.claims_file,
-        ids=options.claim,
-        jobs=options.jobs,
-        tolerances=pairs(options.tolerance, "--tolerance"),
-        store=options.store,
-        progress=Progress(),
-        verbose=options.verbose,
+    result = api.verify_quick(options.claims_file, ids=options.claim, **_rerunning(options))
+    _show(
+        options, lambda: claims.quick_json(result), lambda: claims.quick_table(result), [claims.quick_summary(result)]
     )
-    if options.json:
-        render.out(render.dump_json(claims.quick_json(result)))
-    else:
-        render.out(claims.quick_table(result))
-    render.err(claims.quick_summary(result))
     if options.attest:
         tolerances = pairs(options.tolerance, "--tolerance")
         _attested(api.attest_quick(result, key=options.key, tolerances=tolerances, store=options.store))

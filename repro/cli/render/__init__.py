@@ -1,12 +1,18 @@
 """Everything the CLI says: human text for stderr, tables and JSON shapes for stdout.
 
 Data (tables, ``--json``) goes to stdout through :func:`out`; messages for people go to
-stderr through :func:`err` and :func:`note`. The JSON shapes printed by this package's modules
-are part of repro's interface (scripts parse them): they change only on purpose (see
-``tests/golden``). This module holds what every command's output uses; the shapes of each
-family of commands are in ``runs`` (run, ps, validate, lock), ``records`` (log, show),
-``checks`` (verify, fsck, diff), ``transfers`` (archive, export, pack, unpack, build, push,
-pull, init, gc), ``compare`` and ``claims`` (claims, verify --claims and --quick).
+stderr through :func:`err` and :func:`note`, one line each. Names and values from records are a
+container's or another store's text, never a terminal's instructions: a renderer that joins
+lines makes each :func:`repro.text.printable` first (so that no value's newline forges a line),
+and :func:`out` and :func:`err` pass everything through it once more (JSON stays the same JSON).
+Only :func:`out_bytes` writes bytes as they are (a run's log, as ``cat`` would).
+
+The JSON shapes printed by this package's modules are part of repro's interface (scripts parse
+them): they change only on purpose (see ``tests/golden``). This module holds what every
+command's output uses; the shapes of each family of commands are in ``runs`` (run, ps,
+validate, lock), ``records`` (log, show), ``checks`` (verify, fsck, diff), ``transfers``
+(archive, export, pack, unpack, build, push, pull, init, gc), ``compare`` and ``claims``
+(claims, verify --claims and --quick).
 """
 
 from __future__ import annotations
@@ -16,14 +22,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from repro.text import printable
+from repro.text import printable, printable_lines
 
 __all__ = ["cell", "dump_json", "err", "note", "out", "out_bytes", "plural", "table"]
 
 
 def out(text: str, end: str = "\n") -> None:
-    """Data for programs and pipes: stdout."""
-    print(text, end=end, flush=True)
+    """Data for programs and pipes: stdout, every line printable."""
+    print(printable_lines(text), end=end, flush=True)
 
 
 def out_bytes(data: bytes) -> None:
@@ -38,8 +44,8 @@ def out_bytes(data: bytes) -> None:
 
 
 def err(text: str) -> None:
-    """A message for people: stderr."""
-    print(text, file=sys.stderr, flush=True)
+    """A message for people, one line (a newline in it is shown escaped): stderr."""
+    print(printable(text), file=sys.stderr, flush=True)
 
 
 def note(message: str) -> None:
@@ -66,7 +72,8 @@ def cell(value: object) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Aligned columns; every cell on one line, whatever it holds."""
+    """Aligned columns; every cell on one line, whatever it holds (escaped before it is measured)."""
+    headers = [printable(header) for header in headers]
     rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:

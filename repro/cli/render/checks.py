@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, plural, table
-from repro.text import display_path
+from repro.text import display_path, printable
 
 if TYPE_CHECKING:
     from repro.api import FsckResult, MetricChange, RunDiff, Verdict
@@ -46,8 +46,8 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> str:
         for item in verdict.files:
             if item.state != "identical" or item.note:
                 note = f"  ({item.note})" if item.note else ""
-                details.append(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}")
-            details += [f"  {verdict.original.id}    {_moved(change)}" for change in item.moved]
+                details.append(printable(f"  {verdict.original.id}  {item.state:<10}  {item.path}{note}"))
+            details += [printable(f"  {verdict.original.id}    {_moved(change)}") for change in item.moved]
     text = table(["RUN", "POINT", "VERDICT", "RERUN", "FILES"], rows)
     return text + ("\n\n" + "\n".join(details) if details else "")
 
@@ -119,7 +119,7 @@ def fsck_problems(result: FsckResult) -> list[tuple[str, str]]:
 
 def fsck_lines(result: FsckResult) -> Iterator[str]:
     for path, problem in fsck_problems(result):
-        yield f"{display_path(Path(path))}: {problem}"
+        yield printable(f"{display_path(Path(path))}: {problem}")
 
 
 def fsck_summary(result: FsckResult) -> str:
@@ -160,7 +160,7 @@ def diff_text(result: RunDiff) -> str:
     differing = [f for f in result.outputs if f.state != "identical"]
     lines.append(f"outputs: {len(result.outputs) - len(differing)} identical, {len(differing)} not")
     lines += [f"  {f.state:<10} {f.path}" for f in differing]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def diff_json(result: RunDiff) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, plural, table
 from repro.cli.render.checks import verdict_json, verdicts_table
-from repro.text import format_duration, printable
+from repro.text import format_duration, markdown_cell, printable
 
 if TYPE_CHECKING:
     from repro.api import ClaimResult, ClaimsResult, ClaimsVerification, Outcome, QuickResult
@@ -81,7 +81,7 @@ def claims_json(result: ClaimsResult) -> list[dict[str, Any]]:
 
 
 def _md(text: str) -> str:
-    return printable(text).replace("|", "\\|")
+    return markdown_cell(text)
 
 
 def claims_markdown(result: ClaimsResult) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, note, plural
-from repro.text import printable
+from repro.text import csv_cell, markdown_cell, printable
 
 if TYPE_CHECKING:
     from repro.api import CompareGroup, CompareResult
@@ -31,7 +31,8 @@ def compare_json(result: CompareResult) -> list[dict[str, Any]]:
 
 
 def compare_csv(result: CompareResult) -> str:
-    """One CSV: ``id``, ``manifest``, then each parameter and metric under its own name."""
+    """One CSV: ``id``, ``manifest``, then each parameter and metric under its own name; every
+    text cell is :func:`repro.text.csv_cell` (never a formula), numbers are written as they are."""
     import csv
     import io
 
@@ -39,28 +40,25 @@ def compare_csv(result: CompareResult) -> str:
     metrics = list(dict.fromkeys(name for group in result.groups for name in group.metrics))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "manifest", *params, *metrics])
+    writer.writerow([csv_cell(name) for name in ("id", "manifest", *params, *metrics)])
     for group in result.groups:
         for row in group.rows:
-            writer.writerow(
-                [
-                    row.id,
-                    row.manifest,
-                    *(cell(row.params.get(n)) for n in params),
-                    *(cell(row.metrics.get(n)) for n in metrics),
-                ]
-            )
+            cells = [row.id, row.manifest, *(cell(row.params.get(n)) for n in params)]
+            cells += [cell(row.metrics.get(n)) for n in metrics]
+            writer.writerow([csv_cell(text) for text in cells])
     return buffer.getvalue()
 
 
 def compare_markdown(result: CompareResult) -> str:
+    """Each manifest's rows as a Markdown table, every name and value shown literally
+    (:func:`repro.text.markdown_cell`)."""
     lines: list[str] = []
     for group in result.groups:
         columns = _columns(group, False)
-        lines += [f"## {group.manifest}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        header = "| " + " | ".join(markdown_cell(c) for c in columns) + " |"
+        lines += [f"## {markdown_cell(group.manifest)}", "", header, "|" + "---|" * len(columns)]
         for row in group.rows:
-            cells = [cell(row.cell(c)).replace("|", "\\|") for c in columns]
-            lines.append("| " + " | ".join(printable(c) for c in cells) + " |")
+            lines.append("| " + " | ".join(markdown_cell(cell(row.cell(c))) for c in columns) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -69,21 +67,24 @@ def compare_table(result: CompareResult) -> None:
     """Each manifest's rows as a table that fits the terminal (drawn by rich), on stdout."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(highlight=False)
     for group in result.groups:
         if not group.rows:
             continue
-        table = Table(title=group.manifest, title_justify="left", header_style="bold", box=None, pad_edge=False)
+        # Text, not strings: rich would read "[link=…]" in a metric's name as its markup.
+        title = Text(printable(group.manifest))
+        table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
         for column in _columns(group, False):
             numeric = column != "id" and all(
                 isinstance(row.cell(column), (int, float)) and not isinstance(row.cell(column), bool)
                 for row in group.rows
                 if row.cell(column) is not None
             )
-            table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+            table.add_column(Text(printable(column)), justify="right" if numeric else "left", overflow="fold")
         for row in group.rows:
-            table.add_row(*(printable(cell(row.cell(column))) for column in _columns(group, False)))
+            table.add_row(*(Text(printable(cell(row.cell(column)))) for column in _columns(group, False)))
         console.print(table)
         if len(group.metrics) > 12:
             hint = "narrow them with --metric NAME (globs) or --only-changed"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import plural, table
-from repro.text import display_path
+from repro.text import display_path, printable
 
 if TYPE_CHECKING:
     from repro.api import AttestResult, CheckpointResult, KeyResult, OfflineResult, SummaryCheck
@@ -78,6 +78,12 @@ def summary_check_json(check: SummaryCheck) -> dict[str, Any]:
 
 
 def summary_check_lines(check: SummaryCheck) -> Iterator[str]:
+    """What a checked file says, a line at a time, each printable (the file is input: its
+    values never forge a line or reach the terminal as controls)."""
+    yield from (printable(line) for line in _summary_check_lines(check))
+
+
+def _summary_check_lines(check: SummaryCheck) -> Iterator[str]:
     name = display_path(check.path)
     if not check.valid:
         for problem in check.problems:
@@ -112,7 +118,7 @@ def offline_table(result: OfflineResult) -> str:
         signers = ", ".join(sorted({key.name for key in check.signers})) or "-"
         rows.append([check.run_id, check.state, signers, check.problems[0] if check.problems else ""])
     text = table(["RUN", "VERDICT", "SIGNED BY", "FIRST PROBLEM"], rows)
-    details = [f"  {check.run_id}  {problem}" for check in result.checks for problem in check.problems[1:]]
+    details = [printable(f"  {check.run_id}  {problem}") for check in result.checks for problem in check.problems[1:]]
     return text + ("\n\n" + "\n".join(details) if details else "")
 
 

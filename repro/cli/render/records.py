@@ -57,8 +57,10 @@ def lineage_text(lineage: Sequence[Ancestor]) -> list[str]:
 
 
 def record_text(record: RunRecord) -> str:
-    """A record as a person reads it (``repro show``): the lines ``repro view`` shows too."""
+    """A record as a person reads it (``repro show``): the lines ``repro view`` shows too, each
+    printable (an output file named with a newline or an escape sequence is shown escaped, on
+    its line)."""
     from repro.api import record_words
 
     lines = record_words(record)
-    return "\n".join(f"{label:<10} {text}" if label is not None else f"  {text}" for label, text in lines)
+    return "\n".join(printable(f"{label:<10} {text}" if label is not None else f"  {text}") for label, text in lines)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import dump_json, err, note, out, plural
-from repro.text import display_path, format_bytes
+from repro.text import display_path, format_bytes, printable
 
 if TYPE_CHECKING:
     from repro.api import (
@@ -121,9 +121,12 @@ def build_lines(result: BuildResult) -> Iterator[str]:
 
 
 def transfer_output(result: TransferResult, *, as_json: bool) -> None:
-    """What ``repro push``/``pull`` copied (stdout: the run ids, or JSON) and its summary (stderr)."""
+    """What ``repro push``/``pull`` copied (stdout: the run ids, or JSON), what it refused (one
+    line each) and its summary (stderr)."""
     for note_line in result.notes:
         note(note_line)
+    for line in result.refused:
+        err(f"repro: error: {line}")
     if result.running:
         note(f"{plural(len(result.running), 'run')} not ended, left behind: {', '.join(result.running[:3])}")
     if as_json:
@@ -138,6 +141,7 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
                     "inputs": result.inputs,
                     "running": result.running,
                     "statements": result.statements,
+                    "refused": result.refused,
                     "bytes_sent": result.bytes_sent,
                     "bytes_received": result.bytes_received,
                 }
@@ -160,7 +164,9 @@ def transfer_output(result: TransferResult, *, as_json: bool) -> None:
     err(
         f"repro: {verb} {', '.join(parts)} {way} {result.remote}"
         + (
-            ""
+            f" ({plural(len(result.refused), 'problem')}, said above)"
+            if result.refused
+            else ""
             if result.runs or result.statements
             else " (it had every one)"
             if result.direction == "push"
@@ -185,13 +191,13 @@ def gc_output(result: GcResult, *, dry_run: bool, build_cache: bool) -> None:
     """What ``repro gc`` removed (stdout) and kept or failed to remove (stderr)."""
     verb = "would remove" if dry_run else "removed"
     for container_id, name in result.containers:
-        out(f"{verb} container {container_id[:12]} ({name})")
+        out(printable(f"{verb} container {container_id[:12]} ({name})"))
     for image_id, size in result.images:
-        out(f"{verb} image {image_id[:19]}… ({format_bytes(size)})")
+        out(printable(f"{verb} image {image_id[:19]}… ({format_bytes(size)})"))
     for image_id in result.kept_pinned:
         note(f"kept image {image_id[:19]}…: a record or the archive needs it (--include-pinned removes it)")
     for plan_id in result.plans:
-        out(f"{verb} plan {plan_id} (no record names it)")
+        out(printable(f"{verb} plan {plan_id} (no record names it)"))
     for digest, size in result.blobs:
         out(f"{verb} diff blob {digest[:12]} ({format_bytes(size)})")
     if build_cache:
