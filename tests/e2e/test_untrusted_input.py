@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
+from repro.provenance.hashing import hash_tree
 from repro.store import Status, Store
-from repro.store.record import OutputEntry, RunRecord
+from repro.store.record import OutputEntry, OutputsRecord, RunRecord
+from repro.store.store import STORE_FORMAT
 from tests.conftest import CHECKOUT, Project, Watch, peak_rss
 from tests.e2e.conftest import podman_gates_opened
 from tests.e2e.test_team import GROUP, Lab, repro
@@ -101,11 +103,12 @@ def test_a_pulled_record_whose_point_key_leaves_the_store_is_skipped_and_writes_
     _rewrite(project.store / "runs" / hostile / "record.json", {"point.key": key.format(other=other)})
     receiver = tmp_path / "receiver"
     pulled = _cli("--store", str(receiver), "pull", str(project.store))
-    assert pulled.returncode == 0, pulled.stderr
-    assert f"not pulling run {hostile}: its record there is not a valid record (point.key:" in pulled.stderr
+    assert pulled.returncode == 3, pulled.stderr  # the other run is pulled; this one is refused, said
+    refused = f"run {hostile} from another store: its record.json is not a valid record (point.key:"
+    assert refused in pulled.stderr
     assert (receiver / "runs" / other / "record.json").is_file()
     assert not (receiver / "runs" / hostile).exists()
-    assert json.loads((receiver / "store.json").read_text())["repro_store"] == 2, "store.json is the store's"
+    assert json.loads((receiver / "store.json").read_text())["repro_store"] == STORE_FORMAT, "the store's own"
     assert Store(receiver).load(other).point.key != key, "the other run's record is its own"
     assert not (tmp_path / "outside.json").exists()
     listed = _cli("--store", str(receiver), "log", "--json")
@@ -133,8 +136,8 @@ def test_a_pulled_record_naming_host_files_is_not_a_record(
         events = watch.events()
     finally:
         watch.close()
-    assert pulled.returncode == 0, pulled.stderr
-    assert f"not pulling run {hostile}: its record there is not a valid record ({field}:" in pulled.stderr
+    assert pulled.returncode == 3, pulled.stderr
+    assert f"run {hostile} from another store: its record.json is not a valid record ({field}:" in pulled.stderr
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert crate.returncode == 0, crate.stderr
     assert events == [], "nothing of the host was read"
@@ -142,31 +145,55 @@ def test_a_pulled_record_naming_host_files_is_not_a_record(
 
 
 @pytest.mark.parametrize("link", ["git.diff", "stdout.log", "outputs"])
-def test_a_link_in_a_pulled_run_leads_no_command_to_a_host_file(
+def test_a_link_in_a_run_folder_leads_no_command_to_a_host_file(
     remote: tuple[Project, list[str]], tmp_path: Path, link: str
 ) -> None:
-    """The record is valid; the other store's run folder holds a link where a file or folder of
-    the run should be (rsync copies links as links): fsck names it without following it, export
-    and pack refuse or leave it out, show and logs read nothing through it."""
+    """A run folder holds a link where a file or folder of the run should be: another store's
+    (a pull refuses to take the run, in one line) or, once pulled, one a member of a shared store
+    swapped in. fsck names it without following it, export and pack refuse or leave it out,
+    logs and reindex read nothing through it."""
     project, (hostile, _) = remote
     host = _sentinel(tmp_path)
-    place = project.store / "runs" / hostile / link
-    place.parent.chmod(0o755)
-    shutil.rmtree(place) if place.is_dir() else place.unlink()
-    place.symlink_to(host if link == "outputs" else host / "shadow")
+
+    def plant(folder: Path) -> None:
+        place = folder / link
+        place.parent.chmod(0o755)
+        shutil.rmtree(place) if place.is_dir() else place.unlink()
+        place.symlink_to(host if link == "outputs" else host / "shadow")
+
+    plant(project.store / "runs" / hostile)
     receiver = tmp_path / "receiver"
     watch = Watch([host])
     try:
-        pulled = _cli("--store", str(receiver), "pull", str(project.store))
-        checked = _cli("--store", str(receiver), "fsck", hostile)
-        crate = _cli("--store", str(receiver), "export", "--rocrate", hostile, "-o", str(tmp_path / "crate"))
-        packed = _cli("--store", str(receiver), "pack", hostile, "-o", str(tmp_path / "a.tar"))
-        logs = _cli("--store", str(receiver), "logs", hostile)
-        reindexed = _cli("--store", str(receiver), "reindex")
+        refused = _cli("--store", str(receiver), "pull", str(project.store), "--runs", hostile)
+        project.store.joinpath("runs", hostile, link).unlink()  # the other store mended; then a member's link
         events = watch.events()
     finally:
         watch.close()
-    assert pulled.returncode == 0, pulled.stderr
+    assert refused.returncode == 3
+    assert f"run {hostile} from another store" in refused.stderr
+    assert "not taken" in refused.stderr
+    assert not (receiver / "runs" / hostile).exists()
+    assert events == [], f"the pull read through the link: {events}"
+
+    shutil.rmtree(project.store / "runs" / hostile)  # pull a sound copy, then plant the link here
+    receiver2 = tmp_path / "receiver2"
+    shutil.rmtree(receiver, ignore_errors=True)
+    _, (first, second) = remote
+    sound = _cli("--store", str(receiver2), "pull", str(project.store))
+    assert sound.returncode == 0, sound.stderr
+    (kept,) = [run for run in (first, second) if (receiver2 / "runs" / run).is_dir()]
+    plant(receiver2 / "runs" / kept)
+    watch = Watch([host])
+    try:
+        checked = _cli("--store", str(receiver2), "fsck", kept)
+        crate = _cli("--store", str(receiver2), "export", "--rocrate", kept, "-o", str(tmp_path / "crate"))
+        packed = _cli("--store", str(receiver2), "pack", kept, "-o", str(tmp_path / "a.tar"))
+        logs = _cli("--store", str(receiver2), "logs", kept)
+        reindexed = _cli("--store", str(receiver2), "reindex")
+        events = watch.events()
+    finally:
+        watch.close()
     assert checked.returncode == 1
     assert link in checked.stdout + checked.stderr
     assert "not a" in checked.stdout + checked.stderr  # "not a regular file" / "not a folder"
@@ -285,25 +312,41 @@ def test_records_over_64_mib_are_refused_before_they_are_read_and_100000_outputs
     project, (big, huge) = remote
 
     def grow(run: str, count: int) -> int:
+        """Make ``run`` a run of ``count`` more (empty) output files, its record listing them all
+        truly, as a sweep that writes many files leaves it."""
+        folder = project.store / "runs" / run
+        folder.chmod(0o755)
+        (folder / "outputs").chmod(0o755)
+        for number in range(count):
+            (folder / "outputs" / f"result-of-point-{number:07d}-with-a-long-name.dat").touch()
+        tree = hash_tree(folder / "outputs")
+        entries = [
+            OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target) for e in tree.entries
+        ]
+        record = RunRecord.model_validate_json((folder / "record.json").read_bytes())
+        outputs = OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes)
+        (folder / "record.json").chmod(0o644)
+        (folder / "record.json").write_text(record.model_copy(update={"outputs": outputs}).model_dump_json(indent=2))
+        return (folder / "record.json").stat().st_size
+
+    def inflate(run: str, count: int) -> int:
+        """Make ``run``'s record list ``count`` outputs it does not have (never read: too large)."""
         path = project.store / "runs" / run / "record.json"
         record = RunRecord.model_validate_json(path.read_bytes())
         assert record.outputs is not None
-        files = [
-            OutputEntry(path=f"results/point-{i:07d}/output-with-a-long-name.dat", size=i, sha256=f"{i:064x}")
-            for i in range(count)
-        ]
+        files = [OutputEntry(path=f"f{i:07d}.dat", size=i, sha256=f"{i:064x}") for i in range(count)]
         grown = record.model_copy(update={"outputs": record.outputs.model_copy(update={"files": files})})
         path.chmod(0o644)
         path.write_text(grown.model_dump_json(indent=2))
         return path.stat().st_size
 
     big_bytes = grow(big, 204_000)  # about 50 MB: passes, in bounded memory
-    huge_bytes = grow(huge, 280_000)  # over 64 MiB: refused before it is read
+    huge_bytes = inflate(huge, 400_000)  # over 64 MiB: refused before it is read
     assert 45e6 < big_bytes < 64 * 2**20 < huge_bytes
     receiver = tmp_path / "receiver"
     pulled, peak = _peak_rss("--store", str(receiver), "pull", str(project.store), cwd=tmp_path)
-    assert pulled.returncode == 0, pulled.stderr
-    assert f"not pulling run {huge}: its record there is larger than 67.1 MB, or not a file" in pulled.stderr
+    assert pulled.returncode == 3, pulled.stderr  # one run refused, said
+    assert f"run {huge} from another store came without its record; not taken" in pulled.stderr
     assert [r.id for r in Store(receiver).records()] == [big]
     listed, log_peak = _peak_rss("--store", str(receiver), "log", cwd=tmp_path)
     assert listed.returncode == 0
