@@ -6,24 +6,38 @@ each mount. The plan is written to the store as JSON, which is how Snakemake job
 this process, or processes on cluster nodes — learn what to run.
 
 This module owns the plan: building it (:func:`build_plan`), pinning it to the image and the
-engine that will run it (:func:`find_image`, :meth:`Plan.pinned_to`), its id
-(:func:`new_plan_id`) and where it is written (:meth:`Plan.write`).
+engine that will run it (:func:`find_image`, :meth:`Plan.pinned_to`), its id and where it is
+written (:meth:`Plan.write`), and reading it back (:func:`load_plan`).
 
 A manifest whose ``from:`` mounts show upstream points that have not run yet **waits on** them
 (see :mod:`repro.lineage`): its plan lists them (``waits_on``), its points carry their lineage
 keys until a job settles each (:meth:`Plan.settled`), and ``upstream`` holds a one-point plan
 for each upstream point that must run first (written beside it; ``waits_on[].plan`` names it).
+
+A plan is bound to its content: its id is the sha256 of its canonical JSON (sorted keys, no
+spaces, ASCII, without the id), computed from the content and never stored apart from it, so
+any change — pinning it to an image, a colleague's edit of the file — makes another id. Every
+reader recomputes it (:func:`load_plan`) and refuses a file whose content does not hash to the
+id it is named by and was asked for: in a store a group shares, where anyone in the group may
+replace a file under ``plans/``, nobody can make another's driver or job run something it did
+not plan. A driver runs the plan it holds in memory (and the upstream plans its ``waits_on``
+names by id: bound too); a job in another process (a cluster node) reads the plan by the id its
+driver gave it; a job of a user's Snakefile computes and pins its plan itself
+(:mod:`repro.workflow.session`) and only writes it, for the records to name.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
-import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,10 +49,10 @@ from repro.manifest.points import MAX_POINTS, Point, Settings, make_point, point
 from repro.provenance.git import GitState, git_state
 from repro.runner.engine import Engine
 from repro.runner.image import resolve_image
-from repro.store.files import atomic_create, atomic_write
+from repro.store.files import atomic_create, atomic_write, read_stored
 from repro.store.images import ImageArchive
-from repro.store.names import is_run_id
-from repro.store.record import GitRecord, ImageRecord, InputRecord
+from repro.store.names import Hex64, HostPath, RunId, is_plan_id, is_run_id
+from repro.store.record import GitRecord, ImageRecord, InputRecord, RunRecord
 from repro.store.status import Status
 from repro.store.store import Store
 
@@ -51,13 +65,18 @@ __all__ = [
     "check_resources",
     "find_image",
     "load_plan",
-    "new_plan_id",
+    "plan_id",
 ]
 
+PLAN_VERSION: Literal[2] = 2
+"""1: repro ≤ 0.3 (ids by time, or ``pipeline-…``; not bound to content). 2: the id is the
+content's sha256. A driver refuses a plan of any other version."""
 
-def new_plan_id() -> str:
-    """A fresh plan id that sorts by creation time."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+def plan_id(content: dict[str, Any]) -> str:
+    """The id of a plan whose content (its JSON form, without the id) is ``content``."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class PlannedPoint(BaseModel):
@@ -65,11 +84,11 @@ class PlannedPoint(BaseModel):
 
     index: int
     label: str
-    key: str
+    key: Hex64
     params: dict[str, Scalar]
-    done_by: str | None = None
+    done_by: RunId | None = None
     """The succeeded run that makes this point unnecessary, if any."""
-    reproduces: str | None = None
+    reproduces: RunId | None = None
     """For a rerun: the run this point reproduces."""
     after: str | None = None
     """The point's lineage key, when it has ``from:`` mounts (see :mod:`repro.lineage`): its key
@@ -77,16 +96,19 @@ class PlannedPoint(BaseModel):
 
 
 class Plan(BaseModel):
-    """What one ``repro run`` will do, shared by all its jobs."""
+    """What one ``repro run`` will do, shared by all its jobs. Its :attr:`id` is computed from
+    its content (see the module's docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    plan_version: Literal[1] = 1
-    id: str
-    created_at: datetime
-    store: str
-    manifest_path: str
-    manifest_sha256: str
+    plan_version: Literal[2] = PLAN_VERSION
+    created_at: datetime | None
+    """When ``repro run`` planned it (a point another driver finished since then is taken, not
+    run again). None for a plan a Snakefile declares: each of its jobs counts from when it
+    read the Snakefile, so that every job of one workflow pins the same plan."""
+    store: HostPath
+    manifest_path: HostPath
+    manifest_sha256: Hex64
     manifest_name: str
     axes: list[str]
     image: ImageRecord | None = None
@@ -94,7 +116,8 @@ class Plan(BaseModel):
     engine_api: str | None = None
     engine_runtime: str | None = None
     git: GitRecord | None = None
-    diff_blob: str | None = None
+    diff_blob: Hex64 | None = None
+    """The stored blob (its sha256) holding the uncommitted diff each run gets as ``git.diff``."""
     inputs: list[InputRecord]
     points: list[PlannedPoint]
     force: bool = False
@@ -104,6 +127,20 @@ class Plan(BaseModel):
     upstream: list[Plan] = Field(default_factory=list, exclude=True)
     """The plans of the upstream points this plan waits on, built with it (not written in it: each
     is written as a plan of its own, which ``waits_on[].plan`` names)."""
+
+    @cached_property
+    def id(self) -> str:
+        """The sha256 of this plan's content: what names its file and what records name."""
+        return plan_id(self.model_dump(mode="json"))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Plan:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("id", None)  # another content, another id
+        return copy
+
+    def to_json(self) -> bytes:
+        """The plan's file: its content, and the id it hashes to."""
+        return json.dumps({"id": self.id, **self.model_dump(mode="json")}, sort_keys=True, indent=1).encode() + b"\n"
 
     @property
     def to_run(self) -> list[PlannedPoint]:
@@ -124,7 +161,9 @@ class Plan(BaseModel):
         succeeded run or its outputs do not hold what the ``from:`` mount names."""
         inputs = {entry.target: entry for entry in self.inputs}
         for waiting in self.waits_on:
-            run_id = store.marked_run(waiting.key)
+            # A lineage key's marker names a run keyed later (its point key differs): the run must
+            # at least be one of the upstream manifest's (a marker is anyone's to write).
+            run_id = store.marked_run(waiting.key, of=functools.partial(_of_manifest, waiting.manifest))
             record = None
             if run_id is not None and is_run_id(run_id):
                 try:
@@ -153,7 +192,7 @@ class Plan(BaseModel):
         diff_blob = None
         if state.diff:
             store.create()
-            diff_blob = str(store.put_blob(state.diff))
+            diff_blob = store.put_blob(state.diff)
         record = GitRecord(
             root=str(state.root),
             commit=state.commit,
@@ -177,34 +216,53 @@ class Plan(BaseModel):
             }
         )
 
-    def write(self, store: Store, *, once: bool = False) -> Path:
-        """Write the plan into ``store``; with ``once``, keep a plan file already there (plans
-        named by content: the same plan, written by another process first — never replaced)."""
+    def write(self, store: Store) -> Path:
+        """Write the plan into ``store`` under its id. The same content has the same id: a file
+        already there that is this plan (another job wrote it first) stays; one that is not (it
+        was changed) is replaced."""
         store.create()
         path = store.layout.plan(self.id)
-        if once and path.exists():
-            return path
         try:
-            if once:
-                atomic_create(path, self.model_dump_json().encode())
-            else:
-                atomic_write(path, self.model_dump_json().encode())
-        except FileExistsError:
-            pass
+            try:
+                atomic_create(path, self.to_json())
+            except FileExistsError:
+                try:
+                    load_plan(path, self.id)
+                except StoreError:
+                    atomic_write(path, self.to_json())
         except OSError as exc:
             raise StoreError(f"cannot write the plan {path}: {exc.strerror}") from exc
         return path
 
 
-def load_plan(path: Path) -> Plan:
+def load_plan(path: Path, expected: str | None = None) -> Plan:
+    """The plan in the file ``path``, if it is the plan its name says — and ``expected``, the id
+    the caller planned, when given: its content must hash to that id. Anything else is refused
+    in one line (:class:`StoreError`), and nothing of it is used."""
     from pydantic import ValidationError
 
+    wanted = expected or path.stem
     try:
-        return Plan.model_validate_json(path.read_bytes())
+        data = json.loads(read_stored(path))
     except OSError as exc:
         raise StoreError(f"cannot read the plan {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise StoreError(f"the plan {path} is not JSON; it is not used") from exc
+    if not isinstance(data, dict):
+        raise StoreError(f"the plan {path} is not a plan; it is not used")
+    claimed = data.pop("id", None)
+    if data.get("plan_version") != PLAN_VERSION:
+        raise StoreError(f"the plan {path} is of another repro (plan version {data.get('plan_version')}); plan again")
+    try:
+        plan = Plan.model_validate(data)
     except ValidationError as exc:
-        raise StoreError(f"the plan {path} is damaged ({exc.error_count()} problems); it cannot be used") from exc
+        raise StoreError(f"the plan {path} is damaged ({exc.error_count()} problems); it is not used") from exc
+    if plan.id != wanted or claimed != wanted or path.stem != wanted or not is_plan_id(wanted):
+        raise StoreError(
+            f"the plan {path} is not plan {wanted[:12]}: its content was changed after it was planned "
+            "(someone replaced the file?); nothing of it is run"
+        )
+    return plan
 
 
 def build_plan(
@@ -257,7 +315,6 @@ def _plan(
     for item in waiting:
         upstream.setdefault(item.key, _upstream_plan(item, store, dry_run=dry_run, consult_index=consult_index))
     plan = Plan(
-        id=new_plan_id(),
         created_at=datetime.now(UTC),
         store=str(store.root),
         manifest_path=str(manifest.path),
@@ -297,6 +354,10 @@ def _upstream_plan(upstream: Upstream, store: Store, *, dry_run: bool, consult_i
         dry_run=dry_run,
         consult_index=consult_index,
     )
+
+
+def _of_manifest(manifest: str, record: RunRecord) -> bool:
+    return record.manifest.path == manifest
 
 
 def find_image(

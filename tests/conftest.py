@@ -6,9 +6,11 @@ and the golden files. Tests that need a container engine live in ``tests/e2e`` (
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -202,7 +204,13 @@ def fixed_store(tmp_path: Path) -> Path:
 # -- records made by hand (unit tests) ------------------------------------------------------------
 
 
-def make_record(run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
+def run_id_of(label: str, second: int = 0) -> str:
+    """A run id of the shape repro makes (records refuse any other), told apart by ``label``
+    (hex digits, at most 8) and ordered by ``second``."""
+    return f"20261101-{second // 3600:02d}{second // 60 % 60:02d}{second % 60:02d}-{label:0>8}"
+
+
+def make_record(run_id: str, key: str = "c" * 64, status: Status = Status.SUCCEEDED, **extra: object) -> RunRecord:
     """A small, valid record (no run behind it): fields not given are placeholders."""
     return RunRecord(
         id=run_id,
@@ -237,3 +245,102 @@ def make_record(run_id: str, key: str = "k" * 64, status: Status = Status.SUCCEE
         versions=tool_versions(),
         **extra,  # type: ignore[arg-type]
     )
+
+
+def with_metrics(store: Any, record: RunRecord, metrics: dict[str, Any], file: str = "m.json") -> RunRecord:
+    """``record`` with a real metrics file among its outputs (``metrics: {file, format: json}``
+    in its manifest, the file listed with its digest) and its ``metrics.json`` parsed from it,
+    as a run that ended leaves them. ``store`` is the store the run's folder is in."""
+    import json
+
+    from repro.execute.finish import write_parsed_metrics
+    from repro.provenance.hashing import hash_tree
+    from repro.store.record import OutputEntry, OutputsRecord
+
+    folder = store.run_folder(record.id)
+    folder.outputs.mkdir(parents=True, exist_ok=True)
+    (folder.outputs / file).write_text(json.dumps(metrics))
+    tree = hash_tree(folder.outputs)
+    entries = [
+        OutputEntry(path=e.path, kind=e.kind, size=e.size, sha256=e.sha256, target=e.target) for e in tree.entries
+    ]
+    resolved = {**record.manifest.resolved, "metrics": {"file": file, "format": "json"}}
+    record = record.model_copy(
+        update={
+            "outputs": OutputsRecord(digest=tree.digest, files=entries, total_bytes=tree.total_bytes),
+            "manifest": record.manifest.model_copy(update={"resolved": resolved}),
+        }
+    )
+    write_parsed_metrics(folder, record)
+    return record
+
+
+# -- seeing reads: inotify --------------------------------------------------------------------------
+
+_IN_ACCESS, _IN_MODIFY, _IN_ATTRIB, _IN_OPEN = 0x1, 0x2, 0x4, 0x20
+_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
+_ANY = _IN_ACCESS | _IN_MODIFY | _IN_ATTRIB | _IN_OPEN | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+
+
+class Watch:
+    """inotify on some folders: every open, read, write, creation the kernel reports in them."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self._libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, "inotify is needed to see reads"
+        self.names: dict[int, Path] = {}
+        for folder in folders:
+            wd = self._libc.inotify_add_watch(self.fd, str(folder).encode(), _ANY)
+            assert wd >= 0, folder
+            self.names[wd] = folder
+
+    def events(self) -> list[str]:
+        found: list[str] = []
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                wd, mask, _, length = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode(errors="replace")
+                found.append(f"{self.names.get(wd)}/{name}: mask {mask:#x}")
+                offset += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+# -- peak memory -------------------------------------------------------------------------------------
+
+_MEASURE = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "child.returncode = os.waitstatus_to_exitcode(status)\n"
+    "print(usage.ru_maxrss, file=open(sys.argv[1], 'w'))\n"
+    "sys.exit(child.returncode)\n"
+)
+
+
+def peak_rss(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``argv`` and return how it ended and its peak resident memory in bytes (from its own
+    ``wait4``, as ``/usr/bin/time -f %M`` reports it). A small process of its own starts it: a
+    child's peak counts the memory of the process it was forked from until it execs, and a
+    test's process may hold hundreds of MiB."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURE, peak.name, *argv],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        return done, int(peak.read().strip() or 0) * 1024

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from repro.errors import UsageError
 from repro.manifest.points import format_scalar
 from repro.results.expectations import ClaimResult
-from repro.results.metrics import Dump, MetricsError, metrics_file, pick_dump, read_metrics
+from repro.results.metrics import Dump, MetricsError, metrics_file, summarize_metrics
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.text import markdown_cell, printable
@@ -47,14 +47,16 @@ def build_report(store: Store, records: Sequence[RunRecord]) -> list[ReportRow]:
     rows = []
     for record in sorted(records, key=lambda r: (r.manifest.name, r.point.index, r.id)):
         spec = record.manifest.resolved.get("metrics")
-        parsed = store.metrics_of(record.id)
+        parsed = store.metrics_of(record)
         metrics: Dump = {k: v for k, v in (parsed or {}).items() if isinstance(v, (float, str))}
         error = None
         if parsed is None and isinstance(spec, dict) and record.outputs is not None:
             outputs = store.run_folder(record.id).outputs
             try:
-                dumps = read_metrics(metrics_file(outputs, str(spec["file"])), str(spec["format"]))
-                metrics = pick_dump(dumps, spec.get("dump", "last"), str(spec["file"]))
+                summary = summarize_metrics(
+                    metrics_file(outputs, str(spec["file"])), str(spec["format"]), spec.get("dump", "last")
+                )
+                metrics = summary.last
             except MetricsError as exc:
                 error = str(exc).replace(f"{outputs}/", "")
         if not metrics and record.status.value != "succeeded":

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from repro.artifact.index import TOP
 from repro.errors import InputError, UsageError
+from repro.store.files import read_stored
 from repro.store.images import ImageArchive
 
 __all__ = ["ArtifactError", "add_bytes", "add_images", "add_tree", "extract_members", "refuse_links_out"]
@@ -40,7 +41,7 @@ def add_images(tar: tarfile.TarFile, archive: ImageArchive, image_ids: Iterable[
         return f"{TOP}/{store}/{path.relative_to(archive.layout.root).as_posix()}"
 
     layout = archive.layout
-    add_bytes(tar, arcname(layout.images_oci_layout)[len(TOP) + 1 :], layout.images_oci_layout.read_bytes())
+    add_bytes(tar, arcname(layout.images_oci_layout)[len(TOP) + 1 :], read_stored(layout.images_oci_layout, 1 << 16))
     add_bytes(tar, arcname(layout.images_index)[len(TOP) + 1 :], archive.index_of(entries))
     added: set[str] = set()
     total = 0

@@ -1,7 +1,8 @@
 """A detached driver: what ``repro run --detach`` leaves running in its own session.
 
-Started as ``python -m repro.cli.background SPEC`` (SPEC: JSON with the plan file and the
-options), with stdin from /dev/null and its output in the store (``drivers/<plan>.log``). It
+Started as ``python -m repro.cli.background SPEC`` (SPEC: JSON with the plan file, the id of
+the plan ``repro run`` made — the only plan this driver runs — and the options), with stdin
+from /dev/null and its output in the store (``drivers/<plan>.log``). It
 runs in a session of its own, so a closed terminal or SSH connection never reaches it; SIGTERM
 still stops it cleanly (containers removed, records ``interrupted``).
 """
@@ -27,6 +28,7 @@ def main(argv: list[str]) -> int:
         with Progress(live=False) as progress:
             result = api.drive_plan(
                 spec["plan"],
+                plan_id=spec["plan_id"],
                 jobs=spec["jobs"],
                 executor=api.Executor(
                     name=spec["executor"],

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from repro.errors import ReproError
+from repro.errors import ReproError, StoreError
 from repro.evidence.provenance import PROVENANCE, STATEMENT, differences
 from repro.evidence.statements import read_statement
 from repro.provenance.hashing import hash_file
@@ -28,6 +28,7 @@ from repro.signing.dsse import Envelope, EnvelopeError
 from repro.signing.keys import PublicKey
 from repro.signing.merkle import leaf_hash, verify_inclusion
 from repro.signing.note import SignedCheckpoint
+from repro.store.files import read_stored
 from repro.store.names import safe_relative
 from repro.store.record import RunRecord
 from repro.store.store import Store
@@ -156,8 +157,8 @@ def check_run(store: Store, run_id: str, trusted: Sequence[PublicKey], log: LogE
     folder = store.run_folder(run_id)
     result = RunCheck(run_id, "failed")
     try:
-        record_bytes = folder.record.read_bytes()
-    except OSError:
+        record_bytes = read_stored(folder.record, real_parent=True)
+    except (OSError, StoreError):
         inclusion = log.proofs.get(run_id)
         where = f": the signed log holds it (leaf {inclusion.index}, {log.where})" if inclusion else ""
         result.problems.append(f"its record is gone{where}")
@@ -211,4 +212,4 @@ def check_run(store: Store, run_id: str, trusted: Sequence[PublicKey], log: LogE
 
 def envelope_digest(path: Path) -> str:
     """The sha256 (hex) of a statement file, as a summary names it."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_stored(path)).hexdigest()

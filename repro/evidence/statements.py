@@ -14,7 +14,7 @@ from repro.errors import StoreError, UsageError
 from repro.evidence.provenance import statement_for
 from repro.signing.dsse import Envelope, EnvelopeError, sign_payload
 from repro.signing.keys import PublicKey, SigningKey, load_public_key
-from repro.store.files import atomic_create
+from repro.store.files import atomic_create, read_stored
 from repro.store.record import RunRecord
 from repro.store.seal import folder_mode, seal_file
 from repro.store.store import Store
@@ -64,7 +64,7 @@ def sign_run(store: Store, record: RunRecord, key: SigningKey) -> Signed:
     if path.is_file():
         return Signed(record.id, path, created=False)
     try:
-        record_bytes = folder.record.read_bytes()
+        record_bytes = read_stored(folder.record, real_parent=True)
     except OSError as exc:
         raise StoreError(f"cannot read {folder.record}: {exc.strerror}") from exc
     statement = statement_for(record, record_bytes)
@@ -103,6 +103,8 @@ def detached_signature(name: str, data: bytes, key: SigningKey, runs: list[str])
 def read_statement(path: Path) -> Envelope:
     """The envelope in a statement file (EnvelopeError when it is none)."""
     try:
-        return Envelope.from_json(path.read_bytes())
+        return Envelope.from_json(read_stored(path))
     except OSError as exc:
         raise EnvelopeError(f"cannot be read ({exc.strerror})") from exc
+    except StoreError as exc:  # a link, a FIFO, more than a statement could hold
+        raise EnvelopeError(str(exc)) from exc

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from repro import __version__
+from repro.errors import StoreError
 from repro.evidence.provenance import STATEMENT, rfc3339
 from repro.evidence.statements import DETACHED
 from repro.signing.dsse import Envelope, EnvelopeError, sign_payload
 from repro.signing.keys import PublicKey, SigningKey
+from repro.store.files import read_stored
 
 __all__ = [
     "SUMMARY",
@@ -196,8 +198,8 @@ def _detached_subjects(folder: Path, statement: Mapping[str, Any]) -> list[str]:
             found.append(f"it signs {str(name)[:60]!r}, which is no file beside it")
             continue
         try:
-            have = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        except OSError:
+            have = hashlib.sha256(read_stored(folder / name)).hexdigest()
+        except (OSError, StoreError):
             found.append(f"{name}, which it signs, is not beside it")
             continue
         if have != digest:

@@ -7,23 +7,25 @@ command that finishes an orphan's run (:mod:`repro.execute.orphans`).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
 import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
-from repro.errors import ReproError
+from repro.errors import ReproError, StoreError
 from repro.manifest.model import FailOn
 from repro.provenance.hashing import hash_file, hash_tree
-from repro.results.metrics import MetricsError, metrics_file, pick_dump, read_metrics
+from repro.results.metrics import MetricsError, metrics_file, summarize_metrics
 from repro.runner.container import ContainerOutcome
-from repro.store.files import atomic_write
+from repro.store.files import atomic_write, open_stored
 from repro.store.index import Value
 from repro.store.layout import RunFolder
 from repro.store.record import LogsRecord, OutputEntry, OutputsRecord, RunRecord, Status
-from repro.store.seal import folder_mode, seal_file, seal_outputs
+from repro.store.seal import chmod_here, folder_mode, seal_file, seal_outputs
 from repro.store.store import Store
 from repro.text import display_path
 
@@ -126,29 +128,45 @@ def finish_run(
 
 def parse_metrics(folder: RunFolder, record: RunRecord) -> dict[str, object] | None:
     """The run's metrics as its manifest names them (the dump ``metrics.dump`` names: the last
-    by default), for ``metrics.json``: ``{"file", "format", "dump", "dumps", "values"}``, or
-    ``{"file", "format", "error"}``; None when the manifest names no metrics file."""
+    by default), for ``metrics.json``: ``{"file", "format", "dump", "sha256", "dumps",
+    "values"}`` — ``sha256`` being the digest of the bytes parsed, which binds them to the file's
+    recorded digest — or ``{"file", "format", "error"}``; None when the manifest names no metrics
+    file. Read as a stream, in bounded memory."""
     spec = record.manifest.resolved.get("metrics")
     if not isinstance(spec, dict) or record.outputs is None:
         return None
     file, fmt, which = str(spec.get("file")), str(spec.get("format")), spec.get("dump", "last")
     try:
-        dumps = read_metrics(metrics_file(folder.outputs, file), fmt)
-        values = pick_dump(dumps, which, file)
+        summary = summarize_metrics(metrics_file(folder.outputs, file), fmt, which)
     except MetricsError as exc:
         return {"file": file, "format": fmt, "error": str(exc).replace(str(folder.outputs) + "/", "")}
-    return {"file": file, "format": fmt, "dump": which, "dumps": len(dumps), "values": values}
+    return {
+        "file": file,
+        "format": fmt,
+        "dump": which,
+        "sha256": summary.sha256,
+        "dumps": summary.dumps,
+        "values": summary.last,
+    }
 
 
 def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Value] | None:
-    """Parse the run's metrics once, as it ends: kept beside the record and in the index."""
+    """Parse the run's metrics (as it ends, or again for ``repro reindex``) and keep them beside
+    the record (``metrics.json``, for the index); return them when they are bound to the file
+    the record lists (parsed from bytes of its recorded digest), else None."""
     parsed = parse_metrics(folder, record)
     if parsed is None:
         return None
     with contextlib.suppress(OSError):  # derived data: a full disk loses it, not the record
         atomic_write(folder.metrics, json.dumps(parsed, sort_keys=True).encode() + b"\n")
     values = parsed.get("values")
-    return values if isinstance(values, dict) else None
+    spec = record.manifest.resolved.get("metrics")
+    bound = (
+        isinstance(spec, dict)
+        and record.outputs is not None
+        and parsed.get("sha256") == record.outputs.digest_of(str(spec.get("file")))
+    )
+    return values if isinstance(values, dict) and bound else None
 
 
 def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
@@ -157,13 +175,18 @@ def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
         if rule.file in ("stdout", "stderr"):
             path = folder.stdout if rule.file == "stdout" else folder.stderr
         else:
-            path = (folder.outputs / rule.file).resolve()
-            if not path.is_relative_to(folder.outputs.resolve()):
+            try:
+                path = metrics_file(folder.outputs, rule.file)
+            except MetricsError:
                 continue  # never read outside the run's own folder
         if not path.is_file():
             continue
         regex = re.compile(rule.pattern)
-        with path.open(errors="replace") as handle:
+        try:  # never through a link: its line would go into the record
+            handle = io.TextIOWrapper(os.fdopen(open_stored(path), "rb"), errors="replace")
+        except (OSError, StoreError):
+            continue
+        with handle:
             for number, line in enumerate(handle, 1):
                 if regex.search(line):
                     return f"{rule.file}:{number} matches fail_on {rule.pattern!r}: {line.strip()[:160]}"
@@ -171,6 +194,8 @@ def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
 
 
 def _hash_outputs(folder: RunFolder, removed: list[str]) -> tuple[OutputsRecord | None, str | None]:
+    if not _is_folder(folder.outputs):
+        return None, "the outputs folder is not a folder any more (replaced by a link?); nothing in it was hashed"
     try:
         tree = hash_tree(folder.outputs)
     except ReproError as exc:
@@ -186,11 +211,18 @@ def _release_folder(folder: RunFolder, folders: int) -> None:
     """While a point runs as another user, its outputs are writable by all and its folder closed
     to all but the driver (see :func:`repro.execute.point.execute_point`); give both the store's
     usual mode back before the outputs are sealed."""
-    with contextlib.suppress(OSError):
-        if stat.S_IMODE(folder.outputs.stat().st_mode) & 0o002:
-            folder.outputs.chmod(folders)
-        if stat.S_IMODE(folder.path.stat().st_mode) != folders:
-            folder.path.chmod(folders)
+    with contextlib.suppress(OSError):  # never through a link (chmod_here)
+        if stat.S_IMODE(folder.outputs.lstat().st_mode) & 0o002:
+            chmod_here(folder.outputs, folders)
+        if stat.S_IMODE(folder.path.lstat().st_mode) != folders:
+            chmod_here(folder.path, folders)
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _logs(folder: RunFolder, record: RunRecord) -> LogsRecord:

@@ -31,6 +31,7 @@ from repro.provenance.process import DriverFacts
 from repro.runner.container import Cancellation, ContainerOutcome, adopt_container, remove_container, run_containers
 from repro.runner.engine import Engine, connect
 from repro.store.leases import PointLease
+from repro.store.names import is_run_id
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
@@ -124,15 +125,19 @@ def _reconcile_one(store: Store, engine: Engine, record: RunRecord, result: Reco
         lease.release()
 
 
-def last_run(store: Store, lease: PointLease) -> RunRecord | None:
-    """The run the last holder of ``lease`` (held now) started or finished, as on disk."""
+def last_run(store: Store, lease: PointLease, key: str) -> RunRecord | None:
+    """The run the last holder of ``lease`` (held now) started or finished, as on disk — if it
+    is a run of the point ``key``: a lease is a file anyone who shares the store may write, so
+    the run it names is checked (a valid run id, a valid record, of this point) before it is
+    taken as the point's result or adopted."""
     run_id = (lease.previous or {}).get("run")
-    if not isinstance(run_id, str):
+    if not is_run_id(run_id):
         return None
     try:
-        return store.load(run_id)
+        record = store.load(run_id)
     except (UsageError, StoreError):
         return None
+    return record if record.point.key == key else None
 
 
 def orphan_of(record: RunRecord | None) -> RunRecord | None:

@@ -133,7 +133,7 @@ def execute_point(
         if on_start is not None:
             on_start(folder)
         if plan.diff_blob is not None:
-            store.link_blob(Path(plan.diff_blob), folder.path / "git.diff")
+            store.place_blob(plan.diff_blob, folder.diff)
         outcome = run_container(engine, spec, folder.stdout, folder.stderr, cancellation, on_created=created)
     except Interrupted as exc:
         error, interrupted = str(exc), True

@@ -130,7 +130,7 @@ def build(
             tag=tag,
             built_at=datetime.now(UTC),
             dockerfile=str(recipe),
-            dockerfile_sha256=hash_file(recipe),
+            dockerfile_sha256=hash_file(recipe.resolve()),  # the user's own file: a link to it is fine
             context=str(folder),
             context_digest=f"sha256:{context_hash.hexdigest()}",
             context_files=len(files),

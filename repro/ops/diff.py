@@ -112,9 +112,9 @@ def diff(a_ref: str, b_ref: str, *, store: Path | str | None = None) -> RunDiff:
 
 def _metrics(store: Store, record: RunRecord) -> dict[str, Value]:
     """The run's metrics as parsed when it ended; parsed now for a run of an older repro."""
-    parsed = store.metrics_of(record.id)
+    parsed = store.metrics_of(record)
     if parsed is None:
-        fresh = parse_metrics(store.run_folder(record.id), record) or {}
+        fresh = parse_metrics(store.real_run_folder(record.id), record) or {}
         values = fresh.get("values")
         parsed = values if isinstance(values, dict) else {}
     return parsed

@@ -90,7 +90,7 @@ def export_rocrate(
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise UsageError(f"{folder} is not an empty folder: export a crate into a new folder (-o DIR)")
         for record in records:
-            refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
+            refuse_links_out(chosen.real_run_folder(record.id).outputs, record.id)
     metadata = crate_metadata(
         records,
         layout=CrateLayout(
@@ -127,17 +127,21 @@ def _statements(store: Store, record: RunRecord) -> list[str]:
 
 
 def _place_run(store: Store, record: RunRecord, crate: Path, result: CrateExportResult) -> None:
-    """The run's record, logs, diff and outputs, at their store paths under ``crate``."""
-    source = store.run_folder(record.id)
+    """The run's record, logs, diff and outputs, at their store paths under ``crate``: where the
+    run's folder has them, whatever its record names (only regular files; a link is not taken)."""
+    source = store.real_run_folder(record.id)
     target = RunFolder(record.id, crate / source.path.relative_to(store.root))
     target.path.mkdir(parents=True)
-    names = [source.record.name, record.logs.stdout, record.logs.stderr, *_statements(store, record)]
+    kept = [source.record, source.stdout, source.stderr]
     if record.git is not None and record.git.diff:
-        names.append(record.git.diff)
-    for name in names:
-        if (source.path / name).is_file():
-            (target.path / name).parent.mkdir(parents=True, exist_ok=True)
-            _place(source.path / name, target.path / name, result)
+        kept.append(source.diff)
+    if not source.provenance.is_symlink():
+        kept += source.statements()
+    for path in kept:
+        if path.is_file() and not path.is_symlink():
+            destination = target.path / path.relative_to(source.path)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            _place(path, destination, result)
     outputs = source.outputs
     for root, folders, files in os.walk(outputs):
         here = Path(root)

@@ -1,19 +1,26 @@
-"""``repro fsck [RUN…]``: every file the store keeps, checked against its recorded digest."""
+"""``repro fsck [RUN…]``: every file the store keeps, checked against its recorded digest — and
+what is derived from them (``metrics.json``), derived again and compared."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.errors import StoreError, UsageError
 from repro.evidence.ledger import LogAudit, audit_log, read_checkpoint
+from repro.execute.finish import parse_metrics
+from repro.results.metrics import same_metrics
 from repro.signing.keys import load_trusted
+from repro.store.files import read_stored
 from repro.store.integrity import Damage, check_blobs, check_run
-from repro.store.record import Status
+from repro.store.names import is_run_id
+from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
-__all__ = ["FsckResult", "fsck"]
+__all__ = ["FsckResult", "check_metrics", "fsck"]
 
 
 @dataclass
@@ -48,7 +55,7 @@ def fsck(
     trusted = load_trusted(list(trust))
     chosen.fold()  # what jobs and transfers left enters the log before the log is judged
     result = FsckResult(store=chosen)
-    run_ids = [chosen.resolve(ref) for ref in refs] if refs else _every_run(chosen)
+    run_ids = [chosen.resolve(ref) for ref in refs] if refs else _every_run(chosen, result)
     for run_id in run_ids:
         try:
             record = chosen.load(run_id)
@@ -58,7 +65,10 @@ def fsck(
         if record.status is Status.RUNNING:
             continue  # still being written
         result.runs += 1
-        result.damage += check_run(chosen, record)
+        files = check_run(chosen, record)
+        result.damage += files
+        if not files:  # derived from outputs that are as recorded: derive them again
+            result.damage += check_metrics(chosen, record)
     if not refs or given:
         result.log = audit_log(chosen, checkpoints=given, trusted=trusted)
     if not refs:
@@ -69,6 +79,54 @@ def fsck(
     return result
 
 
-def _every_run(store: Store) -> list[str]:
+def _every_run(store: Store, result: FsckResult) -> list[str]:
+    """The ids of the store's run folders; anything else under ``runs/`` is damage, named."""
     runs = store.layout.runs
-    return sorted(path.name for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []
+    try:
+        names = sorted(entry.name for entry in os.scandir(runs))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for name in names:
+        if not is_run_id(name) and not name.startswith("."):
+            result.damage.append(Damage(runs / name, "not a run's folder: its name is not a run id"))
+    return [name for name in names if is_run_id(name)]
+
+
+def check_metrics(store: Store, record: RunRecord) -> list[Damage]:
+    """The run's ``metrics.json`` against its metrics file parsed again (the record's outputs
+    are the truth; ``compare``, ``log --where`` and ``report`` read what was parsed): a
+    difference in the file, its digest, the number of dumps or any value is damage."""
+    spec = record.manifest.resolved.get("metrics")
+    if not isinstance(spec, dict) or record.outputs is None:
+        return []
+    folder = store.run_folder(record.id)
+    try:
+        stored = json.loads(read_stored(folder.metrics, real_parent=True))
+    except FileNotFoundError:
+        return []  # none kept (an older repro, a full disk): `repro reindex` parses them
+    except (OSError, ValueError, StoreError) as exc:
+        return [Damage(folder.metrics, f"cannot be read: {exc}")]
+    parsed = parse_metrics(folder, record) or {}
+    if not isinstance(stored, dict):
+        return [Damage(folder.metrics, "is not a metrics file (not a JSON object)")]
+    differences = [
+        f"{key} {_shown(stored.get(key))}, parsed {_shown(parsed.get(key))}"
+        for key in ("file", "format", "sha256", "dumps", "error")
+        if stored.get(key) != parsed.get(key) and not (key == "sha256" and stored.get(key) is None)
+    ]
+    old, new = stored.get("values"), parsed.get("values")
+    if isinstance(old, dict) and isinstance(new, dict):
+        names = same_metrics([old], [new], [])  # NaN equals NaN
+        differences += [f"{name} {_shown(old.get(name))}, parsed {_shown(new.get(name))}" for name in names[:3]]
+        if len(names) > 3:
+            differences.append(f"and {len(names) - 3} more metrics")
+    elif old != new:
+        differences.append("its values")
+    if not differences:
+        return []
+    return [Damage(folder.metrics, "differs from the outputs parsed again: " + "; ".join(differences))]
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:39] + "…"

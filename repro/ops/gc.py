@@ -15,13 +15,13 @@ kept plan names.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from repro.errors import EngineError, ReproError
+from repro.errors import EngineError, ReproError, StoreError
 from repro.execute.orphans import reconcile, running_records
-from repro.plan import load_plan
 from repro.runner import labels
 from repro.runner.cleanup import (
     build_cache_bytes,
@@ -32,8 +32,10 @@ from repro.runner.cleanup import (
 )
 from repro.runner.container import remove_container
 from repro.runner.engine import Engine, connect
+from repro.store.files import read_stored
 from repro.store.images import ImageArchive
 from repro.store.leases import plan_unused
+from repro.store.names import is_hex64
 from repro.store.record import RunRecord
 from repro.store.store import Store
 
@@ -139,9 +141,22 @@ def _nothing() -> None:
 
 
 def _diff_blob(plan_path: Path) -> set[str]:
-    """The diff blob a plan names (raises :class:`ReproError` when the plan cannot be read)."""
-    blob = load_plan(plan_path).diff_blob
-    return {Path(blob).name} if blob else set()
+    """The diff blob a plan names, by its digest: a plan of this repro names it so, one of an
+    older repro by the blob's path (only its name is taken, and only if it is a digest). Raises
+    :class:`ReproError` when the file is not a plan's."""
+    try:
+        data = json.loads(read_stored(plan_path))
+    except OSError as exc:
+        raise StoreError(f"cannot read it ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise StoreError("it is not JSON") from exc
+    blob = data.get("diff_blob") if isinstance(data, dict) else None
+    if blob is None:
+        return set()
+    name = PurePosixPath(str(blob)).name
+    if not is_hex64(name):
+        raise StoreError("it names no blob repro would write")
+    return {name}
 
 
 def _containers(engine: Engine, store: Store, result: GcResult, dry_run: bool) -> None:

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from repro.errors import EngineError, UsageError
+from repro.errors import EngineError, StoreError, UsageError
 from repro.execute.orphans import driver_state, reconcile
 from repro.runner.container import follow_log, run_containers
 from repro.runner.engine import connect
+from repro.store.files import open_stored
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
 
@@ -83,18 +84,20 @@ def tail(path: Path, lines: int, limit: int) -> tuple[bytes, int]:
     """The last ``lines`` lines of the file at ``path`` (at most its last ``limit`` bytes), and
     the file's size; nothing and 0 when there is no such file."""
     try:
-        with path.open("rb") as handle:
+        with os.fdopen(open_stored(path, real_parent=True), "rb") as handle:  # never through a link
             start = _tail_offset(handle, lines)
             size = handle.seek(0, io.SEEK_END)
             handle.seek(max(start, size - limit))
             return handle.read(limit), size
-    except FileNotFoundError:
+    except (FileNotFoundError, StoreError):
         return b"", 0
 
 
 def _open(path: Path) -> BinaryIO:
+    """The log, opened as a file of the run's folder: never through a link (a pulled store, or a
+    member of a shared one, could leave one to any file of the reader's)."""
     try:
-        return path.open("rb")
+        return os.fdopen(open_stored(path, real_parent=True), "rb")
     except FileNotFoundError:
         raise UsageError(f"{path} does not exist (the run left no log)") from None
 

@@ -103,7 +103,7 @@ def pack(
     records = sorted(with_upstream(chosen, select_runs(chosen, refs, manifests, every)), key=lambda r: r.id)
     claims = _claims(chosen, claims_file, records, progress)
     for record in records:
-        refuse_links_out(chosen.run_folder(record.id).outputs, record.id)
+        refuse_links_out(chosen.real_run_folder(record.id).outputs, record.id)
     output = Path(output)
     archive = ImageArchive(chosen.layout)
     archive_images(archive, records, progress)

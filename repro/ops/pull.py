@@ -8,11 +8,14 @@ nothing visible, and the next pull fetches only what is still missing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from repro.errors import ReproError
+from repro.execute.finish import write_parsed_metrics
 from repro.ops.remote import Remote, Rsync
 from repro.ops.transfer import (
     REMOTE,
@@ -163,9 +166,15 @@ def _receive(staging: Staging, rsync: Rsync, records: list[RunRecord], scratch: 
     digests = [digest for digest in digests if not os.path.lexists(store_layout.input(digest))]
     files += [str(REMOTE.input(digest)) for digest in digests]
     # The runs' folders (their records are here already), then the marks that say they arrived whole.
-    copy_missing(rsync, files, rsync.remote.url(), into, f"--exclude=/{REMOTE.runs}/*/record.json")
+    # metrics.json is derived: never taken from the other store, parsed here from the outputs.
+    excluded = (f"--exclude=/{REMOTE.runs}/*/record.json", f"--exclude=/{REMOTE.runs}/*/metrics.json")
+    copy_missing(rsync, files, rsync.remote.url(), into, *excluded)
     staging.mark([record.id for record in records], images)
     arrival = staging.promote_locked()
+    for record in records:
+        if record.id in arrival.runs:
+            with contextlib.suppress(ReproError):  # a run folder that is not one: fsck names it
+                write_parsed_metrics(staging.store.real_run_folder(record.id), record)
     result.runs = arrival.runs
     result.images = arrival.images
     result.bundles = arrival.bundles

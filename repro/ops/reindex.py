@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from repro.errors import ReproError
+from repro.store.index import Value
+from repro.store.record import RunRecord
 from repro.store.store import Store
 
 __all__ = ["ReindexResult", "reindex"]
@@ -16,19 +20,35 @@ class ReindexResult:
     runs: int
     """How many runs the rebuilt index holds."""
     metrics_parsed: int = 0
-    """Runs whose metrics were parsed anew (recorded by an older repro, or never parsed)."""
+    """Runs whose metrics were parsed from their outputs (every ended run that names a metrics
+    file whose recorded content is there)."""
 
 
-def reindex(*, store: Path | str | None = None) -> ReindexResult:
-    """Rebuild the store's index from its records, parsing the metrics of runs that have none
-    parsed yet (recorded by an older repro)."""
+def reindex(*, store: Path | str | None = None, skipped: Callable[[str], None] | None = None) -> ReindexResult:
+    """Rebuild the store's index from its valid records (each invalid one is skipped, with a
+    line for ``skipped``) and what their outputs hold: the metrics of every ended run are parsed
+    again from its recorded metrics file (``metrics.json`` is derived data, rewritten here: one
+    edited, pulled or left by an older repro is replaced by what the outputs say)."""
     from repro.execute.finish import write_parsed_metrics
 
     chosen = Store.locate(store)
     chosen.require()
     parsed = 0
-    for record in chosen.records():
-        folder = chosen.run_folder(record.id)
-        if record.status.final and not folder.metrics.exists() and write_parsed_metrics(folder, record) is not None:
-            parsed += 1
-    return ReindexResult(store=chosen, runs=chosen.rebuild_index(), metrics_parsed=parsed)
+    derived: dict[str, dict[str, Value] | None] = {}
+    for record in chosen.records(skipped):
+        spec = record.manifest.resolved.get("metrics")
+        if not record.status.final or not isinstance(spec, dict) or record.outputs is None:
+            continue
+        try:
+            folder = chosen.real_run_folder(record.id)
+        except ReproError:
+            derived[record.id] = None  # not a run's folder: fsck names it; no metrics from it
+            continue
+        derived[record.id] = values = write_parsed_metrics(folder, record)
+        parsed += values is not None
+
+    def metrics(record: RunRecord) -> Mapping[str, Value] | None:
+        return derived.get(record.id)
+
+    runs = chosen.rebuild_index(metrics, skipped)
+    return ReindexResult(store=chosen, runs=runs, metrics_parsed=parsed)

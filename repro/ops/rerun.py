@@ -30,7 +30,7 @@ from repro.errors import Interrupted, ReproError, SetupError, UsageError
 from repro.lineage import glob_escape, upstream_input
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import make_point, point_key
-from repro.plan import Plan, PlannedPoint, check_devices, new_plan_id
+from repro.plan import Plan, PlannedPoint, check_devices
 from repro.provenance.git import bundle_clone, rebuilt_tree
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.provenance.statcache import StatCache
@@ -38,7 +38,7 @@ from repro.runner.engine import Engine, connect
 from repro.runner.image import resolve_recorded
 from repro.store.images import ImageArchive
 from repro.store.integrity import check_outputs
-from repro.store.record import ImageRecord, InputRecord, OutputsRecord, RunRecord
+from repro.store.record import ImageRecord, InputRecord, OutputEntry, OutputsRecord, RunRecord
 from repro.store.store import Store
 from repro.workflow.driver import Driven, drive
 from repro.workflow.session import Event
@@ -178,9 +178,8 @@ def _rerun_group(
                 )
             )
         image, engine = _recorded_image(store, first, progress)
-        diff = store.run_folder(first.id).path / "git.diff"
+        diff = store.real_run_folder(first.id).diff
         plan = Plan(
-            id=new_plan_id(),
             created_at=datetime.now(UTC),
             store=str(store.root),
             manifest_path=str(manifest.path),
@@ -188,7 +187,7 @@ def _rerun_group(
             manifest_name=manifest.model.name,
             axes=[],
             git=first.git,
-            diff_blob=str(store.put_blob(diff.read_bytes())) if first.git and first.git.diff else None,
+            diff_blob=store.put_blob(diff.read_bytes()) if first.git and first.git.diff else None,
             inputs=inputs,
             points=points,
             force=True,
@@ -230,7 +229,7 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
         return
     if git.commit is None:
         raise RerunError(f"run {original.id} ran in a repository without commits; its code cannot be rebuilt")
-    diff = store.run_folder(original.id).path / "git.diff" if git.diff else None
+    diff = store.real_run_folder(original.id).diff if git.diff else None
     if diff is not None:
         if not diff.is_file():
             raise RerunError(f"the uncommitted changes of run {original.id} ({diff}) are missing from the store")
@@ -244,7 +243,12 @@ def _manifest_as_it_was(store: Store, original: RunRecord) -> Iterator[ManifestF
         if not root.exists() and bundle.is_file():  # pushed here from another store, with its commit
             root = stack.enter_context(bundle_clone(bundle))
         tree = stack.enter_context(rebuilt_tree(root, git.commit, diff, for_run=original.id))
-        path = tree / git.manifest_path if not Path(git.manifest_path).is_absolute() else Path(git.manifest_path)
+        if Path(git.manifest_path).is_absolute():  # the code is the commit's: a host file is not it
+            raise RerunError(
+                f"run {original.id} recorded its manifest outside its repository ({git.manifest_path}); "
+                "it cannot be rebuilt from the commit"
+            )
+        path = tree / git.manifest_path
         manifest = load_manifest(path, require_sources=False)
         _check_manifest_digest(manifest, original)
         yield manifest
@@ -363,10 +367,20 @@ def _below(outputs: OutputsRecord, path: str | None, digest: str) -> OutputsReco
         return outputs
     inside = [e for e in outputs.files if e.path == path or e.path.startswith(path + "/")]
     rerooted = [
-        e.model_copy(update={"path": "" if e.path == path else e.path.removeprefix(path + "/")})
+        _rerooted(e, "" if e.path == path else e.path.removeprefix(path + "/"))
         for e in inside
         if not (e.path == path and e.kind == "dir")
     ]
     return outputs.model_copy(
         update={"files": rerooted, "digest": digest, "total_bytes": sum(e.size for e in rerooted)}
     )
+
+
+def _rerooted(entry: OutputEntry, path: str) -> OutputEntry:
+    """``entry`` under another path, in memory only: a single file's own entry is named ``""``,
+    as :func:`repro.provenance.hashing.hash_tree` names it — a name no record may hold (its
+    model refuses it), so it is set without validation."""
+    moved = object.__new__(OutputEntry)
+    for item in dataclasses.fields(OutputEntry):
+        object.__setattr__(moved, item.name, path if item.name == "path" else getattr(entry, item.name))
+    return moved

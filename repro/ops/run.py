@@ -115,16 +115,37 @@ def prepare_run(
     engine = connect()
     archive = ImageArchive(chosen.layout)
     try:
-        # The upstream points this plan waits on run first, in the same Snakemake invocation:
-        # each of their plans is checked, pinned and written like this one.
-        for other in plan.all_upstream():
-            _pin(other, load_manifest(other.manifest_path), engine, archive, executor, False, progress).write(chosen)
-        result.plan = _pin(plan, manifest, engine, archive, executor, keep_image, progress)
+        result.plan = _pin_with_upstream(plan, manifest, chosen, engine, archive, executor, keep_image, progress)
     finally:
         engine.close()
     result.plan_path = result.plan.write(chosen)
     _notes(plan, progress)
     return result
+
+
+def _pin_with_upstream(
+    plan: Plan,
+    manifest: ManifestFile,
+    store: Store,
+    engine: Engine,
+    archive: ImageArchive,
+    executor: Executor | None,
+    keep_image: bool,
+    progress: Callable[[Event | str], None] | None,
+) -> Plan:
+    """``plan`` pinned (see :func:`_pin`) after the upstream points it waits on, which run first
+    in the same Snakemake invocation: each of their plans is checked, pinned and written like
+    this one — first, since pinning makes a plan another (its id is its content's), and
+    ``waits_on`` then names each by the id it was written under."""
+    pinned: dict[str, Plan] = {}
+    for other in plan.upstream:
+        pinned[other.id] = _pin_with_upstream(
+            other, load_manifest(other.manifest_path), store, engine, archive, executor, False, progress
+        )
+        pinned[other.id].write(store)
+    waits_on = [w.model_copy(update={"plan": pinned[w.plan].id}) if w.plan in pinned else w for w in plan.waits_on]
+    plan = plan.model_copy(update={"waits_on": waits_on, "upstream": list(pinned.values())})
+    return _pin(plan, manifest, engine, archive, executor, keep_image, progress)
 
 
 def _pin(
@@ -155,6 +176,7 @@ def _pin(
 def drive_plan(
     plan_path: Path | str,
     *,
+    plan_id: str,
     jobs: int = 1,
     executor: Executor | None = None,
     progress: Callable[[Event | str], None] | None = None,
@@ -162,9 +184,11 @@ def drive_plan(
     sign: bool = False,
     key: Path | str | None = None,
 ) -> RunResult:
-    """Run the points of a plan that :func:`prepare_run` wrote (what a detached driver does)."""
+    """Run the points of the plan ``plan_id`` that :func:`prepare_run` wrote to ``plan_path``
+    (what a detached driver does): the file must hold exactly that plan (its content hashes to
+    ``plan_id``), or nothing runs and nothing it names is read."""
     sign = _signing(sign, key)
-    plan = load_plan(Path(plan_path))
+    plan = load_plan(Path(plan_path), plan_id)
     manifest = load_manifest(plan.manifest_path)
     if manifest.sha256 != plan.manifest_sha256:
         raise UsageError(f"{manifest.path} changed after the run was planned; run it again")

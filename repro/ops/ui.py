@@ -47,6 +47,7 @@ from repro.artifact.view.model import columns
 from repro.artifact.view.page import Page, render_page
 from repro.errors import StoreError, UsageError
 from repro.ops.view import late_metrics, run_details, view_runs
+from repro.store.files import open_stored
 from repro.store.layout import RunFolder
 from repro.store.names import is_run_id, safe_relative
 from repro.store.peek import StorePeek
@@ -213,10 +214,10 @@ class _Live:
         path = folder.stdout if stream == "stdout" else folder.stderr
         data = b""
         try:
-            with path.open("rb") as handle:
+            with os.fdopen(open_stored(path, real_parent=True), "rb") as handle:  # never through a link
                 handle.seek(offset)
                 data = handle.read(_LOG_CHUNK)
-        except FileNotFoundError:
+        except (FileNotFoundError, StoreError):
             pass
         data = _whole_characters(data)
         return {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from repro.errors import UsageError
+from repro.errors import ReproError, UsageError
 from repro.ops.carry import upstream_records
 from repro.ops.rerun import rerun_records
 from repro.results.metrics import MetricChange
@@ -102,7 +102,7 @@ def _compare(
             file=str(metrics["file"]),
             format=str(metrics["format"]),
             ignored=ignored,
-            expected_root=store.run_folder(original.id).outputs,
+            expected_root=store.run_folder(original.id).outputs,  # metrics_file refuses a link
             found_root=store.run_folder(rerun.id).outputs,
             tolerances=_tolerances(original, tolerances),
         )
@@ -188,7 +188,11 @@ def verify_records(
 def _stored_damage(store: Store, original: RunRecord) -> Verdict | None:
     """A verdict for a run whose stored outputs are no longer what its record says (then a rerun
     would be compared with files that are not there), or None when they are."""
-    stored = check_outputs(store.run_folder(original.id).outputs, original.outputs) if original.outputs else []
+    try:
+        folder = store.real_run_folder(original.id)  # its outputs a folder, not a link to one
+    except ReproError as exc:
+        return Verdict(original, error=f"{exc}; not rerun")
+    stored = check_outputs(folder.outputs, original.outputs) if original.outputs else []
     if stored and stored[0].what == NO_FILE_LIST:
         return Verdict(original, error=f"{NO_FILE_LIST}; not rerun", stored=stored)
     if stored:

@@ -97,7 +97,7 @@ def _rerun_point(store: Store, point: ClaimPoint, verdict: Verdict | None) -> Cl
     rerun = verdict.rerun if verdict is not None else None
     if rerun is None:
         return ClaimPoint(run=f"{point.run} (not rerun)", params=point.params, metrics={}, point=point.point)
-    metrics = (store.metrics_of(rerun.id) or {}) if rerun.status is Status.SUCCEEDED else {}
+    metrics = (store.metrics_of(rerun) or {}) if rerun.status is Status.SUCCEEDED else {}
     return ClaimPoint(
         run=rerun.id, params=point.params, metrics=metrics, duration=rerun.duration_seconds, point=point.point
     )

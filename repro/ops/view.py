@@ -180,7 +180,7 @@ def run_details(
         differs = [c.path for c in verdict.files if c.state not in ("identical", "not judged")]
         verdicts.append({"rerun": rerun_id, "state": verdict.state, "differs": differs})
     if metrics is None:
-        metrics = store.metrics_of(record.id)
+        metrics = store.metrics_of(record)
     shown = None if claims is None else claims.get(record.id, [])
     return details(record, metrics=metrics, logs=logs, verdicts=verdicts, claims=shown)
 

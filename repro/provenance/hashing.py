@@ -12,6 +12,7 @@ for large updates, so a tree of big files uses every core.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -69,7 +70,9 @@ FileHasher = Callable[[Path, os.stat_result], str]
 
 
 def hash_file(path: Path, before: os.stat_result | None = None) -> str:
-    """The hex sha256 of ``path``'s bytes; raise :class:`HashError` if it changes meanwhile."""
+    """The hex sha256 of the regular file ``path``'s bytes; raise :class:`HashError` if it
+    changes meanwhile, or if it is not a regular file (a link is not followed, a FIFO not
+    waited on: neither is read)."""
     if before is None:
         before = os.lstat(path)
     digest = hashlib.sha256()
@@ -77,12 +80,17 @@ def hash_file(path: Path, before: os.stat_result | None = None) -> str:
     view = memoryview(buffer)
     read = 0
     try:
-        with path.open("rb", buffering=0) as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise HashError(f"{path} is not a regular file; it is not read")
             while count := handle.readinto(buffer):
                 digest.update(view[:count])
                 read += count
             after = os.fstat(handle.fileno())
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise HashError(f"{path} is a link; it is not followed") from exc
         raise HashError(f"cannot read {path}: {exc.strerror}") from exc
     if read != before.st_size or _changed(before, after):
         raise HashError(f"{path} changed while it was being hashed; rerun when nothing writes to it")
@@ -99,29 +107,54 @@ def _changed(before: os.stat_result, after: os.stat_result) -> bool:
 
 
 def hash_tree(root: Path, *, hasher: FileHasher | None = None, workers: int | None = None) -> Tree:
-    """Hash everything under ``root`` (a folder or a single file)."""
+    """Hash everything under ``root`` (a folder or a single file). Memory stays small per entry
+    (a tree may hold a hundred thousand): the listing keeps each entry's relative name and kind
+    only — a file's status is taken again as it is hashed, and its size recorded from that — and
+    files are handed to the threads a batch at a time (a future per file would weigh kilobytes)."""
     file_hasher = hasher or (lambda path, status: hash_file(path, status))
     listing = list(_walk(root))
-    files = [(rel, path, status) for rel, path, status in listing if stat.S_ISREG(status.st_mode)]
-    digests: dict[str, str] = {}
+    files = [rel for rel, kind in listing if kind == stat.S_IFREG]
+    hashed_files: dict[str, tuple[str, int]] = {}
+
+    def hashed(rel: str) -> tuple[str, int]:
+        path = _under(root, rel)
+        try:
+            status = os.lstat(path)
+        except OSError as exc:
+            raise HashError(f"cannot read {path}: {exc.strerror}") from exc
+        if not stat.S_ISREG(status.st_mode):
+            raise HashError(f"{path} changed while it was being hashed; rerun when nothing writes to it")
+        return file_hasher(path, status), status.st_size
+
     if files:
         threads = min(workers or os.cpu_count() or 1, len(files))
         if threads == 1:
-            digests = {rel: file_hasher(path, status) for rel, path, status in files}
+            hashed_files = {rel: hashed(rel) for rel in files}
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                results = pool.map(lambda item: file_hasher(item[1], item[2]), files)
-                digests = {rel: digest for (rel, _, _), digest in zip(files, results, strict=True)}
+                for start in range(0, len(files), _BATCH):
+                    batch = files[start : start + _BATCH]
+                    for rel, result in zip(batch, pool.map(hashed, batch), strict=True):
+                        hashed_files[rel] = result
     entries = []
-    for rel, path, status in listing:
-        if stat.S_ISREG(status.st_mode):
-            entries.append(Entry(rel, "file", size=status.st_size, sha256=digests[rel]))
-        elif stat.S_ISLNK(status.st_mode):
-            entries.append(Entry(rel, "link", target=str(path.readlink())))
+    for rel, kind in listing:
+        if kind == stat.S_IFREG:
+            digest, size = hashed_files[rel]
+            entries.append(Entry(rel, "file", size=size, sha256=digest))
+        elif kind == stat.S_IFLNK:
+            entries.append(Entry(rel, "link", target=str(_under(root, rel).readlink())))
         else:
             entries.append(Entry(rel, "dir"))
     entries.sort(key=lambda e: e.path)
     return Tree(digest=tree_digest(entries), entries=tuple(entries))
+
+
+_BATCH = 512
+"""Files handed to the hashing threads at a time."""
+
+
+def _under(root: Path, rel: str) -> Path:
+    return root / rel if rel else root
 
 
 def tree_digest(entries: Iterable[Entry]) -> str:
@@ -133,33 +166,34 @@ def tree_digest(entries: Iterable[Entry]) -> str:
     return f"sha256:{total.hexdigest()}"
 
 
-def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+def _walk(root: Path) -> Iterator[tuple[str, int]]:
+    """Every entry under ``root``, by its path relative to ``root`` (``""``: ``root`` itself, a
+    single file), with its kind (``stat.S_IFREG``, ``S_IFLNK``, ``S_IFDIR``; links not followed)."""
     try:
         status = os.lstat(root)
     except OSError as exc:
         raise HashError(f"cannot read {root}: {exc.strerror}") from exc
     if not stat.S_ISDIR(status.st_mode):
         _refuse_special(root, status)
-        yield "", root, status
+        yield "", stat.S_IFMT(status.st_mode)
         return
-    stack = [(root, "")]
+    stack = [(str(root), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            with os.scandir(folder) as scan:
-                children = list(scan)
+            scan = os.scandir(folder)
         except OSError as exc:
             raise HashError(f"cannot list {folder}: {exc.strerror}") from exc
-        for child in children:
-            rel = f"{prefix}{child.name}"
-            path = Path(child.path)
-            child_status = child.stat(follow_symlinks=False)
-            if stat.S_ISDIR(child_status.st_mode):
-                yield rel, path, child_status
-                stack.append((path, rel + "/"))
-            else:
-                _refuse_special(path, child_status)
-                yield rel, path, child_status
+        with scan:  # entries one at a time: a folder may hold a hundred thousand
+            for child in scan:
+                rel = f"{prefix}{child.name}"
+                child_status = child.stat(follow_symlinks=False)
+                if stat.S_ISDIR(child_status.st_mode):
+                    yield rel, stat.S_IFDIR
+                    stack.append((child.path, rel + "/"))
+                else:
+                    _refuse_special(Path(child.path), child_status)
+                    yield rel, stat.S_IFMT(child_status.st_mode)
 
 
 def _refuse_special(path: Path, status: os.stat_result) -> None:

@@ -98,23 +98,26 @@ def compare_outputs(
 
 
 def _by_metrics(path: str, old: str | None, new: str | None, rule: MetricsRule) -> FileComparison:
-    from repro.results.metrics import MetricsError, metric_changes, metrics_file, read_metrics
+    from repro.results.metrics import MetricsError, compare_metrics_files, metrics_file
 
     try:
-        changes = metric_changes(
-            read_metrics(metrics_file(rule.expected_root, path), rule.format),
-            read_metrics(metrics_file(rule.found_root, path), rule.format),
+        compared = compare_metrics_files(  # as streams: two files of any size in bounded memory
+            metrics_file(rule.expected_root, path),
+            metrics_file(rule.found_root, path),
+            rule.format,
             rule.ignored,
             rule.tolerances,
         )
     except MetricsError as exc:
         return FileComparison(path, "differs", old, new, note=str(exc))
-    beyond = [change.name for change in changes if not change.within]
-    if beyond:
-        shown = ", ".join(beyond[:5]) + (f" and {len(beyond) - 5} more" if len(beyond) > 5 else "")
+    changes = compared.changes  # the first of them, when there are very many
+    if compared.beyond:
+        beyond = [change.name for change in changes if not change.within]
+        more = compared.beyond - min(5, len(beyond))
+        shown = ", ".join(beyond[:5]) + (f" and {more} more" if more else "")
         return FileComparison(path, "differs", old, new, note=f"metrics differ: {shown}", moved=tuple(changes))
-    if changes:
-        note = f"{len(changes)} metric(s) moved, each within its tolerance"
+    if compared.total:
+        note = f"{compared.total} metric(s) moved, each within its tolerance"
         return FileComparison(path, "within tolerance", old, new, note=note, moved=tuple(changes))
     return FileComparison(path, "identical", old, new, note=f"same metrics; not judged: {', '.join(rule.ignored)}")
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from repro.errors import EngineError, Interrupted
 from repro.runner import labels
@@ -374,6 +374,14 @@ def adopt_container(
     return outcome
 
 
+def _open_log(path: Path) -> BinaryIO:
+    """A log file of a run, opened to be written from the start, unbuffered (each piece of output
+    reaches the file as it arrives) — never through a link: in a store a group shares, a member
+    could leave one in a run's folder, and the output would overwrite a file of its driver's."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.fdopen(os.open(path, flags, 0o666), "wb", buffering=0)
+
+
 def _copy_engine_log(engine: Engine, container_id: str, stdout: Path, stderr: Path, *, strict: bool = False) -> None:
     """Replace the logs with the engine's own copy of the container's output; a log that cannot be
     read keeps the partial copy (better than none) with a warning, or raises (``strict``)."""
@@ -383,7 +391,7 @@ def _copy_engine_log(engine: Engine, container_id: str, stdout: Path, stderr: Pa
     for path, which in ((stdout, "stdout"), (stderr, "stderr")):
         temporary = path.with_name(f".{path.name}.engine")
         try:
-            with temporary.open("wb") as out:
+            with _open_log(temporary) as out:
                 for chunk in follow_log(engine, container_id, which, follow=False):
                     out.write(chunk)
             temporary.replace(path)
@@ -423,7 +431,7 @@ class _LogPump(threading.Thread):
         super().__init__(name="repro-logs", daemon=True)
         self._sock = sock
         # Unbuffered: each piece of output reaches the file (and `repro logs -f`) as it arrives.
-        self._files = {_STDOUT: stdout.open("wb", buffering=0), _STDERR: stderr.open("wb", buffering=0)}
+        self._files = {_STDOUT: _open_log(stdout), _STDERR: _open_log(stderr)}
         self._paths = {_STDOUT: stdout, _STDERR: stderr}
         self.broken: str | None = None
         """Why the stream ended before the container closed it, if it did."""

@@ -1,14 +1,71 @@
 """How the store writes files: whole or not at all (:func:`atomic_write` replaces,
-:func:`atomic_create` never replaces), and durably unless the file is derived."""
+:func:`atomic_create` never replaces), and durably unless the file is derived — and how it
+reads the files it keeps, which may come from another store or another member of its group:
+as untrusted input (:func:`read_stored`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
-__all__ = ["atomic_create", "atomic_write", "clone_or_copy"]
+from repro.errors import StoreError
+from repro.text import format_bytes, printable
+
+__all__ = ["MAX_JSON_BYTES", "atomic_create", "atomic_write", "clone_or_copy", "open_stored", "read_stored"]
+
+MAX_JSON_BYTES = 64 << 20
+"""The most a record, a plan, a marker, a metrics file or another store's JSON file may hold: a
+record of 100,000 output files is about 20 MB. A larger one is refused before it is read."""
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def open_stored(path: Path, *, real_parent: bool = False) -> int:
+    """A file descriptor of the regular file ``path``, opened without following a link (with
+    ``real_parent``, the folder holding it may not be a link either: a run's folder), and
+    without blocking on a FIFO. A link, a FIFO, a device is refused (:class:`StoreError`)
+    before a byte of it is read; a missing file raises FileNotFoundError."""
+    try:
+        if real_parent:
+            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                fd = os.open(path.name, _READ_FLAGS, dir_fd=folder)
+            finally:
+                os.close(folder)
+        else:
+            fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        # O_NOFOLLOW refuses a link as the file (ELOOP) and, with O_DIRECTORY, as its folder (ENOTDIR).
+        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and real_parent and path.parent.is_symlink()):
+            raise StoreError(f"{printable(str(path))} is reached through a link; repro does not follow it") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StoreError(f"{printable(str(path))} is not a regular file; it is not read")
+    return fd
+
+
+def read_stored(path: Path, limit: int = MAX_JSON_BYTES, *, real_parent: bool = False) -> bytes:
+    """The bytes of ``path``, a file the store keeps, read as untrusted input (see
+    :func:`open_stored`): a file over ``limit`` bytes is refused before it is read."""
+    fd = open_stored(path, real_parent=real_parent)
+    with os.fdopen(fd, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise StoreError(
+                f"{printable(str(path))} holds {format_bytes(size)}, more than the {format_bytes(limit)} "
+                "such a file may; it is not read"
+            )
+        data = handle.read(limit + 1)  # it may have grown since
+    if len(data) > limit:
+        raise StoreError(f"{printable(str(path))} grew past {format_bytes(limit)} while it was read; it is not read")
+    return data
+
 
 _FICLONE = 0x40049409
 """Linux's ioctl that makes ``dst`` share ``src``'s blocks, copy-on-write (btrfs, XFS)."""

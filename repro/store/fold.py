@@ -11,6 +11,7 @@ import logging
 
 from repro.errors import StoreError, UsageError
 from repro.store.index import Index
+from repro.store.layout import shown_name
 from repro.store.runs import RunFiles
 from repro.store.status import Status
 
@@ -28,13 +29,20 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
     if not entries:
         return 0
     rows = []
-    for run_id in sorted({entry.run_id for entry in entries}):
+    for entry in entries:
+        if entry.run_id is None:
+            name = shown_name(entry.path.name)
+            _log.warning("skipping journal entry %s: its name does not begin with a run id", name)
+    for run_id in sorted({entry.run_id for entry in entries if entry.run_id is not None}):
         try:
             record = runs.load(run_id)
-        except (UsageError, StoreError) as exc:  # gone, or corrupt (`repro fsck` says which)
+        except UsageError as exc:  # gone (removed by hand): nothing to index
             _log.debug("not indexing %s: %s", run_id, exc)
             continue
-        rows.append((record, runs.metrics_of(run_id)))
+        except StoreError as exc:  # not a valid record: never indexed, never a path (`repro fsck` names it too)
+            _log.warning("skipping run %s: %s", run_id, exc)
+            continue
+        rows.append((record, runs.metrics_of(record)))
     logged = runs.log_records(record for record, _ in rows)  # in the log first: it must not wait for the index
     try:
         index.put_many(rows)
@@ -44,8 +52,10 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
     for record, _ in rows:
         if record.status is not Status.SUCCEEDED:
             continue
-        named = runs.marked_run(record.point.key)
-        if named is not None and named >= record.id:  # run ids sort by start time
+        # Run ids sort by start time: a marker that names a newer run of the point stays (checked
+        # only then, so a planted marker naming a "newer" run of another point changes nothing).
+        named = runs.marked_name(record.point.key)
+        if named == record.id or (named is not None and named > record.id and runs.marked_run(record.point.key)):
             continue
         try:
             runs.mark_point(record.point.key, record.id, durable=False)  # derived: the next fold redoes it

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from repro.errors import ImageError, StoreError
 from repro.provenance.hashing import hash_file
-from repro.store.files import atomic_write
+from repro.store.files import atomic_write, read_stored
 from repro.store.layout import StoreLayout
 from repro.store.names import Digest, is_digest, is_hex64
 
@@ -215,10 +215,10 @@ class ImageArchive:
         self._upgrade()
         path = self.layout.images_index
         try:
-            index = json.loads(path.read_bytes())
+            index = json.loads(read_stored(path))
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, StoreError) as exc:
             raise ArchiveError(f"the image archive's index {path} is unreadable or corrupt ({exc})") from exc
         if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
             raise ArchiveError(f"the image archive's index {path} is not an OCI image index")
@@ -258,7 +258,7 @@ class ImageArchive:
             with self._index_locked() as index:
                 for path in self.layout.legacy_image_entries():  # again, under the lock
                     try:
-                        old = ArchivedImage.model_validate_json(path.read_bytes())
+                        old = ArchivedImage.model_validate_json(read_stored(path))
                     except (OSError, ValidationError) as exc:
                         raise ArchiveError(
                             f"archived image entry {path} is unreadable or corrupt ({exc}); archive it again"
@@ -312,10 +312,10 @@ class ImageArchive:
     def _read_manifest(self, digest: str, what: str) -> dict[str, Any]:
         path = self.layout.image_blob(digest)
         try:
-            manifest = json.loads(path.read_bytes())
+            manifest = json.loads(read_stored(path))
         except FileNotFoundError:
             raise ArchiveError(f"archive of {what}… lacks its manifest {digest[:19]}…; it cannot be loaded") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, StoreError) as exc:
             raise ArchiveError(f"archive of {what}…: its manifest {path} is unreadable ({exc})") from exc
         if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
             raise ArchiveError(f"archive of {what}…: {path} is not an OCI image manifest")
@@ -426,9 +426,9 @@ class ImageArchive:
         taken = []
         for path in sorted(folder.glob("*.json")):
             try:
-                entry = ArchivedImage.model_validate_json(path.read_bytes())
+                entry = ArchivedImage.model_validate_json(read_stored(path))
                 self.take_in(entry)
-            except (OSError, ValueError, ArchiveError) as exc:
+            except (OSError, ValueError, StoreError, ArchiveError) as exc:
                 _log.debug("not indexing the pushed image %s yet: %s", path.name, exc)
                 continue
             path.unlink(missing_ok=True)
@@ -525,7 +525,7 @@ class ImageArchive:
         if f"sha256:{config_hex}" != image_id:
             raise StoreError(f"the engine exported config {config_hex[:12]} for image {image_id[:19]}…; not archived")
         layers = [f"sha256:{self._blob_of(members[name])}" for name in manifest["Layers"]]
-        config = json.loads((self.blobs / config_hex).read_bytes())
+        config = json.loads(read_stored(self.blobs / config_hex))
         if layers != config.get("rootfs", {}).get("diff_ids"):
             raise StoreError(f"the layers exported for {image_id[:19]}… do not match its config; not archived")
         return ArchivedImage(
@@ -558,9 +558,9 @@ class ImageArchive:
             if manifest["config"].get("digest") != entry.id or listed != entry.layers:
                 raise ArchiveError(f"archive of image {entry.id[:19]}…: its manifest does not name its parts")
         try:
-            config = json.loads(self.layout.image_blob(entry.id).read_bytes())
+            config = json.loads(read_stored(self.layout.image_blob(entry.id)))
             diff_ids = config["rootfs"]["diff_ids"]
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, StoreError):
             diff_ids = None
         if diff_ids != entry.layers:
             raise ArchiveError(f"archive of image {entry.id[:19]}…: its config does not list its layers; refusing it")
@@ -626,7 +626,7 @@ class ImageArchive:
     def loaded(self) -> set[str]:
         """Images repro loaded into the engine from this archive (``repro gc`` may take them back)."""
         path = self.layout.images_loaded
-        return set(json.loads(path.read_text())) if path.is_file() else set()
+        return set(json.loads(read_stored(path))) if path.is_file() else set()
 
     def remember_loaded(self, image_id: str) -> None:
         """Note that repro put this (untagged) image into the engine."""

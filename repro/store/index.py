@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import secrets
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,10 +39,16 @@ if TYPE_CHECKING:
 
 __all__ = ["INDEX_VERSION", "Condition", "Index", "IndexRow", "Value"]
 
+_log = logging.getLogger(__name__)
+
 _OPEN_ATTEMPTS = 50
 
-INDEX_VERSION = 3
-"""Raised whenever the tables change: an index of another version is rebuilt from the records."""
+_KINDS = {stat.S_IFDIR: "folder", stat.S_IFLNK: "link", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}
+
+INDEX_VERSION = 4
+"""Raised whenever the tables change, or what may be in them: an index of another version is
+rebuilt from the records. 4: only valid records are indexed (an index of version 3 may hold rows
+of records repro 0.4 refuses: pulled or planted with names that lead out of the store)."""
 
 Value = str | int | float | bool
 
@@ -232,8 +240,14 @@ class Index:
         """None when the index can be read as this repro reads it; otherwise why not
         (``missing``, ``unreadable (…)``, ``from an older repro``). Only damage and age count:
         an index a full disk keeps from growing is still readable."""
-        if not self.path.is_file():
+        try:
+            kind = stat.S_IFMT(self.path.lstat().st_mode)
+        except FileNotFoundError:
             return "missing"
+        except OSError as exc:
+            return f"unreadable ({exc.strerror})"
+        if kind != stat.S_IFREG:  # a folder, a link, a FIFO: never opened, moved aside (swap_in)
+            return f"not a file (a {_KINDS.get(kind, 'special file')})"
         try:
             with self.path.open("rb") as handle:
                 header = handle.read(16)
@@ -291,8 +305,11 @@ class Index:
 
     def swap_in(self, built: Path) -> None:
         """Make the index file ``built`` (see :meth:`build`) this index, in one rename: readers see
-        the old index or the new one, never neither."""
+        the old index or the new one, never neither. Whatever is in the index's place that is not a
+        file (a folder, a link) is moved aside first, under a name that says so, and never opened."""
         self.close()
+        for path in (self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))):
+            self._move_aside(path)
         with contextlib.suppress(sqlite3.Error, OSError):  # fold the old WAL in, so none is left over
             old = sqlite3.connect(self.path, timeout=5, isolation_level=None)
             try:
@@ -302,6 +319,20 @@ class Index:
         built.replace(self.path)
         for suffix in ("-wal", "-shm"):  # an old WAL must never be replayed into the new file
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+    @staticmethod
+    def _move_aside(path: Path) -> None:
+        try:
+            if stat.S_ISREG(path.lstat().st_mode):
+                return
+        except FileNotFoundError:
+            return
+        aside = path.with_name(f".{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.{secrets.token_hex(4)}.aside")
+        try:
+            path.rename(aside)
+        except OSError as exc:
+            raise StoreError(f"{path} is not a file and cannot be moved aside ({exc.strerror}); remove it") from exc
+        _log.warning("%s was not a file: moved it aside to %s", path, aside.name)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ so must pushed inputs (``inputs/<digest>``, a file or a folder); a pushed bundle
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,8 +81,16 @@ def _tree_digest(outputs: OutputsRecord) -> str:
 def _check_file(path: Path, sha256: str | None, size: int | None) -> Iterator[Damage]:
     if sha256 is None:
         return  # not recorded (a schema-1 record, or no such file was made)
-    if not path.is_file():
+    try:
+        facts = os.lstat(path)
+    except FileNotFoundError:
         yield Damage(path, "missing")
+        return
+    except OSError as exc:
+        yield Damage(path, f"cannot be read: {exc.strerror}")
+        return
+    if not stat.S_ISREG(facts.st_mode):  # a link is never followed out of the run's folder
+        yield Damage(path, "is not a regular file (a link?); not read")
         return
     try:
         found = hash_file(path)
@@ -92,18 +102,23 @@ def _check_file(path: Path, sha256: str | None, size: int | None) -> Iterator[Da
 
 
 def check_run(store: RunFiles, record: RunRecord) -> list[Damage]:
-    """Every file of a final run against its record, and the record against itself."""
-    folder = store.run_folder(record.id)
+    """Every file of a final run against its record, and the record against itself. Each file
+    is where the run's folder has it (:class:`~repro.store.layout.RunFolder`), whatever the
+    record names; a folder or file that is a link is damage, never followed."""
+    try:
+        folder = store.real_run_folder(record.id)
+    except ReproError as exc:
+        return [Damage(store.run_folder(record.id).path, str(exc))]
     damage: list[Damage] = []
     if record.outputs is not None:
         if record.outputs.files and _tree_digest(record.outputs) != record.outputs.digest:
             damage.append(Damage(folder.record, "its outputs' tree digest is not that of its file list (edited?)"))
         damage += check_outputs(folder.outputs, record.outputs)
     logs = record.logs
-    damage += _check_file(folder.path / logs.stdout, logs.stdout_sha256, logs.stdout_bytes)
-    damage += _check_file(folder.path / logs.stderr, logs.stderr_sha256, logs.stderr_bytes)
+    damage += _check_file(folder.stdout, logs.stdout_sha256, logs.stdout_bytes)
+    damage += _check_file(folder.stderr, logs.stderr_sha256, logs.stderr_bytes)
     if record.git is not None and record.git.diff:
-        damage += _check_file(folder.path / record.git.diff, record.git.diff_sha256, None)
+        damage += _check_file(folder.diff, record.git.diff_sha256, None)
     return damage
 
 
@@ -138,7 +153,13 @@ def check_blobs(store: RunFiles) -> Iterator[tuple[int, Damage | None]]:
 
 
 def bundle_holds(path: Path, commit: str) -> bool:
-    """Whether ``path`` is a git bundle with a ref at ``commit`` (read from its header)."""
+    """Whether ``path`` is a git bundle with a ref at ``commit`` (read from its header): a
+    regular file, never a link git would follow to a file of the reader's."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
     heads = subprocess.run(["git", "bundle", "list-heads", str(path)], capture_output=True, text=True)
     return heads.returncode == 0 and commit in heads.stdout.split()
 
@@ -159,6 +180,9 @@ def _check_pushed(store: RunFiles) -> Iterator[tuple[int, Damage | None]]:
             )
     if store.layout.bundles.is_dir():
         for path in sorted(store.layout.bundles.glob("*.bundle")):
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                yield 0, Damage(path, "is not a regular file (a link?); not read")
+                continue
             commit = path.name.removesuffix(".bundle")
             if not bundle_holds(path, commit):
                 yield 0, Damage(path, f"not a git bundle holding commit {commit[:12]}")

@@ -33,12 +33,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from repro.store.names import is_run_id
+
 __all__ = ["Entry", "Journal"]
 
 
 @dataclass(frozen=True)
 class Entry:
-    run_id: str
+    run_id: str | None
+    """The run whose record was written; None when the entry's name does not begin with a run id."""
     path: Path
 
 
@@ -50,6 +53,8 @@ class Journal:
 
     def note(self, run_id: str) -> None:
         """Say that the record of ``run_id`` was written (raises OSError if it cannot)."""
+        if not is_run_id(run_id):
+            raise ValueError(f"not a run id: {run_id!r}")
         name = f"{run_id}.{time.time_ns():x}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
             fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -59,13 +64,20 @@ class Journal:
         os.close(fd)
 
     def pending(self) -> list[Entry]:
-        """The entries waiting to be folded (none when the folder is missing)."""
+        """The entries waiting to be folded (none when the folder is missing). An entry's name is
+        input like any file's (a push writes entries, so may a colleague): one that does not
+        begin with a run id is an entry too, whose ``run_id`` is None — never folded, only
+        cleared."""
         try:
             with os.scandir(self.folder) as listing:
                 names = [item.name for item in listing if not item.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [Entry(name.split(".", 1)[0], self.folder / name) for name in names]
+        entries = []
+        for name in names:
+            run_id = name.split(".", 1)[0]
+            entries.append(Entry(run_id if is_run_id(run_id) else None, self.folder / name))
+        return entries
 
     @staticmethod
     def clear(entries: Iterable[Entry]) -> None:

@@ -44,14 +44,42 @@ store is ``.repro/`` at the manifest's git root by default::
         bundles/ inputs/         as in the store, until checked
         journal/<run id>         sent last: the run arrived whole; the next command checks it, moves it in
         promote.lock             held (flock) while a command moves what arrived into the store
+
+Names that come from files — run ids, point keys, plan ids, digests, commits — are checked
+against their shapes (:mod:`repro.store.names`) here, where they become paths: a name of any
+other shape is refused (:class:`~repro.errors.StoreError`) before a path is made of it, whatever
+the caller checked before. The files beside a run's record have fixed names (:class:`RunFolder`):
+where a run's logs, diff and outputs are comes from its id, never from what its record says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunFolder", "StoreLayout", "find_git_root"]
+from repro.errors import StoreError
+from repro.store.names import is_commit, is_digest, is_hex64, is_plan_id, is_run_id
+
+__all__ = ["RunFolder", "StoreLayout", "find_git_root", "shown_name"]
+
+
+def shown_name(text: str, limit: int = 80) -> str:
+    """A name from a file, as a message may show it: quoted, control characters escaped, cut."""
+    shown = ascii(text[:limit])
+    return shown + ("…" if len(text) > limit else "")
+
+
+def _checked(text: str, check: Callable[[str], bool], what: str) -> str:
+    if not check(text):
+        raise StoreError(f"{what} {shown_name(text)} is not a name repro gives; it is not used as a path")
+    return text
+
+
+def _hex_of(digest: str) -> str:
+    """The hex of a digest given as ``sha256:<hex>`` or as bare hex, checked."""
+    _checked(digest, lambda text: is_digest(text) or is_hex64(text), "digest")
+    return digest.removeprefix("sha256:")
 
 
 def find_git_root(start: Path) -> Path | None:
@@ -110,7 +138,7 @@ class StoreLayout:
         return self.root / "runs"
 
     def run(self, run_id: str) -> Path:
-        return self.runs / run_id
+        return self.runs / _checked(run_id, is_run_id, "run id")
 
     def run_folder(self, run_id: str) -> RunFolder:
         """The files of one run (its record, logs, outputs)."""
@@ -121,27 +149,32 @@ class StoreLayout:
         return self.root / "points"
 
     def point_marker(self, key: str) -> Path:
-        return self.points / f"{key}.json"
+        return self.points / f"{_checked(key, is_hex64, 'point key')}.json"
+
+    @property
+    def point_marker_pattern(self) -> str:
+        """Every point's marker, as a Snakemake output pattern with the wildcard ``{key}``."""
+        return str(self.points / "{key}.json")
 
     def lease(self, key: str) -> Path:
-        return self.root / "leases" / f"{key}.lock"
+        return self.root / "leases" / f"{_checked(key, is_hex64, 'point key')}.lock"
 
     def driver_log(self, plan_id: str) -> Path:
-        return self.root / "drivers" / f"{plan_id}.log"
+        return self.root / "drivers" / f"{_checked(plan_id, is_plan_id, 'plan id')}.log"
 
     @property
     def plans(self) -> Path:
         return self.root / "plans"
 
     def plan(self, plan_id: str) -> Path:
-        return self.plans / f"{plan_id}.json"
+        return self.plans / f"{_checked(plan_id, is_plan_id, 'plan id')}.json"
 
     @property
     def blobs(self) -> Path:
         return self.root / "blobs" / "sha256"
 
     def blob(self, hex_digest: str) -> Path:
-        return self.blobs / hex_digest
+        return self.blobs / _checked(hex_digest, is_hex64, "blob digest")
 
     @property
     def digest_cache(self) -> Path:
@@ -157,7 +190,7 @@ class StoreLayout:
 
     def image_blob(self, digest: str) -> Path:
         """A blob of the image archive, by its digest (``sha256:…`` or bare hex)."""
-        return self.image_blobs / digest.removeprefix("sha256:")
+        return self.image_blobs / _hex_of(digest)
 
     @property
     def images_oci_layout(self) -> Path:
@@ -189,7 +222,7 @@ class StoreLayout:
         return self.images / "incoming"
 
     def image_incoming(self, image_id: str) -> Path:
-        return self.images_incoming / f"{image_id.removeprefix('sha256:')}.json"
+        return self.images_incoming / f"{_hex_of(image_id)}.json"
 
     @property
     def bundles(self) -> Path:
@@ -197,7 +230,7 @@ class StoreLayout:
 
     def bundle(self, commit: str) -> Path:
         """A git bundle holding ``commit`` and its history (pushed with the runs made from it)."""
-        return self.bundles / f"{commit}.bundle"
+        return self.bundles / f"{_checked(commit, is_commit, 'commit')}.bundle"
 
     @property
     def inputs(self) -> Path:
@@ -205,20 +238,20 @@ class StoreLayout:
 
     def input(self, digest: str) -> Path:
         """A copy of an input mount's content (a file or a folder), by its recorded digest."""
-        return self.inputs / digest.removeprefix("sha256:")
+        return self.inputs / _hex_of(digest)
 
     def build_record(self, image_id: str) -> Path:
-        return self.images / "builds" / f"{image_id.removeprefix('sha256:')}.json"
+        return self.images / "builds" / f"{_hex_of(image_id)}.json"
 
     @property
     def shells(self) -> Path:
         return self.root / "shells"
 
     def shell_session(self, session_id: str) -> Path:
-        return self.shells / f"{session_id}.json"
+        return self.shells / f"{_checked(session_id, is_run_id, 'shell session')}.json"
 
     def shell_outputs(self, session_id: str) -> Path:
-        return self.shells / session_id / "outputs"
+        return self.shells / _checked(session_id, is_run_id, "shell session") / "outputs"
 
     @property
     def relocations(self) -> Path:
@@ -262,6 +295,11 @@ class RunFolder:
     @property
     def stderr(self) -> Path:
         return self.path / "stderr.log"
+
+    @property
+    def diff(self) -> Path:
+        """The uncommitted changes the run ran with, when its tree was dirty."""
+        return self.path / "git.diff"
 
     @property
     def metrics(self) -> Path:

@@ -94,7 +94,8 @@ class PointLease:
     def holder(self) -> dict[str, Any] | None:
         """Who holds (or last held) the lease, as it said."""
         try:
-            return _parse(self.path.read_bytes())
+            with self.path.open("rb") as handle:
+                return _parse(handle.read(_MAX_HOLDER + 1))
         except OSError:
             return None
 
@@ -107,16 +108,19 @@ class PointLease:
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
-    offset = 0
     with contextlib.suppress(OSError):
-        while chunk := os.pread(fd, 65536, offset):
-            chunks.append(chunk)
-            offset += len(chunk)
-    return b"".join(chunks)
+        return os.pread(fd, _MAX_HOLDER + 1, 0)
+    return b""
+
+
+_MAX_HOLDER = 1 << 16
+"""What a holder writes is a line of JSON; a lease file anyone sharing the store could fill is read
+only this far (a longer one says nothing)."""
 
 
 def _parse(data: bytes) -> dict[str, Any] | None:
+    if len(data) > _MAX_HOLDER:
+        return None
     try:
         parsed = json.loads(data or b"null")
     except ValueError:

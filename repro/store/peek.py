@@ -44,7 +44,7 @@ class StorePeek:
     def journal_records(self) -> dict[str, RunRecord]:
         """The records that pending journal entries name, as on disk (unreadable ones left out)."""
         found: dict[str, RunRecord] = {}
-        for run_id in sorted({entry.run_id for entry in self.store.journal.pending()}):
+        for run_id in sorted({entry.run_id for entry in self.store.journal.pending() if entry.run_id is not None}):
             if not is_run_id(run_id):
                 continue
             try:
@@ -69,7 +69,7 @@ class StorePeek:
         indexed = [row.id for row in rows if row.id not in fresh]
         found = self.index.values(indexed, "metric") if indexed and self.index_problem() is None else {}
         for run_id in fresh:
-            found[run_id] = self.store.metrics_of(run_id) or {}
+            found[run_id] = self.store.metrics_of(fresh[run_id]) or {}
         return found
 
     def running(self) -> list[RunRecord]:

@@ -19,6 +19,13 @@ is another run's outputs — a ``from:`` mount — names that run and the entry 
 showed; its digest comes from that run's record), and ``container.devices`` (host devices the
 container could open, such as ``/dev/kvm``). A record without lineage or devices leaves these
 fields out.
+
+A record is input like any other file: it may come from another store (``pull``, ``push``) or
+from a colleague in a shared store. Every field that names something in a store — the run id,
+the point key, the plan, digests, the paths of output files — has the one shape repro gives it
+(:mod:`repro.store.names`), and the names of files beside the record (its logs, its diff, its
+outputs folder) are the fixed names repro has always written: a record that says otherwise
+fails validation, and is not a record.
 """
 
 from __future__ import annotations
@@ -26,12 +33,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+import pydantic.dataclasses
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts, UserFacts
-from repro.store.names import RunId, safe_relative
+from repro.store.names import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath, safe_relative
 from repro.store.status import Status
 
 __all__ = [
@@ -48,6 +64,7 @@ __all__ = [
     "ResourcesRecord",
     "RunRecord",
     "Status",
+    "invalid_fields",
 ]
 
 SCHEMA_VERSION: Literal[5] = 5
@@ -61,16 +78,16 @@ class _Part(BaseModel):
 
 
 class PointRecord(_Part):
-    key: str
+    key: Hex64
     label: str
     index: int
     params: dict[str, Scalar]
 
 
 class ManifestRecord(_Part):
-    path: str
+    path: HostPath
     """Absolute path on the host that ran it."""
-    sha256: str
+    sha256: Hex64
     """Of the manifest file's bytes."""
     name: str
     resolved: dict[str, Any]
@@ -81,14 +98,16 @@ class ImageRecord(_Part):
     reference: str
     """The pin as written in the manifest."""
     pin_kind: Literal["digest", "id"]
-    pinned: str
-    id: str
+    pinned: Digest
+    id: Digest
     """The image ID (config digest) that ran."""
     repo_digests: list[str]
     os: str
     architecture: str
     variant: str | None = None
-    archive: str | None = None
+    archive: StoredPath | None = None
+    """Where the store's archive kept the image (its manifest's path under the store), when
+    it did: information only, never a path repro opens."""
 
 
 class ResourcesRecord(_Part):
@@ -127,24 +146,26 @@ class ContainerRecord(_Part):
 
 
 class GitRecord(_Part):
-    root: str
-    commit: str | None
+    root: HostPath
+    commit: CommitId | None
     branch: str | None
     dirty: bool
-    diff: str | None = None
-    """File name of the stored diff beside the record, when the tree was dirty."""
-    diff_sha256: str | None = None
+    diff: Literal["git.diff"] | None = None
+    """The stored diff beside the record (``git.diff``, the only name repro gives it), when the
+    tree was dirty; where it is comes from the run's folder, never from this field."""
+    diff_sha256: Hex64 | None = None
     untracked_omitted: list[str] = Field(default_factory=list)
-    manifest_path: str
-    """The manifest's path relative to ``root``."""
+    manifest_path: StoredPath | HostPath
+    """The manifest's path relative to ``root`` (absolute only in records of a manifest that
+    was not under ``root``)."""
 
 
 class InputRecord(_Part):
     target: str
-    source: str
+    source: HostPath
     """Where the content was on the host that ran it (an upstream run's: in that store)."""
     readonly: bool
-    digest: str
+    digest: Digest
     files: int
     bytes: int
     upstream_run: RunId | None = None
@@ -171,17 +192,24 @@ class InputRecord(_Part):
         return data
 
 
-class OutputEntry(_Part):
-    path: str
+@pydantic.dataclasses.dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class OutputEntry:
+    """One entry of a run's outputs. A plain (slotted) dataclass, not a model: a record may list
+    100,000 of them, and each model instance would cost several times the memory."""
+
+    path: StoredPath
+    """Relative to the outputs folder, normalised: never a way out of it."""
     kind: Literal["file", "link", "dir"] = "file"
     size: int = 0
-    sha256: str | None = None
+    sha256: Hex64 | None = None
     target: str | None = None
+    """A link's target, as text: compared, never followed."""
 
 
 class OutputsRecord(_Part):
-    folder: str = "outputs"
-    digest: str
+    folder: Literal["outputs"] = "outputs"
+    """The only name repro gives it; where the outputs are comes from the run's folder."""
+    digest: Digest
     files: list[OutputEntry]
     total_bytes: int
     privileges_removed: list[str] = Field(default_factory=list)
@@ -192,6 +220,36 @@ class OutputsRecord(_Part):
     """The file list was left out (the store's disk was full when the record was written): the
     outputs cannot be checked file by file (schema 4)."""
 
+    def digest_of(self, relative: str) -> str | None:
+        """The recorded sha256 of the file ``relative`` names (through links among the recorded
+        entries, as reading it followed them, never out of the outputs), or None when the record
+        lists no such file."""
+        entries = {entry.path: entry for entry in self.files}
+        queue = relative.split("/")
+        resolved: list[str] = []
+        hops = 0
+        while queue:
+            part = queue.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not resolved:
+                    return None
+                resolved.pop()
+                continue
+            entry = entries.get("/".join([*resolved, part]))
+            if entry is None:
+                return None
+            if entry.kind == "link":
+                hops += 1
+                if hops > 40 or not entry.target or entry.target.startswith("/"):
+                    return None
+                queue = entry.target.split("/") + queue
+                continue
+            resolved.append(part)
+        found = entries.get("/".join(resolved))
+        return found.sha256 if found is not None and found.kind == "file" else None
+
     @property
     def checkable(self) -> bool:
         """Whether the record lists its files: a list left out on a full disk (or, in a record
@@ -201,11 +259,13 @@ class OutputsRecord(_Part):
 
 
 class LogsRecord(_Part):
-    stdout: str = "stdout.log"
-    stderr: str = "stderr.log"
-    stdout_sha256: str | None = None
+    stdout: Literal["stdout.log"] = "stdout.log"
+    stderr: Literal["stderr.log"] = "stderr.log"
+    """The logs' names beside the record (the only ones repro gives them; where they are comes
+    from the run's folder, never from these fields)."""
+    stdout_sha256: Hex64 | None = None
     stdout_bytes: int | None = None
-    stderr_sha256: str | None = None
+    stderr_sha256: Hex64 | None = None
     stderr_bytes: int | None = None
     """The logs' digests and sizes, for ``repro fsck`` (schema 2)."""
 
@@ -216,7 +276,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1, 2, 3, 4, 5] = SCHEMA_VERSION
-    id: str
+    id: RunId
     status: Status
     exit_code: int | None = None
     error: str | None = None
@@ -233,9 +293,9 @@ class RunRecord(BaseModel):
     started_at: datetime
     ended_at: datetime | None = None
     duration_seconds: float | None = None
-    reproduces: str | None = None
+    reproduces: RunId | None = None
     """The run id this run reran, if it is a rerun."""
-    plan: str | None = None
+    plan: PlanId | None = None
     """The plan the run belonged to (``plans/<id>.json``; schema 3): ``repro gc`` keeps the plans
     records name."""
     user: UserFacts | None = None
@@ -251,3 +311,13 @@ class RunRecord(BaseModel):
     logs: LogsRecord = Field(default_factory=LogsRecord)
     host: HostFacts
     versions: Versions
+
+
+def invalid_fields(exc: ValidationError) -> str:
+    """The first problem pydantic found, as ``field: message`` (the value left out: it may be
+    anything), and how many more."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the file"
+    more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from repro.errors import StoreError
-from repro.store.files import atomic_write
+from repro.store.files import atomic_write, read_stored
 
 __all__ = ["read_relocations", "write_relocations"]
 
@@ -16,12 +16,12 @@ def read_relocations(path: Path) -> dict[str, dict[str, str]]:
     """``{"repositories": {old root: path}, "inputs": {digest: path}}`` (both empty when the
     store has no relocations)."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_stored(path))
     except FileNotFoundError:
         return {"repositories": {}, "inputs": {}}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         raise StoreError(f"{path} is unreadable ({exc}); fix or delete it") from exc
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(isinstance(data.get(k) or {}, dict) for k in ("repositories", "inputs")):
         raise StoreError(f"{path} is not a relocations file; fix or delete it")
     return {
         "repositories": {str(k): str(v) for k, v in dict(data.get("repositories") or {}).items()},

@@ -14,16 +14,18 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_write
+from repro.store.files import atomic_write, read_stored
 from repro.store.index import Value
 from repro.store.journal import Journal
-from repro.store.layout import RunFolder, StoreLayout
+from repro.store.layout import RunFolder, StoreLayout, shown_name
+from repro.store.names import is_run_id
 from repro.store.seal import folder_mode, seal_file
 from repro.store.tlog import RecordLog, record_digest
 
@@ -78,6 +80,23 @@ class RunFiles:
 
     def run_folder(self, run_id: str) -> RunFolder:
         return self.layout.run_folder(run_id)
+
+    def real_run_folder(self, run_id: str) -> RunFolder:
+        """The folder of ``run_id``, checked to be what a run's folder is before anything walks
+        it: a folder, not a link (nor its outputs), so that no file outside the store is read as a
+        run's (a pulled store, or a member of a shared one, may leave a link in its place)."""
+        folder = self.run_folder(run_id)
+        for path in (folder.path, folder.outputs):
+            try:
+                facts = os.lstat(path)
+            except FileNotFoundError:
+                if path == folder.path:
+                    raise UsageError(f"no run {run_id} in {self.root}") from None
+                continue  # a run that never got its outputs (older stores, a failed start)
+            if not stat.S_ISDIR(facts.st_mode):
+                where = path.relative_to(self.root)
+                raise StoreError(f"run {run_id}: {where} is not a folder (a link?); it is not read")
+        return folder
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -181,48 +200,101 @@ class RunFiles:
     @staticmethod
     def _read_status(path: Path) -> str | None:
         try:
-            status = json.loads(path.read_bytes()).get("status")
-        except (OSError, ValueError, AttributeError):
+            status = json.loads(read_stored(path, real_parent=True)).get("status")
+        except (OSError, ValueError, AttributeError, StoreError):
             return None
         return str(status) if status is not None else None
 
     def load(self, run_id: str) -> RunRecord:
-        """The record of ``run_id`` as stored on disk."""
+        """The record of ``run_id`` as stored on disk, checked as untrusted input: a regular file
+        of at most :data:`~repro.store.files.MAX_JSON_BYTES` in the run's own folder (not a
+        link), valid (:mod:`repro.store.record`), and the record of that run (its id is the
+        folder's name). Raises :class:`UsageError` when there is no such run, :class:`StoreError`
+        naming the problem when the file is not such a record."""
         from pydantic import ValidationError
 
-        from repro.store.record import RunRecord
+        from repro.store.record import RunRecord, invalid_fields
 
         path = self.run_folder(run_id).record
         try:
-            return RunRecord.model_validate_json(path.read_bytes())
+            record = RunRecord.model_validate_json(read_stored(path, real_parent=True))
         except FileNotFoundError:
             raise UsageError(f"no run {run_id} in {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"record {path} cannot be read ({exc.strerror})") from exc
         except ValidationError as exc:
-            raise StoreError(f"record {path} is corrupt ({exc.error_count()} problems); it cannot be used") from exc
+            raise StoreError(
+                f"record {path} is corrupt or not repro's ({invalid_fields(exc)}); it is not used"
+            ) from exc
+        if record.id != run_id:
+            raise StoreError(f"record {path} says it is run {shown_name(record.id)}; it is not used")
+        return record
 
-    def records(self) -> Iterator[RunRecord]:
-        """Every readable record on disk (corrupt ones are skipped)."""
-        from pydantic import ValidationError
-
-        from repro.store.record import RunRecord
-
+    def records(self, skipped: Callable[[str], None] | None = None) -> Iterator[RunRecord]:
+        """Every valid record on disk, in id order. A folder that is not a run's (its name is not
+        a run id) or whose record is invalid is skipped, with one line for ``skipped`` (default:
+        a warning in the log) naming it; a folder without a record (a run being sent) silently."""
         runs = self.layout.runs
-        if not runs.is_dir():
-            return
-        for folder in sorted(runs.iterdir()):
-            try:
-                yield RunRecord.model_validate_json(self.run_folder(folder.name).record.read_bytes())
-            except (OSError, ValidationError):
-                continue
-
-    def metrics_of(self, run_id: str) -> dict[str, Value] | None:
-        """The metrics parsed when the run ended (``metrics.json``), or None if none were."""
         try:
-            data = json.loads(self.run_folder(run_id).metrics.read_bytes())
-        except (OSError, ValueError):
+            names = sorted(entry.name for entry in os.scandir(runs))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        say = skipped or (lambda line: _log.warning("%s", line))
+        for name in names:
+            if not is_run_id(name):
+                if not name.startswith("."):
+                    say(f"skipping {shown_name(name)} in {runs}: not a run's folder (its name is not a run id)")
+                continue
+            try:
+                yield self.load(name)
+            except UsageError:
+                continue  # no record: being written, or sent
+            except StoreError as exc:
+                say(f"skipping run {name}: {exc}")
+
+    def metrics_of(self, run: RunRecord | str) -> dict[str, Value] | None:
+        """The metrics parsed when the run ended (``metrics.json``), if they are bound to its
+        outputs: parsed from the file its manifest names, whose bytes had the digest the record
+        gives that file. None when none were parsed, or when ``metrics.json`` is not bound so —
+        derived data that is not what the record's outputs say is not trusted (``repro fsck``
+        parses the file again and names the mismatch; ``repro reindex`` replaces it). A
+        ``metrics.json`` of repro 0.3 (no digest) is taken when it names the manifest's file.
+        ``run``: the record, or the run's id (its record is read, and checked, first)."""
+        if isinstance(run, str):
+            try:
+                record = self.load(run)
+            except (UsageError, StoreError):
+                return None
+        else:
+            record = run
+        spec = record.manifest.resolved.get("metrics")
+        if not isinstance(spec, dict) or record.outputs is None:
             return None
-        values = data.get("values") if isinstance(data, dict) else None
-        return values if isinstance(values, dict) else None
+        try:
+            data = json.loads(read_stored(self.run_folder(record.id).metrics, real_parent=True))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, StoreError) as exc:
+            _log.warning("run %s: its metrics.json cannot be read (%s); its metrics are not used", record.id, exc)
+            return None
+        if not isinstance(data, dict) or "values" not in data:
+            return None  # an error was recorded instead, or it is not a metrics file
+        file = str(spec.get("file"))
+        # One from repro 0.3, which wrote no digest, is taken as it is (fsck parses it again, as
+        # any other): a digest only tells a stale or misplaced file, never a forged one.
+        recorded = record.outputs.digest_of(file) if "sha256" in data else None
+        if data.get("file") != file or data.get("format") != spec.get("format") or data.get("sha256") != recorded:
+            _log.warning(
+                "run %s: its metrics.json was not parsed from its recorded %s; its metrics are not used "
+                "(repro fsck names the difference; repro reindex parses them again)",
+                record.id,
+                shown_name(file),
+            )
+            return None
+        values = data.get("values")
+        if not isinstance(values, dict):
+            return None
+        return {str(name): value for name, value in values.items() if isinstance(value, (str, int, float, bool))}
 
     # -- point markers ----------------------------------------------------------------------------
 
@@ -230,13 +302,28 @@ class RunFiles:
         """The file that says which run last succeeded for ``key`` (a Snakemake job's output)."""
         return self.layout.point_marker(key)
 
-    def marked_run(self, key: str) -> str | None:
-        """The run the point's marker names, if it names one."""
+    def marked_name(self, key: str) -> str | None:
+        """The run id the point's marker names, unchecked but for its shape (see
+        :meth:`marked_run` for the run it names, checked)."""
         try:
-            named = json.loads(self.point_marker(key).read_bytes()).get("run")
-        except (OSError, ValueError, AttributeError):
+            named = json.loads(read_stored(self.point_marker(key), 1 << 16)).get("run")
+        except (OSError, ValueError, AttributeError, StoreError):
             return None
-        return named if isinstance(named, str) else None
+        return named if is_run_id(named) else None
+
+    def marked_run(self, key: str, of: Callable[[RunRecord], bool] | None = None) -> str | None:
+        """The run the point's marker names, if it names a run of that point: a marker is
+        input (a pulled store's, a colleague's), so what it names is checked — a run id, whose
+        record is there and is a run of ``key`` (or, for the marker of a point's lineage key,
+        whose record ``of`` accepts: a run keyed in its job, after its upstream ran)."""
+        named = self.marked_name(key)
+        if named is None:
+            return None
+        try:
+            record = self.load(named)
+        except (UsageError, StoreError):
+            return None
+        return named if record.point.key == key or (of is not None and of(record)) else None
 
     def mark_point(self, key: str, run_id: str, *, durable: bool = True) -> None:
         folder = self.run_folder(run_id)

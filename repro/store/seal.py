@@ -18,17 +18,23 @@ sticky world-writable folder root made, root's setuid program in root's own fold
 this user's reach; the outputs folder (this user's) is then closed to everyone else, so that no
 one reaches it, and the record says so. The run's logs, parsed metrics and record become
 read-only as they are finished.
+
+No mode is ever changed through a link: a run's folder may hold links (a container makes them;
+in a group's store, a member could swap a folder for one), and following one would change the
+mode of a file outside the store — a colleague's key made readable by the group. Every change
+is made with ``AT_SYMLINK_NOFOLLOW``, relative to a folder opened without following links.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
 from pathlib import Path
 
-__all__ = ["folder_mode", "seal_file", "seal_outputs"]
+__all__ = ["chmod_here", "folder_mode", "seal_file", "seal_outputs"]
 
 _PRIVILEGES = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 _BIT_NAMES = (("setuid", stat.S_ISUID), ("setgid", stat.S_ISGID), ("sticky", stat.S_ISVTX))
@@ -53,31 +59,46 @@ def file_mode(current: int, folders: int) -> int:
     return readable | executable
 
 
+def chmod_here(path: Path, mode: int, folder: int | None = None) -> None:
+    """``chmod`` that never follows a link (raises OSError for one): ``path`` itself, or its
+    name relative to the open ``folder``."""
+    try:
+        if folder is None:
+            path.chmod(mode, follow_symlinks=False)
+        else:
+            os.chmod(path.name, mode, dir_fd=folder, follow_symlinks=False)
+    except NotImplementedError:  # Linux has no mode of its own for a link: it was one
+        raise OSError(errno.ELOOP, "a link; its mode is not changed", str(path)) from None
+
+
 def seal_file(path: Path, folders: int) -> None:
     """Make one finished file of a run (a log, ``metrics.json``, the final record) read-only."""
-    with contextlib.suppress(OSError):  # gone, or not ours: it keeps what it has
+    with contextlib.suppress(OSError):  # gone, not ours, or a link: it keeps what it has
         current = path.lstat().st_mode
         if stat.S_ISREG(current):
-            path.chmod(file_mode(stat.S_IMODE(current), folders))
+            chmod_here(path, file_mode(stat.S_IMODE(current), folders))
 
 
 def seal_outputs(outputs: Path, folders: int) -> list[str]:
     """Give every entry under ``outputs`` (and the folder itself) its stored mode; say what was
-    done about privileges and world-writable entries, in the record's words."""
+    done about privileges and world-writable entries, in the record's words. An ``outputs``
+    that is not a folder (a link) is left alone: nothing through it is touched."""
     done: list[str] = []
     stuck: list[str] = []
-    _seal_folder(outputs, outputs, folders, done, stuck)
-    for root, subfolders, files in os.walk(outputs):
+    if not _seal_folder(outputs, outputs, folders, done, stuck, None):
+        return done
+    # fwalk opens each folder without following links, and checks that the top is the folder
+    # lstat saw: a folder swapped for a link meanwhile is not walked into.
+    for root, subfolders, files, fd in os.fwalk(outputs, follow_symlinks=False):
         here = Path(root)
         for name in sorted(subfolders):
-            path = here / name
-            if not path.is_symlink() and not _seal_folder(path, outputs, folders, done, stuck):
+            if not _seal_folder(here / name, outputs, folders, done, stuck, fd):
                 subfolders.remove(name)  # removed, or beyond reach: not walked
         for name in files:
-            _seal_entry(here / name, outputs, folders, done, stuck)
+            _seal_entry(here / name, outputs, folders, done, stuck, fd)
     if stuck:
         with contextlib.suppress(OSError):
-            outputs.chmod(stat.S_IRWXU)
+            chmod_here(outputs, stat.S_IRWXU)
             done.append(
                 f"./: closed to all but its owner: {len(stuck)} entries stay unsafe, and are neither this "
                 f"user's to change nor to remove ({', '.join(stuck[:3])}{', …' if len(stuck) > 3 else ''})"
@@ -92,18 +113,28 @@ def _what(mode: int) -> list[str]:
     return found
 
 
-def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str]) -> bool:
-    """Chmod one folder; False when it had to be removed (or could be neither changed nor removed)."""
+def _lstat(path: Path, parent: int | None) -> os.stat_result:
+    return os.stat(path.name, dir_fd=parent, follow_symlinks=False) if parent is not None else path.lstat()
+
+
+def _seal_folder(
+    path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str], parent: int | None
+) -> bool:
+    """Chmod one folder (by its name in the open folder ``parent``, if given); False when it had
+    to be removed (or could be neither changed nor removed), or is not a folder."""
     try:
-        mode = stat.S_IMODE(path.lstat().st_mode)
+        facts = _lstat(path, parent)
     except OSError:
         return False
+    if not stat.S_ISDIR(facts.st_mode):
+        return False
+    mode = stat.S_IMODE(facts.st_mode)
     wanted = folders & ~stat.S_ISGID | (mode & folders & stat.S_ISGID)
     if mode == wanted:
         return True
     risky = [w for w in _what(mode) if w != "setgid"]  # a setgid folder only passes on its group
     try:
-        path.chmod(wanted)
+        chmod_here(path, wanted, parent)
     except OSError:
         if not risky:
             return True  # not ours, and harmless: only its owner may change it
@@ -119,9 +150,9 @@ def _seal_folder(path: Path, outputs: Path, folders: int, done: list[str], stuck
     return True
 
 
-def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str]) -> None:
+def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], stuck: list[str], parent: int) -> None:
     try:
-        current = path.lstat().st_mode
+        current = _lstat(path, parent).st_mode
     except OSError:
         return
     if not stat.S_ISREG(current):
@@ -132,12 +163,12 @@ def _seal_entry(path: Path, outputs: Path, folders: int, done: list[str], stuck:
         return
     risky = _what(mode)
     try:
-        path.chmod(wanted)
+        chmod_here(path, wanted, parent)
     except OSError:
         if not risky:
             return  # not ours, and harmless: only its owner (and group) may write it
         try:
-            path.unlink()
+            os.unlink(path.name, dir_fd=parent)
         except OSError:
             stuck.append(_relative(path, outputs))
             done.append(f"{_relative(path, outputs)}: {'+'.join(risky)}, and could be neither changed nor removed")

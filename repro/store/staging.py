@@ -52,9 +52,9 @@ from repro.store.images import ArchivedImage, ArchiveError, ImageArchive, manife
 from repro.store.integrity import NO_FILE_LIST, bundle_holds, check_run
 from repro.store.layout import StoreLayout
 from repro.store.names import is_digest, is_run_id, safe_relative
-from repro.store.record import RunRecord
+from repro.store.record import RunRecord, invalid_fields
 from repro.store.runs import RunFiles
-from repro.store.seal import folder_mode, seal_file, seal_outputs
+from repro.store.seal import chmod_here, folder_mode, seal_file, seal_outputs
 from repro.text import printable
 
 __all__ = [
@@ -146,12 +146,12 @@ def _remove(path: Path) -> None:
 def _make_removable(folder: Path) -> None:
     """Give the owner write access to every folder under ``folder`` (rsync keeps a sealed run's
     read-only folders read-only; removing them needs write access as a user that is not root)."""
-    for root, subfolders, _ in os.walk(folder):
-        for name in subfolders:
+    for root, subfolders, _ in os.walk(folder):  # os.walk lists a link to a folder among folders:
+        for name in subfolders:  # chmod_here never changes what one leads to
             with contextlib.suppress(OSError):
-                (Path(root) / name).chmod(0o700)
+                chmod_here(Path(root) / name, 0o700)
     with contextlib.suppress(OSError):
-        folder.chmod(0o700)
+        chmod_here(folder, 0o700)
 
 
 class Staging:
@@ -243,7 +243,7 @@ class Staging:
     def _take_run(self, name: str, arrival: Arrival, failed: dict[str, str], waiting: dict[str, list[str]]) -> None:
         """Take in the run marked ``name``, refuse it (one line), or leave it staged; its mark goes
         unless this store's own trouble stopped it (a full disk, a colleague's folder)."""
-        staged = self.layout.run(name)
+        staged = self.layout.runs / name  # a name from the listing (one part): removed if refused
         try:
             self._take_marked(name, arrival, failed, waiting)
         except _Waiting as waiting_for:
@@ -257,9 +257,9 @@ class Staging:
         (self.layout.journal / name).unlink(missing_ok=True)
 
     def _take_marked(self, name: str, arrival: Arrival, failed: dict[str, str], waiting: dict[str, list[str]]) -> None:
-        staged = self.layout.run(name)
         if not is_run_id(name):
             raise Refused(f"another store's run folder '{printable(name)}' is not named by a run id; not taken")
+        staged = self.layout.run(name)
         record, data = self._staged_record(name)
         here = self.store.run_folder(name)
         if os.path.lexists(here.path):
@@ -390,7 +390,7 @@ class Staging:
                 f"image blob {digest[:19]}… from another store does not match its digest (tampered or damaged); "
                 "removed: transfer again to fetch it anew"
             )
-        staged.chmod(0o444)
+        chmod_here(staged, 0o444)  # checked regular above: never through a link swapped in since
         final.parent.mkdir(parents=True, exist_ok=True)
         staged.replace(final)
         return True
@@ -488,7 +488,7 @@ def read_record(folder: Path, run_id: str) -> tuple[RunRecord, bytes]:
     except ValidationError as exc:
         raise Refused(
             f"run {run_id} from another store: its record.json is not a valid record "
-            f"({exc.error_count()} problems); not taken"
+            f"({printable(invalid_fields(exc))}); not taken"
         ) from None
     if record.id != run_id:
         named = printable(record.id[:80])

@@ -16,17 +16,19 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_create, atomic_write
+from repro.store.files import atomic_create, atomic_write, open_stored, read_stored
 from repro.store.fold import fold_journal
-from repro.store.index import Index, IndexRow
+from repro.store.index import Index, IndexRow, Value
 from repro.store.layout import RunFolder, StoreLayout, find_git_root
 from repro.store.leases import PointLease
+from repro.store.names import is_run_id
 from repro.store.relocations import read_relocations, write_relocations
 from repro.store.runs import RunFiles
 from repro.store.staging import Staging
@@ -34,6 +36,7 @@ from repro.store.status import Status
 
 if TYPE_CHECKING:
     from repro.provenance.statcache import StatCache
+    from repro.store.record import RunRecord
 
 __all__ = ["STORE_ENV", "STORE_FORMAT", "Store"]
 
@@ -71,10 +74,10 @@ class Store(RunFiles):
     def _read_facts(self) -> dict[str, Any]:
         """``store.json``: its format (refused if newer than this repro's) and sharing."""
         try:
-            data = json.loads(self.layout.marker.read_bytes())
+            data = json.loads(read_stored(self.layout.marker))
         except (FileNotFoundError, NotADirectoryError):
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, StoreError) as exc:
             raise StoreError(f"{self.layout.marker} is unreadable ({exc}); it marks {self.root} as a store") from exc
         if not isinstance(data, dict):
             raise StoreError(f"{self.layout.marker} is not a store's marker; it marks {self.root} as a store")
@@ -247,24 +250,38 @@ class Store(RunFiles):
         if arrival.runs:
             _log.info("took in %d run(s) another store sent here", len(arrival.runs))
 
-    def rebuild_index(self) -> int:
-        """Rebuild the index from the records on disk, beside the old one, and swap it in; return
-        how many runs it holds. If the rebuild fails (a full disk), the old index is untouched."""
+    def rebuild_index(
+        self,
+        metrics: Callable[[RunRecord], Mapping[str, Value] | None] | None = None,
+        skipped: Callable[[str], None] | None = None,
+    ) -> int:
+        """Rebuild the index from the valid records on disk (each invalid one is skipped with a
+        line for ``skipped``), beside the old one, and swap it in; return how many runs it holds.
+        Each run's metrics come from ``metrics`` (default: its ``metrics.json``, when bound to
+        its outputs). If the rebuild fails (a full disk), the old index is untouched."""
         self.require()
-        records = list(self.records())
+        metrics_of = metrics or self.metrics_of
+        count = 0
+
+        def entries() -> Iterator[tuple[RunRecord, Mapping[str, Value] | None]]:
+            nonlocal count
+            for record in self.records(skipped):  # one at a time: a record may be tens of MB
+                count += 1
+                yield record, metrics_of(record)
+
         built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
-            Index.build(built, ((record, self.metrics_of(record.id)) for record in records))
+            Index.build(built, entries())
         except StoreError as exc:
             built.unlink(missing_ok=True)
             raise StoreError(f"{exc}; the old index is untouched") from exc
         self._index.swap_in(built)
         self._index_checked = True
-        return len(records)  # the journal stays: the next fold marks its succeeded points
+        return count  # the journal stays: the next fold marks its succeeded points
 
     def resolve(self, ref: str) -> str:
         """A run id from a unique prefix of it."""
-        if self.run_folder(ref).record.is_file():
+        if is_run_id(ref) and self.run_folder(ref).record.is_file():
             return ref
         matches = self.index.ids_starting_with(ref) if self.exists else []
         if len(matches) == 1:
@@ -306,22 +323,44 @@ class Store(RunFiles):
         """The lease whose holder alone may run the point ``key`` (see :mod:`repro.store.leases`)."""
         return PointLease(self.layout.lease(key))
 
-    def put_blob(self, data: bytes) -> Path:
-        """Store ``data`` once by its sha256 and return its path."""
+    def put_blob(self, data: bytes) -> str:
+        """Store ``data`` once by its sha256 and return that digest (hex)."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.layout.blob(digest)
-        if not path.exists():
+        if not self._blob_is(path, digest):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, data)
                 path.chmod(0o444)
             except OSError as exc:
                 raise StoreError(f"cannot write to the store: {exc.strerror} in {self.root}") from exc
-        return path
+        return digest
 
-    def link_blob(self, blob: Path, destination: Path) -> None:
-        """Place ``blob`` at ``destination`` (hard link when possible, else a copy)."""
+    @staticmethod
+    def _blob_is(path: Path, digest: str) -> bool:
         try:
-            os.link(blob, destination)
-        except OSError:
-            destination.write_bytes(blob.read_bytes())
+            fd = open_stored(path)
+        except (OSError, StoreError):
+            return False
+        with os.fdopen(fd, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == digest
+
+    def place_blob(self, digest: str, destination: Path) -> None:
+        """Place the blob ``digest`` at ``destination``: its content checked against its name
+        first (in a group's store anyone in the group may replace a blob; a link is never
+        followed), then hard-linked when possible, else copied. Raises :class:`StoreError`
+        when the blob is missing or is not what its name says."""
+        path = self.layout.blob(digest)
+        try:
+            fd = open_stored(path)
+        except OSError as exc:
+            raise StoreError(f"the blob {digest[:12]} is missing from {self.root} ({exc.strerror})") from exc
+        with os.fdopen(fd, "rb") as handle:
+            if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                raise StoreError(f"the blob {path} is not what its name says (it was replaced?); it is not used")
+            try:  # the checked file itself, by its descriptor: a swap since then changes nothing
+                os.link(f"/proc/self/fd/{handle.fileno()}", destination, follow_symlinks=True)
+            except OSError:
+                handle.seek(0)
+                with destination.open("xb") as copy:
+                    shutil.copyfileobj(handle, copy, 1 << 20)

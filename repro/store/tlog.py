@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from repro.errors import StoreError
 from repro.signing.merkle import CompactRange, Tree, leaf_hash
+from repro.store.files import read_stored
 
 __all__ = ["HEADER", "LogContents", "LoggedLeaf", "RecordLog", "new_origin", "record_digest"]
 
@@ -53,9 +55,9 @@ def new_origin() -> str:
 
 def record_digest(path: Path) -> str | None:
     """The sha256 (hex) of a record file's bytes, or None if it cannot be read."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+    try:  # a record file as any reader takes it: regular, not through a link, bounded
+        return hashlib.sha256(read_stored(path, real_parent=True)).hexdigest()
+    except (OSError, StoreError):
         return None
 
 

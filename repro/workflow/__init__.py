@@ -26,10 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repro.errors import StoreError
 from repro.manifest.load import ManifestFile, load_manifest
 from repro.manifest.points import parse_sets
 from repro.plan import Plan, PlannedPoint, build_plan
 from repro.provenance.git import git_state
+from repro.store.names import is_hex64
+from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import PendingPlan, current
 
@@ -41,6 +44,9 @@ class Experiment:
     """A manifest planned for a Snakefile: its points and the markers its jobs write."""
 
     plan_path: Path
+    """The name the workflow's config gives this experiment's plan (``plans/pipeline-….json``,
+    named by what decides the plan). Each job computes the plan itself from the Snakefile; the
+    first to run a point writes it, pinned to its image, under its own (content) id."""
     store: Store
     points: tuple[PlannedPoint, ...]
 
@@ -58,15 +64,30 @@ def rules() -> str:
 
 
 def outputs(marker: str | Path) -> Path:
-    """The outputs folder of the run a point's marker names."""
+    """The outputs folder of the run a point's marker names: found from the run's id by the
+    store's layout (never from a folder the marker names), once the marker is checked to name a
+    run of its point (see :func:`run_id`)."""
     path = Path(marker)
-    data = json.loads(path.read_text())
-    return path.parent.parent / str(data["outputs"])
+    store = Store(path.parent.parent, job=True)
+    return store.real_run_folder(run_id(path)).outputs
 
 
 def run_id(marker: str | Path) -> str:
-    """The id of the run a point's marker names (for ``repro report RUN…``, ``repro show``)."""
-    return str(json.loads(Path(marker).read_text())["run"])
+    """The id of the run a point's marker names (for ``repro report RUN…``, ``repro show``): a
+    marker is a file in the store like any other (a colleague's, a pulled one), so what it names
+    must be a run whose record is a run of the marker's point — else :class:`StoreError`. (The
+    marker of a point's lineage key names a run keyed only once its upstream ran: that run must
+    have read an upstream run's outputs.)"""
+    path = Path(marker)
+    store = Store(path.parent.parent, job=True)
+    named = store.marked_run(path.stem, of=_keyed_after_upstream) if is_hex64(path.stem) else None
+    if named is None:
+        raise StoreError(f"the marker {path} does not name a run of its point; run the workflow again")
+    return named
+
+
+def _keyed_after_upstream(record: RunRecord) -> bool:
+    return any(entry.upstream_run is not None for entry in record.inputs)
 
 
 def experiment(
@@ -96,11 +117,13 @@ def experiment(
 
 def _declare(plan: Plan, manifest: ManifestFile, store: Store, registered: list[str]) -> tuple[Path, Plan]:
     """Name ``plan`` by what decides it, and register it — and first the plans of the upstream
-    points it waits on, whose jobs are its jobs' inputs — for repro's rules."""
+    points it waits on, whose jobs are its jobs' inputs — for repro's rules. The name is the
+    workflow's for the plan; each job computes the plan itself and writes it, pinned, under its
+    content id (no planning time in it: every job of the workflow pins the same plan)."""
     upstream = {}
     for other in plan.upstream:
-        _, named = _declare(other, load_manifest(other.manifest_path), store, registered)
-        upstream[other.id] = named.id
+        named, _ = _declare(other, load_manifest(other.manifest_path), store, registered)
+        upstream[other.id] = named.stem
     waits_on = [w.model_copy(update={"plan": upstream.get(w.plan or "", w.plan)}) for w in plan.waits_on]
     state = git_state(manifest.folder)
     identity = json.dumps(
@@ -112,9 +135,8 @@ def _declare(plan: Plan, manifest: ManifestFile, store: Store, registered: list[
             state.diff_sha256 if state else None,
         ]
     )
-    plan_id = "pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
-    plan = plan.model_copy(update={"id": plan_id, "waits_on": waits_on})
-    path = store.layout.plan(plan.id)
+    plan = plan.model_copy(update={"created_at": None, "waits_on": waits_on})
+    path = store.layout.plan("pipeline-" + hashlib.sha256(identity.encode()).hexdigest()[:16])
     current().expect(path, PendingPlan(plan=plan, manifest=manifest, git=state))
     if str(path) not in registered:
         registered.append(str(path))

@@ -8,7 +8,7 @@ write ``interrupted`` records and no new container starts.
 from __future__ import annotations
 
 import contextlib
-import re
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from repro.errors import StoreError, UsageError
 from repro.manifest.load import ManifestFile
-from repro.plan import Plan, load_plan
+from repro.plan import Plan, PlannedPoint, load_plan
 from repro.store.leases import plan_in_use
-from repro.store.names import is_run_id
+from repro.store.names import is_plan_id, is_run_id
 from repro.store.record import RunRecord
 from repro.store.store import Store
 from repro.workflow.session import Event, PlanReady, PointFinished, Session, activate, cancel_on_signals
@@ -84,9 +84,6 @@ def drive(
     return Driven(finished, interrupted.is_set(), upstream_finished)
 
 
-_PLAN_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")
-
-
 def _upstream_plans(plan: Plan, store: Store) -> list[tuple[Path, Plan]]:
     """The plans of the upstream points ``plan`` waits on (and theirs), as written beside it
     (pinned to their images: see :func:`repro.ops.run.prepare_run`)."""
@@ -96,10 +93,10 @@ def _upstream_plans(plan: Plan, store: Store) -> list[tuple[Path, Plan]]:
         waiting = pending.pop()
         if waiting.plan is None or waiting.plan in found:
             continue
-        if not _PLAN_ID.fullmatch(waiting.plan):
+        if not is_plan_id(waiting.plan):
             raise StoreError(f"plan {plan.id} names an upstream plan {waiting.plan!r} that is not a plan id")
         path = store.layout.plan(waiting.plan)
-        other = load_plan(path)
+        other = load_plan(path, waiting.plan)  # bound to its content, as this plan names it
         found[waiting.plan] = (path, other)
         pending += other.waits_on
     return list(found.values())
@@ -124,21 +121,38 @@ def _finished(store: Store, plan: Plan, session: Session) -> list[PointFinished]
     run each point's lease names, if it started since the plan was made — read from files, so
     that a driver never writes the index either (the next command folds the journal in)."""
     found = dict(session.finished)
+    since = plan.created_at or session.started
     for planned in plan.to_run:
         if planned.key in found:
             continue
         # A point that waited on its upstream was keyed in its job: its lineage key's marker
-        # names its run; any other's lease does.
-        holder = {"run": store.marked_run(planned.key)} if plan.waits_on else store.lease(planned.key).holder() or {}
-        run_id = holder.get("run")
-        if not isinstance(run_id, str) or not is_run_id(run_id):
+        # names its run (checked to be a run of this manifest's point of that label); any other's
+        # lease does — a lease is anyone's to write in a shared store: only a run of this point counts.
+        if plan.waits_on:
+            of_point = functools.partial(_is_point_of, plan, planned)
+            run_id = store.marked_run(planned.key, of=of_point)
+        else:
+            run_id = (store.lease(planned.key).holder() or {}).get("run")
+            of_point = functools.partial(_has_key, planned.key)
+        if not is_run_id(run_id):
             continue
         with contextlib.suppress(UsageError, StoreError):
             record = store.load(run_id)
-            if record.started_at >= plan.created_at:
+            if of_point(record) and record.started_at >= since:
                 found[planned.key] = PointFinished(record)
     mine = {found[p.key].record.id: found[p.key] for p in plan.to_run if p.key in found}
     return sorted(mine.values(), key=lambda e: (e.record.started_at, e.record.id))
+
+
+def _has_key(key: str, record: RunRecord) -> bool:
+    return record.point.key == key
+
+
+def _is_point_of(plan: Plan, planned: PlannedPoint, record: RunRecord) -> bool:
+    """Whether ``record`` is a run of ``planned``, a point keyed in its job (its upstream ran)."""
+    return record.point.key == planned.key or (
+        record.manifest.path == plan.manifest_path and record.point.label == planned.label
+    )
 
 
 def _in_worker(work: Callable[[], object], session: Session) -> None:

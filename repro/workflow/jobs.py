@@ -11,6 +11,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class RuleContext:
 
     @property
     def marker_pattern(self) -> str:
-        return str(self.store.point_marker("{key}"))
+        return self.store.layout.point_marker_pattern
 
     def upstream_markers(self, wildcards: Any) -> list[str]:
         """The ``repro_point`` rule's input: for a point that waits on upstream points (see
@@ -142,7 +143,7 @@ def run_job(ctx: RuleContext, key: str) -> None:
     session.cancellation.check()
     # In a job process of its own (a user's `snakemake`, a cluster node) this is the main
     # thread, and a SIGTERM from Snakemake or the scheduler must stop the container too.
-    with cancel_on_signals(session), plan_in_use(plan_path):
+    with cancel_on_signals(session), plan_in_use(ctx.store.layout.plan(plan.id)):
         if plan.waits_on:  # its upstream points ran (they are this job's input): key it now
             try:
                 plan, planned = plan.settled(ctx.store, manifest, planned)
@@ -168,7 +169,7 @@ def _run_point(
         session.emit(PointWaiting(planned.label, f"pid {other.get('pid', '?')}@{other.get('host', '?')}"))
         lease.acquire(holder, check=session.cancellation.check)
     try:
-        event = _settled_since(store, lease, plan)
+        event = _settled_since(store, lease, plan.created_at or session.started, planned)
         if event is None and job != planned.key and not plan.force:
             event = _succeeded_before(store, planned.key)
         if event is None:
@@ -205,11 +206,12 @@ def _started(lease: PointLease, session: Session, planned: PlannedPoint, folder:
     session.emit(PointStarted(planned.label, folder.run_id, folder.stdout, folder.stderr))
 
 
-def _settled_since(store: Store, lease: PointLease, plan: Plan) -> PointFinished | None:
+def _settled_since(store: Store, lease: PointLease, since: datetime, planned: PlannedPoint) -> PointFinished | None:
     """The run another driver finished for the point while this plan waited to run it, if any:
-    the run the lease's last holder names (jobs never read the index)."""
-    record = last_run(store, lease)
-    if record is not None and record.status.final and record.ended_at and record.ended_at >= plan.created_at:
+    the run the lease's last holder names (jobs never read the index), if it is a run of this
+    very point (a lease is a file anyone sharing the store may write: what it names is checked)."""
+    record = last_run(store, lease, planned.key)
+    if record is not None and record.status.final and record.ended_at and record.ended_at >= since:
         return PointFinished(record, how="waited")
     return None
 
@@ -219,7 +221,7 @@ def _run_or_adopt(
 ) -> PointFinished:
     engine = connect(plan.engine_host, api_version=plan.engine_api, runtime=plan.engine_runtime)
     try:
-        orphan = orphan_of(last_run(store, lease))
+        orphan = orphan_of(last_run(store, lease, planned.key))
         if orphan is not None:
             lease.note(run=orphan.id)
             folder = store.run_folder(orphan.id)

@@ -118,6 +118,9 @@ class PendingPlan:
 class Session:
     cancellation: Cancellation = field(default_factory=Cancellation)
     progress: Callable[[Event | str], None] | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When this process began to take part (for a plan a Snakefile declares, which has no
+    planning time of its own: a point another driver finished since then is taken)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _plans: dict[Path, Plan] = field(default_factory=dict)
     _manifests: dict[Path, ManifestFile] = field(default_factory=dict)
@@ -146,8 +149,10 @@ class Session:
         return pending.plan if pending is not None else self.plan(path)
 
     def plan(self, path: Path) -> Plan:
-        """The plan at ``path``, read once per process — or, for a plan a Snakefile declared and
-        nobody wrote yet, pinned to its image and written now (the first writer's file stays)."""
+        """The plan at ``path``: one this process planned (remembered), one a Snakefile declared
+        in this process (pinned to its image now, and written for the records to name — this
+        process computed it, so no file is read), or else the file a driver wrote, read once
+        and checked to be the plan its name says (:func:`repro.plan.load_plan`)."""
         return self._cached(self._plans, path, self._load_or_write)
 
     def expect(self, path: Path, pending: PendingPlan) -> None:
@@ -167,7 +172,7 @@ class Session:
 
     def _load_or_write(self, path: Path) -> Plan:
         pending = self._pending.get(path)
-        if pending is None or path.exists():
+        if pending is None:
             return load_plan(path)
         # Here, not at the top: reading a Snakefile imports this module and needs no engine.
         from repro.plan import find_image
@@ -182,8 +187,8 @@ class Session:
         finally:
             engine.close()
         plan = pending.plan.with_git(pending.git, pending.manifest, store).pinned_to(image, engine)
-        plan.model_copy(update={"created_at": datetime.now(UTC)}).write(store, once=True)
-        return load_plan(path)
+        plan.write(store)
+        return plan
 
     def remember(self, path: Path, plan: Plan) -> None:
         with self._lock:

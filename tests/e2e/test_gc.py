@@ -84,8 +84,8 @@ def test_gc_removes_plans_no_record_names_but_never_one_in_use(docker_project: P
         return plan.write(store)
 
     orphan, in_use, young = left_plan("orphan\n"), left_plan("in use\n"), left_plan("young\n")
-    orphan_blob = Path(str(load_plan(orphan).diff_blob))
-    run_blob = Path(str(load_plan(store.layout.plan(named)).diff_blob))
+    orphan_blob = store.layout.blob(str(load_plan(orphan).diff_blob))
+    run_blob = store.layout.blob(str(load_plan(store.layout.plan(named)).diff_blob))
     an_hour_ago = time.time() - 3600
     for path in (store.layout.plan(named), orphan, in_use, orphan_blob, run_blob):
         os.utime(path, (an_hour_ago, an_hour_ago))

@@ -352,9 +352,10 @@ def test_detach_returns_at_once_and_the_driver_outlives_its_caller(
         wait_for(lambda: len(records(project)) == 2 and all(r.status.final for r in records(project)), timeout=120)
     assert all(r.status is Status.SUCCEEDED for r in records(project))
     assert all(r.driver is not None and r.driver.pid == driver for r in records(project))
+    # The records are final before the driver says so: its summary is the last thing it writes.
+    wait_for(lambda: not Path(f"/proc/{driver}").exists() or "zombie" in _state(driver), timeout=30)
     log = Path(detached["driver"]["log"]).read_text()
     assert "2 points: 2 succeeded" in log
-    wait_for(lambda: not Path(f"/proc/{driver}").exists() or "zombie" in _state(driver), timeout=30)
 
 
 def _state(pid: int) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from pathlib import Path
 
 import pytest
 
 from repro.execute.finish import parse_metrics
-from repro.results.metrics import MetricsError, parse_gem5_stats, read_metrics, same_metrics
+from repro.results.metrics import (
+    MetricsError,
+    compare_metrics_files,
+    parse_gem5_stats,
+    read_metrics,
+    same_metrics,
+    summarize_metrics,
+)
 from repro.store.layout import RunFolder
 from repro.store.record import OutputsRecord
-from tests.conftest import make_record
+from tests.conftest import make_record, peak_rss
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -65,6 +74,62 @@ def test_json_and_csv_metrics(tmp_path: Path) -> None:
     assert read_metrics(tmp_path / "m.json", "json") == [{"ipc": 1.5, "name": "o3", "cycles": 10.0}]
     (tmp_path / "m.csv").write_text("ipc,name\n1.5,o3\n")
     assert read_metrics(tmp_path / "m.csv", "csv") == [{"ipc": 1.5, "name": "o3"}]
+
+
+def test_the_stream_gives_what_reading_the_whole_file_gave_and_the_files_digest() -> None:
+    for name in ("gem5-stats-v24.txt", "gem5-stats-v20.txt"):
+        path = DATA / name
+        whole = parse_gem5_stats(path.read_text(errors="replace"))
+        summary = summarize_metrics(path, "gem5-stats")
+        assert summary.dumps == len(whole)
+        assert same_metrics([summary.last], [whole[-1]], []) == []
+        assert summary.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_lines_too_long_to_be_statistics_are_skipped_without_being_held(tmp_path: Path) -> None:
+    path = tmp_path / "stats.txt"
+    begin, end = (
+        "---------- Begin Simulation Statistics ----------\n",
+        "---------- End Simulation Statistics   ----------\n",
+    )
+    path.write_text(begin + "a 1\n" + "b " + "9" * (1 << 20) + "\n" + "c 3\n" + end)
+    assert summarize_metrics(path, "gem5-stats").last == {"a": 1.0, "c": 3.0}
+
+
+def test_one_dump_larger_than_the_bound_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "stats.txt"
+    with path.open("w") as out:
+        out.write("---------- Begin Simulation Statistics ----------\n")
+        for number in range(2_000_000):  # 2 million statistics in one dump: about 110 MB of text
+            out.write(f"system.cpu{number % 64}.some.statistic.name{number} {number} # what it counts\n")
+    code = (
+        "from pathlib import Path\n"
+        "from repro.results.metrics import MetricsError, summarize_metrics\n"
+        f"try:\n    summarize_metrics(Path({str(path)!r}), 'gem5-stats')\n"
+        "except MetricsError as exc:\n    print(exc)\n"
+    )
+    done, peak = peak_rss([sys.executable, "-c", code])
+    assert "a statistics dump holds more than 48 MiB of statistics" in done.stdout
+    assert peak < 150 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+def test_a_file_compared_with_itself_has_no_difference() -> None:
+    compared = compare_metrics_files(DATA / "gem5-stats-v24.txt", DATA / "gem5-stats-v24.txt", "gem5-stats", [])
+    assert (compared.changes, compared.total, compared.beyond) == ([], 0, 0)
+
+
+def test_two_files_compared_as_streams_say_what_the_lists_of_dumps_say(tmp_path: Path) -> None:
+    text = (DATA / "gem5-stats-v24.txt").read_text()
+    rerun = text.replace("0.09  ", "0.21  ").replace("91974109", "81234567").replace("1196528", "1201234")
+    changed = rerun.replace("5851 ", "5852 ")
+    for name, content in (("a", text), ("b", rerun), ("c", changed), ("d", text.split("End Simulation")[0])):
+        (tmp_path / name).write_text(content)
+    a, b, c, d = (tmp_path / name for name in "abcd")
+    for left, right, ignored in ((a, b, ["host*"]), (a, b, []), (a, c, ["host*"]), (a, d, [])):
+        expected = same_metrics(read_metrics(left, "gem5-stats"), read_metrics(right, "gem5-stats"), ignored)
+        compared = compare_metrics_files(left, right, "gem5-stats", ignored)
+        assert [change.name for change in compared.changes] == expected
+        assert compared.total == compared.beyond == len(expected)
 
 
 @pytest.mark.parametrize(("dump", "sim_insts"), [(None, 5851), ("last", 5851), ("first", 1593), (2, 4403), (3, 5851)])

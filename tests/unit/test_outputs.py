@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from repro.results.outputs import MetricsRule, compare_outputs, is_nondeterministic, judged_identical
@@ -9,11 +10,12 @@ from repro.store.record import OutputEntry, OutputsRecord
 
 
 def outputs(*entries: OutputEntry) -> OutputsRecord:
-    return OutputsRecord(digest="sha256:x", files=list(entries), total_bytes=0)
+    return OutputsRecord(digest="sha256:" + "0" * 64, files=list(entries), total_bytes=0)
 
 
-def file(path: str, sha: str) -> OutputEntry:
-    return OutputEntry(path=path, kind="file", size=1, sha256=sha)
+def file(path: str, content: str) -> OutputEntry:
+    """An output file entry whose digest is that of ``content`` (records hold real digests)."""
+    return OutputEntry(path=path, kind="file", size=1, sha256=hashlib.sha256(content.encode()).hexdigest())
 
 
 def states(comparisons: list) -> dict[str, str]:  # type: ignore[type-arg]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 import repro.workflow
+from repro.errors import StoreError
 from repro.manifest.load import load_manifest
 from repro.manifest.points import parse_sets
-from repro.plan import build_plan, load_plan, new_plan_id
+from repro.plan import build_plan, load_plan, plan_id
 from repro.provenance.git import git_state
 from repro.store import Status, Store
 from repro.store.record import ImageRecord
@@ -78,14 +80,18 @@ def test_a_dirty_tree_stores_its_diff_once_and_the_plan_points_at_it(project: Pr
     assert plan.git.commit == project.git("rev-parse", "HEAD")
     assert plan.git.manifest_path == "exp.yaml"
     assert plan.diff_blob is not None
-    assert b"uncommitted" in Path(plan.diff_blob).read_bytes()
+    assert b"uncommitted" in store.layout.blob(plan.diff_blob).read_bytes()
 
 
-def test_plan_ids_sort_by_time_and_differ() -> None:
-    first, second = new_plan_id(), new_plan_id()
-    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", first)
-    assert first != second
-    assert first[:8] == f"{datetime.now(UTC):%Y%m%d}"
+def test_a_plan_is_named_by_its_content_and_any_change_names_another(project: Project) -> None:
+    plan = build_plan(load_manifest(sweep_manifest(project)), Store(project.store), dry_run=True)
+    assert re.fullmatch(r"[0-9a-f]{64}", plan.id)
+    content = json.loads(plan.to_json())
+    claimed = content.pop("id")
+    assert claimed == plan.id == plan_id(content)
+    forced = plan.model_copy(update={"force": True})
+    assert forced.id != plan.id, "a copy with other content has another id, never the original's"
+    assert plan.model_copy().id == plan.id
 
 
 def test_pinning_stamps_the_image_and_the_engine_that_jobs_connect_to(project: Project) -> None:
@@ -105,17 +111,55 @@ def test_pinning_stamps_the_image_and_the_engine_that_jobs_connect_to(project: P
     assert plan.image is None, "plans are values: pinning makes a new one"
 
 
-def test_a_plan_file_round_trips_and_write_once_keeps_the_first(project: Project) -> None:
+def test_a_plan_file_round_trips_under_its_id(project: Project) -> None:
     store = Store(project.store)
     plan = build_plan(load_manifest(sweep_manifest(project)), store, dry_run=True)
     path = plan.write(store)
     assert path == store.layout.plan(plan.id)
-    assert load_plan(path) == plan
-    other = plan.model_copy(update={"force": True})
-    assert other.write(store, once=True) == path
-    assert json.loads(path.read_text())["force"] is False
-    other.write(store)
-    assert load_plan(path).force is True
+    loaded = load_plan(path, plan.id)
+    assert loaded == plan
+    assert loaded.id == plan.id
+    assert plan.write(store) == path, "the same content, the same file"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda data: data.update(manifest_path="/home/mallory/exp.yaml", manifest_sha256="e" * 64),
+        lambda data: data.update(force=True),
+        lambda data: data["points"][0].update(params={"size": 99, "policy": "lru"}),
+        lambda data: data.update(id="0" * 64),
+        lambda data: data.update(plan_version=1),
+    ],
+    ids=["manifest", "force", "a point", "the id", "the version"],
+)
+def test_a_plan_file_changed_after_it_was_planned_is_refused_in_one_line(
+    project: Project, change: Callable[[dict[str, Any]], None]
+) -> None:
+    store = Store(project.store)
+    plan = build_plan(load_manifest(sweep_manifest(project)), store, dry_run=True)
+    path = plan.write(store)
+    data = json.loads(path.read_text())
+    change(data)
+    path.chmod(0o644)
+    path.write_text(json.dumps(data))
+    with pytest.raises(StoreError) as refused:
+        load_plan(path, plan.id)
+    assert len(str(refused.value).splitlines()) == 1
+
+
+def test_a_valid_plan_under_another_name_is_not_the_plan_asked_for(project: Project) -> None:
+    store = Store(project.store)
+    mine = build_plan(load_manifest(sweep_manifest(project)), store, dry_run=True)
+    theirs = mine.model_copy(update={"force": True})
+    path = mine.write(store)
+    path.write_bytes(theirs.to_json())  # a whole, valid plan: but not the one named
+    with pytest.raises(StoreError, match="is not plan"):
+        load_plan(path, mine.id)
+    with pytest.raises(StoreError, match="is not plan"):
+        load_plan(store.layout.plan(theirs.id).parent / f"{mine.id}.json")
+    assert mine.write(store) == path
+    assert load_plan(path, mine.id) == mine, "writing the plan again replaces a changed file"
 
 
 def test_snakemake_bookkeeping_at_any_depth_never_makes_a_tree_dirty(project: Project) -> None:

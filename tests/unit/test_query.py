@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from repro.ops.diff import metric_deltas
 from repro.ops.selection import parse_moment, parse_where
 from repro.store import Store
 from repro.store.index import INDEX_VERSION, Condition
-from tests.conftest import make_record
+from tests.conftest import make_record, run_id_of, with_metrics
 
 
 def test_where_reads_names_operators_and_values_as_set_does() -> None:
@@ -49,18 +48,17 @@ def store(tmp_path: Path) -> Store:
     for number, params in enumerate(
         [{"size": 4, "flag": True, "cpu": "o3"}, {"size": 4.0, "flag": False, "cpu": "t"}, {"size": 8, "flag": 1}]
     ):
-        record = make_record(f"r{number}", key=str(number) * 64)
+        record = make_record(run_id_of(str(number), number), key=str(number) * 64)
         record = record.model_copy(update={"point": record.point.model_copy(update={"params": params})})
-        folder = store.run_folder(record.id)
-        folder.path.mkdir(parents=True)
-        metrics = {"ipc": 0.5 * (number + 1), "name": f"m{number}"}
-        folder.metrics.write_text(json.dumps({"file": "m.txt", "format": "json", "dumps": 1, "values": metrics}))
+        store.run_folder(record.id).path.mkdir(parents=True)
+        record = with_metrics(store, record, {"ipc": 0.5 * (number + 1), "name": f"m{number}"})
         store.write_record(record)
     return store
 
 
 def found(store: Store, *conditions: Condition) -> list[str]:
-    return sorted(row.id for row in store.runs(where=list(conditions)))
+    """The runs that pass, as ``r<number>`` (the fixture's runs are numbered 0 to 2)."""
+    return sorted(f"r{int(row.id[-8:])}" for row in store.runs(where=list(conditions)))
 
 
 def test_numbers_compare_by_value_and_booleans_are_not_numbers(store: Store) -> None:

@@ -12,12 +12,11 @@ from repro.ops.run import RunResult
 from repro.plan import Plan, PlannedPoint
 from repro.store import Status, Store
 from repro.workflow.session import PlanReady, PointFinished
-from tests.conftest import make_record
+from tests.conftest import make_record, run_id_of
 
 
 def plan(points: int, done: int = 0) -> Plan:
     return Plan(
-        id="20261101-000000-aaaaaaaa",
         created_at="2026-11-01T00:00:00Z",  # type: ignore[arg-type]  # pydantic reads ISO text
         store="/s",
         manifest_path="/m/exp.yaml",
@@ -26,7 +25,9 @@ def plan(points: int, done: int = 0) -> Plan:
         axes=["n"],
         inputs=[],
         points=[
-            PlannedPoint(index=i, label=f"n={i}", key=str(i) * 64, params={"n": i}, done_by="r" if i < done else None)
+            PlannedPoint(
+                index=i, label=f"n={i}", key=str(i) * 64, params={"n": i}, done_by=run_id_of("d") if i < done else None
+            )
             for i in range(points)
         ],
     )
@@ -40,8 +41,8 @@ def test_a_table_aligns_columns_and_trims_trailing_space() -> None:
 def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
     result = RunResult(plan=plan(4, done=1), store=Store(tmp_path / "s"))
     result.finished = [
-        PointFinished(make_record("a", key="1" * 64)),
-        PointFinished(make_record("b", key="2" * 64, status=Status.FAILED)),
+        PointFinished(make_record(run_id_of("a"), key="1" * 64)),
+        PointFinished(make_record(run_id_of("b"), key="2" * 64, status=Status.FAILED)),
     ]
     summary = runs.run_summary(result)
     assert summary.startswith("repro: exp: 4 points: 1 succeeded, 1 failed, 1 already succeeded")
@@ -50,14 +51,14 @@ def test_the_run_summary_counts_what_happened(tmp_path: Path) -> None:
 
 def test_an_interrupted_point_is_not_a_failure_and_one_point_is_singular(tmp_path: Path) -> None:
     result = RunResult(plan=plan(1), store=Store(tmp_path / "s"))
-    result.finished = [PointFinished(make_record("a", status=Status.INTERRUPTED))]
+    result.finished = [PointFinished(make_record(run_id_of("a"), status=Status.INTERRUPTED))]
     assert runs.run_summary(result).startswith("repro: exp: 1 point: 0 succeeded, 1 interrupted;")
 
 
 def test_the_dry_run_table_says_which_points_would_run(tmp_path: Path) -> None:
     text = runs.plan_table(plan(2, done=1))
     assert text.splitlines()[1:] == [
-        "n=0    000000000000  skip (succeeded in r)",
+        "n=0    000000000000  skip (succeeded in 20261101-000000-0000000d)",
         "n=1    111111111111  run",
     ]
 
@@ -124,11 +125,13 @@ def test_tables_and_records_of_hostile_values_stay_one_line_each(tmp_path: Path)
         files=[OutputEntry(path=f"f{HOSTILE}", size=1, sha256="1" * 64)],
         total_bytes=1,
     )
-    record = make_record("r", error=HOSTILE, outputs=outputs, notes=[HOSTILE])
+    record = make_record(run_id_of("a"), error=HOSTILE, outputs=outputs, notes=[HOSTILE])
     record = record.model_copy(update={"point": record.point.model_copy(update={"label": HOSTILE})})
     text = records.record_text(record)
     assert all(line.isprintable() for line in text.split("\n"))
-    assert len(text.split("\n")) == len(records.record_text(make_record("r", error="e", outputs=outputs)).split("\n"))
+    assert len(text.split("\n")) == len(
+        records.record_text(make_record(run_id_of("a"), error="e", outputs=outputs)).split("\n")
+    )
     table = render.table([HOSTILE, "B"], [[HOSTILE, "x"]])
     assert len(table.splitlines()) == 2
     assert all(line.isprintable() for line in table.splitlines())

@@ -21,18 +21,18 @@ def graph(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
 
 def test_each_action_names_the_account_that_started_its_run_by_login_name_alone() -> None:
     records = [
-        make_record("20261101-000001-a", user=UserFacts(name="alice", uid=1001)),
-        make_record("20261101-000002-b", user=UserFacts(name="bob", uid=1002)),
-        make_record("20261101-000003-c", user=UserFacts(name="alice", uid=1001)),
+        make_record("20261101-000001-aaaaaaaa", user=UserFacts(name="alice", uid=1001)),
+        make_record("20261101-000002-bbbbbbbb", user=UserFacts(name="bob", uid=1002)),
+        make_record("20261101-000003-cccccccc", user=UserFacts(name="alice", uid=1001)),
     ]
 
     entities = graph(records)
 
     agents = {run: entities[f"#run-{run}"]["agent"]["@id"] for run in (r.id for r in records)}
     assert agents == {
-        "20261101-000001-a": "#user-alice",
-        "20261101-000002-b": "#user-bob",
-        "20261101-000003-c": "#user-alice",
+        "20261101-000001-aaaaaaaa": "#user-alice",
+        "20261101-000002-bbbbbbbb": "#user-bob",
+        "20261101-000003-cccccccc": "#user-alice",
     }
     for name, uid in (("alice", 1001), ("bob", 1002)):
         person = entities[f"#user-{name}"]
@@ -44,20 +44,20 @@ def test_each_action_names_the_account_that_started_its_run_by_login_name_alone(
 
 def test_login_names_that_differ_never_share_an_agent() -> None:
     records = [
-        make_record("20261101-000001-a", user=UserFacts(name="a.b", uid=1)),
-        make_record("20261101-000002-b", user=UserFacts(name="a-b", uid=2)),
-        make_record("20261101-000003-c", user=UserFacts(name="x y/#z", uid=3)),
+        make_record("20261101-000001-aaaaaaaa", user=UserFacts(name="a.b", uid=1)),
+        make_record("20261101-000002-bbbbbbbb", user=UserFacts(name="a-bbbbbbbb", uid=2)),
+        make_record("20261101-000003-cccccccc", user=UserFacts(name="x y/#z", uid=3)),
     ]
 
     entities = graph(records)
 
     agents = [entities[f"#run-{record.id}"]["agent"]["@id"] for record in records]
-    assert agents == ["#user-a.b", "#user-a-b", "#user-x%20y%2F%23z"]
+    assert agents == ["#user-a.b", "#user-a-bbbbbbbb", "#user-x%20y%2F%23z"]
     assert entities["#user-x%20y%2F%23z"]["name"] == "x y/#z"
 
 
 def test_a_record_that_does_not_say_who_ran_it_gets_no_agent() -> None:
-    older = make_record("20261101-000001-a")  # schema 1 and 2 records have no user
+    older = make_record("20261101-000001-aaaaaaaa")  # schema 1 and 2 records have no user
     assert older.user is None
 
     entities = graph([older])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from datetime import timedelta
@@ -54,12 +55,12 @@ def test_the_newest_succeeded_run_of_each_point_is_told_from_older_and_failed_on
         (9, c, Status.INTERRUPTED),
     ]
     for minute, key, status in runs:
-        run_id = f"20261101-00{minute}000-{key[0]}"  # run ids sort by start time, as real ones do
+        run_id = f"20261101-00{minute}000-{key[0] * 8}"  # run ids sort by start time, as real ones do
         (store.root / "runs" / run_id).mkdir()
         record = make_record(run_id, key=key, status=status)
         store.write_record(record.model_copy(update={"started_at": record.started_at + timedelta(minutes=minute)}))
         store.runs()  # a command between two jobs folds each record in as it comes
-    newest = {a: "20261101-005000-a", b: "20261101-002000-b"}
+    newest = {a: "20261101-005000-aaaaaaaa", b: "20261101-002000-bbbbbbbb"}
 
     assert store.index.succeeded_keys([a, b, c, "d" * 64]) == newest
     assert store.latest_succeeded() == sorted(newest.values())
@@ -69,11 +70,11 @@ def test_the_newest_succeeded_run_of_each_point_is_told_from_older_and_failed_on
 
 
 def test_run_ids_resolve_from_unique_prefixes(store: Store) -> None:
-    for run_id in ("20261101-000001-aa", "20261101-000001-ab"):
+    for run_id in ("20261101-000001-aaaaaaaa", "20261101-000001-aaaaaaab"):
         (store.root / "runs" / run_id).mkdir()
         store.write_record(make_record(run_id))
-    assert store.resolve("20261101-000001-aa") == "20261101-000001-aa"
-    assert store.resolve("20261101-000001-ab"[:-1] + "b") == "20261101-000001-ab"
+    assert store.resolve("20261101-000001-aaaaaaaa") == "20261101-000001-aaaaaaaa"
+    assert store.resolve("20261101-000001-aaaaaaab"[:-1] + "b") == "20261101-000001-aaaaaaab"
     with pytest.raises(UsageError, match="names several runs"):
         store.resolve("20261101-000001-a")
     with pytest.raises(UsageError, match="no run"):
@@ -82,7 +83,7 @@ def test_run_ids_resolve_from_unique_prefixes(store: Store) -> None:
 
 def test_the_index_is_rebuilt_from_the_records(store: Store) -> None:
     for number in range(3):
-        run_id = f"20261101-00000{number}-x"
+        run_id = f"20261101-00000{number}-0000000f"
         (store.root / "runs" / run_id).mkdir()
         store.write_record(make_record(run_id))
     store.index.close()
@@ -91,9 +92,9 @@ def test_the_index_is_rebuilt_from_the_records(store: Store) -> None:
         (store.root / f"index.sqlite{suffix}").unlink(missing_ok=True)
     fresh = Store(store.root)
     # A lost index is rebuilt from the records on first use: the records are the truth.
-    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-x" for n in (2, 1, 0)]
+    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-0000000f" for n in (2, 1, 0)]
     assert fresh.rebuild_index() == 3
-    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-x" for n in (2, 1, 0)]
+    assert [r.id for r in fresh.runs()] == [f"20261101-00000{n}-0000000f" for n in (2, 1, 0)]
 
 
 def test_a_corrupt_record_is_reported_not_loaded(store: Store) -> None:
@@ -118,8 +119,26 @@ def test_a_broken_index_says_how_to_rebuild_it(store: Store) -> None:
 
 def test_blobs_are_stored_once_and_read_only(store: Store) -> None:
     first = store.put_blob(b"diff")
-    assert store.put_blob(b"diff") == first
-    assert first.stat().st_mode & 0o777 == 0o444
+    assert store.put_blob(b"diff") == first == hashlib.sha256(b"diff").hexdigest()
+    assert store.layout.blob(first).stat().st_mode & 0o777 == 0o444
+
+
+def test_a_blob_is_placed_only_when_it_is_what_its_name_says(store: Store, tmp_path: Path) -> None:
+    digest = store.put_blob(b"the diff\n")
+    store.place_blob(digest, tmp_path / "git.diff")
+    assert (tmp_path / "git.diff").read_bytes() == b"the diff\n"
+    blob = store.layout.blob(digest)
+    blob.unlink()
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"the diff\n")  # even a link to the very same bytes is not taken
+    blob.symlink_to(secret)
+    with pytest.raises(StoreError, match=r"through a link|not a regular"):
+        store.place_blob(digest, tmp_path / "again.diff")
+    blob.unlink()
+    blob.write_bytes(b"another diff\n")
+    with pytest.raises(StoreError, match="not what its name says"):
+        store.place_blob(digest, tmp_path / "again.diff")
+    assert not (tmp_path / "again.diff").exists()
 
 
 # -- the journal: jobs write files, commands fold them into the index --------------------------
@@ -163,7 +182,7 @@ def test_a_fold_skips_runs_whose_record_is_gone_or_corrupt(store: Store) -> None
     store.write_record(make_record(good.run_id))
     store.write_record(make_record(corrupt.run_id))
     corrupt.record.write_text('{"id": "broken"}')
-    store.journal.note("20260101-000000-gone")
+    store.journal.note("20260101-000000-00000000")  # a run that is gone
     assert [row.id for row in store.runs()] == [good.run_id]
     assert store.journal.pending() == []
 
@@ -184,3 +203,94 @@ def test_a_store_of_repro_0_1_0_is_upgraded_in_place(fixed_store: Path) -> None:
     assert json.loads((fixed_store / "store.json").read_text())["repro_store"] == STORE_FORMAT
     assert (fixed_store / "journal").is_dir()
     assert sqlite3.connect(fixed_store / "index.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+# -- what comes from elsewhere is input -----------------------------------------------------------
+
+
+def test_a_record_over_64_mib_is_refused_before_a_byte_is_read(store: Store) -> None:
+    folder = store.new_run()
+    with folder.record.open("wb") as handle:  # sparse: 65 MiB of nothing, never read
+        handle.truncate(65 << 20)
+    with pytest.raises(StoreError, match=r"holds 68\.2 MB, more than the 67\.1 MB such a file may; it is not read"):
+        store.load(folder.run_id)
+
+
+def test_a_record_in_another_runs_folder_is_not_that_run(store: Store) -> None:
+    folder = store.new_run()
+    store.write_record(make_record(folder.run_id))
+    other = store.new_run()
+    (other.path / "record.json").write_bytes(folder.record.read_bytes())
+    with pytest.raises(StoreError, match=f"says it is run '{folder.run_id}'"):
+        store.load(other.run_id)
+
+
+def test_journal_entries_and_folders_that_are_not_run_ids_are_skipped_with_a_line(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = store.new_run()
+    store.write_record(make_record(good.run_id))
+    (store.layout.journal / "evil\n..1.2.3").write_bytes(b"")
+    (store.layout.runs / "not-a-run").mkdir()
+    with caplog.at_level("WARNING", logger="repro"):
+        assert [row.id for row in store.runs()] == [good.run_id]
+        assert store.rebuild_index() == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert "skipping journal entry 'evil\\n..1.2.3': its name does not begin with a run id" in said
+    assert any(line.startswith("skipping 'not-a-run' in ") for line in said)
+    assert store.journal.pending() == [], "an entry that is not a run's is cleared, once said"
+
+
+def test_a_marker_counts_only_when_it_names_a_run_of_its_point(store: Store) -> None:
+    mine, theirs = store.new_run(), store.new_run()
+    store.write_record(make_record(mine.run_id, key="a" * 64))
+    store.write_record(make_record(theirs.run_id, key="b" * 64))
+    marker = store.point_marker("a" * 64)
+    for named in (theirs.run_id, "../../etc/passwd", "zzzz", 7):
+        marker.unlink(missing_ok=True)
+        marker.write_text(json.dumps({"run": named, "outputs": "/etc"}))
+        assert store.marked_run("a" * 64) is None, named
+    marker.unlink()
+    marker.write_text(json.dumps({"run": mine.run_id}))
+    assert store.marked_run("a" * 64) == mine.run_id
+
+
+@pytest.mark.parametrize("name", ["../store", "a" * 63, "A" * 64, "a" * 64 + "\n", "a" * 64 + "/.."])
+def test_the_layout_makes_no_path_of_a_name_of_another_shape(store: Store, name: str) -> None:
+    for make in (store.layout.point_marker, store.layout.lease, store.layout.plan, store.layout.run, store.layout.blob):
+        with pytest.raises(StoreError, match="is not a name repro gives"):
+            make(name)
+
+
+@pytest.mark.parametrize("kind", ["folder", "link"])
+def test_an_index_that_is_not_a_file_is_moved_aside_and_rebuilt(store: Store, kind: str, tmp_path: Path) -> None:
+    folder = store.new_run()
+    store.write_record(make_record(folder.run_id))
+    assert len(store.runs()) == 1
+    store.index.close()
+    store.layout.index.unlink()
+    if kind == "folder":
+        store.layout.index.mkdir()
+    else:
+        elsewhere = tmp_path / "elsewhere.sqlite"
+        elsewhere.write_bytes(b"someone's own database")
+        store.layout.index.symlink_to(elsewhere)
+    fresh = Store(store.root)
+    assert [row.id for row in fresh.runs()] == [folder.run_id]
+    assert store.layout.index.is_file()
+    assert not store.layout.index.is_symlink()
+    (aside,) = store.root.glob(".index.sqlite.*.aside")
+    assert aside.is_dir() if kind == "folder" else aside.is_symlink()
+    if kind == "link":
+        assert (tmp_path / "elsewhere.sqlite").read_bytes() == b"someone's own database", "never written through"
+
+
+def test_a_lease_holder_that_fills_the_file_says_nothing(store: Store) -> None:
+    lease = store.lease("a" * 64)
+    lease.path.parent.mkdir(parents=True, exist_ok=True)
+    with lease.path.open("wb") as handle:
+        handle.truncate(1 << 30)  # sparse: a gigabyte of nothing, never read whole
+    assert lease.holder() is None
+    assert lease.try_acquire({"pid": 1})
+    assert lease.previous is None
+    lease.release()

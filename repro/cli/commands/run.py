@@ -109,7 +109,7 @@ def handle(namespace: argparse.Namespace) -> int:
             max_points=options.max_points,
         )
         if options.json:
-            render.out(render.dump_json(planned.plan.model_dump(mode="json")))
+            render.out(render.dump_json({"id": planned.plan.id, **planned.plan.model_dump(mode="json")}))
         else:
             render.out(runs.plan_table(planned.plan))
             render.err(runs.dry_run_summary(planned))
@@ -145,11 +145,39 @@ def handle(namespace: argparse.Namespace) -> int:
     return EXIT_FAILED if result.failed or result.missing else EXIT_OK
 
 
+def detached_driver(
+    plan_path: Path,
+    plan_id: str,
+    jobs: int,
+    executor: Executor,
+    *,
+    verbose: bool,
+    sign: bool = False,
+    key: str | None = None,
+) -> list[str]:
+    """The command of the driver ``run --detach`` leaves running: it runs the plan ``plan_id``
+    (the plan this process made, read from ``plan_path``) and nothing else."""
+    import json
+    import sys
+
+    spec = {
+        "plan": str(plan_path),
+        "plan_id": plan_id,
+        "jobs": jobs,
+        "executor": executor.name,
+        "executor_options": dict(executor.options),
+        "default_resources": list(executor.default_resources),
+        "verbose": verbose,
+        "sign": sign,
+        "key": key,
+    }
+    return [sys.executable, "-m", "repro.cli.background", json.dumps(spec)]
+
+
 def _detach(options: Options, executor: Executor) -> int:
     """Plan and check here; leave the points to a driver in a session of its own."""
-    import json
+    import os
     import subprocess
-    import sys
 
     from repro import api
     from repro.cli import render
@@ -172,21 +200,22 @@ def _detach(options: Options, executor: Executor) -> int:
     if prepared.plan_path is None:
         render.err(runs.run_summary(prepared))
         return EXIT_OK
-    spec = {
-        "plan": str(prepared.plan_path),
-        "jobs": options.jobs,
-        "executor": executor.name,
-        "executor_options": dict(executor.options),
-        "default_resources": list(executor.default_resources),
-        "verbose": options.verbose,
-        "sign": options.sign or options.key is not None,
-        "key": str(Path(options.key).absolute()) if options.key else None,
-    }
+    command = detached_driver(
+        prepared.plan_path,
+        prepared.plan.id,
+        options.jobs,
+        executor,
+        verbose=options.verbose,
+        sign=options.sign or options.key is not None,
+        key=str(Path(options.key).absolute()) if options.key else None,
+    )
     log = prepared.driver_log
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as output:
+    # Never through a link another member of a shared store left in its place.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(log, flags, 0o666), "ab") as output:
         driver = subprocess.Popen(  # its own session: the terminal closing or SSH hanging up never reaches it
-            [sys.executable, "-m", "repro.cli.background", json.dumps(spec)],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
