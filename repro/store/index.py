@@ -8,9 +8,10 @@ leave (:mod:`repro.store.journal`); it is kept in SQLite's rollback-journal mode
 shared-memory file assumes that every reader and writer is on one host — a store on NFS is
 not. Each thread gets its own connection, with a generous busy timeout.
 
-Parameters and metrics are rows of one table, ``vals`` (run, source, name, kind, num, text):
-numbers are compared as numbers (``size=4`` finds 4 and 4.0), booleans as booleans, text as
-text, in SQL — a filter over 10,000 runs never loads a record.
+Parameters and metrics are rows of one table, ``vals`` (run, name, value), each run and each
+name an integer: numbers are compared as numbers (``size=4`` finds 4 and 4.0), booleans as
+booleans, text as text, in SQL — a filter over a million runs never loads a record. How a
+query with conditions finds its runs quickly is told at :meth:`Index.rows`.
 """
 
 from __future__ import annotations
@@ -35,18 +36,20 @@ from repro.store.status import Status
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
 
-__all__ = ["INDEX_VERSION", "Condition", "Index", "IndexRow", "Value"]
+__all__ = ["INDEX_VERSION", "Condition", "Index", "IndexEntry", "IndexRow", "Value"]
 
 _OPEN_ATTEMPTS = 50
 
-INDEX_VERSION = 3
-"""Raised whenever the tables change: an index of another version is rebuilt from the records."""
+INDEX_VERSION = 4
+"""Raised whenever the tables change: an index of another version is rebuilt from the records.
+4: runs and the names of values are integers, and a value is one column (see ``_stored``)."""
 
 Value = str | int | float | bool
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     key TEXT NOT NULL,
     name TEXT NOT NULL,
     label TEXT NOT NULL,
@@ -64,27 +67,50 @@ CREATE TABLE IF NOT EXISTS runs (
     user TEXT,
     uid INTEGER
 );
+CREATE TABLE IF NOT EXISTS names (
+    nid INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE (name, source)
+);
+CREATE TABLE IF NOT EXISTS vals (
+    run INTEGER NOT NULL,
+    nid INTEGER NOT NULL,
+    v NOT NULL,
+    PRIMARY KEY (run, nid)
+) WITHOUT ROWID;
+"""
+# ``vals.v`` has no type, so SQLite keeps each value's own: a number as REAL, text as TEXT, a
+# boolean as a one-byte BLOB. Values of different types are never equal, and SQLite orders all
+# numbers before all text and all text before all blobs — which ``_test`` relies on.
+
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (name, started);
 CREATE INDEX IF NOT EXISTS runs_user ON runs (user, started);
-CREATE TABLE IF NOT EXISTS vals (
-    run TEXT NOT NULL,
-    source TEXT NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    num REAL,
-    text TEXT,
-    PRIMARY KEY (run, source, name)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS vals_name ON vals (name, kind, num);
+CREATE INDEX IF NOT EXISTS vals_value ON vals (nid, v);
 """
 
 _RUN_COLUMNS = (
     "id, key, name, label, status, exit_code, started_at, started, duration, manifest, params, image_id, "
     "git_commit, reproduces, error, user, uid"
 )
+_STARTED = 7
+"""Where ``started`` (seconds since the epoch) is among :data:`_RUN_COLUMNS`."""
+_ORDER = " ORDER BY started DESC, id DESC"
+
+_CACHE_KIB = 64 << 10
+"""SQLite's page cache per connection (its default, 2 MiB, rereads pages of a large index)."""
+_CHUNK = 500
+"""Run ids per statement when a query names runs (SQLite limits the placeholders of one)."""
+_WINDOW = 5_000
+"""A query with conditions and a limit looks among this many newest runs first (see :meth:`Index.rows`)."""
+_DRIVER_CAP = 50_000
+"""Matches counted at most per condition to choose the one that leads a query."""
+_BATCH = 1_000
+"""Runs written per statement when an index is built."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +140,40 @@ class IndexRow:
         return _row(_row_values(record))
 
 
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """All the index keeps of one run: its row (the values of the run's columns), its parameters
+    and its parsed metrics (None: not known; writing the entry keeps the metrics indexed before).
+
+    Made from a record (:meth:`of`), or directly by whoever knows these values without a record
+    (a benchmark making a store of a million runs). Holding entries instead of records keeps a
+    fold of many runs small: a record is a tree of objects, an entry a few tuples."""
+
+    row: tuple[object, ...]
+    params: Mapping[str, Value]
+    metrics: Mapping[str, Value] | None = None
+
+    @classmethod
+    def of(cls, record: RunRecord, metrics: Mapping[str, Value] | None = None) -> IndexEntry:
+        return cls(_row_values(record), dict(record.point.params), metrics)
+
+    @property
+    def id(self) -> str:
+        return str(self.row[0])
+
+    @property
+    def key(self) -> str:
+        return str(self.row[1])
+
+    @property
+    def status(self) -> Status:
+        return Status(str(self.row[4]))
+
+
+Entries = Iterable["IndexEntry | tuple[RunRecord, Mapping[str, Value] | None]"]
+"""What :meth:`Index.put_many` and :meth:`Index.build` take: entries, or records with their metrics."""
+
+
 @dataclass(frozen=True)
 class Condition:
     """``name op value`` on a run's parameters or metrics (``size=4``, ``ipc>1.5``)."""
@@ -121,14 +181,6 @@ class Condition:
     name: str
     op: Literal["=", "!=", ">", "<"]
     value: Value
-
-
-def _kind(value: Value) -> tuple[str, float | None, str | None]:
-    if isinstance(value, bool):
-        return "bool", float(value), None
-    if isinstance(value, (int, float)):
-        return ("num", float(value), None) if math.isfinite(value) else ("text", None, str(value))
-    return "text", None, str(value)
 
 
 class Index:
@@ -151,7 +203,11 @@ class Index:
     def _open(self) -> sqlite3.Connection:
         if self.readonly:
             try:
-                return sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+                connection = sqlite3.connect(
+                    f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None
+                )
+                connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+                return connection
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the store index {self.path} ({exc})") from exc
         # Leaving WAL (an index from an older repro), and creating the schema, need a moment of
@@ -164,6 +220,7 @@ class Index:
                 if connection.execute("PRAGMA journal_mode").fetchone()[0] != "delete":
                     connection.execute("PRAGMA journal_mode=DELETE")
                 connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
                 self._schema(connection)
                 return connection
             except sqlite3.OperationalError as exc:
@@ -188,7 +245,7 @@ class Index:
         cannot be added now (a full disk, a read-only store) is not needed to read the tables."""
         exists = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
         try:
-            connection.executescript(_SCHEMA)
+            connection.executescript(_TABLES + _INDEXES)
             if not exists:
                 connection.execute(f"PRAGMA user_version = {INDEX_VERSION}")
         except sqlite3.OperationalError:
@@ -214,13 +271,15 @@ class Index:
         """Insert or update the row of ``record`` (with its parsed ``metrics``, when known)."""
         self.put_many([(record, metrics)])
 
-    def put_many(self, entries: Iterable[tuple[RunRecord, Mapping[str, Value] | None]]) -> None:
-        """Insert or update the rows of many records (with their parsed metrics) at once."""
+    def put_many(self, entries: Entries) -> None:
+        """Insert or update the rows of many runs (entries, or records with their parsed metrics)
+        at once, in one transaction."""
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for record, metrics in entries:
-                    _insert(db, record, metrics)
+                names = _Names(db)
+                for entry in entries:
+                    _put(db, _entry(entry), names)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -245,7 +304,8 @@ class Index:
             connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60)
             try:
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
-                connection.execute("SELECT count(*) FROM runs").fetchone()
+                # One row, not count(*): counting a million runs reads the whole table.
+                connection.execute("SELECT 1 FROM runs LIMIT 1").fetchone()
             finally:
                 connection.close()
         except sqlite3.DatabaseError as exc:
@@ -258,22 +318,43 @@ class Index:
         return None
 
     @staticmethod
-    def build(path: Path, entries: Iterable[tuple[RunRecord, Mapping[str, Value] | None]]) -> None:
-        """Write a complete index of ``entries`` (records with their parsed metrics) as a new file
-        at ``path`` (nothing else is touched)."""
+    def build(path: Path, entries: Entries) -> None:
+        """Write a complete index of ``entries`` (entries, or records with their parsed metrics)
+        as a new file at ``path`` (nothing else is touched), in bounded memory: the tables are
+        filled first, a batch at a time, and their indexes made last (faster than keeping them
+        up to date row by row)."""
         try:
             connection = sqlite3.connect(path, isolation_level=None)
             try:
-                connection.executescript(_SCHEMA)
+                # A new file, used only once complete (and synced): there is nothing to roll back
+                # to, and nothing to keep if the build stops half-way.
+                connection.execute("PRAGMA journal_mode = OFF")
+                connection.execute("PRAGMA synchronous = OFF")
+                connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+                connection.executescript(_TABLES)
                 connection.execute(f"PRAGMA user_version = {INDEX_VERSION}")
                 connection.execute("BEGIN")
-                for record, metrics in entries:
-                    _insert(connection, record, metrics, fresh=True)
+                names = _Names(connection)
+                batch: list[IndexEntry] = []
+                rid = 0
+                for given in entries:
+                    batch.append(_entry(given))
+                    if len(batch) == _BATCH:
+                        _append(connection, batch, rid, names)
+                        rid += len(batch)
+                        batch = []
+                _append(connection, batch, rid, names)
+                for statement in filter(None, (line.strip() for line in _INDEXES.splitlines())):
+                    connection.execute(statement)
                 connection.execute("COMMIT")
             finally:
                 connection.close()
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
         except sqlite3.Error as exc:
             raise StoreError(f"cannot build an index at {path} ({exc})") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot build an index at {path} ({exc.strerror})") from exc
 
     def create(self) -> None:
         """Make an empty index where there is none — built aside and linked into place, so no
@@ -310,8 +391,8 @@ class Index:
         wanted = list(keys)
         found: dict[str, str] = {}
         with self._cursor() as db:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
                     f"SELECT key, id FROM runs WHERE status = 'succeeded' AND key IN ({marks}) "  # noqa: S608 - only placeholders are interpolated
@@ -336,7 +417,14 @@ class Index:
     ) -> list[IndexRow]:
         """Runs, newest first, that pass every filter given: manifest ``name`` (or any of
         ``names``), status, start time (``since``/``until``: seconds since the epoch), who ran
-        them (``users``: login names, or uids as digits) and conditions on parameters or metrics."""
+        them (``users``: login names, or uids as digits), ``ids``, and conditions on parameters or
+        metrics (``where``).
+
+        Conditions are answered from ``vals``' two orders — by run (is this run's value …?) and by
+        name and value (which runs have a value …?) — so that no query walks every run when
+        fewer will do: a query with a limit first looks among the newest runs (where conditions
+        that many runs meet find their matches at once); then one condition leads — the one
+        with the fewest matches — and only its runs are tested against the others."""
         clauses: list[str] = []
         args: list[object] = []
         wanted = [name] if name is not None else list(names)
@@ -363,42 +451,38 @@ class Index:
         if until is not None:
             clauses.append("started <= ?")
             args.append(until)
-        if ids is not None:
-            if not ids:
-                return []
-            clauses.append(f"id IN ({','.join('?' * len(ids))})")
-            args += list(ids)
-        for condition in where:
-            clause, values = _condition(condition)
-            clauses.append(clause)
-            args += values
-        query = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - only fixed text and placeholders
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY started DESC, id DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            args.append(limit)
         with self._cursor() as db:
-            return [_row(values) for values in db.execute(query, args)]
+            if ids is None:
+                found = _select(db, clauses, args, where, limit)
+            else:
+                found = []
+                for start in range(0, len(ids), _CHUNK):
+                    chunk = list(ids[start : start + _CHUNK])
+                    named = [*clauses, f"id IN ({','.join('?' * len(chunk))})"]
+                    found += _select(db, named, [*args, *chunk], where, limit, lead=False)
+                if len(ids) > _CHUNK:
+                    found.sort(key=lambda values: (values[_STARTED], values[0]), reverse=True)
+                    found = found[:limit] if limit is not None else found
+            return [_row(values) for values in found]
 
     def values(self, run_ids: Sequence[str], source: Literal["param", "metric"]) -> dict[str, dict[str, Value]]:
         """The parameters or metrics of each run in ``run_ids``, by name."""
         found: dict[str, dict[str, Value]] = {run: {} for run in run_ids}
         with self._cursor() as db:
-            for start in range(0, len(run_ids), 500):
-                chunk = list(run_ids[start : start + 500])
+            for start in range(0, len(run_ids), _CHUNK):
+                chunk = list(run_ids[start : start + _CHUNK])
                 marks = ",".join("?" * len(chunk))
-                for run, name, kind, num, text in db.execute(
-                    f"SELECT run, name, kind, num, text FROM vals WHERE source = ? AND run IN ({marks})",  # noqa: S608 - placeholders only
-                    [source, *chunk],
+                for run, name, stored in db.execute(
+                    "SELECT r.id, n.name, v.v FROM runs AS r JOIN vals AS v ON v.run = r.rid "  # noqa: S608 - placeholders only
+                    f"JOIN names AS n ON n.nid = v.nid WHERE r.id IN ({marks}) AND n.source = ?",
+                    [*chunk, source],
                 ):
-                    found[run][name] = _value(kind, num, text)
+                    found[run][name] = _value(stored)
         return found
 
     def rows_for_key(self, key: str, limit: int | None = None) -> list[IndexRow]:
         """The runs of the point ``key``, newest first."""
-        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE key = ? ORDER BY started DESC, id DESC"  # noqa: S608
+        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE key = ?{_ORDER}"  # noqa: S608
         args: list[object] = [key]
         if limit is not None:
             query += " LIMIT ?"
@@ -417,39 +501,188 @@ class Index:
             return [_row(values) for values in db.execute(query + " ORDER BY started, id", args)]
 
     def ids_starting_with(self, prefix: str) -> list[str]:
+        """Up to three run ids that begin with ``prefix`` (read from the ids' own order: the
+        first ids from ``prefix`` on are those that begin with it, if any do)."""
         with self._cursor() as db:
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            return [
-                row[0] for row in db.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", [escaped + "%"])
+            following = [
+                row[0] for row in db.execute("SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 3", [prefix])
             ]
+        return [run_id for run_id in following if run_id.startswith(prefix)]
 
 
-def _condition(condition: Condition) -> tuple[str, list[object]]:
-    """SQL for one condition: the run has a parameter or metric of that name that satisfies it."""
-    kind, num, text = _kind(condition.value)
-    values: list[object]
-    if condition.op in (">", "<"):
-        test, values = f"v.kind = 'num' AND v.num {condition.op} ?", [num]
+class _Names:
+    """The ``names`` table during one write: the integer of each (source, name), added when new."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.known: dict[tuple[str, str], int] = {
+            (source, name): nid for nid, source, name in db.execute("SELECT nid, source, name FROM names")
+        }
+
+    def nid(self, source: str, name: str) -> int:
+        found = self.known.get((source, name))
+        if found is None:
+            cursor = self.db.execute("INSERT INTO names (source, name) VALUES (?, ?)", [source, name])
+            found = self.known[(source, name)] = int(cursor.lastrowid or 0)
+        return found
+
+
+def _entry(given: IndexEntry | tuple[RunRecord, Mapping[str, Value] | None]) -> IndexEntry:
+    return given if isinstance(given, IndexEntry) else IndexEntry.of(*given)
+
+
+def _vals(rid: int, entry: IndexEntry, names: _Names) -> list[tuple[int, int, object]]:
+    found = [(rid, names.nid("param", name), _stored(value)) for name, value in entry.params.items()]
+    found += [(rid, names.nid("metric", name), _stored(value)) for name, value in (entry.metrics or {}).items()]
+    return found
+
+
+def _append(db: sqlite3.Connection, batch: Sequence[IndexEntry], after: int, names: _Names) -> None:
+    """Write the runs of ``batch`` into a new index, numbered from ``after + 1``."""
+    marks = ",".join("?" * 18)
+    db.executemany(
+        f"INSERT INTO runs (rid, {_RUN_COLUMNS}) VALUES ({marks})",  # noqa: S608 - fixed text only
+        [(after + number, *entry.row) for number, entry in enumerate(batch, start=1)],
+    )
+    rows = [row for number, entry in enumerate(batch, start=1) for row in _vals(after + number, entry, names)]
+    db.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?)", rows)
+
+
+def _put(db: sqlite3.Connection, entry: IndexEntry, names: _Names) -> None:
+    """Insert or update one run: its row keeps its integer, so its values can be replaced."""
+    found = db.execute("SELECT rid FROM runs WHERE id = ?", [entry.id]).fetchone()
+    if found is None:
+        marks = ",".join("?" * 17)
+        cursor = db.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({marks})", entry.row)  # noqa: S608 - fixed text
+        rid = int(cursor.lastrowid or 0)
     else:
-        equal = "v.kind = ? AND v.num = ?" if kind != "text" else "v.kind = ? AND v.text = ?"
-        test = equal if condition.op == "=" else f"NOT ({equal})"
-        values = [kind, num if kind != "text" else text]
-    # Only fixed SQL text is interpolated (the operator is one of four); every value is a placeholder.
-    clause = f"EXISTS (SELECT 1 FROM vals v WHERE v.run = runs.id AND v.name = ? AND {test})"  # noqa: S608
-    return clause, [condition.name, *values]
+        rid = int(found[0])
+        marks = ",".join("?" * 17)
+        db.execute(f"UPDATE runs SET ({_RUN_COLUMNS}) = ({marks}) WHERE rid = ?", [*entry.row, rid])  # noqa: S608
+        if entry.metrics is None:  # not known: those indexed before stay
+            db.execute(
+                "DELETE FROM vals WHERE run = ? AND nid IN (SELECT nid FROM names WHERE source = 'param')", [rid]
+            )
+        else:
+            db.execute("DELETE FROM vals WHERE run = ?", [rid])
+    db.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?)", _vals(rid, entry, names))
 
 
-def _insert(
-    db: sqlite3.Connection, record: RunRecord, metrics: Mapping[str, Value] | None, *, fresh: bool = False
-) -> None:
-    db.execute(f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 17)})", _row_values(record))  # noqa: S608
-    if not fresh:
-        db.execute("DELETE FROM vals WHERE run = ? AND source = 'param'", [record.id])
-        if metrics is not None:
-            db.execute("DELETE FROM vals WHERE run = ? AND source = 'metric'", [record.id])
-    rows = [(record.id, "param", name, *_kind(value)) for name, value in record.point.params.items()]
-    rows += [(record.id, "metric", name, *_kind(value)) for name, value in (metrics or {}).items()]
-    db.executemany("INSERT OR REPLACE INTO vals VALUES (?,?,?,?,?,?)", rows)
+@dataclass(frozen=True)
+class _Test:
+    """One condition as SQL on ``vals AS v`` (which name, which values), with its arguments."""
+
+    sql: str
+    args: list[object]
+    equal: bool
+
+    def probe(self) -> str:
+        """The condition on the run of the row ``runs`` (one lookup by run and name)."""
+        return f"EXISTS (SELECT 1 FROM vals AS v WHERE v.run = runs.rid AND {self.sql})"  # noqa: S608 - fixed text
+
+
+def _test(db: sqlite3.Connection, condition: Condition) -> _Test | None:
+    """``condition`` as SQL, or None when no run can meet it (no value has that name; a number
+    compared with an infinite or undefined one)."""
+    nids = [nid for (nid,) in db.execute("SELECT nid FROM names WHERE name = ?", [condition.name])]
+    if not nids:
+        return None
+    names = f"v.nid IN ({','.join('?' * len(nids))})"
+    if condition.op in (">", "<"):
+        number = _stored(condition.value)
+        if not isinstance(number, float):
+            return None
+        # Numbers sort before all text (and text before booleans' blobs): ``v < ''`` keeps numbers.
+        bound = " AND v.v < ''" if condition.op == ">" else ""
+        return _Test(f"{names} AND v.v {condition.op} ?{bound}", [*nids, number], equal=False)
+    # Values of different types are never equal: 4 is not '4' nor true, and is not != them either
+    # (a run with no such value at all does not pass ``!=``).
+    return _Test(f"{names} AND v.v {condition.op} ?", [*nids, _stored(condition.value)], condition.op == "=")
+
+
+def _select(
+    db: sqlite3.Connection,
+    clauses: Sequence[str],
+    args: Sequence[object],
+    where: Sequence[Condition],
+    limit: int | None,
+    *,
+    lead: bool = True,
+) -> list[tuple[object, ...]]:
+    """The rows (:data:`_RUN_COLUMNS`) of runs meeting ``clauses`` and ``where``, newest first;
+    ``lead``: let the condition with the fewest matches choose the runs (not when ``clauses``
+    name the runs already)."""
+    tail, extra = (" LIMIT ?", [limit]) if limit is not None else ("", [])
+    tests = [_test(db, condition) for condition in where]
+    if None in tests:
+        return []
+    if not tests:
+        query = f"SELECT {_RUN_COLUMNS} FROM runs{_where(clauses)}{_ORDER}{tail}"  # noqa: S608 - fixed text
+        return db.execute(query, [*args, *extra]).fetchall()
+    checked = [test for test in tests if test is not None]
+    probes = [test.probe() for test in checked]
+    probe_args = [arg for test in checked for arg in test.args]
+    if not lead:
+        query = f"SELECT {_RUN_COLUMNS} FROM runs{_where([*clauses, *probes])}{_ORDER}{tail}"  # noqa: S608
+        return db.execute(query, [*args, *probe_args, *extra]).fetchall()
+    if limit is not None:
+        # Conditions that many runs meet: the newest runs hold the matches (a few lookups each).
+        newest = f"SELECT * FROM runs{_where(clauses)}{_ORDER} LIMIT ?"  # noqa: S608
+        query = f"SELECT {_RUN_COLUMNS} FROM ({newest}) AS runs{_where(probes)}{_ORDER} LIMIT ?"  # noqa: S608
+        found = db.execute(query, [*args, _WINDOW, *probe_args, limit]).fetchall()
+        if len(found) == limit:
+            return found
+    # Otherwise the condition with the fewest matches leads: its runs, in the order of their
+    # integers (so the lookups of the other conditions go through ``vals`` in its own order).
+    counts = [_matches(db, test) for test in checked]
+    first = min(range(len(checked)), key=lambda number: (counts[number], not checked[number].equal))
+    if counts[first] == 0:
+        return []
+    leader = checked[first]
+    others = [test for number, test in enumerate(checked) if number != first]
+    runs = f"SELECT DISTINCT v.run FROM vals AS v WHERE {leader.sql} ORDER BY v.run"  # noqa: S608
+    query = (
+        f"SELECT {_RUN_COLUMNS} FROM ({runs}) AS lead CROSS JOIN runs ON runs.rid = lead.run"  # noqa: S608
+        f"{_where([*clauses, *(test.probe() for test in others)])}{_ORDER}{tail}"
+    )
+    other_args = [arg for test in others for arg in test.args]
+    return db.execute(query, [*leader.args, *args, *other_args, *extra]).fetchall()
+
+
+def _matches(db: sqlite3.Connection, test: _Test) -> int:
+    """How many values meet ``test``, counted up to :data:`_DRIVER_CAP` (beyond, all are alike)."""
+    query = f"SELECT count(*) FROM (SELECT 1 FROM vals AS v WHERE {test.sql} LIMIT ?)"  # noqa: S608 - fixed text
+    return int(db.execute(query, [*test.args, _DRIVER_CAP]).fetchone()[0])
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _stored(value: object) -> object:
+    """A parameter's or metric's value as ``vals`` keeps it: a number as a float (4 and 4.0 are
+    one), a boolean as a one-byte blob (never a number), anything else — an infinite or
+    undefined number too — as text."""
+    if isinstance(value, bool):
+        return b"\x01" if value else b"\x00"
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return str(value)
+        return number if math.isfinite(number) else str(value)
+    return str(value)
+
+
+def _value(stored: object) -> Value:
+    """A value as ``vals`` keeps it, read back (see :func:`_stored`)."""
+    if isinstance(stored, bytes):
+        return stored != b"\x00"
+    if isinstance(stored, float):
+        return int(stored) if stored.is_integer() and abs(stored) < 2**53 else stored
+    if isinstance(stored, int):
+        return stored
+    return str(stored)
 
 
 def _row_values(record: RunRecord) -> tuple[object, ...]:
@@ -472,14 +705,6 @@ def _row_values(record: RunRecord) -> tuple[object, ...]:
         record.user.name if record.user else None,
         record.user.uid if record.user else None,
     )
-
-
-def _value(kind: str, num: float | None, text: str | None) -> Value:
-    if kind == "bool":
-        return bool(num)
-    if kind == "num" and num is not None:
-        return int(num) if num.is_integer() and abs(num) < 2**53 else num
-    return text or ""
 
 
 def _row(values: tuple[object, ...]) -> IndexRow:

@@ -172,17 +172,18 @@ class RunFiles:
             raise StoreError(f"record {path} is corrupt ({exc.error_count()} problems); it cannot be used") from exc
 
     def records(self) -> Iterator[RunRecord]:
-        """Every readable record on disk (corrupt ones are skipped)."""
+        """Every readable record on disk, in id order (corrupt ones are skipped), one at a time."""
         from pydantic import ValidationError
 
         from repro.store.record import RunRecord
 
-        runs = self.layout.runs
-        if not runs.is_dir():
+        try:  # names, not paths: a million paths would take gigabytes
+            names = sorted(entry.name for entry in os.scandir(self.layout.runs))
+        except (FileNotFoundError, NotADirectoryError):
             return
-        for folder in sorted(runs.iterdir()):
+        for name in names:
             try:
-                yield RunRecord.model_validate_json(self.run_folder(folder.name).record.read_bytes())
+                yield RunRecord.model_validate_json(self.run_folder(name).record.read_bytes())
             except (OSError, ValidationError):
                 continue
 

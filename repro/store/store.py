@@ -17,14 +17,14 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.errors import StoreError, UsageError
 from repro.store.files import atomic_create, atomic_write
 from repro.store.fold import fold_journal
-from repro.store.index import Index, IndexRow
+from repro.store.index import Index, IndexEntry, IndexRow, Value
 from repro.store.layout import RunFolder, StoreLayout, find_git_root
 from repro.store.leases import PointLease
 from repro.store.relocations import read_relocations, write_relocations
@@ -33,6 +33,7 @@ from repro.store.status import Status
 
 if TYPE_CHECKING:
     from repro.provenance.statcache import StatCache
+    from repro.store.record import RunRecord
 
 __all__ = ["STORE_ENV", "STORE_FORMAT", "Store"]
 
@@ -200,20 +201,32 @@ class Store(RunFiles):
         finally:
             self._fold_lock.release()
 
-    def rebuild_index(self) -> int:
+    def rebuild_index(self, metrics: Callable[[RunRecord], Mapping[str, Value] | None] | None = None) -> int:
         """Rebuild the index from the records on disk, beside the old one, and swap it in; return
-        how many runs it holds. If the rebuild fails (a full disk), the old index is untouched."""
+        how many runs it holds. Each run's metrics come from ``metrics`` (default: its
+        ``metrics.json``). Records are read one at a time (a store may hold a million), and only
+        what the index keeps of each is held. If the rebuild fails (a full disk), the old index
+        is untouched."""
         self.require()
-        records = list(self.records())
+        count = 0
+
+        def entries() -> Iterator[IndexEntry]:
+            nonlocal count
+            for record in self.records():
+                count += 1
+                yield IndexEntry.of(record, metrics(record) if metrics else self.metrics_of(record.id))
+
         built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
-            Index.build(built, ((record, self.metrics_of(record.id)) for record in records))
-        except StoreError as exc:
+            Index.build(built, entries())
+        except BaseException as exc:
             built.unlink(missing_ok=True)
-            raise StoreError(f"{exc}; the old index is untouched") from exc
+            if isinstance(exc, StoreError):
+                raise StoreError(f"{exc}; the old index is untouched") from exc
+            raise
         self._index.swap_in(built)
         self._index_checked = True
-        return len(records)  # the journal stays: the next fold marks its succeeded points
+        return count  # the journal stays: the next fold marks its succeeded points
 
     def resolve(self, ref: str) -> str:
         """A run id from a unique prefix of it."""
