@@ -274,12 +274,17 @@ class Index:
     def put_many(self, entries: Entries) -> None:
         """Insert or update the rows of many runs (entries, or records with their parsed metrics)
         at once, in one transaction."""
+        latest = {entry.id: entry for entry in map(_entry, entries)}  # the last entry of a run wins
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 names = _Names(db)
-                for entry in entries:
-                    _put(db, _entry(entry), names)
+                known = _rids(db, list(latest))
+                # New runs (a fold's usual case) are written as a build writes them, many per
+                # statement; runs indexed before are updated one by one, keeping their integers.
+                after = db.execute("SELECT max(rid) FROM runs").fetchone()[0] or 0
+                _append(db, [entry for run, entry in latest.items() if run not in known], after, names)
+                _replace(db, [(rid, latest[run]) for run, rid in known.items()], names)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -540,7 +545,7 @@ def _vals(rid: int, entry: IndexEntry, names: _Names) -> list[tuple[int, int, ob
 
 
 def _append(db: sqlite3.Connection, batch: Sequence[IndexEntry], after: int, names: _Names) -> None:
-    """Write the runs of ``batch`` into a new index, numbered from ``after + 1``."""
+    """Write the runs of ``batch``, new to the index, numbered from ``after + 1``."""
     marks = ",".join("?" * 18)
     db.executemany(
         f"INSERT INTO runs (rid, {_RUN_COLUMNS}) VALUES ({marks})",  # noqa: S608 - fixed text only
@@ -550,24 +555,33 @@ def _append(db: sqlite3.Connection, batch: Sequence[IndexEntry], after: int, nam
     db.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?)", rows)
 
 
-def _put(db: sqlite3.Connection, entry: IndexEntry, names: _Names) -> None:
-    """Insert or update one run: its row keeps its integer, so its values can be replaced."""
-    found = db.execute("SELECT rid FROM runs WHERE id = ?", [entry.id]).fetchone()
-    if found is None:
-        marks = ",".join("?" * 17)
-        cursor = db.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({marks})", entry.row)  # noqa: S608 - fixed text
-        rid = int(cursor.lastrowid or 0)
-    else:
-        rid = int(found[0])
-        marks = ",".join("?" * 17)
-        db.execute(f"UPDATE runs SET ({_RUN_COLUMNS}) = ({marks}) WHERE rid = ?", [*entry.row, rid])  # noqa: S608
-        if entry.metrics is None:  # not known: those indexed before stay
-            db.execute(
-                "DELETE FROM vals WHERE run = ? AND nid IN (SELECT nid FROM names WHERE source = 'param')", [rid]
-            )
-        else:
-            db.execute("DELETE FROM vals WHERE run = ?", [rid])
-    db.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?)", _vals(rid, entry, names))
+def _rids(db: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, int]:
+    """The integers of those of ``run_ids`` the index holds."""
+    found: dict[str, int] = {}
+    for start in range(0, len(run_ids), _CHUNK):
+        chunk = run_ids[start : start + _CHUNK]
+        query = f"SELECT id, rid FROM runs WHERE id IN ({','.join('?' * len(chunk))})"  # noqa: S608 - placeholders only
+        found.update(db.execute(query, chunk).fetchall())
+    return found
+
+
+def _replace(db: sqlite3.Connection, known: Sequence[tuple[int, IndexEntry]], names: _Names) -> None:
+    """Replace the rows and values of runs the index holds (each keeps its integer: its values
+    name it); metrics not known (None) stay as indexed before."""
+    marks = ",".join("?" * 17)
+    db.executemany(
+        f"UPDATE runs SET ({_RUN_COLUMNS}) = ({marks}) WHERE rid = ?",  # noqa: S608 - fixed text
+        [(*entry.row, rid) for rid, entry in known],
+    )
+    db.executemany(
+        "DELETE FROM vals WHERE run = ? AND nid IN (SELECT nid FROM names WHERE source = 'param')",
+        [(rid,) for rid, entry in known if entry.metrics is None],
+    )
+    db.executemany("DELETE FROM vals WHERE run = ?", [(rid,) for rid, entry in known if entry.metrics is not None])
+    db.executemany(
+        "INSERT OR REPLACE INTO vals VALUES (?, ?, ?)",
+        [row for rid, entry in known for row in _vals(rid, entry, names)],
+    )
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ store is ``.repro/`` at the manifest's git root by default::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 __all__ = ["RunFolder", "StoreLayout", "find_git_root"]
@@ -69,11 +70,11 @@ class StoreLayout:
     def index(self) -> Path:
         return self.root / "index.sqlite"
 
-    @property
+    @cached_property  # built once: a fold builds paths under it by the thousand
     def journal(self) -> Path:
         return self.root / "journal"
 
-    @property
+    @cached_property  # built once: a fold builds paths under it by the thousand
     def runs(self) -> Path:
         return self.root / "runs"
 
@@ -84,7 +85,7 @@ class StoreLayout:
         """The files of one run (its record, logs, outputs)."""
         return RunFolder(run_id, self.run(run_id))
 
-    @property
+    @cached_property  # built once: a fold builds paths under it by the thousand
     def points(self) -> Path:
         return self.root / "points"
 

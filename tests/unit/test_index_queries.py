@@ -56,6 +56,9 @@ def _make(root: Path, how: str) -> Store:
         )
         folder = store.run_folder(run_id)
         folder.path.mkdir(parents=True)
+        if number % 7 == 0:  # indexed while it ran, then again when it ended: its row is updated
+            store.write_record(record.model_copy(update={"status": Status.RUNNING, "point": base.point}))
+            store.runs(limit=1)
         folder.metrics.write_text(json.dumps({"file": "m.json", "format": "json", "values": metrics}))
         store.write_record(record)
     if how == "rebuild":
