@@ -29,11 +29,13 @@ from repro.provenance.process import DriverFacts
 from repro.store import Store
 from repro.store.index import Index, IndexEntry, Value
 
-__all__ = ["TEMPLATE", "make_store"]
+__all__ = ["SHAPE", "TEMPLATE", "make_store", "run_id"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "tests" / "data" / "store-v1" / "runs" / "20261128-082149-7bc0ac59"
 """A run of the golden store the tests keep (its image and commit exist nowhere: enough for queries)."""
 
+SHAPE = 2
+"""Raised whenever what :func:`make_store` writes changes (a store kept by a benchmark is then made again)."""
 START = datetime(2026, 1, 1, tzinfo=UTC)
 POLICIES = ("lru", "fifo", "random")
 CHUNK = 5_000
@@ -114,6 +116,11 @@ class _Run:
             user["uid"] if user else None,
         )
         return IndexEntry(row, self.params, self.metrics)
+
+
+def run_id(number: int) -> str:
+    """The id of the run ``number`` (from 0) of a store :func:`make_store` made."""
+    return _Run(number, running=False).id
 
 
 def make_store(folder: Path, count: int, *, running: int = 0, template: Path = TEMPLATE) -> Store:
