@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import evidence, long_runs, points, query, startup, storage, team, view
+from bench import evidence, long_runs, million, packs, points, query, startup, storage, team, view
 from bench.harness import Benchmark, Context, Measure, Unavailable, machine, render_line, render_markdown, today
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -31,6 +31,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     query.logwhere,
     query.compare10k,
     query.ps10k,
+    million.log1m,
+    million.where1m,
+    million.show1m,
+    million.compare1m,
+    million.reindex1m,
     long_runs.logs,
     long_runs.stdout50,
     team.fold,
@@ -40,6 +45,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     storage.hash4,
     storage.recheck,
     storage.archive,
+    packs.pack_zstd,
+    packs.pack4g,
     view.view,
     evidence.evidence,
 )

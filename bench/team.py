@@ -83,7 +83,7 @@ def fold(context: Context) -> list[Measure]:
             f"fold {RUNS:,} journal entries (`repro log -n 1`)",
             value,
             "s",
-            Target.at_most(10, "s"),
+            Target.at_most(1, "s"),
             baseline,
             "the same, empty journal",
             context.repeat,

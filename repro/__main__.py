@@ -1,7 +1,5 @@
 """``python -m repro`` is the ``repro`` command."""
 
-import sys
+from repro.cli.main import entry
 
-from repro.cli.main import main
-
-sys.exit(main())
+entry()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import re
+import shlex
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -186,8 +187,15 @@ def _claims_plan(claims: Sequence[ClaimPlan], index: ArtifactIndex) -> list[str]
     return [*lines, ""]
 
 
-def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims: Sequence[ClaimPlan] = ()) -> str:
-    """The guide's Markdown (``claims``: what checking each of the paper's claims takes)."""
+def evaluation_guide(
+    records: Sequence[RunRecord],
+    index: ArtifactIndex,
+    claims: Sequence[ClaimPlan] = (),
+    *,
+    artifact: str = "artifact.tar.zst",
+) -> str:
+    """The guide's Markdown (``claims``: what checking each of the paper's claims takes;
+    ``artifact``: the artifact's file name, which its commands unpack)."""
     by_experiment: dict[str, list[RunRecord]] = defaultdict(list)
     for record in records:
         by_experiment[record.manifest.name].append(record)
@@ -220,7 +228,8 @@ def evaluation_guide(records: Sequence[RunRecord], index: ArtifactIndex, claims:
         "## Commands",
         "",
         "```sh",
-        "repro unpack artifact.tar -C evaluation   # a fresh store in ./evaluation; nothing else is touched",
+        f"repro unpack {shlex.quote(artifact)} -C evaluation".ljust(42)
+        + "# a fresh store in ./evaluation; nothing else is touched",
         "cd evaluation",
         *([f"{offline_command(index)}   # first: the signatures, offline"] if offline_command(index) else []),
         "repro verify --all -j 2                   # reruns every run; -j: how many at once",

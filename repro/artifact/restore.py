@@ -8,6 +8,8 @@ are. Records are never edited: they keep saying where things were.
 
 from __future__ import annotations
 
+import contextlib
+import lzma
 import shutil
 import subprocess
 import tarfile
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from repro.artifact.index import EVIDENCE, TOP, ArtifactIndex
 from repro.artifact.rocrate import moved
-from repro.artifact.tarball import ArtifactError, extract_members
+from repro.artifact.tarball import ArtifactError, extract_members, reading
 from repro.store.store import Store
 
 __all__ = ["Restored", "extract", "restore"]
@@ -37,17 +39,21 @@ class Restored:
 
 
 def extract(artifact: Path, staging: Path, max_bytes: int) -> ArtifactIndex:
-    """Extract ``artifact`` into ``staging`` (a new folder), trusting none of its members (see
-    :func:`extract_members`), up to ``max_bytes``; its index."""
-    try:
-        tar = tarfile.open(artifact, "r|*")  # noqa: SIM115 - closed by the with below; opening is what may fail
-    except (OSError, tarfile.TarError) as exc:
-        raise ArtifactError(f"{artifact}: not a readable artifact ({exc})") from exc
-    staging.mkdir()
-    with tar:
+    """Extract ``artifact`` (a tar, plain or compressed: see :func:`reading`) into ``staging`` (a
+    new folder), trusting none of its members (see :func:`extract_members`), up to
+    ``max_bytes``; its index."""
+    import zstandard
+
+    damage = (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+    with contextlib.ExitStack() as stack:
+        try:
+            tar = stack.enter_context(reading(artifact))
+        except damage as exc:
+            raise ArtifactError(f"{artifact}: not a readable artifact ({exc})") from exc
+        staging.mkdir()
         try:
             extract_members(tar, staging, max_bytes)
-        except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+        except damage as exc:
             raise ArtifactError(f"{artifact}: damaged ({exc})") from exc
     try:
         return ArtifactIndex.model_validate_json((staging / TOP / "artifact.json").read_bytes())

@@ -1,30 +1,124 @@
 """Writing an artifact's tar, and reading one without trusting it.
 
-Writing: every member goes under the artifact's top folder; images go blob by blob, each
-shared layer once. Reading: members that would land outside the top folder, links that point
-out of it, and anything but files, folders and links are refused before a byte is extracted.
+Writing: in the format the file's name says (``.tar.zst`` — zstd on every core —, ``.tar.gz``,
+else a plain tar), under a temporary name until complete; every member goes under the
+artifact's top folder; images go blob by blob, each shared layer once. Reading: as a stream
+(zstd, gzip, xz, bzip2 or plain, told by the content); members that would land outside the top
+folder, links that point out of it, and anything but files, folders and links are refused
+before a byte is extracted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
+import secrets
 import shutil
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Literal
 
 from repro.artifact.index import TOP
-from repro.errors import InputError, UsageError
+from repro.errors import InputError, SetupError, UsageError
 from repro.store.files import read_stored
 from repro.store.images import ImageArchive
 
-__all__ = ["ArtifactError", "add_bytes", "add_images", "add_tree", "extract_members", "refuse_links_out"]
+__all__ = [
+    "ArtifactError",
+    "add_bytes",
+    "add_images",
+    "add_tree",
+    "compression_of",
+    "extract_members",
+    "reading",
+    "refuse_links_out",
+    "writing",
+]
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_COPY_BYTES = 1 << 20
+"""What a member's content is copied by: 16 KiB (tarfile's own) is a call per 16 KiB of a disk image."""
 
 
 class ArtifactError(InputError):
     """The file is not an artifact repro can unpack (or is unsafe to unpack)."""
+
+
+def compression_of(path: Path) -> Literal["zstd", "gzip", "none"]:
+    """How an artifact named ``path`` is compressed: ``.tar.zst`` (``.tzst``) zstd, ``.tar.gz``
+    (``.tgz``) gzip, any other name not at all."""
+    if path.name.endswith((".tar.zst", ".tzst")):
+        return "zstd"
+    if path.name.endswith((".tar.gz", ".tgz")):
+        return "gzip"
+    return "none"
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[tarfile.TarFile]:
+    """A tar to write at ``path``, compressed as its name says (:func:`compression_of`), whole or
+    not at all: it is written beside ``path`` under a temporary name and takes the name once
+    complete and synced; cut short (Ctrl-C, a full disk, any error) it is removed, and a file
+    already at ``path`` stays as it was. A file that cannot be written is a :class:`SetupError`."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with partial.open("xb") as raw:
+            with _tar_writer(raw, path) as tar:
+                yield tar
+            raw.flush()
+            os.fsync(raw.fileno())
+        partial.replace(path)
+    except OSError as exc:  # a full disk, most likely
+        partial.unlink(missing_ok=True)
+        where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != partial else ""
+        raise SetupError(
+            f"{path}: not written, {exc.strerror or exc}{where}; nothing was left there: "
+            "make room, or pack to another disk (-o FILE)"
+        ) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _tar_writer(raw: BinaryIO, path: Path) -> Iterator[tarfile.TarFile]:
+    compression = compression_of(path)
+    if compression == "zstd":
+        import zstandard
+
+        # Level 3 (zstd's own default) on every core (threads=-1: the zstd command's -T0),
+        # streamed: a disk image of many gigabytes passes through a few megabytes of buffers.
+        compressor = zstandard.ZstdCompressor(level=3, threads=-1)
+        with (
+            compressor.stream_writer(raw, closefd=False) as stream,
+            tarfile.open(name=str(path), fileobj=stream, mode="w", copybufsize=_COPY_BYTES) as tar,  # type: ignore[call-overload]
+        ):
+            yield tar
+        return
+    mode = "w:gz" if compression == "gzip" else "w"
+    with tarfile.open(name=str(path), fileobj=raw, mode=mode, copybufsize=_COPY_BYTES) as tar:  # type: ignore[call-overload]
+        yield tar
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[tarfile.TarFile]:
+    """The tar at ``path``, read as a stream, decompressed as its first bytes say (zstd; gzip,
+    xz and bzip2 as tarfile tells them), whatever its name."""
+    with path.open("rb") as raw:
+        if raw.read(4) == _ZSTD_MAGIC:
+            import zstandard
+
+            raw.seek(0)
+            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
+            with stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+                yield tar
+            return
+        raw.seek(0)
+        with tarfile.open(fileobj=raw, mode="r|*") as tar:
+            yield tar
 
 
 def add_images(tar: tarfile.TarFile, archive: ImageArchive, image_ids: Iterable[str], store: str) -> int:

@@ -12,7 +12,6 @@ inclusion proof under it. The archive's layout and index are :mod:`repro.artifac
 from __future__ import annotations
 
 import json
-import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from repro.artifact.index import (
     RepositoryEntry,
 )
 from repro.artifact.rocrate import CrateLayout, crate_metadata
-from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out
+from repro.artifact.tarball import add_bytes, add_images, add_tree, refuse_links_out, writing
 from repro.errors import UsageError
 from repro.evidence.ledger import sign_log, stored_checkpoints
 from repro.evidence.proofs import proofs_document
@@ -124,12 +123,8 @@ def pack(
             path, plans = claims
             index.claims = _claims_entry(path, index)
         result = PackResult(path=output, runs=records, index=index, claims=plans)
-        mode = "w:gz" if output.name.endswith((".tar.gz", ".tgz")) else "w"
-        try:
-            parts = _write(output, mode, chosen, archive, records, index, repositories, inputs, claims, evidence_files)
-        except BaseException:
-            output.unlink(missing_ok=True)  # a cut-short artifact must not pass for a whole one
-            raise
+        # Written under a temporary name: a cut-short artifact never passes for a whole one.
+        parts = _write(output, chosen, archive, records, index, repositories, inputs, claims, evidence_files)
         result.bytes = output.stat().st_size
         result.parts_bytes = parts
     return result
@@ -137,7 +132,6 @@ def pack(
 
 def _write(
     output: Path,
-    mode: str,
     chosen: Store,
     archive: ImageArchive,
     records: Sequence[RunRecord],
@@ -147,8 +141,9 @@ def _write(
     claims: tuple[Path, list[ClaimPlan]] | None,
     evidence: dict[str, bytes],
 ) -> dict[str, int]:
-    with tarfile.open(output, mode) as tar:  # type: ignore[call-overload]  # mode is one of tarfile's literals
-        add_bytes(tar, "EVALUATION.md", evaluation_guide(records, index, claims[1] if claims else ()).encode())
+    with writing(output) as tar:
+        guide = evaluation_guide(records, index, claims[1] if claims else (), artifact=output.name)
+        add_bytes(tar, "EVALUATION.md", guide.encode())
         if claims is not None and index.claims is not None:
             add_bytes(tar, index.claims.file, claims[0].read_bytes())
         add_bytes(tar, "ro-crate-metadata.json", _crate(chosen, records, inputs).encode())

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repro.errors import ReproError
-from repro.store.index import Value
-from repro.store.record import RunRecord
 from repro.store.store import Store
+
+if TYPE_CHECKING:
+    from repro.store.index import Value
+    from repro.store.record import RunRecord
 
 __all__ = ["ReindexResult", "reindex"]
 
@@ -34,21 +37,20 @@ def reindex(*, store: Path | str | None = None, skipped: Callable[[str], None] |
     chosen = Store.locate(store)
     chosen.require()
     parsed = 0
-    derived: dict[str, dict[str, Value] | None] = {}
-    for record in chosen.records(skipped):
+
+    def metrics(record: RunRecord) -> Mapping[str, Value] | None:
+        nonlocal parsed
         spec = record.manifest.resolved.get("metrics")
         if not record.status.final or not isinstance(spec, dict) or record.outputs is None:
-            continue
+            return None
         try:
             folder = chosen.real_run_folder(record.id)
         except ReproError:
-            derived[record.id] = None  # not a run's folder: fsck names it; no metrics from it
-            continue
-        derived[record.id] = values = write_parsed_metrics(folder, record)
+            return None  # not a run's folder: fsck names it; no metrics from it
+        values = write_parsed_metrics(folder, record)
         parsed += values is not None
+        return values
 
-    def metrics(record: RunRecord) -> Mapping[str, Value] | None:
-        return derived.get(record.id)
-
+    # One pass, one record at a time: a store may hold a million runs.
     runs = chosen.rebuild_index(metrics, skipped)
     return ReindexResult(store=chosen, runs=runs, metrics_parsed=parsed)

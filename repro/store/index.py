@@ -8,9 +8,10 @@ leave (:mod:`repro.store.journal`); it is kept in SQLite's rollback-journal mode
 shared-memory file assumes that every reader and writer is on one host — a store on NFS is
 not. Each thread gets its own connection, with a generous busy timeout.
 
-Parameters and metrics are rows of one table, ``vals`` (run, source, name, kind, num, text):
-numbers are compared as numbers (``size=4`` finds 4 and 4.0), booleans as booleans, text as
-text, in SQL — a filter over 10,000 runs never loads a record.
+Parameters and metrics are rows of one table, ``vals`` (run, name, value), each run and each
+name an integer: numbers are compared as numbers (``size=4`` finds 4 and 4.0), booleans as
+booleans, text as text, in SQL — a filter over a million runs never loads a record. How a
+query with conditions finds its runs quickly is told at :meth:`Index.rows`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from repro.store.status import Status
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
 
-__all__ = ["INDEX_VERSION", "Condition", "Index", "IndexRow", "Value"]
+__all__ = ["INDEX_VERSION", "Condition", "Index", "IndexEntry", "IndexRow", "Value"]
 
 _log = logging.getLogger(__name__)
 
@@ -45,16 +46,18 @@ _OPEN_ATTEMPTS = 50
 
 _KINDS = {stat.S_IFDIR: "folder", stat.S_IFLNK: "link", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 """Raised whenever the tables change, or what may be in them: an index of another version is
-rebuilt from the records. 4: only valid records are indexed (an index of version 3 may hold rows
-of records repro 0.4 refuses: pulled or planted with names that lead out of the store)."""
+rebuilt from the records. 4: runs and the names of values are integers, and a value is one
+column (see ``_stored``). 5: only valid records are indexed (an older index may hold rows of
+records repro 0.3 refuses: pulled or planted with names that lead out of the store)."""
 
 Value = str | int | float | bool
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     key TEXT NOT NULL,
     name TEXT NOT NULL,
     label TEXT NOT NULL,
@@ -72,27 +75,50 @@ CREATE TABLE IF NOT EXISTS runs (
     user TEXT,
     uid INTEGER
 );
+CREATE TABLE IF NOT EXISTS names (
+    nid INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE (name, source)
+);
+CREATE TABLE IF NOT EXISTS vals (
+    run INTEGER NOT NULL,
+    nid INTEGER NOT NULL,
+    v NOT NULL,
+    PRIMARY KEY (run, nid)
+) WITHOUT ROWID;
+"""
+# ``vals.v`` has no type, so SQLite keeps each value's own: a number as REAL, text as TEXT, a
+# boolean as a one-byte BLOB. Values of different types are never equal, and SQLite orders all
+# numbers before all text and all text before all blobs — which ``_test`` relies on.
+
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (name, started);
 CREATE INDEX IF NOT EXISTS runs_user ON runs (user, started);
-CREATE TABLE IF NOT EXISTS vals (
-    run TEXT NOT NULL,
-    source TEXT NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    num REAL,
-    text TEXT,
-    PRIMARY KEY (run, source, name)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS vals_name ON vals (name, kind, num);
+CREATE INDEX IF NOT EXISTS vals_value ON vals (nid, v);
 """
 
 _RUN_COLUMNS = (
     "id, key, name, label, status, exit_code, started_at, started, duration, manifest, params, image_id, "
     "git_commit, reproduces, error, user, uid"
 )
+_STARTED = 7
+"""Where ``started`` (seconds since the epoch) is among :data:`_RUN_COLUMNS`."""
+_ORDER = " ORDER BY started DESC, id DESC"
+
+_CACHE_KIB = 64 << 10
+"""SQLite's page cache per connection (its default, 2 MiB, rereads pages of a large index)."""
+_CHUNK = 500
+"""Run ids per statement when a query names runs (SQLite limits the placeholders of one)."""
+_WINDOW = 5_000
+"""A query with conditions and a limit looks among this many newest runs first (see :meth:`Index.rows`)."""
+_DRIVER_CAP = 50_000
+"""Matches counted at most per condition to choose the one that leads a query."""
+_BATCH = 1_000
+"""Runs written per statement when an index is built."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,40 @@ class IndexRow:
         return _row(_row_values(record))
 
 
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """All the index keeps of one run: its row (the values of the run's columns), its parameters
+    and its parsed metrics (None: not known; writing the entry keeps the metrics indexed before).
+
+    Made from a record (:meth:`of`), or directly by whoever knows these values without a record
+    (a benchmark making a store of a million runs). Holding entries instead of records keeps a
+    fold of many runs small: a record is a tree of objects, an entry a few tuples."""
+
+    row: tuple[object, ...]
+    params: Mapping[str, Value]
+    metrics: Mapping[str, Value] | None = None
+
+    @classmethod
+    def of(cls, record: RunRecord, metrics: Mapping[str, Value] | None = None) -> IndexEntry:
+        return cls(_row_values(record), dict(record.point.params), metrics)
+
+    @property
+    def id(self) -> str:
+        return str(self.row[0])
+
+    @property
+    def key(self) -> str:
+        return str(self.row[1])
+
+    @property
+    def status(self) -> Status:
+        return Status(str(self.row[4]))
+
+
+Entries = Iterable["IndexEntry | tuple[RunRecord, Mapping[str, Value] | None]"]
+"""What :meth:`Index.put_many` and :meth:`Index.build` take: entries, or records with their metrics."""
+
+
 @dataclass(frozen=True)
 class Condition:
     """``name op value`` on a run's parameters or metrics (``size=4``, ``ipc>1.5``)."""
@@ -129,14 +189,6 @@ class Condition:
     name: str
     op: Literal["=", "!=", ">", "<"]
     value: Value
-
-
-def _kind(value: Value) -> tuple[str, float | None, str | None]:
-    if isinstance(value, bool):
-        return "bool", float(value), None
-    if isinstance(value, (int, float)):
-        return ("num", float(value), None) if math.isfinite(value) else ("text", None, str(value))
-    return "text", None, str(value)
 
 
 class Index:
@@ -159,7 +211,11 @@ class Index:
     def _open(self) -> sqlite3.Connection:
         if self.readonly:
             try:
-                return sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+                connection = sqlite3.connect(
+                    f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None
+                )
+                connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+                return connection
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the store index {self.path} ({exc})") from exc
         # Leaving WAL (an index from an older repro), and creating the schema, need a moment of
@@ -172,6 +228,7 @@ class Index:
                 if connection.execute("PRAGMA journal_mode").fetchone()[0] != "delete":
                     connection.execute("PRAGMA journal_mode=DELETE")
                 connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
                 self._schema(connection)
                 return connection
             except sqlite3.OperationalError as exc:
@@ -196,7 +253,7 @@ class Index:
         cannot be added now (a full disk, a read-only store) is not needed to read the tables."""
         exists = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
         try:
-            connection.executescript(_SCHEMA)
+            connection.executescript(_TABLES + _INDEXES)
             if not exists:
                 connection.execute(f"PRAGMA user_version = {INDEX_VERSION}")
         except sqlite3.OperationalError:
@@ -222,13 +279,20 @@ class Index:
         """Insert or update the row of ``record`` (with its parsed ``metrics``, when known)."""
         self.put_many([(record, metrics)])
 
-    def put_many(self, entries: Iterable[tuple[RunRecord, Mapping[str, Value] | None]]) -> None:
-        """Insert or update the rows of many records (with their parsed metrics) at once."""
+    def put_many(self, entries: Entries) -> None:
+        """Insert or update the rows of many runs (entries, or records with their parsed metrics)
+        at once, in one transaction."""
+        latest = {entry.id: entry for entry in map(_entry, entries)}  # the last entry of a run wins
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for record, metrics in entries:
-                    _insert(db, record, metrics)
+                names = _Names(db)
+                known = _rids(db, list(latest))
+                # New runs (a fold's usual case) are written as a build writes them, many per
+                # statement; runs indexed before are updated one by one, keeping their integers.
+                after = db.execute("SELECT max(rid) FROM runs").fetchone()[0] or 0
+                _append(db, [entry for run, entry in latest.items() if run not in known], after, names)
+                _replace(db, [(rid, latest[run]) for run, rid in known.items()], names)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -259,7 +323,8 @@ class Index:
             connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=60)
             try:
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
-                connection.execute("SELECT count(*) FROM runs").fetchone()
+                # One row, not count(*): counting a million runs reads the whole table.
+                connection.execute("SELECT 1 FROM runs LIMIT 1").fetchone()
             finally:
                 connection.close()
         except sqlite3.DatabaseError as exc:
@@ -272,22 +337,43 @@ class Index:
         return None
 
     @staticmethod
-    def build(path: Path, entries: Iterable[tuple[RunRecord, Mapping[str, Value] | None]]) -> None:
-        """Write a complete index of ``entries`` (records with their parsed metrics) as a new file
-        at ``path`` (nothing else is touched)."""
+    def build(path: Path, entries: Entries) -> None:
+        """Write a complete index of ``entries`` (entries, or records with their parsed metrics)
+        as a new file at ``path`` (nothing else is touched), in bounded memory: the tables are
+        filled first, a batch at a time, and their indexes made last (faster than keeping them
+        up to date row by row)."""
         try:
             connection = sqlite3.connect(path, isolation_level=None)
             try:
-                connection.executescript(_SCHEMA)
+                # A new file, used only once complete (and synced): there is nothing to roll back
+                # to, and nothing to keep if the build stops half-way.
+                connection.execute("PRAGMA journal_mode = OFF")
+                connection.execute("PRAGMA synchronous = OFF")
+                connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+                connection.executescript(_TABLES)
                 connection.execute(f"PRAGMA user_version = {INDEX_VERSION}")
                 connection.execute("BEGIN")
-                for record, metrics in entries:
-                    _insert(connection, record, metrics, fresh=True)
+                names = _Names(connection)
+                batch: list[IndexEntry] = []
+                rid = 0
+                for given in entries:
+                    batch.append(_entry(given))
+                    if len(batch) == _BATCH:
+                        _append(connection, batch, rid, names)
+                        rid += len(batch)
+                        batch = []
+                _append(connection, batch, rid, names)
+                for statement in filter(None, (line.strip() for line in _INDEXES.splitlines())):
+                    connection.execute(statement)
                 connection.execute("COMMIT")
             finally:
                 connection.close()
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
         except sqlite3.Error as exc:
             raise StoreError(f"cannot build an index at {path} ({exc})") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot build an index at {path} ({exc.strerror})") from exc
 
     def create(self) -> None:
         """Make an empty index where there is none — built aside and linked into place, so no
@@ -341,8 +427,8 @@ class Index:
         wanted = list(keys)
         found: dict[str, str] = {}
         with self._cursor() as db:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
                     f"SELECT key, id FROM runs WHERE status = 'succeeded' AND key IN ({marks}) "  # noqa: S608 - only placeholders are interpolated
@@ -367,7 +453,14 @@ class Index:
     ) -> list[IndexRow]:
         """Runs, newest first, that pass every filter given: manifest ``name`` (or any of
         ``names``), status, start time (``since``/``until``: seconds since the epoch), who ran
-        them (``users``: login names, or uids as digits) and conditions on parameters or metrics."""
+        them (``users``: login names, or uids as digits), ``ids``, and conditions on parameters or
+        metrics (``where``).
+
+        Conditions are answered from ``vals``' two orders — by run (is this run's value …?) and by
+        name and value (which runs have a value …?) — so that no query walks every run when
+        fewer will do: a query with a limit first looks among the newest runs (where conditions
+        that many runs meet find their matches at once); then one condition leads — the one
+        with the fewest matches — and only its runs are tested against the others."""
         clauses: list[str] = []
         args: list[object] = []
         wanted = [name] if name is not None else list(names)
@@ -394,42 +487,40 @@ class Index:
         if until is not None:
             clauses.append("started <= ?")
             args.append(until)
-        if ids is not None:
-            if not ids:
-                return []
-            clauses.append(f"id IN ({','.join('?' * len(ids))})")
-            args += list(ids)
-        for condition in where:
-            clause, values = _condition(condition)
-            clauses.append(clause)
-            args += values
-        query = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - only fixed text and placeholders
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY started DESC, id DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            args.append(limit)
         with self._cursor() as db:
-            return [_row(values) for values in db.execute(query, args)]
+            if ids is None:
+                found = _select(db, clauses, args, where, limit)
+            else:
+                found = []
+                for start in range(0, len(ids), _CHUNK):
+                    chunk = list(ids[start : start + _CHUNK])
+                    named = [*clauses, f"id IN ({','.join('?' * len(chunk))})"]
+                    found += _select(db, named, [*args, *chunk], where, limit, lead=False)
+                if len(ids) > _CHUNK:
+                    found.sort(key=lambda values: (values[_STARTED], values[0]), reverse=True)
+                    found = found[:limit] if limit is not None else found
+            return [_row(values) for values in found]
 
     def values(self, run_ids: Sequence[str], source: Literal["param", "metric"]) -> dict[str, dict[str, Value]]:
         """The parameters or metrics of each run in ``run_ids``, by name."""
         found: dict[str, dict[str, Value]] = {run: {} for run in run_ids}
         with self._cursor() as db:
-            for start in range(0, len(run_ids), 500):
-                chunk = list(run_ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for run, name, kind, num, text in db.execute(
-                    f"SELECT run, name, kind, num, text FROM vals WHERE source = ? AND run IN ({marks})",  # noqa: S608 - placeholders only
-                    [source, *chunk],
-                ):
-                    found[run][name] = _value(kind, num, text)
+            names = dict(db.execute("SELECT nid, name FROM names WHERE source = ?", [source]).fetchall())
+            for start in range(0, len(run_ids), _CHUNK):
+                chunk = list(run_ids[start : start + _CHUNK])
+                # CROSS JOIN: the runs named lead (SQLite would otherwise walk every value of the names).
+                query = (
+                    "SELECT r.id, v.nid, v.v FROM runs AS r CROSS JOIN vals AS v ON v.run = r.rid "  # noqa: S608
+                    f"WHERE r.id IN ({','.join('?' * len(chunk))}) "
+                    "AND v.nid IN (SELECT nid FROM names WHERE source = ?)"
+                )
+                for run, nid, stored in db.execute(query, [*chunk, source]).fetchall():
+                    found[run][names[nid]] = _value(stored)
         return found
 
     def rows_for_key(self, key: str, limit: int | None = None) -> list[IndexRow]:
         """The runs of the point ``key``, newest first."""
-        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE key = ? ORDER BY started DESC, id DESC"  # noqa: S608
+        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE key = ?{_ORDER}"  # noqa: S608
         args: list[object] = [key]
         if limit is not None:
             query += " LIMIT ?"
@@ -448,39 +539,210 @@ class Index:
             return [_row(values) for values in db.execute(query + " ORDER BY started, id", args)]
 
     def ids_starting_with(self, prefix: str) -> list[str]:
+        """Up to three run ids that begin with ``prefix`` (read from the ids' own order: the
+        first ids from ``prefix`` on are those that begin with it, if any do)."""
         with self._cursor() as db:
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            return [
-                row[0] for row in db.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", [escaped + "%"])
+            following = [
+                row[0] for row in db.execute("SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 3", [prefix])
             ]
+        return [run_id for run_id in following if run_id.startswith(prefix)]
 
 
-def _condition(condition: Condition) -> tuple[str, list[object]]:
-    """SQL for one condition: the run has a parameter or metric of that name that satisfies it."""
-    kind, num, text = _kind(condition.value)
-    values: list[object]
+class _Names:
+    """The ``names`` table during one write: the integer of each (source, name), added when new."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.known: dict[tuple[str, str], int] = {
+            (source, name): nid for nid, source, name in db.execute("SELECT nid, source, name FROM names")
+        }
+
+    def nid(self, source: str, name: str) -> int:
+        found = self.known.get((source, name))
+        if found is None:
+            cursor = self.db.execute("INSERT INTO names (source, name) VALUES (?, ?)", [source, name])
+            found = self.known[(source, name)] = int(cursor.lastrowid or 0)
+        return found
+
+
+def _entry(given: IndexEntry | tuple[RunRecord, Mapping[str, Value] | None]) -> IndexEntry:
+    return given if isinstance(given, IndexEntry) else IndexEntry.of(*given)
+
+
+def _vals(rid: int, entry: IndexEntry, names: _Names) -> list[tuple[int, int, object]]:
+    found = [(rid, names.nid("param", name), _stored(value)) for name, value in entry.params.items()]
+    found += [(rid, names.nid("metric", name), _stored(value)) for name, value in (entry.metrics or {}).items()]
+    return found
+
+
+def _append(db: sqlite3.Connection, batch: Sequence[IndexEntry], after: int, names: _Names) -> None:
+    """Write the runs of ``batch``, new to the index, numbered from ``after + 1``."""
+    marks = ",".join("?" * 18)
+    db.executemany(
+        f"INSERT INTO runs (rid, {_RUN_COLUMNS}) VALUES ({marks})",  # noqa: S608 - fixed text only
+        [(after + number, *entry.row) for number, entry in enumerate(batch, start=1)],
+    )
+    rows = [row for number, entry in enumerate(batch, start=1) for row in _vals(after + number, entry, names)]
+    db.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?)", rows)
+
+
+def _rids(db: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, int]:
+    """The integers of those of ``run_ids`` the index holds."""
+    found: dict[str, int] = {}
+    for start in range(0, len(run_ids), _CHUNK):
+        chunk = run_ids[start : start + _CHUNK]
+        query = f"SELECT id, rid FROM runs WHERE id IN ({','.join('?' * len(chunk))})"  # noqa: S608 - placeholders only
+        found.update(db.execute(query, chunk).fetchall())
+    return found
+
+
+def _replace(db: sqlite3.Connection, known: Sequence[tuple[int, IndexEntry]], names: _Names) -> None:
+    """Replace the rows and values of runs the index holds (each keeps its integer: its values
+    name it); metrics not known (None) stay as indexed before."""
+    marks = ",".join("?" * 17)
+    db.executemany(
+        f"UPDATE runs SET ({_RUN_COLUMNS}) = ({marks}) WHERE rid = ?",  # noqa: S608 - fixed text
+        [(*entry.row, rid) for rid, entry in known],
+    )
+    db.executemany(
+        "DELETE FROM vals WHERE run = ? AND nid IN (SELECT nid FROM names WHERE source = 'param')",
+        [(rid,) for rid, entry in known if entry.metrics is None],
+    )
+    db.executemany("DELETE FROM vals WHERE run = ?", [(rid,) for rid, entry in known if entry.metrics is not None])
+    db.executemany(
+        "INSERT OR REPLACE INTO vals VALUES (?, ?, ?)",
+        [row for rid, entry in known for row in _vals(rid, entry, names)],
+    )
+
+
+@dataclass(frozen=True)
+class _Test:
+    """One condition as SQL on ``vals AS v`` (which name, which values), with its arguments."""
+
+    sql: str
+    args: list[object]
+    equal: bool
+
+    def probe(self, run: str = "runs.rid") -> str:
+        """The condition on the run whose integer is the column ``run`` (one lookup by run and name)."""
+        return f"EXISTS (SELECT 1 FROM vals AS v WHERE v.run = {run} AND {self.sql})"  # noqa: S608 - fixed text
+
+
+def _test(db: sqlite3.Connection, condition: Condition) -> _Test | None:
+    """``condition`` as SQL, or None when no run can meet it (no value has that name; a number
+    compared with an infinite or undefined one)."""
+    nids = [nid for (nid,) in db.execute("SELECT nid FROM names WHERE name = ?", [condition.name])]
+    if not nids:
+        return None
+    names = f"v.nid IN ({','.join('?' * len(nids))})"
     if condition.op in (">", "<"):
-        test, values = f"v.kind = 'num' AND v.num {condition.op} ?", [num]
-    else:
-        equal = "v.kind = ? AND v.num = ?" if kind != "text" else "v.kind = ? AND v.text = ?"
-        test = equal if condition.op == "=" else f"NOT ({equal})"
-        values = [kind, num if kind != "text" else text]
-    # Only fixed SQL text is interpolated (the operator is one of four); every value is a placeholder.
-    clause = f"EXISTS (SELECT 1 FROM vals v WHERE v.run = runs.id AND v.name = ? AND {test})"  # noqa: S608
-    return clause, [condition.name, *values]
+        number = _stored(condition.value)
+        if not isinstance(number, float):
+            return None
+        # Numbers sort before all text (and text before booleans' blobs): ``v < ''`` keeps numbers.
+        bound = " AND v.v < ''" if condition.op == ">" else ""
+        return _Test(f"{names} AND v.v {condition.op} ?{bound}", [*nids, number], equal=False)
+    # Values of different types are never equal: 4 is not '4' nor true, and is not != them either
+    # (a run with no such value at all does not pass ``!=``).
+    return _Test(f"{names} AND v.v {condition.op} ?", [*nids, _stored(condition.value)], condition.op == "=")
 
 
-def _insert(
-    db: sqlite3.Connection, record: RunRecord, metrics: Mapping[str, Value] | None, *, fresh: bool = False
-) -> None:
-    db.execute(f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 17)})", _row_values(record))  # noqa: S608
-    if not fresh:
-        db.execute("DELETE FROM vals WHERE run = ? AND source = 'param'", [record.id])
-        if metrics is not None:
-            db.execute("DELETE FROM vals WHERE run = ? AND source = 'metric'", [record.id])
-    rows = [(record.id, "param", name, *_kind(value)) for name, value in record.point.params.items()]
-    rows += [(record.id, "metric", name, *_kind(value)) for name, value in (metrics or {}).items()]
-    db.executemany("INSERT OR REPLACE INTO vals VALUES (?,?,?,?,?,?)", rows)
+def _select(
+    db: sqlite3.Connection,
+    clauses: Sequence[str],
+    args: Sequence[object],
+    where: Sequence[Condition],
+    limit: int | None,
+    *,
+    lead: bool = True,
+) -> list[tuple[object, ...]]:
+    """The rows (:data:`_RUN_COLUMNS`) of runs meeting ``clauses`` and ``where``, newest first;
+    ``lead``: let the condition with the fewest matches choose the runs (not when ``clauses``
+    name the runs already)."""
+    tests = [_test(db, condition) for condition in where]
+    if None in tests:
+        return []
+    if not tests:
+        return _newest(db, f"SELECT {_RUN_COLUMNS} FROM runs{_where(clauses)}", args, limit)  # noqa: S608 - fixed text
+    checked = [test for test in tests if test is not None]
+    probes = [test.probe() for test in checked]
+    probe_args = [arg for test in checked for arg in test.args]
+    if not lead:
+        query = f"SELECT {_RUN_COLUMNS} FROM runs{_where([*clauses, *probes])}"  # noqa: S608 - fixed text
+        return _newest(db, query, [*args, *probe_args], limit)
+    if limit is not None:
+        # Conditions that many runs meet: the newest runs hold the matches (a few lookups each).
+        newest = f"SELECT * FROM runs{_where(clauses)}{_ORDER} LIMIT ?"  # noqa: S608
+        query = f"SELECT {_RUN_COLUMNS} FROM ({newest}) AS runs{_where(probes)}{_ORDER} LIMIT ?"  # noqa: S608
+        found = db.execute(query, [*args, _WINDOW, *probe_args, limit]).fetchall()
+        if len(found) == limit:
+            return found
+    # Otherwise the condition with the fewest matches leads: its runs, in the order of their
+    # integers (so the lookups of the other conditions go through ``vals`` in its own order).
+    counts = [_matches(db, test) for test in checked]
+    first = min(range(len(checked)), key=lambda number: (counts[number], not checked[number].equal))
+    if counts[first] == 0:
+        return []
+    leader = checked[first]
+    others = [test for number, test in enumerate(checked) if number != first]
+    # LIMIT -1 keeps the ORDER BY: SQLite drops a subquery's order that the query does not ask
+    # for — and the order is the point (the lookups below then walk ``vals`` and ``runs`` in
+    # their own order, a page at a time, not one page per run). The other conditions are tested
+    # on the leader's runs before their rows are read.
+    runs = f"SELECT DISTINCT v.run FROM vals AS v WHERE {leader.sql} ORDER BY v.run LIMIT -1"  # noqa: S608
+    query = (
+        f"SELECT {_RUN_COLUMNS} FROM ({runs}) AS lead CROSS JOIN runs ON runs.rid = lead.run"  # noqa: S608
+        f"{_where([*(test.probe('lead.run') for test in others), *clauses])}"
+    )
+    other_args = [arg for test in others for arg in test.args]
+    return _newest(db, query, [*leader.args, *other_args, *args], limit)
+
+
+def _newest(db: sqlite3.Connection, query: str, args: Sequence[object], limit: int | None) -> list[tuple[object, ...]]:
+    """The rows of ``query`` (:data:`_RUN_COLUMNS`), newest first: ``limit`` of them sorted by
+    SQLite, or all of them sorted here — SQLite sorts whole rows, Python only their keys, which
+    for 100,000 rows is several times faster."""
+    if limit is not None:
+        return db.execute(f"{query}{_ORDER} LIMIT ?", [*args, limit]).fetchall()
+    found = db.execute(query, args).fetchall()
+    found.sort(key=lambda values: (values[_STARTED], values[0]), reverse=True)
+    return found
+
+
+def _matches(db: sqlite3.Connection, test: _Test) -> int:
+    """How many values meet ``test``, counted up to :data:`_DRIVER_CAP` (beyond, all are alike)."""
+    query = f"SELECT count(*) FROM (SELECT 1 FROM vals AS v WHERE {test.sql} LIMIT ?)"  # noqa: S608 - fixed text
+    return int(db.execute(query, [*test.args, _DRIVER_CAP]).fetchone()[0])
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _stored(value: object) -> object:
+    """A parameter's or metric's value as ``vals`` keeps it: a number as a float (4 and 4.0 are
+    one), a boolean as a one-byte blob (never a number), anything else — an infinite or
+    undefined number too — as text."""
+    if isinstance(value, bool):
+        return b"\x01" if value else b"\x00"
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return str(value)
+        return number if math.isfinite(number) else str(value)
+    return str(value)
+
+
+def _value(stored: object) -> Value:
+    """A value as ``vals`` keeps it, read back (see :func:`_stored`)."""
+    if isinstance(stored, bytes):
+        return stored != b"\x00"
+    if isinstance(stored, float):
+        return int(stored) if stored.is_integer() and abs(stored) < 2**53 else stored
+    if isinstance(stored, int):
+        return stored
+    return str(stored)
 
 
 def _row_values(record: RunRecord) -> tuple[object, ...]:
@@ -505,15 +767,8 @@ def _row_values(record: RunRecord) -> tuple[object, ...]:
     )
 
 
-def _value(kind: str, num: float | None, text: str | None) -> Value:
-    if kind == "bool":
-        return bool(num)
-    if kind == "num" and num is not None:
-        return int(num) if num.is_integer() and abs(num) < 2**53 else num
-    return text or ""
-
-
 def _row(values: tuple[object, ...]) -> IndexRow:
+    """A row of :data:`_RUN_COLUMNS` as SQLite gives it (each column in its declared type)."""
     (
         id_,
         key,
@@ -534,19 +789,22 @@ def _row(values: tuple[object, ...]) -> IndexRow:
         _,
     ) = values
     return IndexRow(
-        id=str(id_),
-        key=str(key),
-        name=str(name),
-        label=str(label),
-        status=Status(str(status)),
-        exit_code=exit_code if isinstance(exit_code, int) else None,
-        started_at=str(started),
-        duration=float(duration) if isinstance(duration, (int, float)) else None,
-        manifest=str(manifest),
-        params=json.loads(str(params)),
-        image_id=str(image),
-        git_commit=str(commit) if commit is not None else None,
-        reproduces=str(rep) if rep is not None else None,
-        error=str(error) if error is not None else None,
-        user=str(user) if user is not None else None,
+        str(id_),
+        str(key),
+        str(name),
+        str(label),
+        _STATUSES[str(status)],
+        exit_code if isinstance(exit_code, int) else None,
+        str(started),
+        duration if isinstance(duration, float) else None,
+        str(manifest),
+        json.loads(str(params)),
+        str(image),
+        commit if isinstance(commit, str) else None,
+        rep if isinstance(rep, str) else None,
+        error if isinstance(error, str) else None,
+        user if isinstance(user, str) else None,
     )
+
+
+_STATUSES = {status.value: status for status in Status}

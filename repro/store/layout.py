@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from repro.errors import StoreError
@@ -108,7 +109,7 @@ class StoreLayout:
     def index(self) -> Path:
         return self.root / "index.sqlite"
 
-    @property
+    @cached_property  # built once: a fold builds paths under it by the thousand
     def journal(self) -> Path:
         return self.root / "journal"
 
@@ -133,7 +134,7 @@ class StoreLayout:
         """A public key that signed something in this store (never a private one)."""
         return self.public_keys / f"{key_short_id}.pub"
 
-    @property
+    @cached_property  # built once: a fold builds paths under it by the thousand
     def runs(self) -> Path:
         return self.root / "runs"
 
@@ -144,7 +145,7 @@ class StoreLayout:
         """The files of one run (its record, logs, outputs)."""
         return RunFolder(run_id, self.run(run_id))
 
-    @property
+    @cached_property  # built once: a fold builds paths under it by the thousand
     def points(self) -> Path:
         return self.root / "points"
 

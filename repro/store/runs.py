@@ -18,7 +18,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from repro.errors import StoreError, UsageError
 from repro.store.files import atomic_write, read_stored
@@ -27,6 +27,7 @@ from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout, shown_name
 from repro.store.names import is_run_id
 from repro.store.seal import folder_mode, seal_file
+from repro.store.status import Status
 from repro.store.tlog import RecordLog, record_digest
 
 if TYPE_CHECKING:
@@ -35,6 +36,17 @@ if TYPE_CHECKING:
 __all__ = ["RESERVE_BYTES", "RunFiles"]
 
 _log = logging.getLogger(__name__)
+
+
+class Logged(Protocol):
+    """What the store's log needs of a run: a record, or the index's entry of one."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> Status: ...
+
 
 RESERVE_BYTES = 1 << 20
 """Disk space the store holds back so that a run that fills the disk still gets its final record."""
@@ -131,11 +143,11 @@ class RunFiles:
             )
         return record
 
-    def log_records(self, records: Iterable[RunRecord]) -> int | None:
-        """Append the final ones of ``records`` to the store's log (see :mod:`repro.store.tlog`),
-        each by the digest of its file as it is now; return how many were new to the log, or None
-        when the log could not be written (a full disk). Never fails its caller: their journal
-        entries stay until a fold logs them."""
+    def log_records(self, records: Iterable[Logged]) -> int | None:
+        """Append the final ones of ``records`` (records, or the index's entries of them) to the
+        store's log (see :mod:`repro.store.tlog`), each by the digest of its file as it is now;
+        return how many were new to the log, or None when the log could not be written (a full
+        disk). Never fails its caller: their journal entries stay until a fold logs them."""
         entries = []
         for record in records:
             if not record.status.final:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from repro.errors import StoreError, UsageError
 from repro.store.files import atomic_create, atomic_write, open_stored, read_stored
 from repro.store.fold import fold_journal
-from repro.store.index import Index, IndexRow, Value
+from repro.store.index import Index, IndexEntry, IndexRow, Value
 from repro.store.layout import RunFolder, StoreLayout, find_git_root
 from repro.store.leases import PointLease
 from repro.store.names import is_run_id
@@ -258,23 +258,27 @@ class Store(RunFiles):
         """Rebuild the index from the valid records on disk (each invalid one is skipped with a
         line for ``skipped``), beside the old one, and swap it in; return how many runs it holds.
         Each run's metrics come from ``metrics`` (default: its ``metrics.json``, when bound to
-        its outputs). If the rebuild fails (a full disk), the old index is untouched."""
+        its outputs). Records are read one at a time (a store may hold a million), and only what
+        the index keeps of each is held. If the rebuild fails (a full disk), the old index is
+        untouched."""
         self.require()
         metrics_of = metrics or self.metrics_of
         count = 0
 
-        def entries() -> Iterator[tuple[RunRecord, Mapping[str, Value] | None]]:
+        def entries() -> Iterator[IndexEntry]:
             nonlocal count
             for record in self.records(skipped):  # one at a time: a record may be tens of MB
                 count += 1
-                yield record, metrics_of(record)
+                yield IndexEntry.of(record, metrics_of(record))
 
         built = self.layout.index.with_name(f".{self.layout.index.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
         try:
             Index.build(built, entries())
-        except StoreError as exc:
+        except BaseException as exc:
             built.unlink(missing_ok=True)
-            raise StoreError(f"{exc}; the old index is untouched") from exc
+            if isinstance(exc, StoreError):
+                raise StoreError(f"{exc}; the old index is untouched") from exc
+            raise
         self._index.swap_in(built)
         self._index_checked = True
         return count  # the journal stays: the next fold marks its succeeded points

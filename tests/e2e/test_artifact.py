@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -37,10 +38,11 @@ def test_the_evaluator_round_trip_reproduces_every_run(
     )
     project.commit("the paper's experiment")
     assert project.repro("run", "exp.yaml", "-j", "2").code == 0
-    artifact = tmp_path / "artifact.tar"
+    artifact = tmp_path / "artifact.tar.zst"  # what the README and the guide suggest: zstd on every core
     packed = project.repro("pack", "--all", "-o", str(artifact))
     assert packed.code == 0, packed.err
     assert "packed 2 runs" in packed.err
+    assert artifact.read_bytes()[:4] == b"\x28\xb5\x2f\xfd", "a zstd frame"
 
     # The evaluator's machine: no image, no original store, no original repository.
     remove_image(docker_client, image_id)
@@ -57,7 +59,7 @@ def test_the_evaluator_round_trip_reproduces_every_run(
     assert len(verdicts) == 2
     assert {v["verdict"] for v in verdicts} == {"reproduced"}
     guide = (evaluation / "EVALUATION.md").read_text()
-    assert "repro unpack artifact.tar -C evaluation" in guide
+    assert "repro unpack artifact.tar.zst -C evaluation" in guide
     assert "repro verify --all" in guide
     assert f"pip install repro-runner=={repro.__version__}" in guide, (
         "the name that installs repro, not PyPI's other `repro`"
@@ -129,3 +131,28 @@ def test_an_archive_reaching_outside_its_folder_is_refused(project: Project, tmp
     assert result.code == 2
     assert "outside the artifact's folder" in result.err
     assert not (tmp_path.parent / "outside.txt").exists()
+
+
+def test_a_pack_that_fills_the_disk_leaves_nothing_behind(docker_project: Project, tmp_path: Path) -> None:
+    project = docker_project
+    project.manifest(command=["sh", "-c", "head -c 6000000 /dev/urandom > /out/noise"])  # zstd cannot shrink it
+    project.commit()
+    assert project.repro("run", "exp.yaml").code == 0
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)  # tests run as root
+    try:
+        earlier = disk / "artifact.tar.zst"
+        earlier.write_bytes(b"yesterday's artifact")
+
+        packed = project.repro("pack", "--all", "-o", str(earlier))
+
+        assert packed.code == 3, packed.err
+        (line,) = packed.err.strip().splitlines()[-1:]
+        assert "No space left on device" in line
+        assert "nothing was left there" in line
+        assert "Traceback" not in packed.err
+        assert [path.name for path in disk.iterdir()] == ["artifact.tar.zst"], "no partial artifact is left"
+        assert earlier.read_bytes() == b"yesterday's artifact"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

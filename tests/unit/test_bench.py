@@ -8,6 +8,7 @@ import ast
 import importlib
 import pkgutil
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 import bench
 from bench.__main__ import BENCHMARKS, BY_ID
 from bench.harness import Benchmark, Measure, Target, quantity, render_markdown
+from bench.synthetic import make_store
+from repro.ops.reindex import reindex
 from tests.conftest import CHECKOUT
 
 
@@ -133,3 +136,27 @@ def test_an_unknown_benchmark_is_refused_by_name() -> None:
 
     assert done.returncode == 2
     assert "no-such-bench" in done.stderr
+
+
+def test_a_synthetic_store_has_the_index_its_records_would_give(tmp_path: Path) -> None:
+    store = make_store(tmp_path / ".repro", 60, running=2)
+    written = _index_contents(store.layout.index)
+
+    assert store.rebuild_index() == 60
+    assert _index_contents(store.layout.index) == written
+    # reindex parses each ended run's metrics again, from its outputs: the same values.
+    assert reindex(store=store.root).metrics_parsed == 58
+    assert _index_contents(store.layout.index) == written
+    assert len(written[0]) == 60
+    assert store.load(store.runs(limit=1)[0].id).status.value == "running"
+
+
+def _index_contents(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Every run's row and every value of an index, by run id and name (not by their integers)."""
+    with sqlite3.connect(path) as db:
+        runs = db.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        values = db.execute(
+            "SELECT r.id, n.source, n.name, v.v FROM vals AS v JOIN runs AS r ON r.rid = v.run "
+            "JOIN names AS n ON n.nid = v.nid ORDER BY r.id, n.source, n.name"
+        ).fetchall()
+    return [row[1:] for row in runs], values

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from repro.artifact.tarball import writing
 from tests.conftest import Project
 
 TOP = "repro-artifact"
@@ -29,8 +30,9 @@ def add(tar: tarfile.TarFile, name: str, data: bytes = b"", **fields: object) ->
     tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
 
 
-def artifact(path: Path, extra: Callable[[tarfile.TarFile], None], mode: str = "w") -> Path:
-    with tarfile.open(path, mode) as tar:  # type: ignore[call-overload]
+def artifact(path: Path, extra: Callable[[tarfile.TarFile], None]) -> Path:
+    """An artifact at ``path``, compressed as its name says (as ``repro pack`` writes one)."""
+    with writing(path) as tar:
         add(tar, f"{TOP}/artifact.json", json.dumps(INDEX).encode())
         add(tar, f"{TOP}/EVALUATION.md", b"# guide\n")
         add(tar, f"{TOP}/ro-crate-metadata.json", b"{}")
@@ -45,6 +47,41 @@ def test_a_plain_artifact_unpacks(project: Project, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     assert (tmp_path / "here" / ".repro" / "runs" / "r" / "outputs" / "x").read_bytes() == b"data"
     assert not [p for p in (tmp_path / "here").iterdir() if p.name.startswith(".unpacking")]
+
+
+@pytest.mark.parametrize(
+    ("file", "magic"),
+    [("a.tar.zst", b"\x28\xb5\x2f\xfd"), ("a.tzst", b"\x28\xb5\x2f\xfd"), ("a.tar.gz", b"\x1f\x8b"), ("a", b"repro")],
+)
+def test_an_artifact_is_compressed_as_its_name_says_and_unpacks_as_a_stream(
+    project: Project, tmp_path: Path, file: str, magic: bytes
+) -> None:
+    made = artifact(tmp_path / file, lambda tar: add(tar, f"{TOP}/store/runs/r/outputs/x", b"data" * 10_000))
+    assert made.read_bytes().startswith(magic), "the first member's name begins a plain tar"
+    with made.open("rb") as raw:  # read as unpack reads it: a pipe, never seeking
+        piped = tmp_path / "piped"
+        piped.write_bytes(raw.read())
+    result = project.repro("unpack", str(piped), "-C", str(tmp_path / "here"))
+    assert result.code == 0, result.err
+    assert (tmp_path / "here" / ".repro" / "runs" / "r" / "outputs" / "x").read_bytes() == b"data" * 10_000
+
+
+def test_an_interrupted_write_leaves_no_artifact_and_an_earlier_one_untouched(tmp_path: Path) -> None:
+    earlier = tmp_path / "a.tar.zst"
+    earlier.write_bytes(b"the artifact packed yesterday")
+
+    with pytest.raises(KeyboardInterrupt):
+        _interrupted(earlier)
+
+    assert earlier.read_bytes() == b"the artifact packed yesterday"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.tar.zst"], "no partial file is left"
+
+
+def _interrupted(path: Path) -> None:
+    """Write an artifact at ``path``, and press Ctrl-C (SIGINT's KeyboardInterrupt) half-way."""
+    with writing(path) as tar:
+        add(tar, f"{TOP}/artifact.json", json.dumps(INDEX).encode())
+        raise KeyboardInterrupt
 
 
 def test_setuid_bits_and_owners_are_never_restored(project: Project, tmp_path: Path) -> None:
@@ -90,11 +127,14 @@ HOSTILE: dict[str, tuple[Callable[[tarfile.TarFile], None], str]] = {
 }
 
 
+@pytest.mark.parametrize("file", ["a.tar", "a.tar.zst"])
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_members_are_refused_and_nothing_is_left(project: Project, tmp_path: Path, name: str) -> None:
+def test_hostile_members_are_refused_and_nothing_is_left(
+    project: Project, tmp_path: Path, name: str, file: str
+) -> None:
     extra, expected = HOSTILE[name]
     target = tmp_path / "here"
-    result = project.repro("unpack", str(artifact(tmp_path / "a.tar", extra)), "-C", str(target))
+    result = project.repro("unpack", str(artifact(tmp_path / file, extra)), "-C", str(target))
     assert result.code == 2, result.err
     (line,) = result.err.strip().splitlines()
     assert expected in line

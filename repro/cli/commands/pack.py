@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN")
     parser.add_argument("--manifest", action="append", default=[], metavar="MANIFEST", help="its newest runs")
     parser.add_argument("--all", action="store_true", help="the newest succeeded run of every point")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="artifact.tar (or .tar.gz)")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="artifact.tar.zst (zstd on every core), .tar.gz or .tar"
+    )
     parser.add_argument(
         "--max-input-size", metavar="SIZE", help="larger inputs are listed with their digest, not packed (default 1g)"
     )
