@@ -182,18 +182,24 @@ def attest_claims(
 ) -> Path:
     """Sign a summary of ``verify --claims``: each claim's verdict on the reruns, and each run's."""
     chosen = Store.locate(store)
-    policy = {
-        "kind": "claims",
-        "comparison": "file by file",
-        "claims_file": verification.file.name,
-        "claims_sha256": _file_sha256(verification.file),
-        "tolerances": dict(tolerances or {}),
-    }
+    policy = _claims_policy("claims", "file by file", verification.file, tolerances)
     claims = [
         ClaimVerdict(check.rerun.id, check.rerun.claim.title, check.rerun.verdict, check.reproduced)
         for check in verification.checks
     ]
     return _write(chosen, key, policy, _rerun_verdicts(chosen, verification.verdicts), claims, folder)
+
+
+def _claims_policy(kind: str, comparison: str, file: Path, tolerances: Mapping[str, str] | None) -> dict[str, object]:
+    """What a summary of claims was checked by: the kind, the comparison, the claims file (its
+    name and sha256) and the tolerances given."""
+    return {
+        "kind": kind,
+        "comparison": comparison,
+        "claims_file": file.name,
+        "claims_sha256": _file_sha256(file),
+        "tolerances": dict(tolerances or {}),
+    }
 
 
 def attest_quick(
@@ -206,13 +212,7 @@ def attest_quick(
 ) -> Path:
     """Sign a summary of ``verify --quick``: each claim's fastest point, reproduced or not."""
     chosen = Store.locate(store)
-    policy = {
-        "kind": "quick",
-        "comparison": "file by file, one point per claim",
-        "claims_file": result.file.name,
-        "claims_sha256": _file_sha256(result.file),
-        "tolerances": dict(tolerances or {}),
-    }
+    policy = _claims_policy("quick", "file by file, one point per claim", result.file, tolerances)
     claims = [
         ClaimVerdict(check.claim.id, check.claim.title, check.state, check.state in ("reproduced", "within_tolerance"))
         for check in result.checks
