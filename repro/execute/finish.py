@@ -21,7 +21,7 @@ from repro.manifest.model import FailOn
 from repro.provenance.hashing import hash_file, hash_tree
 from repro.results.metrics import MetricsError, metrics_file, summarize_metrics
 from repro.runner.container import ContainerOutcome
-from repro.store.files import atomic_write, open_stored
+from repro.store.files import atomic_write, open_stored, read_stored
 from repro.store.index import Value
 from repro.store.layout import RunFolder
 from repro.store.record import LogsRecord, OutputEntry, OutputsRecord, RunRecord, Status
@@ -157,8 +157,9 @@ def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Valu
     parsed = parse_metrics(folder, record)
     if parsed is None:
         return None
-    with contextlib.suppress(OSError):  # derived data: a full disk loses it, not the record
-        atomic_write(folder.metrics, json.dumps(parsed, sort_keys=True).encode() + b"\n")
+    if _kept(folder) != parsed:  # reindex of a million runs rewrites none that hold the same
+        with contextlib.suppress(OSError):  # derived data: a full disk loses it, not the record
+            atomic_write(folder.metrics, json.dumps(parsed, sort_keys=True).encode() + b"\n")
     values = parsed.get("values")
     spec = record.manifest.resolved.get("metrics")
     bound = (
@@ -167,6 +168,14 @@ def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Valu
         and parsed.get("sha256") == record.outputs.digest_of(str(spec.get("file")))
     )
     return values if isinstance(values, dict) and bound else None
+
+
+def _kept(folder: RunFolder) -> object:
+    """What the run's ``metrics.json`` holds now (None if it cannot be read as JSON)."""
+    try:
+        return json.loads(read_stored(folder.metrics, real_parent=True))
+    except (OSError, ValueError, StoreError):
+        return None
 
 
 def failure_pattern(rules: Sequence[FailOn], folder: RunFolder) -> str | None:
