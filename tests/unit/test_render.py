@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 from repro.cli import render
@@ -135,3 +136,19 @@ def test_tables_and_records_of_hostile_values_stay_one_line_each(tmp_path: Path)
     table = render.table([HOSTILE, "B"], [[HOSTILE, "x"]])
     assert len(table.splitlines()) == 2
     assert all(line.isprintable() for line in table.splitlines())
+
+
+def test_compare_csv_writes_numbers_as_they_are_and_neutralises_text_values() -> None:
+    from repro.api import CompareGroup, CompareResult
+    from repro.cli.render.compare import compare_csv
+    from repro.ops.compare import CompareRow
+
+    params = {"size": -4, "policy": "=cmd|' /C calc'!A0", "on": True}
+    metrics = {"ipc": -0.5, "gone": math.inf, "note": "@SUM(A1)"}
+    row = CompareRow("20260101-000000-00000000", "-sweep", "succeeded", params, metrics)
+    group = CompareGroup("-sweep", list(params), list(metrics), [row])
+
+    header, line = compare_csv(CompareResult([group])).splitlines()
+
+    assert header == "id,manifest,size,policy,on,ipc,gone,note"
+    assert line == "20260101-000000-00000000,'-sweep,-4,'=cmd|' /C calc'!A0,true,-0.5,inf,'@SUM(A1)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from repro.cli.render import cell, note, plural
@@ -43,10 +44,18 @@ def compare_csv(result: CompareResult) -> str:
     writer.writerow([csv_cell(name) for name in ("id", "manifest", *params, *metrics)])
     for group in result.groups:
         for row in group.rows:
-            cells = [row.id, row.manifest, *(cell(row.params.get(n)) for n in params)]
-            cells += [cell(row.metrics.get(n)) for n in metrics]
-            writer.writerow([csv_cell(text) for text in cells])
+            cells = [csv_cell(row.id), csv_cell(row.manifest), *(_csv_value(row.params.get(n)) for n in params)]
+            cells += [_csv_value(row.metrics.get(n)) for n in metrics]
+            writer.writerow(cells)
     return buffer.getvalue()
+
+
+def _csv_value(value: object) -> str:
+    """A parameter's or metric's cell: a finite number as it is (no spreadsheet reads a formula
+    in it: the one check a million cells can skip), anything else through ``csv_cell``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return cell(value)
+    return csv_cell(cell(value))
 
 
 def compare_markdown(result: CompareResult) -> str:
