@@ -10,6 +10,7 @@ import ctypes
 import io
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -147,6 +148,23 @@ def make_repo(root: Path) -> None:
         ["config", "commit.gpgsign", "false"],
     ):
         subprocess.run(["git", *args], cwd=root, check=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C for the processes the tests start, as from a terminal: a suite started as a
+    script's background job inherits SIGINT ignored, and passes that on to every child."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Any:
+    """Each test starts with the umask the session had: opening a group's store in this process
+    (in-process commands) widens it for the process, as it does for the command that opens it."""
+    kept = os.umask(0o022)
+    os.umask(kept)
+    yield
+    os.umask(kept)
 
 
 @pytest.fixture

@@ -71,9 +71,37 @@ def serving(project: Project) -> Iterator[Ui]:
         yield ui
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        try:
+            _, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:  # never left behind for the next test to trip over
+                process.kill()
+                process.communicate()
         assert process.returncode == 0, err
         assert "stopped" in err
+
+
+def test_ui_stops_on_sigterm_and_on_ctrl_c_even_when_started_with_sigint_ignored(project: Project) -> None:
+    """A script's background job starts with SIGINT ignored; `kill` sends SIGTERM: both stop it."""
+    assert project.repro("init").code == 0
+    for number in (signal.SIGINT, signal.SIGTERM):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "repro", "ui", "--port", "0"],
+            cwd=project.root,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        try:
+            assert process.stderr is not None
+            assert "read-only at http://127.0.0.1:" in process.stderr.readline()
+            process.send_signal(number)
+            _, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert (process.returncode, err.strip()) == (0, "repro: stopped"), number
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from dataclasses import dataclass
+from types import FrameType
 
 from repro.cli.options import Common, typed
 from repro.errors import EXIT_OK
@@ -42,8 +44,20 @@ def handle(namespace: argparse.Namespace) -> int:
             "logs and outputs of the store (the server writes nothing); use --host 127.0.0.1 to keep it to this machine"
         )
     render.note(f"serving {server.store.root} read-only at {server.url} (Ctrl-C stops)")
+    _stop_on_signals()
     try:
         server.serve()
     except KeyboardInterrupt:
         render.note("stopped")
     return EXIT_OK
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and ``kill`` stop the server alike (it writes nothing: nothing to finish), also
+    where it was started with SIGINT ignored, as a script's background job is."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stop)
