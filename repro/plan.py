@@ -49,9 +49,10 @@ from repro.manifest.points import MAX_POINTS, Point, Settings, make_point, point
 from repro.provenance.git import GitState, git_state
 from repro.runner.engine import Engine
 from repro.runner.image import resolve_image
+from repro.store.fields import Hex64, HostPath, RunId
 from repro.store.files import atomic_create, atomic_write, read_stored
 from repro.store.images import ImageArchive
-from repro.store.names import Hex64, HostPath, RunId, is_plan_id, is_run_id
+from repro.store.names import is_plan_id, is_run_id
 from repro.store.record import GitRecord, ImageRecord, InputRecord, RunRecord
 from repro.store.status import Status
 from repro.store.store import Store

@@ -16,13 +16,30 @@ from pathlib import Path
 from repro.errors import StoreError
 from repro.text import format_bytes, printable
 
-__all__ = ["MAX_JSON_BYTES", "atomic_create", "atomic_write", "clone_or_copy", "open_stored", "read_stored"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "atomic_create",
+    "atomic_write",
+    "clone_or_copy",
+    "listed",
+    "open_stored",
+    "read_stored",
+]
 
 MAX_JSON_BYTES = 64 << 20
 """The most a record, a plan, a marker, a metrics file or another store's JSON file may hold: a
 record of 100,000 output files is about 20 MB. A larger one is refused before it is read."""
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def listed(folder: Path) -> list[str]:
+    """The names in ``folder`` that do not start with a dot, sorted; none if it is not a folder."""
+    try:
+        with os.scandir(folder) as listing:
+            return sorted(item.name for item in listing if not item.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def open_stored(path: Path, *, real_parent: bool = False) -> int:

@@ -44,9 +44,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from repro.errors import ImageError, StoreError
 from repro.provenance.hashing import hash_file
+from repro.store.fields import Digest
 from repro.store.files import atomic_write, read_stored
 from repro.store.layout import StoreLayout
-from repro.store.names import Digest, is_digest, is_hex64
+from repro.store.names import is_digest, is_hex64
 
 __all__ = [
     "MANIFEST_MEDIA_TYPE",

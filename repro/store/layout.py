@@ -60,6 +60,7 @@ from functools import cached_property
 from pathlib import Path
 
 from repro.errors import StoreError
+from repro.store.files import listed
 from repro.store.names import is_commit, is_digest, is_hex64, is_plan_id, is_run_id
 
 __all__ = ["RunFolder", "StoreLayout", "find_git_root", "shown_name"]
@@ -267,6 +268,11 @@ class StoreLayout:
         """Where another store's files land (``repro push``/``pull``), laid out as a store, until
         they are complete and checked (see :mod:`repro.store.staging`)."""
         return StoreLayout(self.root / "staging")
+
+    def marks_waiting(self) -> bool:
+        """Whether anything here is marked complete (this being a staging area's layout): an
+        entry in its journal or in its incoming images — a folder listing or two."""
+        return bool(listed(self.journal) or listed(self.images_incoming))
 
     @property
     def staging_lock(self) -> Path:

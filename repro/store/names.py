@@ -5,7 +5,8 @@ markers, journal entries and other stores' files carry. Since ``push``, ``pull``
 shared by a group, repro no longer wrote every such file itself: each name is input, checked
 against its shape here before it becomes part of a path (see :class:`repro.store.layout.StoreLayout`,
 which refuses any other) — the pydantic models of records and plans check their fields with the
-annotated types below, so a record that names ``../store`` as its point key is never a record.
+same shapes (:mod:`repro.store.fields`), so a record that names ``../store`` as its point key is
+never a record. (No pydantic here: every command asks these questions, few read a record.)
 
 Every check matches the whole text (``fullmatch``): ``$`` alone would let a trailing newline
 through.
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Annotated, TypeGuard
-
-from pydantic import AfterValidator, StringConstraints
+from typing import TypeGuard
 
 __all__ = [
     "COMMIT",
@@ -25,13 +24,6 @@ __all__ = [
     "HEX64",
     "PLAN_ID",
     "RUN_ID",
-    "CommitId",
-    "Digest",
-    "Hex64",
-    "HostPath",
-    "PlanId",
-    "RunId",
-    "StoredPath",
     "is_commit",
     "is_digest",
     "is_hex64",
@@ -52,18 +44,6 @@ PLAN_ID = re.compile(r"[0-9a-f]{64}|[0-9]{8}-[0-9]{6}-[0-9a-f]{8}|pipeline-[0-9a
 time (``YYYYmmdd-HHMMSS-xxxxxxxx``) or, in a pipeline, ``pipeline-<16 hex>``."""
 COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 """A git commit id (SHA-1, or SHA-256 in a repository of that object format)."""
-
-
-def _anchored(pattern: re.Pattern[str]) -> str:
-    # pydantic checks patterns with Rust's regex, where ``$`` is the end of the text.
-    return f"^(?:{pattern.pattern})$"
-
-
-RunId = Annotated[str, StringConstraints(pattern=_anchored(RUN_ID))]
-Hex64 = Annotated[str, StringConstraints(pattern=_anchored(HEX64))]
-Digest = Annotated[str, StringConstraints(pattern=_anchored(DIGEST))]
-PlanId = Annotated[str, StringConstraints(pattern=_anchored(PLAN_ID))]
-CommitId = Annotated[str, StringConstraints(pattern=_anchored(COMMIT))]
 
 
 def is_run_id(text: object) -> TypeGuard[str]:
@@ -114,26 +94,3 @@ def stored_path_problem(text: str) -> str | None:
     if any(part in ("", ".", "..") for part in text.split("/")):
         return "not normalised (an empty, '.' or '..' part)"
     return None
-
-
-def _stored_path(text: str) -> str:
-    problem = stored_path_problem(text)
-    if problem is not None:
-        raise ValueError(f"not a path inside its folder: {problem}")
-    return text
-
-
-def _host_path(text: str) -> str:
-    if "\x00" in text:
-        raise ValueError("not a path: holds a NUL character")
-    if not text.startswith("/"):
-        raise ValueError("not an absolute path")
-    return text
-
-
-StoredPath = Annotated[str, AfterValidator(_stored_path)]
-"""A path inside a run's folder (an output file's), as records write it."""
-HostPath = Annotated[str, AfterValidator(_host_path)]
-"""An absolute path on the host that wrote a record (a manifest, a repository, an input): what
-the record says was there. Never a path into the store; read only by the commands that carry
-or rebuild what a run needed (``pack``, ``push``, ``rerun``)."""

@@ -47,7 +47,8 @@ from pydantic import (
 from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts, UserFacts
-from repro.store.names import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath, safe_relative
+from repro.store.fields import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath
+from repro.store.names import safe_relative
 from repro.store.status import Status
 
 __all__ = [

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 
 from repro.errors import ReproError
 from repro.provenance.hashing import hash_file, hash_tree
+from repro.store.files import listed
 from repro.store.images import ArchivedImage, ArchiveError, ImageArchive, manifest_digest
 from repro.store.integrity import NO_FILE_LIST, bundle_holds, check_run
 from repro.store.layout import StoreLayout
@@ -165,15 +166,11 @@ class Staging:
     # -- what is waiting --------------------------------------------------------------------------
 
     def _names(self, folder: Path) -> list[str]:
-        try:
-            with os.scandir(folder) as listing:
-                return sorted(item.name for item in listing if not item.name.startswith("."))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        return listed(folder)
 
     def waiting(self) -> bool:
         """Whether something is marked complete, to take in (one folder listing or two)."""
-        return bool(self._names(self.layout.journal) or self._names(self.layout.images_incoming))
+        return self.layout.marks_waiting()
 
     def mark(self, run_ids: Sequence[str], images: Sequence[ArchivedImage] = ()) -> None:
         """Say that ``run_ids`` and ``images`` arrived whole (what a pull does after fetching;

@@ -31,12 +31,12 @@ from repro.store.leases import PointLease
 from repro.store.names import is_run_id
 from repro.store.relocations import read_relocations, write_relocations
 from repro.store.runs import RunFiles
-from repro.store.staging import Staging
 from repro.store.status import Status
 
 if TYPE_CHECKING:
     from repro.provenance.statcache import StatCache
     from repro.store.record import RunRecord
+    from repro.store.staging import Staging
 
 __all__ = ["STORE_ENV", "STORE_FORMAT", "Store"]
 
@@ -239,9 +239,13 @@ class Store(RunFiles):
     @property
     def staging(self) -> Staging:
         """Where another store's files wait until they are complete and checked."""
+        from repro.store.staging import Staging
+
         return Staging(self)
 
     def _take_staged(self) -> None:
+        if not self.layout.staging.marks_waiting():
+            return  # nothing arrived (every command asks): the staging machinery is not loaded
         arrival = self.staging.promote()
         if arrival is None:
             return
