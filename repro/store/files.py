@@ -78,7 +78,11 @@ def read_stored(path: Path, limit: int = MAX_JSON_BYTES, *, real_parent: bool = 
                 f"{printable(str(path))} holds {format_bytes(size)}, more than the {format_bytes(limit)} "
                 "such a file may; it is not read"
             )
-        data = handle.read(limit + 1)  # it may have grown since
+        # Its size and one byte more (a buffer of ``limit`` for each small file cost more than
+        # reading it), then whatever it grew by since, up to the limit.
+        data = handle.read(size + 1)
+        if len(data) > size:
+            data += handle.read(limit + 1 - len(data))
     if len(data) > limit:
         raise StoreError(f"{printable(str(path))} grew past {format_bytes(limit)} while it was read; it is not read")
     return data

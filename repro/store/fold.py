@@ -29,13 +29,14 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
     if not entries:
         return 0
     rows: list[IndexEntry] = []
+    digests: list[tuple[str, str]] = []  # the final records', for the store's log
     for entry in entries:
         if entry.run_id is None:
             name = shown_name(entry.path.name)
             _log.warning("skipping journal entry %s: its name does not begin with a run id", name)
     for run_id in sorted({entry.run_id for entry in entries if entry.run_id is not None}):
         try:
-            record = runs.load(run_id)
+            record, digest = runs.load_digested(run_id)
         except UsageError as exc:  # gone (removed by hand): nothing to index
             _log.debug("not indexing %s: %s", run_id, exc)
             continue
@@ -45,7 +46,9 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
         # Only what the index keeps of the record is kept: thousands of validated records held
         # at once make every pass of the garbage collector walk all of them (3/4 of a fold's time).
         rows.append(IndexEntry.of(record, runs.metrics_of(record)))
-    logged = runs.log_records(rows)  # in the log first: it must not wait for the index
+        if record.status.final:
+            digests.append((record.id, digest))
+    logged = runs.log_digests(digests)  # in the log first: it must not wait for the index
     try:
         index.put_many(rows)
     except StoreError as exc:

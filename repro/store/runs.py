@@ -10,12 +10,13 @@ store's ``reserve`` file are given up to write a final record all the same.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -155,6 +156,11 @@ class RunFiles:
             digest = record_digest(self.run_folder(record.id).record)
             if digest is not None:
                 entries.append((record.id, digest))
+        return self.log_digests(entries)
+
+    def log_digests(self, entries: Sequence[tuple[str, str]]) -> int | None:
+        """:meth:`log_records` for final records whose file's digest the caller has (run id,
+        sha256 hex): read once, by a fold of thousands."""
         if not entries:
             return 0
         try:
@@ -223,13 +229,19 @@ class RunFiles:
         link), valid (:mod:`repro.store.record`), and the record of that run (its id is the
         folder's name). Raises :class:`UsageError` when there is no such run, :class:`StoreError`
         naming the problem when the file is not such a record."""
+        return self.load_digested(run_id)[0]
+
+    def load_digested(self, run_id: str) -> tuple[RunRecord, str]:
+        """:meth:`load`, and the sha256 (hex) of the bytes the record was read from (what the
+        store's log holds of it)."""
         from pydantic import ValidationError
 
         from repro.store.record import RunRecord, invalid_fields
 
         path = self.run_folder(run_id).record
         try:
-            record = RunRecord.model_validate_json(read_stored(path, real_parent=True))
+            data = read_stored(path, real_parent=True)
+            record = RunRecord.model_validate_json(data)
         except FileNotFoundError:
             raise UsageError(f"no run {run_id} in {self.root}") from None
         except OSError as exc:
@@ -240,7 +252,7 @@ class RunFiles:
             ) from exc
         if record.id != run_id:
             raise StoreError(f"record {path} says it is run {shown_name(record.id)}; it is not used")
-        return record
+        return record, hashlib.sha256(data).hexdigest()
 
     def records(self, skipped: Callable[[str], None] | None = None) -> Iterator[RunRecord]:
         """Every valid record on disk, in id order. A folder that is not a run's (its name is not
