@@ -53,8 +53,13 @@ def compare_csv(result: CompareResult) -> str:
 def _csv_value(value: object) -> str:
     """A parameter's or metric's cell: a finite number as it is (no spreadsheet reads a formula
     in it: the one check a million cells can skip), anything else through ``csv_cell``."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return cell(value)
+    kind = type(value)  # exact types: a bool is text here, not an int
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]  # a float, by its type
+        return f"{value:.6g}"
+    if kind is int:
+        return str(value)
+    if value is None:
+        return ""
     return csv_cell(cell(value))
 
 
