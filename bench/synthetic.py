@@ -35,7 +35,7 @@ __all__ = ["SHAPE", "TEMPLATE", "make_store", "run_id"]
 TEMPLATE = Path(__file__).resolve().parent.parent / "tests" / "data" / "store-v1" / "runs" / "20261128-082149-7bc0ac59"
 """A run of the golden store the tests keep (its image and commit exist nowhere: enough for queries)."""
 
-SHAPE = 3
+SHAPE = 4
 """Raised whenever what :func:`make_store` writes changes (a store kept by a benchmark is then made again)."""
 START = datetime(2026, 1, 1, tzinfo=UTC)
 POLICIES = ("lru", "fifo", "random")
@@ -195,7 +195,8 @@ def _write(root: Path, first: Path, base: dict[str, Any], driver: dict[str, Any]
             data = run.metrics_file
             (path / "outputs" / "metrics.json").write_bytes(data)
             parsed = {"file": "metrics.json", "format": "json", "dump": "last", "sha256": _sha256(data)}
-            (path / "metrics.json").write_text(json.dumps(dict(parsed, dumps=1, values=run.metrics), sort_keys=True))
+            kept = json.dumps(dict(parsed, dumps=1, values=run.metrics), sort_keys=True) + "\n"
+            (path / "metrics.json").write_text(kept)  # the bytes a run's end writes
             marker = {"run": run.id, "record": f"runs/{run.id}/record.json", "outputs": f"runs/{run.id}/outputs"}
             store.layout.point_marker(run.key).write_text(json.dumps(marker))
 

@@ -56,6 +56,7 @@ from repro.store.names import is_plan_id, is_run_id
 from repro.store.record import GitRecord, ImageRecord, InputRecord, RunRecord
 from repro.store.status import Status
 from repro.store.store import Store
+from repro.text import load_json
 
 __all__ = [
     "Plan",
@@ -244,7 +245,7 @@ def load_plan(path: Path, expected: str | None = None) -> Plan:
 
     wanted = expected or path.stem
     try:
-        data = json.loads(read_stored(path))
+        data = load_json(read_stored(path))
     except OSError as exc:
         raise StoreError(f"cannot read the plan {path}: {exc.strerror}") from exc
     except ValueError as exc:

@@ -16,11 +16,13 @@ for Markdown pages (HTML pages use :func:`html.escape`).
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "Tolerance",
@@ -28,6 +30,7 @@ __all__ = [
     "display_path",
     "format_bytes",
     "format_duration",
+    "load_json",
     "markdown_cell",
     "numeric_meanings",
     "parse_duration",
@@ -117,6 +120,16 @@ def _escaped(char: str) -> str:
         code -= 0x10000
         return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
     return f"\\u{code:04x}"
+
+
+def load_json(data: bytes | str) -> Any:
+    """``json.loads`` for input from elsewhere (a store's files, a remote's, an envelope): JSON
+    nested too deeply for Python is refused as any malformed JSON is (a ValueError), not a
+    RecursionError that no caller expects."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def printable(text: str) -> str:

@@ -157,9 +157,10 @@ def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Valu
     parsed = parse_metrics(folder, record)
     if parsed is None:
         return None
-    if _kept(folder) != parsed:  # reindex of a million runs rewrites none that hold the same
+    data = json.dumps(parsed, sort_keys=True).encode() + b"\n"
+    if _kept(folder) != data:  # reindex of a million runs rewrites none that hold these bytes
         with contextlib.suppress(OSError):  # derived data: a full disk loses it, not the record
-            atomic_write(folder.metrics, json.dumps(parsed, sort_keys=True).encode() + b"\n")
+            atomic_write(folder.metrics, data)
     values = parsed.get("values")
     spec = record.manifest.resolved.get("metrics")
     bound = (
@@ -170,11 +171,12 @@ def write_parsed_metrics(folder: RunFolder, record: RunRecord) -> dict[str, Valu
     return values if isinstance(values, dict) and bound else None
 
 
-def _kept(folder: RunFolder) -> object:
-    """What the run's ``metrics.json`` holds now (None if it cannot be read as JSON)."""
+def _kept(folder: RunFolder) -> bytes | None:
+    """The bytes of the run's ``metrics.json`` now (None if there is none to read): compared,
+    never parsed — it is input until it is rewritten."""
     try:
-        return json.loads(read_stored(folder.metrics, real_parent=True))
-    except (OSError, ValueError, StoreError):
+        return read_stored(folder.metrics, real_parent=True)
+    except (OSError, StoreError):
         return None
 
 

@@ -19,6 +19,7 @@ from repro.store.integrity import Damage, check_blobs, check_run
 from repro.store.names import is_run_id
 from repro.store.record import RunRecord, Status
 from repro.store.store import Store
+from repro.text import load_json
 
 __all__ = ["FsckResult", "check_metrics", "fsck"]
 
@@ -101,7 +102,7 @@ def check_metrics(store: Store, record: RunRecord) -> list[Damage]:
         return []
     folder = store.run_folder(record.id)
     try:
-        stored = json.loads(read_stored(folder.metrics, real_parent=True))
+        stored = load_json(read_stored(folder.metrics, real_parent=True))
     except FileNotFoundError:
         return []  # none kept (an older repro, a full disk): `repro reindex` parses them
     except (OSError, ValueError, StoreError) as exc:

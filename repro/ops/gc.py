@@ -15,7 +15,6 @@ kept plan names.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -38,6 +37,7 @@ from repro.store.leases import plan_unused
 from repro.store.names import is_hex64
 from repro.store.record import RunRecord
 from repro.store.store import Store
+from repro.text import load_json
 
 __all__ = ["PLAN_GRACE_SECONDS", "GcResult", "gc"]
 
@@ -145,7 +145,7 @@ def _diff_blob(plan_path: Path) -> set[str]:
     older repro by the blob's path (only its name is taken, and only if it is a digest). Raises
     :class:`ReproError` when the file is not a plan's."""
     try:
-        data = json.loads(read_stored(plan_path))
+        data = load_json(read_stored(plan_path))
     except OSError as exc:
         raise StoreError(f"cannot read it ({exc.strerror})") from exc
     except ValueError as exc:

@@ -22,7 +22,6 @@ import dataclasses
 import fnmatch
 import hashlib
 import io
-import json
 import math
 import os
 import re
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from repro.errors import InputError
-from repro.text import Tolerance
+from repro.text import Tolerance, load_json
 
 __all__ = [
     "FORMATS",
@@ -203,7 +202,7 @@ def _csv_last_row(lines: Iterator[str], name: str) -> Dump:
 
 def _json_object(data: bytes, name: str) -> Dump:
     try:
-        parsed = json.loads(data)
+        parsed = load_json(data)
     except ValueError as exc:
         raise MetricsError(f"{name} is not JSON: {exc}") from exc
     if not isinstance(parsed, dict):

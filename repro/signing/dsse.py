@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from repro.signing.keys import PublicKey, SigningKey
+from repro.text import load_json
 
 __all__ = ["INTOTO_PAYLOAD_TYPE", "Envelope", "EnvelopeError", "Signature", "pae", "sign_payload"]
 
@@ -56,7 +57,7 @@ class Envelope:
     @classmethod
     def from_json(cls, data: bytes) -> Envelope:
         try:
-            document = json.loads(data)
+            document = load_json(data)
             signatures = tuple(
                 Signature(str(item["keyid"]), base64.b64decode(item["sig"], validate=True))
                 for item in document["signatures"]

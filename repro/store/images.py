@@ -48,6 +48,7 @@ from repro.store.fields import Digest
 from repro.store.files import atomic_write, read_stored
 from repro.store.layout import StoreLayout
 from repro.store.names import is_digest, is_hex64
+from repro.text import load_json
 
 __all__ = [
     "MANIFEST_MEDIA_TYPE",
@@ -144,7 +145,7 @@ def image_descriptors(data: bytes, where: str) -> dict[str, dict[str, Any]]:
     tag's, or another tool's), and one that names it is checked when it is used
     (:meth:`ImageArchive.entry_of`)."""
     try:
-        index = json.loads(data)
+        index = load_json(data)
     except ValueError:
         raise ArchiveError(f"{where} is not JSON: not an OCI image index; repair or remove it there") from None
     manifests = index.get("manifests") if isinstance(index, dict) else None
@@ -216,7 +217,7 @@ class ImageArchive:
         self._upgrade()
         path = self.layout.images_index
         try:
-            index = json.loads(read_stored(path))
+            index = load_json(read_stored(path))
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
         except (OSError, ValueError, StoreError) as exc:
@@ -313,7 +314,7 @@ class ImageArchive:
     def _read_manifest(self, digest: str, what: str) -> dict[str, Any]:
         path = self.layout.image_blob(digest)
         try:
-            manifest = json.loads(read_stored(path))
+            manifest = load_json(read_stored(path))
         except FileNotFoundError:
             raise ArchiveError(f"archive of {what}… lacks its manifest {digest[:19]}…; it cannot be loaded") from None
         except (OSError, ValueError, StoreError) as exc:
@@ -526,7 +527,7 @@ class ImageArchive:
         if f"sha256:{config_hex}" != image_id:
             raise StoreError(f"the engine exported config {config_hex[:12]} for image {image_id[:19]}…; not archived")
         layers = [f"sha256:{self._blob_of(members[name])}" for name in manifest["Layers"]]
-        config = json.loads(read_stored(self.blobs / config_hex))
+        config = load_json(read_stored(self.blobs / config_hex))
         if layers != config.get("rootfs", {}).get("diff_ids"):
             raise StoreError(f"the layers exported for {image_id[:19]}… do not match its config; not archived")
         return ArchivedImage(
@@ -559,7 +560,7 @@ class ImageArchive:
             if manifest["config"].get("digest") != entry.id or listed != entry.layers:
                 raise ArchiveError(f"archive of image {entry.id[:19]}…: its manifest does not name its parts")
         try:
-            config = json.loads(read_stored(self.layout.image_blob(entry.id)))
+            config = load_json(read_stored(self.layout.image_blob(entry.id)))
             diff_ids = config["rootfs"]["diff_ids"]
         except (OSError, ValueError, TypeError, KeyError, StoreError):
             diff_ids = None
@@ -627,7 +628,7 @@ class ImageArchive:
     def loaded(self) -> set[str]:
         """Images repro loaded into the engine from this archive (``repro gc`` may take them back)."""
         path = self.layout.images_loaded
-        return set(json.loads(read_stored(path))) if path.is_file() else set()
+        return set(load_json(read_stored(path))) if path.is_file() else set()
 
     def remember_loaded(self, image_id: str) -> None:
         """Note that repro put this (untagged) image into the engine."""

@@ -50,7 +50,7 @@ INDEX_VERSION = 5
 """Raised whenever the tables change, or what may be in them: an index of another version is
 rebuilt from the records. 4: runs and the names of values are integers, and a value is one
 column (see ``_stored``). 5: only valid records are indexed (an older index may hold rows of
-records repro 0.3 refuses: pulled or planted with names that lead out of the store)."""
+records this repro refuses: pulled or planted with names that lead out of the store)."""
 
 Value = str | int | float | bool
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from repro.errors import StoreError
+from repro.text import load_json
 
 __all__ = ["PointLease", "plan_in_use", "plan_unused"]
 
@@ -122,7 +123,7 @@ def _parse(data: bytes) -> dict[str, Any] | None:
     if len(data) > _MAX_HOLDER:
         return None
     try:
-        parsed = json.loads(data or b"null")
+        parsed = load_json(data or b"null")
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None

@@ -40,7 +40,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 """A content digest as records write it."""
 PLAN_ID = re.compile(r"[0-9a-f]{64}|[0-9]{8}-[0-9]{6}-[0-9a-f]{8}|pipeline-[0-9a-f]{16}")
-"""A plan's id: the sha256 of its content (repro 0.4); records of older repros name plans by
+"""A plan's id: the sha256 of its content (since repro 0.3.0); records of older repros name plans by
 time (``YYYYmmdd-HHMMSS-xxxxxxxx``) or, in a pipeline, ``pipeline-<16 hex>``."""
 COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 """A git commit id (SHA-1, or SHA-256 in a repository of that object format)."""

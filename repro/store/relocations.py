@@ -8,6 +8,7 @@ from pathlib import Path
 
 from repro.errors import StoreError
 from repro.store.files import atomic_write, read_stored
+from repro.text import load_json
 
 __all__ = ["read_relocations", "write_relocations"]
 
@@ -16,7 +17,7 @@ def read_relocations(path: Path) -> dict[str, dict[str, str]]:
     """``{"repositories": {old root: path}, "inputs": {digest: path}}`` (both empty when the
     store has no relocations)."""
     try:
-        data = json.loads(read_stored(path))
+        data = load_json(read_stored(path))
     except FileNotFoundError:
         return {"repositories": {}, "inputs": {}}
     except (OSError, ValueError, StoreError) as exc:

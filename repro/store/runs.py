@@ -26,10 +26,11 @@ from repro.store.files import atomic_write, read_stored
 from repro.store.index import Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout, shown_name
-from repro.store.names import is_run_id
+from repro.store.names import is_hex64, is_run_id
 from repro.store.seal import folder_mode, seal_file
 from repro.store.status import Status
 from repro.store.tlog import RecordLog, record_digest
+from repro.text import load_json
 
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
@@ -160,7 +161,9 @@ class RunFiles:
 
     def log_digests(self, entries: Sequence[tuple[str, str]]) -> int | None:
         """:meth:`log_records` for final records whose file's digest the caller has (run id,
-        sha256 hex): read once, by a fold of thousands."""
+        sha256 hex): read once, by a fold of thousands. Each is checked for its shape first (a
+        line of the log is made of them)."""
+        entries = [(run_id, digest) for run_id, digest in entries if is_run_id(run_id) and is_hex64(digest)]
         if not entries:
             return 0
         try:
@@ -218,7 +221,7 @@ class RunFiles:
     @staticmethod
     def _read_status(path: Path) -> str | None:
         try:
-            status = json.loads(read_stored(path, real_parent=True)).get("status")
+            status = load_json(read_stored(path, real_parent=True)).get("status")
         except (OSError, ValueError, AttributeError, StoreError):
             return None
         return str(status) if status is not None else None
@@ -282,7 +285,7 @@ class RunFiles:
         gives that file. None when none were parsed, or when ``metrics.json`` is not bound so —
         derived data that is not what the record's outputs say is not trusted (``repro fsck``
         parses the file again and names the mismatch; ``repro reindex`` replaces it). A
-        ``metrics.json`` of repro 0.3 (no digest) is taken when it names the manifest's file.
+        ``metrics.json`` of an older repro (no digest) is taken when it names the manifest's file.
         ``run``: the record, or the run's id (its record is read, and checked, first)."""
         if isinstance(run, str):
             try:
@@ -295,7 +298,7 @@ class RunFiles:
         if not isinstance(spec, dict) or record.outputs is None:
             return None
         try:
-            data = json.loads(read_stored(self.run_folder(record.id).metrics, real_parent=True))
+            data = load_json(read_stored(self.run_folder(record.id).metrics, real_parent=True))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, StoreError) as exc:
@@ -304,7 +307,7 @@ class RunFiles:
         if not isinstance(data, dict) or "values" not in data:
             return None  # an error was recorded instead, or it is not a metrics file
         file = str(spec.get("file"))
-        # One from repro 0.3, which wrote no digest, is taken as it is (fsck parses it again, as
+        # One from an older repro, which wrote no digest, is taken as it is (fsck parses it again, as
         # any other): a digest only tells a stale or misplaced file, never a forged one.
         recorded = record.outputs.digest_of(file) if "sha256" in data else None
         if data.get("file") != file or data.get("format") != spec.get("format") or data.get("sha256") != recorded:
@@ -330,7 +333,7 @@ class RunFiles:
         """The run id the point's marker names, unchecked but for its shape (see
         :meth:`marked_run` for the run it names, checked)."""
         try:
-            named = json.loads(read_stored(self.point_marker(key), 1 << 16)).get("run")
+            named = load_json(read_stored(self.point_marker(key), 1 << 16)).get("run")
         except (OSError, ValueError, AttributeError, StoreError):
             return None
         return named if is_run_id(named) else None

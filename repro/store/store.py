@@ -32,6 +32,7 @@ from repro.store.names import is_run_id
 from repro.store.relocations import read_relocations, write_relocations
 from repro.store.runs import RunFiles
 from repro.store.status import Status
+from repro.text import load_json
 
 if TYPE_CHECKING:
     from repro.provenance.statcache import StatCache
@@ -74,7 +75,7 @@ class Store(RunFiles):
     def _read_facts(self) -> dict[str, Any]:
         """``store.json``: its format (refused if newer than this repro's) and sharing."""
         try:
-            data = json.loads(read_stored(self.layout.marker))
+            data = load_json(read_stored(self.layout.marker))
         except (FileNotFoundError, NotADirectoryError):
             return {}
         except (OSError, ValueError, StoreError) as exc:

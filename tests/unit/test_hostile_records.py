@@ -384,3 +384,24 @@ def test_each_link_in_a_planted_run_is_refused_without_being_followed(link: str)
         assert seen == []
         fsck = next(code for args, code in codes if args == ("fsck",))  # the planted store's
         assert fsck == 1, "fsck names the link as damage"
+
+
+def test_json_nested_too_deeply_for_python_is_bad_json_not_a_crash(tmp_path: Path) -> None:
+    """A metrics.json, a point marker or a record nested 100,000 deep (a RecursionError in
+    json.loads) is treated as any malformed file: log, reindex and fsck go on and say so."""
+    root = tmp_path / ".repro"
+    assert main(["--store", str(root), "init"]) == 0
+    store = Store(root)
+    store.run_folder(RUN).outputs.mkdir(parents=True)
+    record = with_metrics(store, make_record(RUN, key="ab" * 32), {"ipc": 0.5})
+    store.write_record(record)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    store.run_folder(RUN).metrics.write_bytes(deep)
+    store.point_marker("ab" * 32).write_bytes(deep)
+
+    assert main(["--store", str(root), "log"]) == 0
+    assert main(["--store", str(root), "reindex"]) == 0
+    assert store.run_folder(RUN).metrics.read_bytes() != deep, "reindex parses them again from the outputs"
+    assert store.metrics_of(RUN) == {"ipc": 0.5}
+    store.point_marker("ab" * 32).write_bytes(deep)
+    assert main(["--store", str(root), "fsck"]) in (0, 1)
