@@ -131,10 +131,34 @@ def _from_engine(store: Store, record: RunRecord, stream: Stream, lines: int | N
         engine = connect(runtime=record.versions.runtime)
     except EngineError as exc:
         raise EngineError(f"run {record.id} is orphaned and its log is the engine's: {exc}") from exc
+    sent = 0
     try:
         containers = [c for c in run_containers(engine, record.id) if c.get("State") == "running"]
         if containers:
-            yield from follow_log(engine, str(containers[0]["Id"]), stream, tail=lines)
+            for chunk in follow_log(engine, str(containers[0]["Id"]), stream, tail=lines):
+                sent += len(chunk)
+                yield chunk
     finally:
         engine.close()
     reconcile(store)  # the container ended: finish its record
+    if lines is None:
+        yield from _rest_of_final(store, record.id, stream, sent)
+
+
+def _rest_of_final(store: Store, run_id: str, stream: Stream, sent: int, wait: float = 60.0) -> Iterator[bytes]:
+    """What the engine's stream of an orphan did not send before it ended (an engine may end
+    it before the last lines): once the run's record is final (its log then is the engine's
+    whole copy, written by whoever finished it), the stored log past the ``sent`` bytes."""
+    deadline = time.monotonic() + wait
+    while store.load(run_id).status is Status.RUNNING:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+    folder = store.run_folder(run_id)
+    try:
+        with _open(folder.stdout if stream == "stdout" else folder.stderr) as handle:
+            handle.seek(sent)
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+    except (OSError, StoreError):
+        return
