@@ -11,6 +11,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from repro.errors import StoreError
@@ -23,7 +24,9 @@ __all__ = [
     "clone_or_copy",
     "listed",
     "open_stored",
+    "read_in",
     "read_stored",
+    "stored_folder",
 ]
 
 MAX_JSON_BYTES = 64 << 20
@@ -42,50 +45,90 @@ def listed(folder: Path) -> list[str]:
         return []
 
 
-def open_stored(path: Path, *, real_parent: bool = False) -> int:
+def open_stored(path: Path | str, *, real_parent: bool = False) -> int:
     """A file descriptor of the regular file ``path``, opened without following a link (with
     ``real_parent``, the folder holding it may not be a link either: a run's folder), and
     without blocking on a FIFO. A link, a FIFO, a device is refused (:class:`StoreError`)
     before a byte of it is read; a missing file raises FileNotFoundError."""
+    if not real_parent:
+        return _open_regular(os.fspath(path), None, None)
+    folder_path, name = os.path.split(path)
+    with stored_folder(folder_path) as folder:
+        return _open_regular(name, folder, folder_path)
+
+
+@contextlib.contextmanager
+def stored_folder(path: Path | str) -> Iterator[int]:
+    """A file descriptor of the folder ``path``, which may not be a link (a run's folder: its
+    files are read through it with :func:`read_in`, each name opened once)."""
     try:
-        if real_parent:
-            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                fd = os.open(path.name, _READ_FLAGS, dir_fd=folder)
-            finally:
-                os.close(folder)
-        else:
-            fd = os.open(path, _READ_FLAGS)
+        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        # O_NOFOLLOW refuses a link as the file (ELOOP) and, with O_DIRECTORY, as its folder (ENOTDIR).
-        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and real_parent and path.parent.is_symlink()):
+        # O_NOFOLLOW with O_DIRECTORY refuses a link as the folder (ENOTDIR, or ELOOP).
+        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and Path(path).is_symlink()):
             raise StoreError(f"{printable(str(path))} is reached through a link; repro does not follow it") from exc
+        raise
+    try:
+        yield folder
+    finally:
+        os.close(folder)
+
+
+def _open_regular(name: str, folder: int | None, within: Path | str | None) -> int:
+    """``name`` opened as :func:`open_stored` opens a file: in the folder open as ``folder``
+    (``within``: that folder's path, for messages), else as a path."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW refuses a link as the file
+            raise StoreError(f"{_shown(name, within)} is reached through a link; repro does not follow it") from exc
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise StoreError(f"{printable(str(path))} is not a regular file; it is not read")
+        raise StoreError(f"{_shown(name, within)} is not a regular file; it is not read")
     return fd
 
 
-def read_stored(path: Path, limit: int = MAX_JSON_BYTES, *, real_parent: bool = False) -> bytes:
+def _shown(name: str, within: Path | str | None) -> str:
+    return printable(name if within is None else str(Path(within, name)))
+
+
+def read_stored(path: Path | str, limit: int = MAX_JSON_BYTES, *, real_parent: bool = False) -> bytes:
     """The bytes of ``path``, a file the store keeps, read as untrusted input (see
     :func:`open_stored`): a file over ``limit`` bytes is refused before it is read."""
-    fd = open_stored(path, real_parent=real_parent)
-    with os.fdopen(fd, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
+    return _read_all(open_stored(path, real_parent=real_parent), str(path), None, limit)
+
+
+def read_in(folder: int, name: str, within: Path | str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """:func:`read_stored` of the file ``name`` in the folder open as ``folder`` (from
+    :func:`stored_folder`); ``within``: that folder's path, for messages."""
+    return _read_all(_open_regular(name, folder, within), name, within, limit)
+
+
+def _read_all(fd: int, name: str, within: Path | str | None, limit: int) -> bytes:
+    try:
+        size = os.fstat(fd).st_size
         if size > limit:
             raise StoreError(
-                f"{printable(str(path))} holds {format_bytes(size)}, more than the {format_bytes(limit)} "
+                f"{_shown(name, within)} holds {format_bytes(size)}, more than the {format_bytes(limit)} "
                 "such a file may; it is not read"
             )
         # Its size and one byte more (a buffer of ``limit`` for each small file cost more than
         # reading it), then whatever it grew by since, up to the limit.
-        data = handle.read(size + 1)
-        if len(data) > size:
-            data += handle.read(limit + 1 - len(data))
-    if len(data) > limit:
-        raise StoreError(f"{printable(str(path))} grew past {format_bytes(limit)} while it was read; it is not read")
-    return data
+        chunks: list[bytes] = []
+        read = 0
+        while read <= limit:
+            ask = size + 1 - read if read <= size else min(1 << 20, limit + 1 - read)
+            chunk = os.read(fd, ask)
+            chunks.append(chunk)
+            read += len(chunk)
+            if not chunk or (read == size and len(chunk) < ask):
+                break  # the end: where it was when it was measured, or sooner
+    finally:
+        os.close(fd)
+    if read > limit:
+        raise StoreError(f"{_shown(name, within)} grew past {format_bytes(limit)} while it was read; it is not read")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 _FICLONE = 0x40049409

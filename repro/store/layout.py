@@ -142,6 +142,14 @@ class StoreLayout:
     def run(self, run_id: str) -> Path:
         return self.runs / _checked(run_id, is_run_id, "run id")
 
+    def run_text(self, run_id: str) -> str:
+        """:meth:`run` as text, made without a path object (a fold makes thousands)."""
+        return f"{self._runs_text}/{_checked(run_id, is_run_id, 'run id')}"
+
+    @cached_property
+    def _runs_text(self) -> str:
+        return str(self.runs)
+
     def run_folder(self, run_id: str) -> RunFolder:
         """The files of one run (its record, logs, outputs)."""
         return RunFolder(run_id, self.run(run_id))
@@ -152,6 +160,14 @@ class StoreLayout:
 
     def point_marker(self, key: str) -> Path:
         return self.points / f"{_checked(key, is_hex64, 'point key')}.json"
+
+    def point_marker_text(self, key: str) -> str:
+        """:meth:`point_marker` as text, made without a path object (a fold makes thousands)."""
+        return f"{self._points_text}/{_checked(key, is_hex64, 'point key')}.json"
+
+    @cached_property
+    def _points_text(self) -> str:
+        return str(self.points)
 
     @property
     def point_marker_pattern(self) -> str:

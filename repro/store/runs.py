@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_write, read_stored
-from repro.store.index import Value
+from repro.store.files import atomic_write, read_in, read_stored, stored_folder
+from repro.store.index import IndexEntry, Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout, shown_name
 from repro.store.names import is_hex64, is_run_id
@@ -237,24 +237,46 @@ class RunFiles:
     def load_digested(self, run_id: str) -> tuple[RunRecord, str]:
         """:meth:`load`, and the sha256 (hex) of the bytes the record was read from (what the
         store's log holds of it)."""
+        folder = self.run_folder(run_id)
+        try:
+            with stored_folder(folder.path) as opened:
+                return self._load_in(opened, folder.path, run_id)
+        except FileNotFoundError:
+            raise UsageError(f"no run {run_id} in {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"record {folder.record} cannot be read ({exc.strerror})") from exc
+
+    def entry(self, run_id: str) -> tuple[IndexEntry, str, bool]:
+        """What the index keeps of ``run_id`` (its record and its metrics, read through one
+        opening of its folder, checked as :meth:`load` and :meth:`metrics_of` check them), the
+        sha256 (hex) of its record's bytes, and whether that record is final: all a fold needs,
+        with no more made per run than it needs (a fold reads thousands). Raises as :meth:`load`."""
+        path = self.layout.run_text(run_id)
+        try:
+            with stored_folder(path) as opened:
+                record, digest = self._load_in(opened, path, run_id)
+                metrics = self._metrics_in(record, lambda: read_in(opened, "metrics.json", path))
+        except FileNotFoundError:
+            raise UsageError(f"no run {run_id} in {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"record {path}/record.json cannot be read ({exc.strerror})") from exc
+        return IndexEntry.of(record, metrics), digest, record.status.final
+
+    @staticmethod
+    def _load_in(opened: int, folder: Path | str, run_id: str) -> tuple[RunRecord, str]:
         from pydantic import ValidationError
 
         from repro.store.record import RunRecord, invalid_fields
 
-        path = self.run_folder(run_id).record
+        data = read_in(opened, "record.json", folder)
         try:
-            data = read_stored(path, real_parent=True)
             record = RunRecord.model_validate_json(data)
-        except FileNotFoundError:
-            raise UsageError(f"no run {run_id} in {self.root}") from None
-        except OSError as exc:
-            raise StoreError(f"record {path} cannot be read ({exc.strerror})") from exc
         except ValidationError as exc:
             raise StoreError(
-                f"record {path} is corrupt or not repro's ({invalid_fields(exc)}); it is not used"
+                f"record {folder}/record.json is corrupt or not repro's ({invalid_fields(exc)}); it is not used"
             ) from exc
         if record.id != run_id:
-            raise StoreError(f"record {path} says it is run {shown_name(record.id)}; it is not used")
+            raise StoreError(f"record {folder}/record.json says it is run {shown_name(record.id)}; it is not used")
         return record, hashlib.sha256(data).hexdigest()
 
     def records(self, skipped: Callable[[str], None] | None = None) -> Iterator[RunRecord]:
@@ -294,11 +316,17 @@ class RunFiles:
                 return None
         else:
             record = run
+        return self._metrics_in(record, lambda: read_stored(self.run_folder(record.id).metrics, real_parent=True))
+
+    @staticmethod
+    def _metrics_in(record: RunRecord, read: Callable[[], bytes]) -> dict[str, Value] | None:
+        """:meth:`metrics_of` ``record``, whose ``metrics.json`` ``read`` reads (only if its
+        manifest names a metrics file)."""
         spec = record.manifest.resolved.get("metrics")
         if not isinstance(spec, dict) or record.outputs is None:
             return None
         try:
-            data = load_json(read_stored(self.run_folder(record.id).metrics, real_parent=True))
+            data = load_json(read())
         except FileNotFoundError:
             return None
         except (OSError, ValueError, StoreError) as exc:
@@ -333,7 +361,7 @@ class RunFiles:
         """The run id the point's marker names, unchecked but for its shape (see
         :meth:`marked_run` for the run it names, checked)."""
         try:
-            named = load_json(read_stored(self.point_marker(key), 1 << 16)).get("run")
+            named = load_json(read_stored(self.layout.point_marker_text(key), 1 << 16)).get("run")
         except (OSError, ValueError, AttributeError, StoreError):
             return None
         return named if is_run_id(named) else None

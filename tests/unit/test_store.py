@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from repro.errors import StoreError, UsageError
-from repro.store import Status, Store
+from repro.store import Status, Store, fold
 from repro.store.store import STORE_FORMAT
 from tests.conftest import make_record
 
@@ -184,6 +188,79 @@ def test_a_fold_skips_runs_whose_record_is_gone_or_corrupt(store: Store) -> None
     corrupt.record.write_text('{"id": "broken"}')
     store.journal.note("20260101-000000-00000000")  # a run that is gone
     assert [row.id for row in store.runs()] == [good.run_id]
+    assert store.journal.pending() == []
+
+
+def _fold_of_many(store: Store) -> tuple[list[str], set[str]]:
+    """Twelve runs (two of them corrupt, one gone) noted in the journal: the good ones' ids, and
+    the corrupt ones'."""
+    good: list[str] = []
+    corrupt: set[str] = set()
+    for number in range(12):
+        folder = store.new_run()
+        store.write_record(make_record(folder.run_id, key=f"{number:064x}"))
+        if number in (3, 8):
+            folder.record.write_text('{"id": "broken"}')
+            corrupt.add(folder.run_id)
+        else:
+            good.append(folder.run_id)
+    store.journal.note("20260101-000000-00000000")  # gone
+    return good, corrupt
+
+
+_FOLD_IN_PROCESSES = """
+import json, logging, os, sys
+from pathlib import Path
+from repro.store import Store, fold
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+fold.PARALLEL_FROM = 2  # a fold of a dozen read as one of thousands is
+os.sched_getaffinity = lambda pid: {0, 1}  # two CPUs, whatever this machine has
+forked = []
+real_fork = fold._fork_reading
+fold._fork_reading = lambda runs, ids: forked.append(len(ids)) or real_fork(runs, ids)
+store = Store(Path(sys.argv[1]))
+rows = [row.id for row in store.runs()]
+print(json.dumps({"rows": rows, "forked": forked}))
+"""
+
+
+def test_a_large_fold_read_in_several_processes_indexes_what_one_would(store: Store) -> None:
+    good, corrupt = _fold_of_many(store)
+    # In a process of its own: a fold forks only when it runs one thread, which a test suite's may not.
+    done = subprocess.run(
+        [sys.executable, "-c", _FOLD_IN_PROCESSES, str(store.root)], capture_output=True, text=True, check=True
+    )
+    *said, last = done.stdout.splitlines()
+    result = json.loads(last)
+    assert result["rows"] == sorted(good, reverse=True)
+    assert result["forked"], "the fold read a share of the runs in another process"
+    for run_id in corrupt:  # what a child warns of is said by the parent, once
+        assert sum(line.startswith(f"skipping run {run_id}") for line in said) == 1
+    fresh = Store(store.root)
+    assert fresh.journal.pending() == []
+    for run_id in good:  # each run's point is marked, and logged, once
+        assert json.loads(fresh.point_marker(fresh.load(run_id).point.key).read_text())["run"] == run_id
+    assert sorted(leaf.run_id for leaf in fresh.log.read().leaves) == sorted(good)
+
+
+def test_a_fold_whose_reading_process_fails_reads_its_share_itself(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, _ = _fold_of_many(store)
+    monkeypatch.setattr(fold, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # the suite's threads: its child forks none
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+
+    def failing(runs: object, run_ids: list[str]) -> tuple[int, int]:
+        readable, writable = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a child that dies before it sends anything
+            os._exit(3)
+        os.close(writable)
+        return pid, readable
+
+    monkeypatch.setattr(fold, "_fork_reading", failing)
+    assert [row.id for row in store.runs()] == sorted(good, reverse=True)
     assert store.journal.pending() == []
 
 
