@@ -116,6 +116,21 @@ class CompactRange:
             self._peaks.append(node_hash(left, right))
             size //= 2
 
+    @property
+    def peaks(self) -> list[bytes]:
+        """The hashes of its perfect subtrees, largest first (what :meth:`restored` takes)."""
+        return list(self._peaks)
+
+    @classmethod
+    def restored(cls, size: int, peaks: Sequence[bytes]) -> CompactRange:
+        """The range of ``size`` leaves whose perfect subtrees' hashes are ``peaks`` (as
+        :attr:`peaks` gave them; ValueError when they cannot be: one per bit of ``size``)."""
+        if size < 0 or len(peaks) != size.bit_count() or any(len(peak) != 32 for peak in peaks):
+            raise ValueError(f"not the peaks of a range of {size} leaves")
+        found = cls()
+        found.size, found._peaks = size, list(peaks)
+        return found
+
     def root(self) -> bytes:
         if not self._peaks:
             return EMPTY_ROOT

@@ -23,6 +23,7 @@ store is ``.repro/`` at the manifest's git root by default::
       drivers/<plan id>.log      what a detached driver (`repro run --detach`) printed
       blobs/sha256/<hex>         content-addressed files shared by runs (diffs)
       cache/digests.sqlite       input digests by file status (a cache: may be deleted)
+      cache/records-log.json     where records.log ended when last appended to (a cache: may be deleted)
       images/                    images kept by `repro archive`: an OCI image layout (see repro.store.images)
         oci-layout               the OCI image layout's version marker
         index.json               one manifest per image, named by its image ID's hex (and its tags)
@@ -118,6 +119,11 @@ class StoreLayout:
     def records_log(self) -> Path:
         """The append-only log of final records (see :mod:`repro.store.tlog`)."""
         return self.root / "records.log"
+
+    @property
+    def records_log_state(self) -> Path:
+        """Where the log's end was last seen (a cache: see :mod:`repro.store.tlog`)."""
+        return self.root / "cache" / "records-log.json"
 
     @property
     def checkpoints(self) -> Path:

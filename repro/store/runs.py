@@ -61,7 +61,7 @@ class RunFiles:
         self.layout = layout
         self.root = layout.root
         self.journal = Journal(layout.journal)
-        self.log = RecordLog(layout.records_log)
+        self.log = RecordLog(layout.records_log, layout.records_log_state)
 
     # -- run folders ------------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
+import mmap
 import os
 import re
 import secrets
@@ -40,11 +42,15 @@ from typing import BinaryIO
 
 from repro.errors import StoreError
 from repro.signing.merkle import CompactRange, Tree, leaf_hash
-from repro.store.files import read_stored
+from repro.store.files import atomic_write, read_stored
+from repro.text import load_json
 
 __all__ = ["HEADER", "LogContents", "LoggedLeaf", "RecordLog", "new_origin", "record_digest"]
 
 HEADER = "repro records log v1"
+_SEARCHED = 16
+"""Up to this many run ids, whether each is logged is looked up by a search of the log's file;
+more, and the run ids of the whole file are read once."""
 _LINE = re.compile(r"^(\d+) (\S+) ([0-9a-f]{64}) ([0-9a-f]{64})$")
 
 
@@ -128,13 +134,26 @@ def _parse(text: str) -> LogContents:
 
 
 class RecordLog:
-    """The log file of one store (see the module's docstring)."""
+    """The log file of one store (see the module's docstring).
 
-    def __init__(self, path: Path) -> None:
+    Appending needs the tree's compact range at the log's end and which runs it holds. A process
+    reads the log once for both — a million leaves are 160 MB and seconds of hashing — unless
+    ``state`` (a cache file, written after each append) says where the log ended: then only what
+    was appended since is read, the range is the cache's once the log's line at that end shows
+    the same root, and whether a run is logged already is looked up in the file (a few, each by
+    a search of it) or read from it (many, once)."""
+
+    def __init__(self, path: Path, state: Path | None = None) -> None:
         self.path = path
+        self.state = state
         self._lock = threading.Lock()
         self._offset = 0
         self._logged: set[str] = set()
+        self._header = 0
+        self._unread = 0
+        """Where the part of the file whose run ids are not in ``_logged`` ends (it begins after
+        the header, which is ``_header`` bytes)."""
+        self._saved = 0
         self._range = CompactRange()
 
     @property
@@ -170,12 +189,14 @@ class RecordLog:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 self._catch_up(handle)
+                logged = self._logged_of(handle, {run_id for run_id, _ in wanted})
                 lines = []
                 for run_id, digest in wanted:
-                    if run_id in self._logged:
+                    if run_id in logged:
                         continue
                     self._range.append(leaf_hash(leaf_data(run_id, digest)))
                     self._logged.add(run_id)
+                    logged.add(run_id)
                     lines.append(f"{self._range.size - 1} {run_id} {digest} {self._range.root().hex()}\n")
                 if lines:
                     data = "".join(lines).encode()
@@ -184,19 +205,21 @@ class RecordLog:
                     handle.flush()
                     os.fsync(handle.fileno())
                     self._offset += len(data)
+                if self._offset != self._saved:
+                    self._save_state()
                 return len(lines)
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _catch_up(self, handle: BinaryIO) -> None:
-        """Read what others appended since this process last looked (all of it, the first time
-        or when the file shrank: someone rewrote it)."""
+        """Read what others appended since this process last looked (the first time, or when the
+        file shrank — someone rewrote it —, from where the state file says it ended, or all of it)."""
         size = os.fstat(handle.fileno()).st_size
         if size < self._offset or self._offset == 0:
-            self._offset, self._logged, self._range = 0, set(), CompactRange()
+            self._logged, self._saved, self._range = set(), 0, CompactRange()
             handle.seek(0)
-            header = handle.readline()
-            self._offset = len(header)
+            self._offset = self._unread = self._header = len(handle.readline())
+            self._resume(handle, size)
         handle.seek(self._offset)
         tail = handle.read(size - self._offset)
         complete = tail[: tail.rfind(b"\n") + 1] if b"\n" in tail else b""
@@ -208,6 +231,58 @@ class RecordLog:
             self._range.append(leaf_hash(leaf_data(run_id, digest)))
             self._logged.add(run_id)
         self._offset += len(complete)
+
+    def _resume(self, handle: BinaryIO, size: int) -> None:
+        """Start from where the state file says the log ended, if the log's line there shows the
+        state's root (a log rewritten since, or a state from elsewhere, shows another)."""
+        if self.state is None:
+            return
+        try:
+            state = load_json(read_stored(self.state, 1 << 16))
+            offset, leaves = int(state["offset"]), int(state["size"])
+            compact = CompactRange.restored(leaves, [bytes.fromhex(peak) for peak in state["peaks"]])
+        except (OSError, ValueError, KeyError, TypeError, StoreError):
+            return  # none, or not one this repro wrote: the whole log is read
+        if not self._offset < offset <= size or leaves < 1:
+            return
+        handle.seek(max(self._offset, offset - 512))
+        before = handle.read(offset - max(self._offset, offset - 512))
+        if not before.endswith(b"\n"):
+            return
+        matched = _LINE.match(before[:-1].rsplit(b"\n", 1)[-1].decode("utf-8", "surrogateescape"))
+        if matched is None or int(matched.group(1)) != leaves - 1 or matched.group(4) != compact.root().hex():
+            return
+        self._offset, self._unread, self._saved, self._range = offset, offset, offset, compact
+
+    def _logged_of(self, handle: BinaryIO, run_ids: set[str]) -> set[str]:
+        """Those of ``run_ids`` the log holds: known from what this process read, else looked up
+        in the part of the file it did not read (searched for each of a few; read once for many)."""
+        found = run_ids & self._logged
+        if self._unread <= self._header or found == run_ids:
+            return found
+        with mmap.mmap(handle.fileno(), self._unread, access=mmap.ACCESS_READ) as unread:
+            if len(run_ids - found) <= _SEARCHED:
+                # A run id is one field of a line, between spaces: no digest or root holds a '-'.
+                searched = {
+                    run_id for run_id in run_ids - found if unread.find(f" {run_id} ".encode(), self._header) >= 0
+                }
+                return found | searched
+            for line in unread[self._header : self._unread].split(b"\n"):
+                fields = line.split(b" ", 2)
+                if len(fields) == 3 and fields[0].isdigit():
+                    self._logged.add(fields[1].decode("utf-8", "surrogateescape"))
+        self._unread = self._header
+        return run_ids & self._logged
+
+    def _save_state(self) -> None:
+        """Say where the log ends now, for the next process (a cache: never needed, never fatal)."""
+        if self.state is None:
+            return
+        state = {"offset": self._offset, "size": self._range.size, "peaks": [peak.hex() for peak in self._range.peaks]}
+        with contextlib.suppress(OSError):
+            self.state.parent.mkdir(exist_ok=True)
+            atomic_write(self.state, json.dumps(state).encode(), durable=False)
+            self._saved = self._offset
 
     def logged(self) -> set[str]:
         """The run ids the log holds (empty when it is missing or unreadable)."""

@@ -4,6 +4,7 @@ and the store's log of records (no engine needed)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,67 @@ def test_the_log_appends_each_run_once_in_order_and_never_restarts_a_lost_one(tm
     assert audit.state == "missing"
     assert "records.log is missing" in audit.findings[0].what
     assert json.loads(store.layout.marker.read_text())["log"]["origin"] == contents.origin
+
+
+def _run_id(number: int) -> str:
+    return f"20261101-000000-{number:08x}"
+
+
+def _appended_in_processes(log: Path, state: Path, batches: list[list[int]]) -> None:
+    """Each batch appended by a process of its own (a fresh :class:`RecordLog`), as drivers and
+    folds append: each reads where the state says the log ended, not the whole log."""
+    for batch in batches:
+        RecordLog(log, state).append([(_run_id(n), f"{n:064x}") for n in batch])
+
+
+def _roots_are_the_trees(log: Path) -> list[str]:
+    contents = RecordLog(log).read()
+    return [leaf.root for leaf in contents.leaves] == [
+        Tree([leaf.hash for leaf in contents.leaves[: leaf.index + 1]]).root().hex() for leaf in contents.leaves
+    ] and [leaf.run_id for leaf in contents.leaves]
+
+
+def test_appends_that_resume_from_the_state_write_the_log_a_full_read_would(tmp_path: Path) -> None:
+    log, state = tmp_path / "records.log", tmp_path / "cache" / "records-log.json"
+    RecordLog(log).start("repro-store/test", [(_run_id(n), f"{n:064x}") for n in range(5)])
+    # Runs logged already, a few (searched for) and many (read once), are not logged again.
+    batches = [[5], [6, 7, 2], [8, *range(30)], [31, 4], [*range(40, 45), 44, 1]]
+    _appended_in_processes(log, state, batches)
+    assert json.loads(state.read_text())["size"] == 36
+    assert _roots_are_the_trees(log) == [_run_id(n) for n in [*range(30), 31, *range(40, 45)]]
+
+
+def test_an_appender_reads_only_what_was_appended_since_the_state(tmp_path: Path) -> None:
+    log, state = tmp_path / "records.log", tmp_path / "cache" / "records-log.json"
+    RecordLog(log).start("repro-store/test", [(_run_id(n), f"{n:064x}") for n in range(100)])
+    _appended_in_processes(log, state, [[100]])
+    ended = json.loads(state.read_text())["offset"]
+    RecordLog(log).append([(_run_id(101), "f" * 64)])  # a process that keeps no state (an older repro)
+    appender = RecordLog(log, state)
+    assert appender.append([(_run_id(102), "e" * 64), (_run_id(50), "e" * 64)]) == 1
+    assert appender._unread == ended, "the log before the state's end was searched, not read"
+    assert _roots_are_the_trees(log)[-3:] == [_run_id(100), _run_id(101), _run_id(102)]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda state, log: state.write_text("{not json"),
+        lambda state, log: state.write_text(json.dumps({**json.loads(state.read_text()), "peaks": ["00" * 32]})),
+        lambda state, log: state.write_text(json.dumps({**json.loads(state.read_text()), "offset": 10**9})),
+        lambda state, log: state.write_text(json.dumps({**json.loads(state.read_text()), "offset": 60})),
+        lambda state, log: log.write_text(log.read_text().rsplit("\n", 2)[0] + "\n"),  # the log's end cut off
+    ],
+    ids=["not-json", "other-peaks", "past-the-end", "mid-line", "log-shorter"],
+)
+def test_a_state_that_is_not_the_logs_end_is_not_used(tmp_path: Path, spoil: Callable[[Path, Path], None]) -> None:
+    log, state = tmp_path / "records.log", tmp_path / "cache" / "records-log.json"
+    RecordLog(log).start("repro-store/test", [(_run_id(n), f"{n:064x}") for n in range(3)])
+    _appended_in_processes(log, state, [[3], [4]])
+    spoil(state, log)
+    _appended_in_processes(log, state, [[5, 1], [6]])
+    assert _roots_are_the_trees(log)[-2:] == [_run_id(5), _run_id(6)]
+    assert _roots_are_the_trees(log).count(_run_id(1)) == 1
 
 
 @pytest.mark.parametrize(
