@@ -7,6 +7,7 @@ log (:mod:`repro.store.tlog`) does not hold yet are appended to it first, in run
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from repro.errors import StoreError, UsageError
 from repro.store.index import Index, IndexEntry
+from repro.store.journal import Entry
 from repro.store.layout import shown_name
 from repro.store.runs import RunFiles
 from repro.store.status import Status
@@ -50,6 +52,17 @@ def fold_journal(runs: RunFiles, index: Index) -> int:
     entries = runs.journal.pending()
     if not entries:
         return 0
+    collecting = gc.isenabled() and len(entries) >= PARALLEL_FROM
+    if collecting:  # no cycles are made here: passes over the thousands of objects kept find nothing
+        gc.disable()
+    try:
+        return _fold(runs, index, entries)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _fold(runs: RunFiles, index: Index, entries: list[Entry]) -> int:
     for entry in entries:
         if entry.run_id is None:
             name = shown_name(entry.name)

@@ -44,10 +44,10 @@ from pydantic import (
     model_serializer,
 )
 
-from repro.manifest.model import Scalar
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts, UserFacts
 from repro.store.fields import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath
+from repro.store.index import Value as Scalar
 from repro.store.names import safe_relative
 from repro.store.status import Status
 
