@@ -7,11 +7,14 @@ log (:mod:`repro.store.tlog`) does not hold yet are appended to it first, in run
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
 import pickle
+import signal
 import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from repro.errors import StoreError, UsageError
@@ -31,6 +34,8 @@ PARALLEL_FROM = 2000
 reading and validating is most of a large fold's time, and each record is read independently."""
 
 _MOST_PROCESSES = 4
+_WRITING = 0.25
+"""What writing its runs to the index adds to reading them (10,000 runs: 0.23 s to 0.93 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +72,26 @@ def _fold(runs: RunFiles, index: Index, entries: list[Entry]) -> int:
         if entry.run_id is None:
             name = shown_name(entry.name)
             _log.warning("skipping journal entry %s: its name does not begin with a run id", name)
-    read = _read_runs(runs, sorted({entry.run_id for entry in entries if entry.run_id is not None}))
-    rows = [found.entry for found in read]
-    # The final records' digests, for the store's log: in the log first, it must not wait for the index.
-    logged = runs.log_digests([(found.entry.id, found.digest) for found in read if found.final])
+    read: list[_Read] = []
+    logged: list[int | None] = []
+    reading = _read_batches(runs, sorted({entry.run_id for entry in entries if entry.run_id is not None}))
+
+    def batches() -> Iterator[list[IndexEntry]]:
+        for batch in reading:
+            read.extend(batch)
+            yield [found.entry for found in batch]
+
+    def log_them() -> None:
+        # The final records' digests, for the store's log: in the log first, before the index shows them.
+        logged.append(runs.log_digests([(found.entry.id, found.digest) for found in read if found.final]))
+
     try:
-        index.put_many(rows)
+        index.put_batches(batches(), before_commit=log_them)
     except StoreError as exc:
-        _log.warning("%s; %d run(s) wait in the journal for the next command", exc, len(rows))
+        _log.warning("%s; %d run(s) wait in the journal for the next command", exc, len(read))
         return 0
+    finally:
+        reading.close()  # the children reading, if the index failed before it took all they read
     for found in read:
         row, named = found.entry, found.marked
         if row.status is not Status.SUCCEEDED:
@@ -88,36 +104,65 @@ def _fold(runs: RunFiles, index: Index, entries: list[Entry]) -> int:
             runs.mark_point(row.key, row.id, durable=False)  # derived: the next fold redoes it
         except StoreError as exc:
             _log.warning("%s", exc)
-    if logged is not None:  # else the entries stay, for a fold that can append to the log
+    if logged[0] is not None:  # else the entries stay, for a fold that can append to the log
         runs.journal.clear(entries)
-    return len(rows)
+    return len(read)
 
 
-def _read_runs(runs: RunFiles, run_ids: list[str]) -> list[_Read]:
-    """:func:`_read_run` of each of ``run_ids`` that is a valid run, in their order: many of them
-    in a forked process per CPU, each a share of them, when this process can fork safely (it
-    runs one thread: a thread of another holding a lock would leave the child waiting forever)."""
+def _read_batches(runs: RunFiles, run_ids: list[str]) -> Generator[list[_Read], None, None]:
+    """:func:`_read_run` of each of ``run_ids`` that is a valid run, in their order, in batches:
+    many of them in forked processes, one per CPU, when this process can fork safely (it runs
+    one thread: a thread of another holding a lock would leave the child waiting forever). This
+    process reads the first, smaller share, so that it has written it to the index by the time
+    the others have read theirs."""
     processes = min(len(os.sched_getaffinity(0)), _MOST_PROCESSES)
     if len(run_ids) < PARALLEL_FROM or processes < 2 or threading.active_count() > 1:
-        return [found for run_id in run_ids if (found := _read_run(runs, run_id)) is not None]
-    shares = [run_ids[number::processes] for number in range(processes)]
-    children = [_fork_reading(runs, share) for share in shares[1:]]
-    results = {found.entry.id: found for found in _reads(runs, shares[0])}
-    for (pid, pipe), share in zip(children, shares[1:], strict=True):
-        for found in _collected(pid, pipe) or _reads(runs, share):  # a child that failed: read here
-            results[found.entry.id] = found
-    return [results[run_id] for run_id in run_ids if run_id in results]
+        yield _reads(runs, run_ids)
+        return
+    mine = round(len(run_ids) / (processes + _WRITING))
+    each = -(-(len(run_ids) - mine) // (processes - 1))
+    shares = [run_ids[start : start + each] for start in range(mine, len(run_ids), each)]
+    children: list[tuple[int, int] | None] = []
+    try:
+        children += (_fork_reading(runs, share) for share in shares)
+        yield _reads(runs, run_ids[:mine])
+        for share in shares:
+            child = children.pop(0)
+            collected = None if child is None else _collected(*child)
+            yield _reads(runs, share) if collected is None else collected  # a child that failed: read here
+    finally:
+        for child in children:  # the fold stopped (the index failed): no child is left behind
+            if child is not None:
+                os.close(child[1])
+                _ended(child[0], kill=True)
+
+
+def _ended(pid: int, *, kill: bool = False) -> int:
+    """The exit status of the child ``pid``, once it ended (killed first, with ``kill``)."""
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
 
 
 def _reads(runs: RunFiles, run_ids: list[str]) -> list[_Read]:
     return [found for run_id in run_ids if (found := _read_run(runs, run_id)) is not None]
 
 
-def _fork_reading(runs: RunFiles, run_ids: list[str]) -> tuple[int, int]:
+def _fork_reading(runs: RunFiles, run_ids: list[str]) -> tuple[int, int] | None:
     """A child process reading ``run_ids`` and sending what it read, and what it would have
-    logged, pickled down a pipe: (its pid, the pipe's end to read)."""
-    readable, writable = os.pipe()
-    pid = os.fork()
+    logged, pickled down a pipe: (its pid, the pipe's end to read); None when there can be no
+    child now (no process or descriptor left): the parent reads them."""
+    try:
+        readable, writable = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(readable)
+        os.close(writable)
+        return None
     if pid:
         os.close(writable)
         return pid, readable
@@ -149,10 +194,13 @@ class _Said(logging.Handler):
 
 def _collected(pid: int, pipe: int) -> list[_Read] | None:
     """What the child ``pid`` sent down ``pipe`` (what it logged is logged here); None if it failed."""
-    with os.fdopen(pipe, "rb") as handle:
-        data = handle.read()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0 or not data:
+    try:
+        with os.fdopen(pipe, "rb") as handle:
+            data = handle.read()
+    except BaseException:
+        _ended(pid, kill=True)
+        raise
+    if os.waitstatus_to_exitcode(_ended(pid)) != 0 or not data:
         return None
     read: list[_Read]
     said: list[logging.LogRecord]

@@ -26,7 +26,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,17 +282,20 @@ class Index:
     def put_many(self, entries: Entries) -> None:
         """Insert or update the rows of many runs (entries, or records with their parsed metrics)
         at once, in one transaction."""
-        latest = {entry.id: entry for entry in map(_entry, entries)}  # the last entry of a run wins
+        self.put_batches([entries])
+
+    def put_batches(self, batches: Iterable[Entries], before_commit: Callable[[], object] | None = None) -> None:
+        """:meth:`put_many` of each of ``batches`` as it comes (a batch may still be being read
+        while the one before is written), all in one transaction; ``before_commit`` runs once
+        all are written, before they are committed (what must happen before the index shows them)."""
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 names = _Names(db)
-                known = _rids(db, list(latest))
-                # New runs (a fold's usual case) are written as a build writes them, many per
-                # statement; runs indexed before are updated one by one, keeping their integers.
-                after = db.execute("SELECT max(rid) FROM runs").fetchone()[0] or 0
-                _append(db, [entry for run, entry in latest.items() if run not in known], after, names)
-                _replace(db, [(rid, latest[run]) for run, rid in known.items()], names)
+                for entries in batches:
+                    _put(db, entries, names)
+                if before_commit is not None:
+                    before_commit()
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -570,9 +573,23 @@ def _entry(given: IndexEntry | tuple[RunRecord, Mapping[str, Value] | None]) -> 
 
 
 def _vals(rid: int, entry: IndexEntry, names: _Names) -> list[tuple[int, int, object]]:
-    found = [(rid, names.nid("param", name), _stored(value)) for name, value in entry.params.items()]
-    found += [(rid, names.nid("metric", name), _stored(value)) for name, value in (entry.metrics or {}).items()]
+    known = names.known
+    found = []
+    for source, values in (("param", entry.params), ("metric", entry.metrics or {})):
+        for name, value in values.items():
+            nid = known.get((source, name))
+            found.append((rid, names.nid(source, name) if nid is None else nid, _stored(value)))
     return found
+
+
+def _put(db: sqlite3.Connection, entries: Entries, names: _Names) -> None:
+    latest = {entry.id: entry for entry in map(_entry, entries)}  # the last entry of a run wins
+    known = _rids(db, list(latest))
+    # New runs (a fold's usual case) are written as a build writes them, many per statement;
+    # runs indexed before are updated one by one, keeping their integers.
+    after = db.execute("SELECT max(rid) FROM runs").fetchone()[0] or 0
+    _append(db, [entry for run, entry in latest.items() if run not in known], after, names)
+    _replace(db, [(rid, latest[run]) for run, rid in known.items()], names)
 
 
 def _append(db: sqlite3.Connection, batch: Sequence[IndexEntry], after: int, names: _Names) -> None:

@@ -215,12 +215,36 @@ from repro.store import Store, fold
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
 fold.PARALLEL_FROM = 2  # a fold of a dozen read as one of thousands is
 os.sched_getaffinity = lambda pid: {0, 1}  # two CPUs, whatever this machine has
-forked = []
+forked, children = [], []
 real_fork = fold._fork_reading
-fold._fork_reading = lambda runs, ids: forked.append(len(ids)) or real_fork(runs, ids)
+
+
+def forking(runs, ids):
+    forked.append(len(ids))
+    child = real_fork(runs, ids)
+    children.append(child[0])
+    return child
+
+
+fold._fork_reading = forking
+if sys.argv[2:] == ["index-fails"]:
+    import sqlite3
+    from repro.store import index
+
+    def failing(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    index._put = failing
 store = Store(Path(sys.argv[1]))
 rows = [row.id for row in store.runs()]
-print(json.dumps({"rows": rows, "forked": forked}))
+left = []
+for pid in children:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+        left.append(pid)
+    except ChildProcessError:
+        pass  # reaped by the fold
+print(json.dumps({"rows": rows, "forked": forked, "left": left}))
 """
 
 
@@ -234,6 +258,7 @@ def test_a_large_fold_read_in_several_processes_indexes_what_one_would(store: St
     result = json.loads(last)
     assert result["rows"] == sorted(good, reverse=True)
     assert result["forked"], "the fold read a share of the runs in another process"
+    assert result["left"] == []
     for run_id in corrupt:  # what a child warns of is said by the parent, once
         assert sum(line.startswith(f"skipping run {run_id}") for line in said) == 1
     fresh = Store(store.root)
@@ -241,6 +266,24 @@ def test_a_large_fold_read_in_several_processes_indexes_what_one_would(store: St
     for run_id in good:  # each run's point is marked, and logged, once
         assert json.loads(fresh.point_marker(fresh.load(run_id).point.key).read_text())["run"] == run_id
     assert sorted(leaf.run_id for leaf in fresh.log.read().leaves) == sorted(good)
+
+
+def test_a_fold_whose_index_fails_leaves_no_reading_process_and_every_entry(store: Store) -> None:
+    _fold_of_many(store)
+    waiting = len(store.journal.pending())
+    done = subprocess.run(
+        [sys.executable, "-c", _FOLD_IN_PROCESSES, str(store.root), "index-fails"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    *said, last = done.stdout.splitlines()
+    result = json.loads(last)
+    assert result["rows"] == []
+    assert result["forked"]
+    assert result["left"] == [], "each process that read was ended and waited for"
+    assert any("wait in the journal for the next command" in line for line in said)
+    assert len(Store(store.root).journal.pending()) == waiting
 
 
 def test_a_fold_whose_reading_process_fails_reads_its_share_itself(
