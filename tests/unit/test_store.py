@@ -307,6 +307,15 @@ def test_a_fold_whose_reading_process_fails_reads_its_share_itself(
     assert store.journal.pending() == []
 
 
+def test_a_journal_of_thousands_of_entries_is_cleared_whole(store: Store) -> None:
+    folder = store.new_run()
+    store.write_record(make_record(folder.run_id))
+    for number in range(1500):  # cleared by two threads
+        store.journal.note(folder.run_id if number % 2 else f"20260101-000000-{number:08x}")
+    assert [row.id for row in store.runs()] == [folder.run_id]
+    assert store.journal.pending() == []
+
+
 def test_a_store_from_a_newer_repro_is_refused_in_one_line(tmp_path: Path) -> None:
     root = tmp_path / "store"
     root.mkdir()
