@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write",
     "clone_or_copy",
     "listed",
+    "open_folder",
     "open_stored",
     "read_in",
     "read_stored",
@@ -50,6 +51,11 @@ def open_stored(path: Path | str, *, real_parent: bool = False) -> int:
     ``real_parent``, the folder holding it may not be a link either: a run's folder), and
     without blocking on a FIFO. A link, a FIFO, a device is refused (:class:`StoreError`)
     before a byte of it is read; a missing file raises FileNotFoundError."""
+    return _opened(path, real_parent=real_parent)[0]
+
+
+def _opened(path: Path | str, *, real_parent: bool) -> tuple[int, int]:
+    """:func:`open_stored`, and the file's size."""
     if not real_parent:
         return _open_regular(os.fspath(path), None, None)
     folder_path, name = os.path.split(path)
@@ -61,32 +67,38 @@ def open_stored(path: Path | str, *, real_parent: bool = False) -> int:
 def stored_folder(path: Path | str) -> Iterator[int]:
     """A file descriptor of the folder ``path``, which may not be a link (a run's folder: its
     files are read through it with :func:`read_in`, each name opened once)."""
-    try:
-        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        # O_NOFOLLOW with O_DIRECTORY refuses a link as the folder (ENOTDIR, or ELOOP).
-        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and Path(path).is_symlink()):
-            raise StoreError(f"{printable(str(path))} is reached through a link; repro does not follow it") from exc
-        raise
+    folder = open_folder(path)
     try:
         yield folder
     finally:
         os.close(folder)
 
 
-def _open_regular(name: str, folder: int | None, within: Path | str | None) -> int:
+def open_folder(path: Path | str) -> int:
+    """:func:`stored_folder`'s descriptor, for the caller to close (a fold opens thousands)."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        # O_NOFOLLOW with O_DIRECTORY refuses a link as the folder (ENOTDIR, or ELOOP).
+        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and Path(path).is_symlink()):
+            raise StoreError(f"{printable(str(path))} is reached through a link; repro does not follow it") from exc
+        raise
+
+
+def _open_regular(name: str, folder: int | None, within: Path | str | None) -> tuple[int, int]:
     """``name`` opened as :func:`open_stored` opens a file: in the folder open as ``folder``
-    (``within``: that folder's path, for messages), else as a path."""
+    (``within``: that folder's path, for messages), else as a path; and its size."""
     try:
         fd = os.open(name, _READ_FLAGS, dir_fd=folder)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW refuses a link as the file
             raise StoreError(f"{_shown(name, within)} is reached through a link; repro does not follow it") from exc
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
         os.close(fd)
         raise StoreError(f"{_shown(name, within)} is not a regular file; it is not read")
-    return fd
+    return fd, status.st_size
 
 
 def _shown(name: str, within: Path | str | None) -> str:
@@ -96,18 +108,17 @@ def _shown(name: str, within: Path | str | None) -> str:
 def read_stored(path: Path | str, limit: int = MAX_JSON_BYTES, *, real_parent: bool = False) -> bytes:
     """The bytes of ``path``, a file the store keeps, read as untrusted input (see
     :func:`open_stored`): a file over ``limit`` bytes is refused before it is read."""
-    return _read_all(open_stored(path, real_parent=real_parent), str(path), None, limit)
+    return _read_all(*_opened(path, real_parent=real_parent), str(path), None, limit)
 
 
 def read_in(folder: int, name: str, within: Path | str, limit: int = MAX_JSON_BYTES) -> bytes:
     """:func:`read_stored` of the file ``name`` in the folder open as ``folder`` (from
     :func:`stored_folder`); ``within``: that folder's path, for messages."""
-    return _read_all(_open_regular(name, folder, within), name, within, limit)
+    return _read_all(*_open_regular(name, folder, within), name, within, limit)
 
 
-def _read_all(fd: int, name: str, within: Path | str | None, limit: int) -> bytes:
+def _read_all(fd: int, size: int, name: str, within: Path | str | None, limit: int) -> bytes:
     try:
-        size = os.fstat(fd).st_size
         if size > limit:
             raise StoreError(
                 f"{_shown(name, within)} holds {format_bytes(size)}, more than the {format_bytes(limit)} "

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_write, read_in, read_stored, stored_folder
+from repro.store.files import atomic_write, open_folder, read_in, read_stored, stored_folder
 from repro.store.index import IndexEntry, Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout, shown_name
@@ -253,9 +253,12 @@ class RunFiles:
         with no more made per run than it needs (a fold reads thousands). Raises as :meth:`load`."""
         path = self.layout.run_text(run_id)
         try:
-            with stored_folder(path) as opened:
+            opened = open_folder(path)
+            try:
                 record, digest = self._load_in(opened, path, run_id)
                 metrics = self._metrics_in(record, lambda: read_in(opened, "metrics.json", path))
+            finally:
+                os.close(opened)
         except FileNotFoundError:
             raise UsageError(f"no run {run_id} in {self.root}") from None
         except OSError as exc:
