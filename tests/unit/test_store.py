@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -216,17 +218,17 @@ logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)
 fold.PARALLEL_FROM = 2  # a fold of a dozen read as one of thousands is
 os.sched_getaffinity = lambda pid: {0, 1}  # two CPUs, whatever this machine has
 forked, children = [], []
-real_fork = fold._fork_reading
 
 
-def forking(runs, ids):
-    forked.append(len(ids))
-    child = real_fork(runs, ids)
-    children.append(child[0])
-    return child
+class Reader(fold._Reader):
+    def __init__(self, runs, share):
+        super().__init__(runs, share)
+        forked.append(len(share))
+        children.append(self.pid)
 
 
-fold._fork_reading = forking
+fold._Reader = Reader
+fold._FRAME_RUNS = 2  # several frames from each process
 if sys.argv[2:] == ["index-fails"]:
     import sqlite3
     from repro.store import index
@@ -286,25 +288,31 @@ def test_a_fold_whose_index_fails_leaves_no_reading_process_and_every_entry(stor
     assert len(Store(store.root).journal.pending()) == waiting
 
 
-def test_a_fold_whose_reading_process_fails_reads_its_share_itself(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("frames", [0, 1, 2])
+def test_a_fold_whose_reading_process_dies_reads_what_it_did_not_send(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, frames: int
 ) -> None:
-    good, _ = _fold_of_many(store)
+    good, corrupt = _fold_of_many(store)
     monkeypatch.setattr(fold, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(fold, "_FRAME_RUNS", 2)
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # the suite's threads: its child forks none
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
 
-    def failing(runs: object, run_ids: list[str]) -> tuple[int, int]:
-        readable, writable = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # a child that dies before it sends anything
-            os._exit(3)
-        os.close(writable)
-        return pid, readable
+    def dying(runs: object, share: list[str], writable: int) -> None:
+        said = fold._Said()
+        logging.getLogger("repro").handlers[:], logging.getLogger("repro").propagate = [said], False
+        with os.fdopen(writable, "wb") as pipe:  # some frames of what it read, then it dies
+            for start in range(0, 2 * frames, 2):
+                data = pickle.dumps((2, fold._reads(store, share[start : start + 2]), said.taken()))
+                pipe.write(len(data).to_bytes(8, "big") + data)
+        os._exit(3)
 
-    monkeypatch.setattr(fold, "_fork_reading", failing)
+    monkeypatch.setattr(fold, "_serve", dying)
     assert [row.id for row in store.runs()] == sorted(good, reverse=True)
     assert store.journal.pending() == []
+    assert sorted(leaf.run_id for leaf in store.log.read().leaves) == sorted(good)
+    for run_id in corrupt:
+        assert caplog.text.count(f"skipping run {run_id}") == 1
 
 
 def test_a_journal_of_thousands_of_entries_is_cleared_whole(store: Store) -> None:
