@@ -157,6 +157,8 @@ def csv_cell(text: str) -> str:
     it starts as a formula would (``=``, ``+``, ``-``, ``@``, a tab or a carriage return), behind a
     single quote, as OWASP advises against CSV injection. A finite number (``-0.5``, ``1e-3``) is
     written as it is."""
+    if text.isprintable() and not text.startswith(_FORMULA_STARTS):
+        return text  # a word, a run id, a number that starts with a digit: as it is, as below
     if _NUMBER.fullmatch(text) and math.isfinite(float(text)):
         return text
     if text.startswith(_FORMULA_STARTS):  # before printable: a tab or CR is a formula's start too

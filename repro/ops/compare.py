@@ -86,17 +86,28 @@ def compare(
         rows.reverse()  # oldest first reads like the sweep ran
     values = chosen.index.values([row.id for row in rows], "metric")
     by_manifest: dict[str, CompareGroup] = {}
+    # Each group's parameter names, and metric names (its columns, or not chosen), met so far.
+    seen: dict[str, tuple[set[str], set[str]]] = {}
     for row in rows:
-        group = by_manifest.setdefault(row.name, CompareGroup(manifest=row.name, params=[], metrics=[]))
+        group = by_manifest.get(row.name)
+        if group is None:
+            group = by_manifest[row.name] = CompareGroup(manifest=row.name, params=[], metrics=[])
+            seen[row.name] = (set(), set())
         params = {name: value for name, value in row.params.items() if isinstance(value, (str, int, float, bool))}
         found = values.get(row.id, {})
         group.rows.append(CompareRow(row.id, row.name, row.status.value, params, found))
+        param_names, metric_names = seen[row.name]
+        if params.keys() <= param_names and found.keys() <= metric_names:
+            continue  # a row of the columns met already (a sweep's every row but its first)
         for name in params:
-            if name not in group.params:
+            if name not in param_names:
+                param_names.add(name)
                 group.params.append(name)
         for name in found:
-            if name not in group.metrics and _chosen(name, metrics):
-                group.metrics.append(name)
+            if name not in metric_names:
+                metric_names.add(name)
+                if _chosen(name, metrics):
+                    group.metrics.append(name)
     result = CompareResult(groups=list(by_manifest.values()))
     for pattern in metrics:
         if not any(fnmatch.fnmatchcase(name, pattern) for group in result.groups for name in group.metrics):

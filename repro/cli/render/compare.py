@@ -42,25 +42,27 @@ def compare_csv(result: CompareResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([csv_cell(name) for name in ("id", "manifest", *params, *metrics)])
+    shown: dict[tuple[type, object], str] = {}  # a text value's cell, made once: a sweep repeats few of them
+
+    def value_cell(value: object) -> str:
+        kind = type(value)  # exact types: a bool is text here, not an int
+        if kind is float and math.isfinite(value):  # type: ignore[arg-type]  # a float, by its type
+            return f"{value:.6g}"  # no spreadsheet reads a formula in a finite number
+        if kind is int:
+            return str(value)
+        if value is None:
+            return ""
+        found = shown.get((kind, value))
+        if found is None:
+            found = shown[(kind, value)] = csv_cell(cell(value))
+        return found
+
     for group in result.groups:
         for row in group.rows:
-            cells = [csv_cell(row.id), csv_cell(row.manifest), *(_csv_value(row.params.get(n)) for n in params)]
-            cells += [_csv_value(row.metrics.get(n)) for n in metrics]
+            cells = [csv_cell(row.id), value_cell(row.manifest), *(value_cell(row.params.get(n)) for n in params)]
+            cells += [value_cell(row.metrics.get(n)) for n in metrics]
             writer.writerow(cells)
     return buffer.getvalue()
-
-
-def _csv_value(value: object) -> str:
-    """A parameter's or metric's cell: a finite number as it is (no spreadsheet reads a formula
-    in it: the one check a million cells can skip), anything else through ``csv_cell``."""
-    kind = type(value)  # exact types: a bool is text here, not an int
-    if kind is float and math.isfinite(value):  # type: ignore[arg-type]  # a float, by its type
-        return f"{value:.6g}"
-    if kind is int:
-        return str(value)
-    if value is None:
-        return ""
-    return csv_cell(cell(value))
 
 
 def compare_markdown(result: CompareResult) -> str:
