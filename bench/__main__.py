@@ -36,6 +36,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     million.show1m,
     million.compare1m,
     million.reindex1m,
+    million.logappend1m,
     long_runs.logs,
     long_runs.stdout50,
     team.fold,

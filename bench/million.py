@@ -11,6 +11,7 @@ the room.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -26,13 +27,17 @@ from bench.harness import (
     Unavailable,
     against_python,
     benchmark,
+    median_of,
+    python_command,
     repro_command,
     run,
+    timed,
 )
 from bench.synthetic import SHAPE, make_store, run_id
 from repro.store import Store
+from repro.store.tlog import RecordLog
 
-__all__ = ["compare1m", "log1m", "reindex1m", "show1m", "where1m"]
+__all__ = ["compare1m", "log1m", "logappend1m", "reindex1m", "show1m", "where1m"]
 
 RUNS = 1_000_000
 ROOM = 25 * 10**9
@@ -156,4 +161,45 @@ def reindex1m(context: Context) -> list[Measure]:
     return [
         Measure(f"`repro reindex`, {RUNS:,} runs", seconds, "s", Target.report(), runs=1),
         Measure(f"`repro reindex`, {RUNS:,} runs: peak RSS", peak, "B", Target.at_most(1e9, "B"), runs=1),
+    ]
+
+
+_APPEND = """
+import sys
+from pathlib import Path
+from repro.store.tlog import RecordLog
+log = Path(sys.argv[1])
+RecordLog(log, log.with_name("records-log.json")).append([(sys.argv[2], "0" * 64)])
+"""
+
+
+_APPENDED = itertools.count(10**8)
+"""The numbers of the runs appended (none of a log's own)."""
+
+
+@benchmark("logappend-1m")
+def logappend1m(context: Context) -> list[Measure]:
+    """Appending one record to a store's log of a million (a new process, as each driver and
+    each fold is: it reads where the log ended, not the log), against the same on a log of one."""
+    measures = []
+    for leaves in (RUNS, 1):
+        folder = context.folder(f"log-{leaves}")
+        log = folder / "records.log"
+        RecordLog(log).start("repro-store/bench", ((run_id(n), f"{n:064x}") for n in range(leaves)))
+
+        def append(log: Path = log) -> float:
+            return timed(python_command("-c", _APPEND, str(log), run_id(next(_APPENDED))))
+
+        append()  # the first appender after the log was made reads it all, and says where it ended
+        measures.append(median_of(context.repeat, append))
+    return [
+        Measure(
+            f"append a record to the store's log of {RUNS:,} (a new process)",
+            measures[0],
+            "s",
+            Target.at_most(0.3, "s"),
+            measures[1],
+            "the same, a log of one",
+            context.repeat,
+        )
     ]
