@@ -59,6 +59,7 @@ def _opened(path: Path | str, *, real_parent: bool) -> tuple[int, int]:
     if not real_parent:
         return _open_regular(os.fspath(path), None, None)
     folder_path, name = os.path.split(path)
+    folder_path = folder_path or "."  # a bare name: in the current folder
     with stored_folder(folder_path) as folder:
         return _open_regular(name, folder, folder_path)
 

@@ -95,9 +95,11 @@ def _fold(runs: RunFiles, index: Index, entries: list[Entry]) -> int:
     finally:
         reading.close()  # the children reading, if the index failed before it took all they read
     for found in read:
-        row, named = found.entry, found.marked
-        if row.status is not Status.SUCCEEDED:
-            continue
+        row = found.entry
+        if row.status is not Status.SUCCEEDED or found.marked == row.id:
+            continue  # marked by its job (the marker as read with the run): the usual case
+        # Read again now: this fold may have marked the point already, or a job since.
+        named = runs.marked_name(row.key)
         # Run ids sort by start time: a marker that names a newer run of the point stays (checked
         # only then, so a planted marker naming a "newer" run of another point changes nothing).
         if named == row.id or (named is not None and named > row.id and runs.marked_run(row.key)):
@@ -119,7 +121,8 @@ def _read_batches(runs: RunFiles, run_ids: list[str]) -> Generator[list[_Read], 
     theirs; what they read comes in batches as they read it (taken off their pipes by a thread
     each, so that none waits for this process), to be written as it comes."""
     processes = min(len(os.sched_getaffinity(0)), _MOST_PROCESSES)
-    if len(run_ids) < PARALLEL_FROM or processes < 2 or threading.active_count() > 1:
+    reaped = signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN  # children vanish: no waiting for them
+    if len(run_ids) < PARALLEL_FROM or processes < 2 or threading.active_count() > 1 or reaped:
         yield _reads(runs, run_ids)
         return
     # This process reads its share and writes all of them: its share is what leaves it as busy as the others.
@@ -127,7 +130,10 @@ def _read_batches(runs: RunFiles, run_ids: list[str]) -> Generator[list[_Read], 
     each = -(-(len(run_ids) - mine) // (processes - 1))
     readers: list[_Reader] = []
     try:
-        readers += (_Reader(runs, run_ids[start : start + each]) for start in range(mine, len(run_ids), each))
+        for start in range(mine, len(run_ids), each):
+            readers.append(
+                _Reader(runs, run_ids[start : start + each], [r.pipe for r in readers if r.pipe is not None])
+            )
         for reader in readers:  # threads only once every process is forked
             reader.start()
         yield _reads(runs, run_ids[:mine])
@@ -148,12 +154,14 @@ class _Reader:
     the pipe as it comes. What it did not send (it failed, or there could be no process) this
     process reads itself."""
 
-    def __init__(self, runs: RunFiles, share: list[str]) -> None:
+    def __init__(self, runs: RunFiles, share: list[str], others: list[int]) -> None:
+        """``others``: the pipes of the readers forked before, which this one's process closes
+        (each process ends when its own reader's pipe does, not in a chain)."""
         self.runs = runs
         self.share = share
         self.frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.pid: int | None = None
-        self._pipe: int | None = None
+        self.pipe: int | None = None
         self._thread: threading.Thread | None = None
         self._ended = False
         try:
@@ -167,14 +175,15 @@ class _Reader:
             os.close(writable)
             return  # no process left: read here
         if pid == 0:
-            os.close(readable)
+            for descriptor in (readable, *others):
+                os.close(descriptor)
             _serve(runs, share, writable)  # never returns
         os.close(writable)
-        self.pid, self._pipe = pid, readable
+        self.pid, self.pipe = pid, readable
 
     def start(self) -> None:
-        if self._pipe is not None:
-            self._thread = threading.Thread(target=self._drain, args=(self._pipe,), name="repro-fold-reader")
+        if self.pipe is not None:
+            self._thread = threading.Thread(target=self._drain, args=(self.pipe,), name="repro-fold-reader")
             self._thread.start()
 
     def _drain(self, pipe: int) -> None:
@@ -218,10 +227,11 @@ class _Reader:
                 os.kill(self.pid, signal.SIGKILL)
         if self._thread is not None:
             self._thread.join()
-        elif self._pipe is not None:
-            os.close(self._pipe)
+        elif self.pipe is not None:
+            os.close(self.pipe)
         if self.pid is not None:
-            os.waitpid(self.pid, 0)
+            with contextlib.suppress(ChildProcessError):  # reaped already (SIGCHLD ignored since the fork)
+                os.waitpid(self.pid, 0)
 
 
 def _serve(runs: RunFiles, share: list[str], writable: int) -> NoReturn:
@@ -229,6 +239,8 @@ def _serve(runs: RunFiles, share: list[str], writable: int) -> NoReturn:
     (running none of the parent's exit handlers)."""
     code = 1
     try:
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # not the parent's handlers
+            signal.signal(number, signal.SIG_DFL)
         said = _Said()
         package = logging.getLogger("repro")
         package.handlers[:], package.propagate = [said], False  # said by the parent, in its order

@@ -23,7 +23,7 @@ store is ``.repro/`` at the manifest's git root by default::
       drivers/<plan id>.log      what a detached driver (`repro run --detach`) printed
       blobs/sha256/<hex>         content-addressed files shared by runs (diffs)
       cache/digests.sqlite       input digests by file status (a cache: may be deleted)
-      cache/records-log.json     where records.log ended when last appended to (a cache: may be deleted)
+      cache/records-log.<uid>.json  where records.log ended when that user last appended (a cache: may be deleted)
       images/                    images kept by `repro archive`: an OCI image layout (see repro.store.images)
         oci-layout               the OCI image layout's version marker
         index.json               one manifest per image, named by its image ID's hex (and its tags)
@@ -55,6 +55,7 @@ where a run's logs, diff and outputs are comes from its id, never from what its 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -122,8 +123,9 @@ class StoreLayout:
 
     @property
     def records_log_state(self) -> Path:
-        """Where the log's end was last seen (a cache: see :mod:`repro.store.tlog`)."""
-        return self.root / "cache" / "records-log.json"
+        """Where this user last saw the log end (a cache of each user's own: see
+        :mod:`repro.store.tlog`)."""
+        return self.root / "cache" / f"records-log.{os.geteuid()}.json"
 
     @property
     def checkpoints(self) -> Path:

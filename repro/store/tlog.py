@@ -30,28 +30,45 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import mmap
 import os
 import re
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from repro.errors import StoreError
 from repro.signing.merkle import CompactRange, Tree, leaf_hash
-from repro.store.files import atomic_write, read_stored
+from repro.store.files import atomic_write, open_stored, read_stored
 from repro.text import load_json
 
 __all__ = ["HEADER", "LogContents", "LoggedLeaf", "RecordLog", "new_origin", "record_digest"]
 
 HEADER = "repro records log v1"
+_CHUNK_BYTES = 8 << 20
+"""How much of the log a lookup reads at a time."""
 _SEARCHED = 16
 """Up to this many run ids, whether each is logged is looked up by a search of the log's file;
 more, and the run ids of the whole file are read once."""
 _LINE = re.compile(r"^(\d+) (\S+) ([0-9a-f]{64}) ([0-9a-f]{64})$")
+_LINES = re.compile(_LINE.pattern, re.MULTILINE)
+"""The leaves of a text of many lines."""
+
+
+def _holds(text: str, run_id: str) -> bool:
+    """Whether ``text`` (whole lines of the log) has a leaf of ``run_id``."""
+    needle = f" {run_id} "
+    start = text.find(needle)
+    while start >= 0:
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", start)
+        matched = _LINE.match(text[line_start : line_end if line_end >= 0 else len(text)])
+        if matched is not None and matched.group(2) == run_id:
+            return True
+        start = text.find(needle, start + 1)
+    return False
 
 
 def new_origin() -> str:
@@ -234,14 +251,24 @@ class RecordLog:
 
     def _resume(self, handle: BinaryIO, size: int) -> None:
         """Start from where the state file says the log ended, if the log's line there shows the
-        state's root (a log rewritten since, or a state from elsewhere, shows another)."""
+        state's root (a log rewritten since, or a state from elsewhere, shows another). Only a
+        state file of this user's, which no one else may write, is read: in a shared store a
+        colleague could otherwise append a line with a made-up root and a state that matches
+        it, and this appender would extend the tree that root stands for."""
         if self.state is None:
             return
         try:
-            state = load_json(read_stored(self.state, 1 << 16))
+            descriptor = open_stored(self.state)
+            try:
+                status = os.fstat(descriptor)
+                if status.st_uid != os.geteuid() or status.st_mode & 0o022:
+                    return
+                state = load_json(os.read(descriptor, 1 << 16))
+            finally:
+                os.close(descriptor)
             offset, leaves = int(state["offset"]), int(state["size"])
             compact = CompactRange.restored(leaves, [bytes.fromhex(peak) for peak in state["peaks"]])
-        except (OSError, ValueError, KeyError, TypeError, StoreError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, StoreError):
             return  # none, or not one this repro wrote: the whole log is read
         if not self._offset < offset <= size or leaves < 1:
             return
@@ -255,24 +282,42 @@ class RecordLog:
         self._offset, self._unread, self._saved, self._range = offset, offset, offset, compact
 
     def _logged_of(self, handle: BinaryIO, run_ids: set[str]) -> set[str]:
-        """Those of ``run_ids`` the log holds: known from what this process read, else looked up
-        in the part of the file it did not read (searched for each of a few; read once for many)."""
+        """Those of ``run_ids`` the log holds (as a leaf: a whole line of the log's shape): known
+        from what this process read, else looked up in the part of the file it did not read —
+        searched for, for a few; for many, every run id of it read once."""
         found = run_ids & self._logged
-        if self._unread <= self._header or found == run_ids:
+        wanted = run_ids - found
+        if self._unread <= self._header or not wanted:
             return found
-        with mmap.mmap(handle.fileno(), self._unread, access=mmap.ACCESS_READ) as unread:
-            if len(run_ids - found) <= _SEARCHED:
+        if len(wanted) <= _SEARCHED:
+            for text in self._unread_lines(handle):
                 # A run id is one field of a line, between spaces: no digest or root holds a '-'.
-                searched = {
-                    run_id for run_id in run_ids - found if unread.find(f" {run_id} ".encode(), self._header) >= 0
-                }
-                return found | searched
-            for line in unread[self._header : self._unread].split(b"\n"):
-                fields = line.split(b" ", 2)
-                if len(fields) == 3 and fields[0].isdigit():
-                    self._logged.add(fields[1].decode("utf-8", "surrogateescape"))
+                for run_id in list(wanted):
+                    if _holds(text, run_id):
+                        wanted.discard(run_id)
+                        found.add(run_id)
+                if not wanted:
+                    break
+            return found
+        for text in self._unread_lines(handle):
+            self._logged.update(matched.group(2) for matched in _LINES.finditer(text))
         self._unread = self._header
         return run_ids & self._logged
+
+    def _unread_lines(self, handle: BinaryIO) -> Iterator[str]:
+        """The part of the file this process did not read (after the header, up to ``_unread``),
+        as text of whole lines, a few megabytes at a time."""
+        position, rest = self._header, b""
+        while position < self._unread:
+            data = os.pread(handle.fileno(), min(_CHUNK_BYTES, self._unread - position), position)
+            if not data:
+                break  # shorter than it was (cut by hand): what there is
+            position += len(data)
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut].decode("utf-8", "surrogateescape")
 
     def _save_state(self) -> None:
         """Say where the log ends now, for the next process (a cache: never needed, never fatal)."""
@@ -281,7 +326,7 @@ class RecordLog:
         state = {"offset": self._offset, "size": self._range.size, "peaks": [peak.hex() for peak in self._range.peaks]}
         with contextlib.suppress(OSError):
             self.state.parent.mkdir(exist_ok=True)
-            atomic_write(self.state, json.dumps(state).encode(), durable=False)
+            atomic_write(self.state, json.dumps(state).encode(), mode=0o644, durable=False)  # this user's alone
             self._saved = self._offset
 
     def logged(self) -> set[str]:

@@ -4,6 +4,7 @@ and the store's log of records (no engine needed)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,6 +180,51 @@ def test_an_appender_reads_only_what_was_appended_since_the_state(tmp_path: Path
     assert _roots_are_the_trees(log)[-3:] == [_run_id(100), _run_id(101), _run_id(102)]
 
 
+def _state_of_another_log(folder: Path) -> str:
+    """The state of a log of as many leaves, of other records: the same shape, another root."""
+    other, state = folder / "other.log", folder / "other-state.json"
+    RecordLog(other).start("repro-store/test", [(_run_id(n), f"{n + 7:064x}") for n in range(3)])
+    _appended_in_processes(other, state, [[3], [4]])
+    return state.read_text()
+
+
+@pytest.mark.parametrize("whose", ["group-writable", "another-users"])
+def test_a_state_anyone_else_could_write_is_not_used(tmp_path: Path, whose: str) -> None:
+    """A colleague appends a line with a made-up root and a state that matches it: an appender
+    that took that state would extend the tree the made-up root stands for."""
+    log, state = tmp_path / "records.log", tmp_path / "cache" / "records-log.json"
+    RecordLog(log).start("repro-store/test", [(_run_id(n), f"{n:064x}") for n in range(3)])
+    made_up = CompactRange()
+    for n in range(4):
+        made_up.append(leaf_hash(f"made up {n}".encode()))
+    with log.open("a") as handle:
+        handle.write(f"3 {_run_id(3)} {3:064x} {made_up.root().hex()}\n")
+    state.parent.mkdir()
+    peaks = [peak.hex() for peak in made_up.peaks]
+    state.write_text(json.dumps({"offset": log.stat().st_size, "size": 4, "peaks": peaks}))
+    if whose == "group-writable" or os.geteuid() != 0:
+        state.chmod(0o664)
+    else:
+        os.chown(state, 4242, 4242)
+    appender = RecordLog(log, state)
+    appender.append([(_run_id(4), "e" * 64)])
+    contents = appender.read()
+    assert contents.leaves[-1].root == contents.tree().root().hex(), "the log's own leaves make its tree"
+
+
+def test_a_leaf_cut_short_does_not_count_as_logged(tmp_path: Path) -> None:
+    log, state = tmp_path / "records.log", tmp_path / "cache" / "records-log.json"
+    RecordLog(log).start("repro-store/test", [(_run_id(n), f"{n:064x}") for n in range(4)])
+    _appended_in_processes(log, state, [[4]])
+    with log.open("a") as handle:
+        handle.write(f"5 {_run_id(5)} 5555")  # an append that died halfway
+    _appended_in_processes(log, state, [[6]])  # glued to it: neither is a leaf
+    for batch in ([5], [5, *range(7, 30)]):  # searched for, and read with many
+        _appended_in_processes(log, state, [batch])
+    leaves = RecordLog(log).read().leaves
+    assert [leaf.run_id for leaf in leaves].count(_run_id(5)) == 1
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
@@ -187,8 +233,9 @@ def test_an_appender_reads_only_what_was_appended_since_the_state(tmp_path: Path
         lambda state, log: state.write_text(json.dumps({**json.loads(state.read_text()), "offset": 10**9})),
         lambda state, log: state.write_text(json.dumps({**json.loads(state.read_text()), "offset": 60})),
         lambda state, log: log.write_text(log.read_text().rsplit("\n", 2)[0] + "\n"),  # the log's end cut off
+        lambda state, log: state.write_text(_state_of_another_log(log.parent)),
     ],
-    ids=["not-json", "other-peaks", "past-the-end", "mid-line", "log-shorter"],
+    ids=["not-json", "other-peaks", "past-the-end", "mid-line", "log-shorter", "another-logs"],
 )
 def test_a_state_that_is_not_the_logs_end_is_not_used(tmp_path: Path, spoil: Callable[[Path, Path], None]) -> None:
     log, state = tmp_path / "records.log", tmp_path / "cache" / "records-log.json"

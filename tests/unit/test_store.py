@@ -18,6 +18,7 @@ import pytest
 
 from repro.errors import StoreError, UsageError
 from repro.store import Status, Store, fold
+from repro.store.files import read_stored
 from repro.store.store import STORE_FORMAT
 from tests.conftest import make_record
 
@@ -221,14 +222,18 @@ forked, children = [], []
 
 
 class Reader(fold._Reader):
-    def __init__(self, runs, share):
-        super().__init__(runs, share)
+    def __init__(self, runs, share, others):
+        super().__init__(runs, share, others)
         forked.append(len(share))
         children.append(self.pid)
 
 
 fold._Reader = Reader
 fold._FRAME_RUNS = 2  # several frames from each process
+if sys.argv[2:] == ["sigchld-ignored"]:  # as a launcher may leave it: children are reaped unasked
+    import signal
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 if sys.argv[2:] == ["index-fails"]:
     import sqlite3
     from repro.store import index
@@ -270,6 +275,20 @@ def test_a_large_fold_read_in_several_processes_indexes_what_one_would(store: St
     assert sorted(leaf.run_id for leaf in fresh.log.read().leaves) == sorted(good)
 
 
+def test_a_fold_in_a_process_whose_children_are_reaped_unasked_reads_them_itself(store: Store) -> None:
+    good, _ = _fold_of_many(store)
+    done = subprocess.run(
+        [sys.executable, "-c", _FOLD_IN_PROCESSES, str(store.root), "sigchld-ignored"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["rows"] == sorted(good, reverse=True)
+    assert result["forked"] == [], "no child it could not wait for"
+    assert Store(store.root).journal.pending() == []
+
+
 def test_a_fold_whose_index_fails_leaves_no_reading_process_and_every_entry(store: Store) -> None:
     _fold_of_many(store)
     waiting = len(store.journal.pending())
@@ -299,13 +318,15 @@ def test_a_fold_whose_reading_process_dies_reads_what_it_did_not_send(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
 
     def dying(runs: object, share: list[str], writable: int) -> None:
-        said = fold._Said()
-        logging.getLogger("repro").handlers[:], logging.getLogger("repro").propagate = [said], False
-        with os.fdopen(writable, "wb") as pipe:  # some frames of what it read, then it dies
-            for start in range(0, 2 * frames, 2):
-                data = pickle.dumps((2, fold._reads(store, share[start : start + 2]), said.taken()))
-                pipe.write(len(data).to_bytes(8, "big") + data)
-        os._exit(3)
+        try:  # the child: it ends here whatever happens
+            said = fold._Said()
+            logging.getLogger("repro").handlers[:], logging.getLogger("repro").propagate = [said], False
+            with os.fdopen(writable, "wb") as pipe:  # some frames of what it read, then it dies
+                for start in range(0, 2 * frames, 2):
+                    data = pickle.dumps((2, fold._reads(store, share[start : start + 2]), said.taken()))
+                    pipe.write(len(data).to_bytes(8, "big") + data)
+        finally:
+            os._exit(3)
 
     monkeypatch.setattr(fold, "_serve", dying)
     assert [row.id for row in store.runs()] == sorted(good, reverse=True)
@@ -315,6 +336,16 @@ def test_a_fold_whose_reading_process_dies_reads_what_it_did_not_send(
         assert caplog.text.count(f"skipping run {run_id}") == 1
 
 
+def test_a_fold_of_two_runs_of_a_point_marks_the_newer_over_a_marker_naming_no_run(store: Store) -> None:
+    key = "d" * 64
+    older, newer = sorted([store.new_run().run_id, store.new_run().run_id])
+    for run_id in (older, newer):  # pulled, say: without markers of their own
+        store.write_record(make_record(run_id, key=key))
+    store.point_marker(key).write_text('{"run": "29991231-000000-0000000c"}')  # a "newer" run that is not there
+    store.fold()
+    assert json.loads(store.point_marker(key).read_text())["run"] == newer
+
+
 def test_a_journal_of_thousands_of_entries_is_cleared_whole(store: Store) -> None:
     folder = store.new_run()
     store.write_record(make_record(folder.run_id))
@@ -322,6 +353,14 @@ def test_a_journal_of_thousands_of_entries_is_cleared_whole(store: Store) -> Non
         store.journal.note(folder.run_id if number % 2 else f"20260101-000000-{number:08x}")
     assert [row.id for row in store.runs()] == [folder.run_id]
     assert store.journal.pending() == []
+
+
+def test_a_stored_file_named_bare_is_read_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "marker.json").write_text("{}")
+    assert read_stored("marker.json", real_parent=True) == b"{}"
 
 
 def test_a_store_from_a_newer_repro_is_refused_in_one_line(tmp_path: Path) -> None:
