@@ -53,22 +53,24 @@ _SEARCHED = 16
 """Up to this many run ids, whether each is logged is looked up by a search of the log's file;
 more, and the run ids of the whole file are read once."""
 _LINE = re.compile(r"^(\d+) (\S+) ([0-9a-f]{64}) ([0-9a-f]{64})$")
-_LINES = re.compile(_LINE.pattern, re.MULTILINE)
-"""The leaves of a text of many lines."""
+_RUN_ID_LENGTH = len("20261128-091701-1a2b3c4d")
 
 
-def _holds(text: str, run_id: str) -> bool:
-    """Whether ``text`` (whole lines of the log) has a leaf of ``run_id``."""
-    needle = f" {run_id} "
-    start = text.find(needle)
+def _holds(lines: bytes, key: bytes) -> bool:
+    """Whether ``lines`` (whole lines of the log) hold a leaf of the run id ``key``."""
+    needle = b" " + key + b" "
+    start = lines.find(needle)
     while start >= 0:
-        line_start = text.rfind("\n", 0, start) + 1
-        line_end = text.find("\n", start)
-        matched = _LINE.match(text[line_start : line_end if line_end >= 0 else len(text)])
-        if matched is not None and matched.group(2) == run_id:
+        line_end = lines.find(b"\n", start)
+        if _is_leaf_of(lines[lines.rfind(b"\n", 0, start) + 1 : line_end if line_end >= 0 else len(lines)], key):
             return True
-        start = text.find(needle, start + 1)
+        start = lines.find(needle, start + 1)
     return False
+
+
+def _is_leaf_of(line: bytes, key: bytes) -> bool:
+    matched = _LINE.match(line.decode("utf-8", "surrogateescape"))
+    return matched is not None and matched.group(2) == key.decode()
 
 
 def new_origin() -> str:
@@ -284,40 +286,39 @@ class RecordLog:
     def _logged_of(self, handle: BinaryIO, run_ids: set[str]) -> set[str]:
         """Those of ``run_ids`` the log holds (as a leaf: a whole line of the log's shape): known
         from what this process read, else looked up in the part of the file it did not read —
-        searched for, for a few; for many, every run id of it read once."""
+        each searched for, for a few; for many, each line's run id looked up among them."""
         found = run_ids & self._logged
-        wanted = run_ids - found
+        wanted = {run_id.encode(): run_id for run_id in run_ids - found}
         if self._unread <= self._header or not wanted:
             return found
-        if len(wanted) <= _SEARCHED:
-            for text in self._unread_lines(handle):
+        for chunk in self._unread_lines(handle):
+            if len(wanted) <= _SEARCHED:
                 # A run id is one field of a line, between spaces: no digest or root holds a '-'.
-                for run_id in list(wanted):
-                    if _holds(text, run_id):
-                        wanted.discard(run_id)
-                        found.add(run_id)
-                if not wanted:
-                    break
-            return found
-        for text in self._unread_lines(handle):
-            self._logged.update(matched.group(2) for matched in _LINES.finditer(text))
-        self._unread = self._header
-        return run_ids & self._logged
+                hits = [key for key in wanted if _holds(chunk, key)]
+            else:
+                hits = []
+                for line in chunk.split(b"\n"):
+                    space = line.find(b" ")
+                    key = line[space + 1 : space + 1 + _RUN_ID_LENGTH]
+                    if key in wanted and _is_leaf_of(line, key):
+                        hits.append(key)
+            found.update(wanted.pop(key) for key in dict.fromkeys(hits))
+            if not wanted:
+                break
+        return found
 
-    def _unread_lines(self, handle: BinaryIO) -> Iterator[str]:
+    def _unread_lines(self, handle: BinaryIO) -> Iterator[bytes]:
         """The part of the file this process did not read (after the header, up to ``_unread``),
-        as text of whole lines, a few megabytes at a time."""
-        position, rest = self._header, b""
+        a few megabytes at a time, each piece from the start of a line (a line cut at its end is
+        read whole with the next piece: it is never taken for a leaf, which must be whole)."""
+        position = self._header
         while position < self._unread:
             data = os.pread(handle.fileno(), min(_CHUNK_BYTES, self._unread - position), position)
             if not data:
                 break  # shorter than it was (cut by hand): what there is
-            position += len(data)
-            data = rest + data
+            yield data
             cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield data[:cut].decode("utf-8", "surrogateescape")
+            position += cut if cut and position + len(data) < self._unread else len(data)
 
     def _save_state(self) -> None:
         """Say where the log ends now, for the next process (a cache: never needed, never fatal)."""
