@@ -2,7 +2,9 @@
 instead of writing the index): the records written since the index last saw them — by jobs
 anywhere, or by ``repro push`` — are read (the records are the truth) and written into the
 index in one transaction; then exactly the entries read are removed. Final records the store's
-log (:mod:`repro.store.tlog`) does not hold yet are appended to it first, in run id order.
+log (:mod:`repro.store.tlog`) does not hold yet are appended to it, in run id order, before that
+transaction commits. Thousands of runs are read by forked processes, one per CPU, and written
+as they come (see :func:`_read_batches`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _WRITING = 0.2
 @dataclass(frozen=True, slots=True)
 class _Read:
     """What a fold takes from one run's folder: its index entry, its record's digest, whether
-    the record is final, and (for a succeeded run) the run its point's marker names."""
+    the record is final, and (for a succeeded run) the run its point's marker named when the
+    run was read (only trusted to say that nothing is to be marked)."""
 
     entry: IndexEntry
     digest: str
