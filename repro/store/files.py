@@ -11,7 +11,6 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 from repro.errors import StoreError
@@ -27,7 +26,6 @@ __all__ = [
     "open_stored",
     "read_in",
     "read_stored",
-    "stored_folder",
 ]
 
 MAX_JSON_BYTES = 64 << 20
@@ -60,23 +58,17 @@ def _opened(path: Path | str, *, real_parent: bool) -> tuple[int, int]:
         return _open_regular(os.fspath(path), None, None)
     folder_path, name = os.path.split(path)
     folder_path = folder_path or "."  # a bare name: in the current folder
-    with stored_folder(folder_path) as folder:
-        return _open_regular(name, folder, folder_path)
-
-
-@contextlib.contextmanager
-def stored_folder(path: Path | str) -> Iterator[int]:
-    """A file descriptor of the folder ``path``, which may not be a link (a run's folder: its
-    files are read through it with :func:`read_in`, each name opened once)."""
-    folder = open_folder(path)
+    folder = open_folder(folder_path)
     try:
-        yield folder
+        return _open_regular(name, folder, folder_path)
     finally:
         os.close(folder)
 
 
 def open_folder(path: Path | str) -> int:
-    """:func:`stored_folder`'s descriptor, for the caller to close (a fold opens thousands)."""
+    """A file descriptor of the folder ``path``, which may not be a link (a run's folder: its
+    files are read through it with :func:`read_in`, each name opened once), for the caller to
+    close."""
     try:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
@@ -114,7 +106,7 @@ def read_stored(path: Path | str, limit: int = MAX_JSON_BYTES, *, real_parent: b
 
 def read_in(folder: int, name: str, within: Path | str, limit: int = MAX_JSON_BYTES) -> bytes:
     """:func:`read_stored` of the file ``name`` in the folder open as ``folder`` (from
-    :func:`stored_folder`); ``within``: that folder's path, for messages."""
+    :func:`open_folder`); ``within``: that folder's path, for messages."""
     return _read_all(*_open_regular(name, folder, within), name, within, limit)
 
 

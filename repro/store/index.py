@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 
 from repro.errors import StoreError
 from repro.store.status import Status
+from repro.store.values import Value
 
 if TYPE_CHECKING:
     from repro.store.record import RunRecord
@@ -52,7 +53,6 @@ rebuilt from the records. 4: runs and the names of values are integers, and a va
 column (see ``_stored``). 5: only valid records are indexed (an older index may hold rows of
 records this repro refuses: pulled or planted with names that lead out of the store)."""
 
-Value = str | int | float | bool
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS runs (

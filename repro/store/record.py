@@ -47,9 +47,9 @@ from pydantic import (
 from repro.provenance.host import HostFacts, Versions
 from repro.provenance.process import DriverFacts, UserFacts
 from repro.store.fields import CommitId, Digest, Hex64, HostPath, PlanId, RunId, StoredPath
-from repro.store.index import Value as Scalar
 from repro.store.names import safe_relative
 from repro.store.status import Status
+from repro.store.values import Value as Scalar
 
 __all__ = [
     "EMPTY_TREE_DIGEST",

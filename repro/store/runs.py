@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from repro.errors import StoreError, UsageError
-from repro.store.files import atomic_write, open_folder, read_in, read_stored, stored_folder
+from repro.store.files import atomic_write, open_folder, read_in, read_stored
 from repro.store.index import IndexEntry, Value
 from repro.store.journal import Journal
 from repro.store.layout import RunFolder, StoreLayout, shown_name
@@ -237,33 +237,34 @@ class RunFiles:
     def load_digested(self, run_id: str) -> tuple[RunRecord, str]:
         """:meth:`load`, and the sha256 (hex) of the bytes the record was read from (what the
         store's log holds of it)."""
-        folder = self.run_folder(run_id)
-        try:
-            with stored_folder(folder.path) as opened:
-                return self._load_in(opened, folder.path, run_id)
-        except FileNotFoundError:
-            raise UsageError(f"no run {run_id} in {self.root}") from None
-        except OSError as exc:
-            raise StoreError(f"record {folder.record} cannot be read ({exc.strerror})") from exc
+        record, digest, _ = self._read(run_id, with_metrics=False)
+        return record, digest
 
     def entry(self, run_id: str) -> tuple[IndexEntry, str, bool]:
         """What the index keeps of ``run_id`` (its record and its metrics, read through one
         opening of its folder, checked as :meth:`load` and :meth:`metrics_of` check them), the
         sha256 (hex) of its record's bytes, and whether that record is final: all a fold needs,
         with no more made per run than it needs (a fold reads thousands). Raises as :meth:`load`."""
+        record, digest, metrics = self._read(run_id, with_metrics=True)
+        return IndexEntry.of(record, metrics), digest, record.status.final
+
+    def _read(self, run_id: str, *, with_metrics: bool) -> tuple[RunRecord, str, dict[str, Value] | None]:
+        """The record of ``run_id`` and its digest (and its metrics), through one opening of its folder."""
         path = self.layout.run_text(run_id)
         try:
             opened = open_folder(path)
             try:
                 record, digest = self._load_in(opened, path, run_id)
-                metrics = self._metrics_in(record, lambda: read_in(opened, "metrics.json", path))
+                metrics = (
+                    self._metrics_in(record, lambda: read_in(opened, "metrics.json", path)) if with_metrics else None
+                )
             finally:
                 os.close(opened)
         except FileNotFoundError:
             raise UsageError(f"no run {run_id} in {self.root}") from None
         except OSError as exc:
             raise StoreError(f"record {path}/record.json cannot be read ({exc.strerror})") from exc
-        return IndexEntry.of(record, metrics), digest, record.status.final
+        return record, digest, metrics
 
     @staticmethod
     def _load_in(opened: int, folder: Path | str, run_id: str) -> tuple[RunRecord, str]:
