@@ -43,9 +43,11 @@ def handle(namespace: argparse.Namespace) -> int:
             f"repro: warning: listening on {options.host}: anyone who can reach this address can read the runs, "
             "logs and outputs of the store (the server writes nothing); use --host 127.0.0.1 to keep it to this machine"
         )
-    render.note(f"serving {server.store.root} read-only at {server.url} (Ctrl-C stops)")
-    _stop_on_signals()
     try:
+        # Before the line that says where it serves: a script that waits for that line and then
+        # sends Ctrl-C or kill must find the handlers in place.
+        _stop_on_signals()
+        render.note(f"serving {server.store.root} read-only at {server.url} (Ctrl-C stops)")
         server.serve()
     except KeyboardInterrupt:
         render.note("stopped")
