@@ -48,6 +48,17 @@ class Browser:
 
         return WebDriverWait(self.driver, WAIT, poll_frequency=0.05).until(lambda _: self.js(script, *args))
 
+    def show_run(self, run_id: str, ready: str = "pre.log") -> None:
+        """Go to a run's page and wait until it is that run's (the page changes on ``hashchange``,
+        a later task: the previous run's page is there until then) and shows ``ready``."""
+        self.js("location.hash = '#run=' + arguments[0]", run_id)
+        self.until(
+            "var h = document.querySelector('#run-page h2 .mono');"
+            "return h !== null && h.textContent === arguments[0] && document.querySelector(arguments[1]) !== null",
+            run_id,
+            "#run-page " + ready,
+        )
+
     def until_text(self, selector: str, text: str) -> None:
         """Wait until the element at ``selector`` shows ``text``."""
         self.until(

@@ -239,8 +239,7 @@ def test_a_ui_session_leaves_a_store_with_an_orphan_and_unfolded_entries_as_it_w
                 window.until(f"return document.querySelector('#runs tr[data-run=\"{run}\"] .s-orphaned') !== null")
             quick = next(r.id for r in _records(store) if r.manifest.name == "quick")
             assert quick in window.rows()
-            window.js("location.hash = '#run=' + arguments[0]", orphans[0])
-            window.until("return document.querySelector('#run-page pre.log') !== null")
+            window.show_run(orphans[0])
             assert "started" in window.text("#run-page")
             assert "orphaned" in window.text("#run-page")
             assert ui.get(f"/files/{quick}/outputs/done.txt")[0] == 200

@@ -116,21 +116,20 @@ def test_the_view_lists_filters_plots_and_compares_runs_offline(docker_project: 
                 assert name in diff
 
         # A run's page: its record in words, the tail of its log, its error.
-        window.js("location.hash = '#run=' + arguments[0]", failed[0].id)
-        window.until("return document.querySelector('#run-page pre.log') !== null")
+        window.show_run(failed[0].id)
         run_page = window.text("#run-page")
         assert "line of 16-2-" in run_page
         assert "warning 16" in run_page
         assert "exit code 3" in run_page
         assert "misses" in run_page
         assert failed[0].id in run_page
-        window.js("location.hash = '#run=' + arguments[0]", verified)
+        window.show_run(verified, "h3")
         window.until_text("#run-page", "by rerun")
         assert "reproduced by rerun" in window.text("#run-page"), "the verdict of repro verify"
         # A claim is judged on each point's newest succeeded run: here, not the one verify reran.
         claimed = next(r for r in sweep if r.status.value == "succeeded" and r.id != verified)
-        window.js("location.hash = '#run=' + arguments[0]", claimed.id)
-        window.until_text("#run-page", "claims")
+        window.show_run(claimed.id, "h3")
+        window.until_text("#run-page", "holds few-misses")
         assert "holds few-misses: Misses stay finite" in window.text("#run-page"), "the claims it stands behind"
 
         assert window.requests(page.as_uri()) == [], "the page makes no request"
@@ -200,8 +199,7 @@ def test_values_from_records_are_text_never_markup(docker_project: Project, tmp_
         window.until("return document.querySelector('#runs th[title*=\"onerror\"]') !== null")
         pages = []
         for run in [row.id for row in store.runs()]:
-            window.js("location.hash = '#run=' + arguments[0]", run)
-            window.until("return document.querySelector('#run-page pre.log') !== null")
+            window.show_run(run)
             pages.append(window.text("#run-page"))
         everything = "\n".join(pages)
         assert '\u241b[31merror\u241b[0m "><img src=x onerror="window.__pwned = 5">' in everything
