@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from repro.provenance import statcache
 from repro.provenance.hashing import hash_tree
 from repro.provenance.statcache import StatCache
 
@@ -64,7 +65,11 @@ def test_a_file_replaced_by_another_is_noticed(
     assert cache(path, path.stat()) == hashlib.sha256(b"new").hexdigest()
 
 
-def test_recently_changed_files_are_not_remembered(tmp_path: Path, cache: StatCache) -> None:
+def test_recently_changed_files_are_not_remembered(
+    tmp_path: Path, cache: StatCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Recently" made an hour wide: a test paused for the usual two seconds would see a settled file.
+    monkeypatch.setattr(statcache, "_SETTLED_NS", 3600 * 10**9)
     path = tmp_path / "fresh.bin"
     path.write_bytes(b"just written")
     cache(path, path.stat())
