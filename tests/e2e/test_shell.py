@@ -71,8 +71,10 @@ def test_a_shell_runs_in_the_points_environment_and_leaves_nothing(
         assert f"uid={os.getuid()}".encode() in output
         assert b"in=/data" in output
         assert b"from the mount" in output
-        os.write(main, b"touch /data/x 2>/dev/null || echo read-only; exit 3\n")
-        output = read_until(main, b"read-only")
+        # $((40+2)): the terminal echoes the typed line, which must not be what is found.
+        os.write(main, b"touch /data/x 2>/dev/null || echo read-only-$((40+2)); exit 3\n")
+        output = read_until(main, b"read-only-42")
+        assert b"read-only-42" in output, "the mount is read-only"
         assert process.wait(timeout=60) == 3
     finally:
         process.kill()
